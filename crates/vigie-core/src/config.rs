@@ -1,0 +1,261 @@
+//! Configuration: read (TOML file, environment, flags — merged by the binary), then validated in
+//! one pure step that converts every value and reports every problem at once, naming the key.
+use crate::db::Durability;
+use crate::secrets::MasterKey;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Configuration as read, before validation. Every key is optional; later sources override
+/// earlier ones with [`RawConfig::overlay`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `all`, `firewall` or `xdr`.
+    pub role: Option<String>,
+    /// Directory of the databases and the secret key.
+    pub data_dir: Option<PathBuf>,
+    /// Listen address of the firewall API.
+    pub firewall_addr: Option<String>,
+    /// Listen address of the XDR API.
+    pub xdr_addr: Option<String>,
+    /// Allow webhooks to private or loopback addresses.
+    pub allow_private_webhooks: Option<bool>,
+    /// Name of the tenant created on first start.
+    pub tenant_name: Option<String>,
+    /// E-mail of the admin created on first start.
+    pub admin_email: Option<String>,
+    /// Password of the admin created on first start (generated and printed once if absent).
+    pub admin_password: Option<String>,
+    /// `source` of the events the firewall emits.
+    pub event_source: Option<String>,
+    /// `full` (fsync every commit) or `normal`.
+    pub durability: Option<String>,
+    /// The most writes grouped in one transaction.
+    pub write_batch_max: Option<usize>,
+    /// `text` or `json` logs.
+    pub log_format: Option<String>,
+    /// Base64 master key (otherwise `<data_dir>/secret.key`).
+    pub secret_key: Option<String>,
+}
+
+macro_rules! overlay_fields {
+    ($base:ident, $over:ident, $($f:ident),*) => { $( if $over.$f.is_some() { $base.$f = $over.$f; } )* };
+}
+
+impl RawConfig {
+    /// Parses a TOML config file's text; unknown keys are errors.
+    pub fn from_toml(text: &str) -> Result<RawConfig, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// `self` with every key that `over` sets replaced.
+    pub fn overlay(mut self, over: RawConfig) -> RawConfig {
+        overlay_fields!(
+            self,
+            over,
+            role,
+            data_dir,
+            firewall_addr,
+            xdr_addr,
+            allow_private_webhooks,
+            tenant_name,
+            admin_email,
+            admin_password,
+            event_source,
+            durability,
+            write_batch_max,
+            log_format,
+            secret_key
+        );
+        self
+    }
+}
+
+/// Which halves a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServeRole {
+    /// Both halves.
+    All,
+    /// The AI firewall only.
+    Firewall,
+    /// The XDR only.
+    Xdr,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Halves to run.
+    pub role: ServeRole,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Firewall listen address.
+    pub firewall_addr: SocketAddr,
+    /// XDR listen address.
+    pub xdr_addr: SocketAddr,
+    /// Whether webhooks may target private addresses.
+    pub allow_private_webhooks: bool,
+    /// First tenant's name.
+    pub tenant_name: String,
+    /// First admin's e-mail.
+    pub admin_email: String,
+    /// First admin's password, if given.
+    pub admin_password: Option<String>,
+    /// Event `source`.
+    pub event_source: String,
+    /// Commit durability.
+    pub durability: Durability,
+    /// Group-commit size limit.
+    pub write_batch_max: usize,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Master key given in configuration, if any.
+    pub secret_key: Option<MasterKey>,
+}
+
+/// One problem in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// The key (`firewall_addr`).
+    pub key: &'static str,
+    /// What is wrong, with the value.
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Validates `raw`, filling defaults; returns every problem found.
+pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
+    let mut problems = Vec::new();
+    let mut bad = |key: &'static str, message: String| problems.push(ConfigProblem { key, message });
+    let role = match raw.role.as_deref().unwrap_or("all") {
+        "all" => ServeRole::All,
+        "firewall" => ServeRole::Firewall,
+        "xdr" => ServeRole::Xdr,
+        other => {
+            bad("role", format!("{other:?} is not a role; use all, firewall or xdr"));
+            ServeRole::All
+        }
+    };
+    let mut addr = |key: &'static str, v: Option<String>, default: &str| -> SocketAddr {
+        let v = v.unwrap_or_else(|| default.to_owned());
+        v.parse().unwrap_or_else(|_| {
+            bad(key, format!("{v:?} is not an address; write IP:PORT, e.g. {default}"));
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        })
+    };
+    let firewall_addr = addr("firewall_addr", raw.firewall_addr, "127.0.0.1:8080");
+    let xdr_addr = addr("xdr_addr", raw.xdr_addr, "127.0.0.1:8090");
+    let mut problems2 = Vec::new();
+    let mut bad = |key: &'static str, message: String| problems2.push(ConfigProblem { key, message });
+    if role == ServeRole::All && firewall_addr == xdr_addr && firewall_addr.port() != 0 {
+        bad("xdr_addr", format!("{xdr_addr} is also the firewall's address; give the two halves different ports"));
+    }
+    let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from("./vigie-data"));
+    if data_dir.as_os_str().is_empty() {
+        bad("data_dir", "is empty; name a directory".into());
+    }
+    let admin_email = raw.admin_email.unwrap_or_else(|| "admin@vigie.local".into());
+    if !admin_email.contains('@') {
+        bad("admin_email", format!("{admin_email:?} is not an e-mail address"));
+    }
+    if let Some(p) = &raw.admin_password
+        && let Some(msg) = crate::auth::password::check_strength(p)
+    {
+        bad("admin_password", msg);
+    }
+    let tenant_name = raw.tenant_name.unwrap_or_else(|| "default".into());
+    if tenant_name.trim().is_empty() {
+        bad("tenant_name", "is empty".into());
+    }
+    let event_source = raw.event_source.unwrap_or_else(|| "noxys".into());
+    if event_source.trim().is_empty() {
+        bad("event_source", "is empty; the default is noxys".into());
+    }
+    let durability = match raw.durability.as_deref().unwrap_or("full") {
+        "full" => Durability::Full,
+        "normal" => Durability::Normal,
+        other => {
+            bad("durability", format!("{other:?} is not a durability; use full or normal"));
+            Durability::Full
+        }
+    };
+    let write_batch_max = raw.write_batch_max.unwrap_or(512);
+    if !(1..=100_000).contains(&write_batch_max) {
+        bad("write_batch_max", format!("{write_batch_max} is out of range; use 1 to 100000"));
+    }
+    let log_format = match raw.log_format.as_deref().unwrap_or("text") {
+        "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        other => {
+            bad("log_format", format!("{other:?} is not a log format; use text or json"));
+            LogFormat::Text
+        }
+    };
+    let secret_key = raw.secret_key.as_deref().and_then(|s| MasterKey::from_base64(s).map_err(|e| bad("secret_key", e)).ok());
+    problems.extend(problems2);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Config {
+        role,
+        data_dir,
+        firewall_addr,
+        xdr_addr,
+        allow_private_webhooks: raw.allow_private_webhooks.unwrap_or(false),
+        tenant_name,
+        admin_email,
+        admin_password: raw.admin_password,
+        event_source,
+        durability,
+        write_batch_max,
+        log_format,
+        secret_key,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = validate(RawConfig::default()).expect("defaults");
+        assert_eq!(c.firewall_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.xdr_addr.to_string(), "127.0.0.1:8090");
+        assert_eq!(c.role, ServeRole::All);
+        assert_eq!(c.event_source, "noxys");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let raw = RawConfig::from_toml("role = \"both\"\nfirewall_addr = \"localhost\"\ndurability = \"yes\"\nwrite_batch_max = 0")
+            .expect("toml");
+        let keys: Vec<_> = validate(raw).expect_err("invalid").into_iter().map(|p| p.key).collect();
+        assert_eq!(keys, vec!["role", "firewall_addr", "durability", "write_batch_max"]);
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused_and_later_sources_win() {
+        assert!(RawConfig::from_toml("firewal_addr = \"x\"").expect_err("unknown").contains("firewal_addr"));
+        let file = RawConfig::from_toml("firewall_addr = \"127.0.0.1:1\"\nrole = \"xdr\"").expect("toml");
+        let flags = RawConfig { firewall_addr: Some("127.0.0.1:2".into()), ..RawConfig::default() };
+        let c = validate(file.overlay(flags)).expect("valid");
+        assert_eq!(c.firewall_addr.port(), 2);
+        assert_eq!(c.role, ServeRole::Xdr);
+    }
+}

@@ -1,0 +1,378 @@
+//! The embedded SQLite store: one writer thread that group-commits, a pool of readers, and
+//! numbered migrations run at open.
+//!
+//! Why a single writer with group commit: SQLite allows one writer at a time, and with
+//! `synchronous=FULL` each commit costs an fsync. Concurrent requests hand their write to the
+//! writer thread as a closure; it runs every closure queued at that moment inside one
+//! transaction (each in its own savepoint, so one failing write does not undo the others),
+//! commits once, then answers each caller. A caller is answered only after the commit that
+//! holds its write: acknowledged means durable.
+//!
+//! Architecture invariant: no SQLite connection is used on an async thread, and no lock on a
+//! connection is held across an `.await`.
+use crate::error::StoreError;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+/// How hard a commit tries to reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// `synchronous=FULL`: every commit is fsynced; survives power loss. The default.
+    Full,
+    /// `synchronous=NORMAL`: survives a process crash, may lose the last commits on power loss.
+    Normal,
+}
+
+/// Tuning for [`Store::open`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Fsync policy of commits.
+    pub durability: Durability,
+    /// The most writes grouped into one transaction; 1 disables group commit.
+    pub max_batch: usize,
+    /// Page cache of the writer connection, in KiB.
+    pub cache_kib: i64,
+    /// Read connections kept open.
+    pub readers: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { durability: Durability::Full, max_batch: 512, cache_kib: 65_536, readers: 8 }
+    }
+}
+
+/// One schema migration, applied once, in list order, and recorded by name.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Stable, unique name (e.g. `core_001_auth`); never renamed once released.
+    pub name: &'static str,
+    /// The SQL, run as one batch inside a transaction.
+    pub sql: &'static str,
+}
+
+/// Observers of the writer's work, exported as Prometheus metrics.
+#[derive(Clone, Default)]
+pub struct StoreMetrics {
+    /// Writes per committed transaction.
+    pub batch_size: Option<Histogram>,
+    /// Seconds from BEGIN to the end of COMMIT.
+    pub commit_seconds: Option<Histogram>,
+    /// Transactions that failed to commit.
+    pub commit_failures: Counter,
+}
+
+type Reply = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
+
+enum Command {
+    Write(Job),
+    Close(std::sync::mpsc::Sender<()>),
+}
+
+/// A handle to one SQLite database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: mpsc::Sender<Command>,
+    readers: Mutex<Vec<Connection>>,
+    max_readers: usize,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.inner.path).finish()
+    }
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
+    move |source| StoreError::Io { context: context.into(), source }
+}
+
+fn open_connection(path: &Path, opts: &StoreOptions, read_only: bool) -> Result<Connection, StoreError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let sync = match opts.durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    if !read_only {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-{};",
+        if read_only { 16_384 } else { opts.cache_kib }
+    ))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<(), StoreError> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)")?;
+    for m in migrations {
+        let done: bool = conn.query_row("SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE name = ?1)", [m.name], |r| r.get(0))?;
+        if done {
+            continue;
+        }
+        let wrap = |source| StoreError::Migration { name: m.name.to_string(), source };
+        let tx = conn.transaction().map_err(wrap)?;
+        tx.execute_batch(m.sql).map_err(wrap)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (name, applied_at) VALUES (?1, ?2)",
+            rusqlite::params![m.name, chrono::Utc::now().timestamp_micros()],
+        )
+        .map_err(wrap)?;
+        tx.commit().map_err(wrap)?;
+        tracing::info!(migration = m.name, "applied migration");
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, runs the migrations not yet applied,
+    /// and starts the writer thread. Parent directories are created.
+    pub fn open(path: &Path, opts: StoreOptions, migrations: &[Migration], metrics: StoreMetrics) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io(format!("cannot create the data directory {}", dir.display())))?;
+        }
+        let mut conn = open_connection(path, &opts, false)?;
+        migrate(&mut conn, migrations)?;
+        let (tx, rx) = mpsc::channel(4096);
+        let max_batch = opts.max_batch.max(1);
+        std::thread::Builder::new()
+            .name("vigie-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx, max_batch, metrics))
+            .map_err(io("cannot start the database writer thread"))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer: tx,
+                readers: Mutex::new(Vec::new()),
+                max_readers: opts.readers.max(1),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` inside the next group-committed transaction and returns its result once that
+    /// transaction has committed. If `f` fails, its changes are rolled back alone.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<T, E>>();
+        let job: Job = Box::new(move |conn: &Connection| -> Reply {
+            let result = in_savepoint(conn, f);
+            Box::new(move |commit: Result<(), &StoreError>| {
+                let out = match (result, commit) {
+                    (Err(e), _) => Err(e),
+                    (Ok(v), Ok(())) => Ok(v),
+                    (Ok(_), Err(e)) => Err(E::from(StoreError::Commit(e.to_string()))),
+                };
+                let _ = tx.send(out);
+            })
+        });
+        self.inner.writer.send(Command::Write(job)).await.map_err(|_| E::from(StoreError::Closed))?;
+        rx.await.map_err(|_| E::from(StoreError::Commit("the transaction could not start; see the log".into())))?
+    }
+
+    /// Runs `f` on a read connection off the async threads. Reads see every committed write.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        match tokio::task::spawn_blocking(move || store.read_blocking(f)).await {
+            Ok(r) => r,
+            Err(e) => Err(E::from(StoreError::Commit(format!("read task failed: {e}")))),
+        }
+    }
+
+    /// The blocking form of [`Store::read`], for command-line tools and tests.
+    pub fn read_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E>,
+        E: From<StoreError>,
+    {
+        let pooled = self.inner.readers.lock().ok().and_then(|mut v| v.pop());
+        let conn = match pooled {
+            Some(c) => c,
+            None => open_connection(&self.inner.path, &StoreOptions::default(), true).map_err(E::from)?,
+        };
+        let out = f(&conn);
+        if let Ok(mut v) = self.inner.readers.lock()
+            && v.len() < self.inner.max_readers
+        {
+            v.push(conn);
+        }
+        out
+    }
+
+    /// Finishes the queued writes, stops the writer thread and waits for it.
+    pub async fn close(&self) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        if self.inner.writer.send(Command::Close(tx)).await.is_ok() {
+            let _ = tokio::task::spawn_blocking(move || rx.recv()).await;
+        }
+    }
+}
+
+fn in_savepoint<T, E, F>(conn: &Connection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&Connection) -> Result<T, E>,
+    E: From<StoreError>,
+{
+    conn.execute_batch("SAVEPOINT w").map_err(|e| E::from(e.into()))?;
+    match f(conn) {
+        Ok(v) => {
+            conn.execute_batch("RELEASE w").map_err(|e| E::from(e.into()))?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK TO w; RELEASE w");
+            Err(e)
+        }
+    }
+}
+
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Command>, max_batch: usize, metrics: StoreMetrics) {
+    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    let mut closing: Option<std::sync::mpsc::Sender<()>> = None;
+    while closing.is_none() {
+        match rx.blocking_recv() {
+            Some(Command::Write(job)) => batch.push(job),
+            Some(Command::Close(done)) => closing = Some(done),
+            None => break,
+        }
+        while batch.len() < max_batch && closing.is_none() {
+            match rx.try_recv() {
+                Ok(Command::Write(job)) => batch.push(job),
+                Ok(Command::Close(done)) => closing = Some(done),
+                Err(_) => break,
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let started = Instant::now();
+        let n = batch.len();
+        let replies: Vec<Reply>;
+        let commit: Result<(), StoreError> = match conn.execute_batch("BEGIN IMMEDIATE") {
+            Err(e) => {
+                replies = Vec::new();
+                Err(e.into())
+            }
+            Ok(()) => {
+                replies = batch.drain(..).map(|job| job(&conn)).collect();
+                conn.execute_batch("COMMIT").map_err(StoreError::from)
+            }
+        };
+        if let Err(e) = &commit {
+            metrics.commit_failures.inc();
+            tracing::error!(error = %e, writes = n, "database commit failed; the writes of this batch were not stored");
+            let _ = conn.execute_batch("ROLLBACK");
+            // Jobs that never ran are answered with the same failure.
+            for job in batch.drain(..) {
+                drop(job);
+            }
+        }
+        if let Some(h) = &metrics.batch_size {
+            h.observe(n as f64);
+        }
+        if let Some(h) = &metrics.commit_seconds {
+            h.observe(started.elapsed().as_secs_f64());
+        }
+        for reply in replies {
+            reply(commit.as_ref().map(|_| ()));
+        }
+    }
+    // Drain what was queued before the close so no accepted write is dropped unanswered.
+    rx.close();
+    while let Ok(Command::Write(job)) = rx.try_recv() {
+        let reply = job(&conn);
+        reply(Err(&StoreError::Closed));
+    }
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+    drop(conn);
+    if let Some(done) = closing {
+        let _ = done.send(());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const M: &[Migration] = &[Migration { name: "t_001", sql: "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)" }];
+
+    fn open(dir: &Path) -> Store {
+        Store::open(&dir.join("t.db"), StoreOptions::default(), M, StoreMetrics::default()).expect("open")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_commit_and_a_failing_one_is_rolled_back_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                s.write(move |c| {
+                    c.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", rusqlite::params![format!("k{}", i % 150), i])
+                        .map_err(StoreError::from)
+                })
+                .await
+            }));
+        }
+        let mut ok = 0;
+        let mut dup = 0;
+        for t in tasks {
+            match t.await.expect("join") {
+                Ok(_) => ok += 1,
+                Err(StoreError::Sqlite(e)) if StoreError::is_unique_violation(&e) => dup += 1,
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+        assert_eq!((ok, dup), (150, 50));
+        let n: i64 =
+            store.read_blocking(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).map_err(StoreError::from)).expect("count");
+        assert_eq!(n, 150);
+        store.close().await;
+        assert!(matches!(store.write(|_| Ok::<_, StoreError>(())).await, Err(StoreError::Closed)));
+    }
+
+    #[tokio::test]
+    async fn migrations_run_once_across_reopens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        store.write(|c| c.execute("INSERT INTO t VALUES ('a', 1)", []).map_err(StoreError::from)).await.expect("insert");
+        store.close().await;
+        let store = open(dir.path());
+        let n: i64 =
+            store.read_blocking(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).map_err(StoreError::from)).expect("count");
+        assert_eq!(n, 1);
+    }
+}

@@ -1,0 +1,334 @@
+//! What every HTTP API of Vigie shares: the one error type (`{"error", "code"}` with the right
+//! status), the JSON and query extractors that report bad input in that shape, the caller's
+//! identity as an extractor, and cursor pagination.
+use crate::auth::{Auth, AuthError, Permission, Principal};
+use crate::error::StoreError;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+use utoipa::{IntoParams, ToSchema};
+
+/// One offending field of a request.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub struct FieldError {
+    /// The field's path in the request (`rules.conditions[1].value`).
+    pub field: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A problem with `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError { field: field.into(), message: message.into() }
+    }
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A sentence a person can act on.
+    pub error: String,
+    /// A stable snake_case code for programs.
+    pub code: String,
+    /// The offending fields, for validation errors.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldError>,
+}
+
+/// The API error: a status, a stable code and a message, rendered as [`ErrorBody`].
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable snake_case code.
+    pub code: Cow<'static, str>,
+    /// The sentence shown to the caller.
+    pub message: String,
+    /// Offending fields, if any.
+    pub fields: Vec<FieldError>,
+    /// Seconds to wait, for 429.
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with a status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code: Cow::Borrowed(code), message: message.into(), fields: Vec::new(), retry_after: None }
+    }
+    /// 400: the request cannot be read.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    /// 422 listing every offending field.
+    pub fn validation(fields: Vec<FieldError>) -> ApiError {
+        let message = match fields.as_slice() {
+            [one] => format!("{}: {}", one.field, one.message),
+            many => format!(
+                "{} fields are invalid: {}",
+                many.len(),
+                many.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; ")
+            ),
+        };
+        ApiError { fields, ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message) }
+    }
+    /// 404 for a resource that does not exist in the caller's tenant.
+    pub fn not_found(what: &str) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no {what} with this id in your tenant"))
+    }
+    /// 409 for a conflict with existing data.
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, "conflict", message)
+    }
+    /// 500; the detail goes to the log, not to the caller.
+    pub fn internal(detail: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %detail, "internal error while serving a request");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "something went wrong on the server; the request was not completed and can be retried",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp =
+            (self.status, Json(ErrorBody { error: self.message, code: self.code.into_owned(), fields: self.fields })).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource in your tenant"),
+            StoreError::Conflict(what) => ApiError::conflict(format!("{what} already exists")),
+            StoreError::Invalid(msg) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", msg),
+            StoreError::Closed => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "the server is shutting down; retry against another instance or in a moment",
+            ),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> ApiError {
+        let msg = e.to_string();
+        match e {
+            AuthError::MissingCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "missing_credentials", msg),
+            AuthError::InvalidCredentials | AuthError::InvalidToken => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", msg),
+            AuthError::Expired => ApiError::new(StatusCode::UNAUTHORIZED, "token_expired", msg),
+            AuthError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
+            AuthError::RateLimited { retry_after } => {
+                ApiError { retry_after: Some(retry_after), ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", msg) }
+            }
+            AuthError::LastAdmin => ApiError::conflict(msg),
+            AuthError::Invalid(fields) => ApiError::validation(fields),
+            AuthError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// A JSON body, read with the API's limits and errors: malformed JSON is a 400 naming the line
+/// and column; a wrong type or unknown enum value is a 422 naming the field path; a body over
+/// the limit is a 413.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+fn body_rejection(r: BytesRejection) -> ApiError {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is larger than this endpoint accepts (1 MiB); send less per request",
+        )
+    } else {
+        ApiError::bad_request("unreadable_body", format!("the request body could not be read: {r}"))
+    }
+}
+
+/// Parses a JSON document into `T` with the error rules of [`ApiJson`].
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("malformed_json", "the request body is empty; send a JSON object"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        json_error(&path, &inner)
+    })?;
+    de.end().map_err(|e| json_error(".", &e))?;
+    Ok(value)
+}
+
+fn json_error(path: &str, e: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof | Category::Io => ApiError::bad_request(
+            "malformed_json",
+            format!("the body is not valid JSON at line {}, column {}: {}", e.line(), e.column(), strip_position(e)),
+        ),
+        Category::Data => {
+            let field = if path == "." || path.is_empty() { "body".to_owned() } else { path.to_owned() };
+            ApiError::validation(vec![FieldError::new(field, strip_position(e))])
+        }
+    }
+}
+
+fn strip_position(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
+    }
+}
+
+/// Query parameters with the API's error shape (400 naming the parameter).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let q = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| ApiError::bad_request("invalid_query", format!("query parameter {}: {}", e.path(), e.inner())))
+    }
+}
+
+/// Cursor pagination parameters shared by every list endpoint.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+pub struct PageParams {
+    /// Items per page, 1–500 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    /// The page size, clamped to 1–500.
+    pub fn limit(&self) -> usize {
+        self.limit.unwrap_or(50).clamp(1, 500) as usize
+    }
+}
+
+/// A page of a list: `{"items": [...], "next_cursor": ...}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    /// The items, newest first unless the endpoint says otherwise.
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` rows: the extra row only signals that more exist.
+    pub fn from_rows(mut rows: Vec<T>, limit: usize, cursor_of: impl Fn(&T) -> String) -> Page<T> {
+        let next_cursor = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(cursor_of)
+        } else {
+            None
+        };
+        Page { items: rows, next_cursor }
+    }
+}
+
+/// The authenticated caller, taken from `Authorization: Bearer …`.
+impl<S> FromRequestParts<S> for Principal
+where
+    Auth: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = Auth::from_ref(state);
+        let token = bearer(parts).ok_or(AuthError::MissingCredentials)?;
+        Ok(auth.authenticate(token).await?)
+    }
+}
+
+impl Principal {
+    /// Fails with 403 unless the caller's role grants `p`.
+    pub fn require(&self, p: Permission) -> Result<(), ApiError> {
+        if self.role.allows(p) { Ok(()) } else { Err(AuthError::Forbidden(p).into()) }
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// The client's address: the TCP peer (proxies' headers are not trusted by default).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts.extensions.get::<axum::extract::ConnectInfo<SocketAddr>>().map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
+        Ok(ClientIp(ip))
+    }
+}
+
+/// Parses a path id, answering 404 (not 400) for something that cannot be an id.
+pub fn path_id(raw: &str, what: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| ApiError::not_found(what))
+}
+
+/// The fallback for unknown routes.
+pub async fn route_not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", format!("there is no endpoint at {}; see /api/v1/openapi.json", uri.path()))
+}
+
+/// The fallback for a known path with the wrong method.
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} does not accept {method}; see /api/v1/openapi.json", uri.path()),
+    )
+}

@@ -1,0 +1,425 @@
+//! Interactions: validated, stripped of raw text, masked, evaluated against the tenant's
+//! policies, and stored with their decision and their events in one transaction.
+pub mod routes;
+mod store;
+
+use crate::events;
+use crate::masking::mask;
+use crate::model::{Action, Direction, InteractionType, RiskLevel, Severity, Source, normalize_platform, normalize_type};
+use crate::policy::engine::{Facts, first_match};
+use crate::state::{ActionLabel, EventLabel, FirewallState};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use vigie_core::StoreError;
+use vigie_core::auth::{Permission, Principal};
+use vigie_core::http::{ApiError, FieldError};
+
+pub use store::ListFilter;
+
+/// The most classifications one interaction may carry.
+pub const MAX_CLASSIFICATIONS: usize = 1000;
+/// The largest `content_metadata` kept, serialised.
+pub const MAX_METADATA_BYTES: usize = 8 * 1024;
+/// Metadata keys that would carry raw content; they are dropped before storage.
+pub const RAW_TEXT_KEYS: &[&str] =
+    &["text", "prompt", "content", "completion", "response", "message", "messages", "input", "output", "body"];
+
+/// A classification as a client reports it.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ClassificationIn {
+    /// Type code (`EMAIL`, `CREDIT_CARD`…; lower case and aliases such as `nir` accepted).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The matched text. Masked before anything is stored.
+    pub value: Option<String>,
+    /// Detection confidence, 0..1 (`confidence` accepted too).
+    #[serde(alias = "confidence")]
+    pub score: Option<f64>,
+    /// Start offset in the content, in Unicode code points.
+    pub start: Option<u64>,
+    /// End offset (exclusive), in Unicode code points.
+    pub end: Option<u64>,
+}
+
+/// A request to record one AI interaction.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewInteraction {
+    /// The AI platform (`chatgpt`, `claude`…; unknown ids are accepted as unvetted).
+    pub platform_id: String,
+    /// SHA-256 of the content, 64 hex characters (a `sha256:` prefix is accepted). Required
+    /// unless `text` is given.
+    pub content_hash: Option<String>,
+    /// prompt (default), completion, tool_call or embedding.
+    pub interaction_type: Option<InteractionType>,
+    /// Free object (`url`, `model`…). Raw-text keys (`text`, `prompt`…) are dropped and `url`
+    /// is cut to its origin before storage.
+    #[schema(value_type = Option<Object>)]
+    pub content_metadata: Option<Map<String, Value>>,
+    /// Detected sensitive data.
+    #[serde(default)]
+    pub classifications: Vec<ClassificationIn>,
+    /// Risk seen by the client, 0..1 (default 0).
+    pub risk_score: Option<f64>,
+    /// outbound (default) or inbound.
+    pub direction: Option<Direction>,
+    /// browser_extension (default), proxy, endpoint_agent or api.
+    pub source: Option<Source>,
+    /// The person, as a UUID.
+    pub user_id: Option<Uuid>,
+    /// The content itself, when the client wants the server to hash it. Never stored.
+    pub text: Option<String>,
+}
+
+/// A stored classification (value masked).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Classification {
+    /// Type code, upper case.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The masked value (`****9010`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Confidence, 0..1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    /// Start offset, Unicode code points.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<u64>,
+    /// End offset, Unicode code points.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end: Option<u64>,
+}
+
+/// The policy decision on an interaction.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Decision {
+    /// block, coach or log (log when no policy matched).
+    pub action: Action,
+    /// The matching policy, if any.
+    pub policy_id: Option<Uuid>,
+    /// Its name.
+    pub policy_name: Option<String>,
+    /// The risk band of the interaction.
+    pub risk_level: RiskLevel,
+}
+
+/// An alert the firewall raised on an interaction (a block, or critical risk).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Alert {
+    /// From the risk band.
+    pub severity: Severity,
+    /// Why it was raised.
+    pub reason: String,
+}
+
+/// A recorded interaction, as stored and returned: no raw text.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Interaction {
+    /// Interaction id (UUIDv7).
+    pub id: Uuid,
+    /// Tenant.
+    pub tenant_id: Uuid,
+    /// When it was recorded.
+    pub created_at: DateTime<Utc>,
+    /// Platform id.
+    pub platform_id: String,
+    /// Whether the platform was vetted when recorded.
+    pub platform_vetted: bool,
+    /// Content kind.
+    pub interaction_type: InteractionType,
+    /// Direction.
+    pub direction: Direction,
+    /// Recorder.
+    pub source: Source,
+    /// Person.
+    pub user_id: Option<Uuid>,
+    /// SHA-256 of the content.
+    pub content_hash: String,
+    /// Length of the content in code points, when the text was sent.
+    pub content_length: Option<u64>,
+    /// Metadata without raw text.
+    #[schema(value_type = Option<Object>)]
+    pub content_metadata: Option<Map<String, Value>>,
+    /// Classifications, values masked.
+    pub classifications: Vec<Classification>,
+    /// Number of classifications.
+    pub classification_count: usize,
+    /// Risk score, 0..1.
+    pub risk_score: f64,
+    /// Risk band.
+    pub risk_level: RiskLevel,
+    /// The policy decision.
+    pub decision: Decision,
+    /// The alert raised, if any.
+    pub alert: Option<Alert>,
+}
+
+/// A validated request: everything is masked and normalised; nothing raw remains.
+struct Prepared {
+    platform_id: String,
+    interaction_type: InteractionType,
+    direction: Direction,
+    source: Source,
+    user_id: Option<Uuid>,
+    content_hash: String,
+    content_length: Option<u64>,
+    content_metadata: Option<Map<String, Value>>,
+    classifications: Vec<Classification>,
+    types: Vec<String>,
+    risk_score: f64,
+}
+
+fn prepare(req: NewInteraction) -> Result<Prepared, ApiError> {
+    let mut errors = Vec::new();
+    let platform_id = normalize_platform(&req.platform_id).unwrap_or_else(|| {
+        errors.push(FieldError::new("platform_id", format!("{:?} is not a platform id (letters, digits, - _ .)", req.platform_id)));
+        String::new()
+    });
+    let text = req.text.or_else(|| req.content_metadata.as_ref().and_then(|m| m.get("text")).and_then(Value::as_str).map(str::to_owned));
+    let content_length = text.as_ref().map(|t| t.chars().count() as u64);
+    let content_hash = match (req.content_hash, &text) {
+        (Some(h), _) => {
+            let h = h.trim();
+            let h = h.strip_prefix("sha256:").unwrap_or(h).to_ascii_lowercase();
+            if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                errors.push(FieldError::new("content_hash", "must be a SHA-256 digest: 64 hexadecimal characters"));
+            }
+            h
+        }
+        (None, Some(t)) => hex(&Sha256::digest(t.as_bytes())),
+        (None, None) => {
+            errors.push(FieldError::new("content_hash", "is required unless text is given"));
+            String::new()
+        }
+    };
+    drop(text);
+    let risk_score = req.risk_score.unwrap_or(0.0);
+    if !(0.0..=1.0).contains(&risk_score) {
+        errors.push(FieldError::new("risk_score", format!("{risk_score} is outside 0..1")));
+    }
+    if req.classifications.len() > MAX_CLASSIFICATIONS {
+        errors.push(FieldError::new("classifications", format!("at most {MAX_CLASSIFICATIONS} per interaction")));
+    }
+    let mut classifications = Vec::with_capacity(req.classifications.len());
+    let mut types = Vec::with_capacity(req.classifications.len());
+    for (i, c) in req.classifications.into_iter().enumerate() {
+        let Some(kind) = normalize_type(&c.kind) else {
+            errors.push(FieldError::new(
+                format!("classifications[{i}].type"),
+                format!("{:?} is not a type code (e.g. EMAIL, CREDIT_CARD, IBAN)", c.kind),
+            ));
+            continue;
+        };
+        if c.score.is_some_and(|s| !(0.0..=1.0).contains(&s)) {
+            errors.push(FieldError::new(format!("classifications[{i}].score"), "must be within 0..1"));
+        }
+        if let (Some(s), Some(e)) = (c.start, c.end)
+            && s > e
+        {
+            errors.push(FieldError::new(format!("classifications[{i}].end"), "must not be before start"));
+        }
+        let value = c.value.as_deref().map(|v| mask(&kind, v));
+        types.push(kind.clone());
+        classifications.push(Classification { kind, value, score: c.score, start: c.start, end: c.end });
+    }
+    let content_metadata = req.content_metadata.map(scrub_metadata);
+    if let Some(m) = &content_metadata
+        && serde_json::to_vec(m).map_or(0, |v| v.len()) > MAX_METADATA_BYTES
+    {
+        errors.push(FieldError::new("content_metadata", format!("is larger than {MAX_METADATA_BYTES} bytes once raw text is removed")));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    Ok(Prepared {
+        platform_id,
+        interaction_type: req.interaction_type.unwrap_or(InteractionType::Prompt),
+        direction: req.direction.unwrap_or(Direction::Outbound),
+        source: req.source.unwrap_or(Source::BrowserExtension),
+        user_id: req.user_id,
+        content_hash,
+        content_length,
+        content_metadata,
+        classifications,
+        types,
+        risk_score,
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// Drops raw-text keys and cuts `url` to its origin (a path or query can carry the prompt).
+fn scrub_metadata(mut m: Map<String, Value>) -> Map<String, Value> {
+    m.retain(|k, _| !RAW_TEXT_KEYS.contains(&k.to_ascii_lowercase().as_str()));
+    if let Some(Value::String(u)) = m.get("url") {
+        let origin = url::Url::parse(u).ok().map(|u| u.origin().ascii_serialization()).filter(|o| o != "null");
+        match origin {
+            Some(o) => {
+                m.insert("url".into(), Value::String(o));
+            }
+            None => {
+                m.remove("url");
+            }
+        }
+    }
+    m
+}
+
+#[derive(Serialize)]
+struct PolicyRef<'a> {
+    id: Uuid,
+    name: &'a str,
+    action: Action,
+}
+
+#[derive(Serialize)]
+struct EventData<'a> {
+    interaction: &'a Interaction,
+    policy: Option<PolicyRef<'a>>,
+    alert: Option<&'a Alert>,
+}
+
+/// Records an interaction: evaluates the tenant's policies, then stores the interaction and
+/// its events in one transaction, and returns it once committed.
+pub async fn record(st: &FirewallState, by: &Principal, req: NewInteraction) -> Result<Interaction, ApiError> {
+    by.require(Permission::Record)?;
+    let prep = prepare(req)?;
+    let tenant = by.tenant_id;
+    let rules = st.policies.get(&st.store, tenant).await?;
+    let platform_vetted = rules.is_vetted(&prep.platform_id);
+    let facts = Facts {
+        platform_id: &prep.platform_id,
+        platform_vetted,
+        risk_score: prep.risk_score,
+        classification_types: &prep.types,
+        source: prep.source,
+        direction: prep.direction,
+        user_id: prep.user_id,
+        interaction_type: prep.interaction_type,
+    };
+    let matched = first_match(&rules.policies, &facts);
+    let risk_level = RiskLevel::of(prep.risk_score);
+    let decision = Decision {
+        action: matched.map_or(Action::Log, |p| p.rules.action),
+        policy_id: matched.map(|p| p.id),
+        policy_name: matched.map(|p| p.name.clone()),
+        risk_level,
+    };
+    let alert = if decision.action == Action::Block {
+        Some(Alert {
+            severity: Severity::of(prep.risk_score),
+            reason: format!("blocked by policy {:?}", decision.policy_name.as_deref().unwrap_or_default()),
+        })
+    } else if risk_level == RiskLevel::Critical {
+        Some(Alert { severity: Severity::Critical, reason: format!("risk {:.2} is in the critical band", prep.risk_score) })
+    } else {
+        None
+    };
+    drop(rules);
+    let s = st.clone();
+    let interaction = st
+        .store
+        .write(move |c| -> Result<(Interaction, Vec<&'static str>), StoreError> {
+            // Id and time are taken inside the transaction so ids order like commits.
+            let now = s.clock.now();
+            let i = Interaction {
+                id: s.ids.at(now),
+                tenant_id: tenant,
+                created_at: now,
+                platform_id: prep.platform_id,
+                platform_vetted,
+                interaction_type: prep.interaction_type,
+                direction: prep.direction,
+                source: prep.source,
+                user_id: prep.user_id,
+                content_hash: prep.content_hash,
+                content_length: prep.content_length,
+                content_metadata: prep.content_metadata,
+                classification_count: prep.classifications.len(),
+                classifications: prep.classifications,
+                risk_score: prep.risk_score,
+                risk_level,
+                decision,
+                alert,
+            };
+            store::insert(c, &i)?;
+            let data = EventData {
+                interaction: &i,
+                policy: i.decision.policy_id.map(|id| PolicyRef {
+                    id,
+                    name: i.decision.policy_name.as_deref().unwrap_or_default(),
+                    action: i.decision.action,
+                }),
+                alert: i.alert.as_ref(),
+            };
+            let mut kinds = vec![events::INTERACTION_CREATED];
+            if data.policy.is_some() {
+                kinds.push(events::INTERACTION_POLICY_VIOLATED);
+            }
+            if i.risk_score >= 0.7 {
+                kinds.push(events::INTERACTION_HIGH_RISK);
+            }
+            if let Some(a) = &i.alert {
+                kinds.push(events::alert_event_type(a.severity));
+            }
+            for kind in &kinds {
+                events::emit(c, s.ids.at(now), &s.settings.event_source, tenant, kind, now, &data)?;
+            }
+            Ok((i, kinds))
+        })
+        .await;
+    let (interaction, kinds) = interaction?;
+    st.stats.interactions.get_or_create(&ActionLabel { action: interaction.decision.action.as_str().to_owned() }).inc();
+    for k in kinds {
+        st.stats.events.get_or_create(&EventLabel { event_type: k.to_owned() }).inc();
+    }
+    Ok(interaction)
+}
+
+/// A page of the tenant's interactions, newest first.
+pub async fn list(st: &FirewallState, tenant: Uuid, filter: ListFilter, limit: usize) -> Result<Vec<Interaction>, ApiError> {
+    Ok(st.store.read(move |c| store::list(c, tenant, &filter, limit)).await?)
+}
+
+/// One interaction of the tenant.
+pub async fn get(st: &FirewallState, tenant: Uuid, id: Uuid) -> Result<Interaction, ApiError> {
+    st.store.read(move |c| store::get(c, tenant, id)).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::not_found("interaction"),
+        e => e.into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn metadata_loses_raw_text_and_url_paths() {
+        let m = json!({"url": "https://chatgpt.com/c/abc?q=my+card+4532", "model": "gpt-4o", "text": "secret", "Prompt": "x"});
+        let Value::Object(m) = m else { unreachable!() };
+        let out = scrub_metadata(m);
+        assert_eq!(Value::Object(out), json!({"url": "https://chatgpt.com", "model": "gpt-4o"}));
+    }
+
+    #[test]
+    fn text_is_hashed_when_no_hash_is_given_and_then_dropped() {
+        let req: NewInteraction = serde_json::from_value(json!({"platform_id": "ChatGPT", "text": "héllo"})).expect("json");
+        let Ok(p) = prepare(req) else { panic!("a valid request") };
+        assert_eq!(p.content_hash, hex(&Sha256::digest("héllo".as_bytes())));
+        assert_eq!(p.content_length, Some(5));
+        assert_eq!(p.platform_id, "chatgpt");
+    }
+}

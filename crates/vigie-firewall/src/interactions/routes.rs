@@ -1,0 +1,119 @@
+//! HTTP routes of interactions.
+use super::{Interaction, ListFilter, NewInteraction};
+use crate::model::Action;
+use crate::state::FirewallState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+use vigie_core::auth::{Permission, Principal};
+use vigie_core::http::{ApiError, ApiJson, ApiQuery, ErrorBody, FieldError, Page, path_id};
+
+/// The interaction routes.
+pub fn router() -> OpenApiRouter<FirewallState> {
+    OpenApiRouter::new().routes(routes!(interactions_create, interactions_list)).routes(routes!(interactions_get))
+}
+
+/// Record an AI interaction and get the policy decision. Classification values are masked and
+/// any raw text is dropped before anything is stored; offsets are in Unicode code points.
+/// Needs a token with the `admin` or `ingest` role.
+#[utoipa::path(post, path = "/api/v1/interactions", tag = "interactions", security(("bearer" = [])), request_body = NewInteraction,
+    responses((status = 201, body = Interaction), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn interactions_create(
+    State(st): State<FirewallState>,
+    p: Principal,
+    ApiJson(req): ApiJson<NewInteraction>,
+) -> Result<(StatusCode, Json<Interaction>), ApiError> {
+    Ok((StatusCode::CREATED, Json(super::record(&st, &p, req).await?)))
+}
+
+/// Filters of the interaction list.
+#[derive(Deserialize, IntoParams)]
+pub struct InteractionListParams {
+    /// Only this platform.
+    pub platform_id: Option<String>,
+    /// Only this person.
+    pub user_id: Option<Uuid>,
+    /// Only this decision: block, coach or log.
+    pub action: Option<String>,
+    /// Only risk at or above this score.
+    pub min_risk: Option<f64>,
+    /// Recorded at or after (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Recorded before (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    /// Items per page, 1–500 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// List interactions, newest first.
+#[utoipa::path(get, path = "/api/v1/interactions", tag = "interactions", security(("bearer" = [])), params(InteractionListParams),
+    responses((status = 200, body = Page<Interaction>), (status = 400, body = ErrorBody)))]
+async fn interactions_list(
+    State(st): State<FirewallState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<InteractionListParams>,
+) -> Result<Json<Page<Interaction>>, ApiError> {
+    p.require(Permission::ReadData)?;
+    let mut errors = Vec::new();
+    let action = q.action.as_deref().and_then(|a| {
+        Action::parse(a).or_else(|| {
+            errors.push(FieldError::new("action", format!("{a:?} is not one of {}", Action::expected())));
+            None
+        })
+    });
+    if q.min_risk.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
+        errors.push(FieldError::new("min_risk", "must be within 0..1"));
+    }
+    if let (Some(f), Some(t)) = (q.from, q.to)
+        && f >= t
+    {
+        errors.push(FieldError::new("to", "must be after from"));
+    }
+    let before = q
+        .cursor
+        .as_deref()
+        .map(|c| Uuid::parse_str(c).map_err(|_| FieldError::new("cursor", "pass the next_cursor of the previous page unchanged")));
+    let before = match before {
+        Some(Err(e)) => {
+            errors.push(e);
+            None
+        }
+        Some(Ok(b)) => Some(b),
+        None => None,
+    };
+    if !errors.is_empty() {
+        let mut e = ApiError::validation(errors);
+        e.status = StatusCode::BAD_REQUEST;
+        e.code = "invalid_query".into();
+        return Err(e);
+    }
+    let limit = q.limit.unwrap_or(50).clamp(1, 500) as usize;
+    let filter = ListFilter {
+        platform_id: q.platform_id.map(|p| p.to_ascii_lowercase()),
+        user_id: q.user_id,
+        action,
+        min_risk: q.min_risk,
+        from: q.from,
+        to: q.to,
+        before,
+    };
+    let rows = super::list(&st, p.tenant_id, filter, limit).await?;
+    Ok(Json(Page::from_rows(rows, limit, |i| i.id.to_string())))
+}
+
+/// One interaction.
+#[utoipa::path(get, path = "/api/v1/interactions/{id}", tag = "interactions", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = Interaction), (status = 404, body = ErrorBody)))]
+async fn interactions_get(State(st): State<FirewallState>, p: Principal, Path(id): Path<String>) -> Result<Json<Interaction>, ApiError> {
+    p.require(Permission::ReadData)?;
+    Ok(Json(super::get(&st, p.tenant_id, path_id(&id, "interaction")?).await?))
+}

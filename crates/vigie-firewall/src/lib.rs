@@ -1,0 +1,25 @@
+//! The AI firewall half of Vigie: records AI interactions without their raw text, masks what
+//! they found, evaluates the tenant's policies (block, coach, log), and writes the interaction
+//! and the events it implies into the outbox in one transaction. Its HTTP API is compatible
+//! with the Noxys AI firewall API.
+//!
+//! Must not depend on: the XDR crate (the halves talk only over HTTP), reqwest, or anything that
+//! prints or reads the environment.
+//!
+//! Architecture invariants: no raw classification value or prompt text reaches the database,
+//! the outbox or a log line; an outbox row exists if and only if the change it describes was
+//! committed; policy evaluation never touches the database on the hot path (see
+//! [`policy::PolicyCache`]).
+#![warn(missing_docs)]
+
+pub mod events;
+pub mod interactions;
+pub mod masking;
+pub mod model;
+pub mod platforms;
+pub mod policy;
+pub mod server;
+pub mod state;
+
+pub use server::{FirewallOptions, app, open, openapi, serve};
+pub use state::FirewallState;

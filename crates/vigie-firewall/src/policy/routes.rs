@@ -1,0 +1,117 @@
+//! HTTP routes of policies.
+use super::{NewPolicy, Policy, PolicyPatch};
+use crate::state::FirewallState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+use vigie_core::auth::{Permission, Principal};
+use vigie_core::http::{ApiError, ApiJson, ApiQuery, ErrorBody, Page, path_id};
+
+/// The policy routes.
+pub fn router() -> OpenApiRouter<FirewallState> {
+    OpenApiRouter::new()
+        .routes(routes!(policies_create, policies_list))
+        .routes(routes!(policies_get, policies_update, policies_delete))
+        .routes(routes!(policies_enable))
+        .routes(routes!(policies_disable))
+}
+
+/// Create a policy (admins). New policies start disabled unless `enabled` is true.
+#[utoipa::path(post, path = "/api/v1/policies", tag = "policies", security(("bearer" = [])), request_body = NewPolicy,
+    responses((status = 201, body = Policy), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn policies_create(
+    State(st): State<FirewallState>,
+    p: Principal,
+    ApiJson(new): ApiJson<NewPolicy>,
+) -> Result<(StatusCode, Json<Policy>), ApiError> {
+    p.require(Permission::Write)?;
+    Ok((StatusCode::CREATED, Json(super::create(&st, &p, new).await?)))
+}
+
+/// Filters of the policy list.
+#[derive(Deserialize, IntoParams)]
+pub struct PolicyListParams {
+    /// Only enabled (true) or disabled (false) policies.
+    pub enabled: Option<bool>,
+    /// Items per page, 1–500 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn parse_cursor(c: &str) -> Option<(i64, Uuid)> {
+    let (p, id) = c.split_once(':')?;
+    Some((p.parse().ok()?, Uuid::parse_str(id).ok()?))
+}
+
+/// List policies in evaluation order (priority, then creation).
+#[utoipa::path(get, path = "/api/v1/policies", tag = "policies", security(("bearer" = [])), params(PolicyListParams),
+    responses((status = 200, body = Page<Policy>)))]
+async fn policies_list(
+    State(st): State<FirewallState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<PolicyListParams>,
+) -> Result<Json<Page<Policy>>, ApiError> {
+    p.require(Permission::ReadConfig)?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 500) as usize;
+    let after = match q.cursor.as_deref() {
+        Some(c) => Some(
+            parse_cursor(c)
+                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor: pass the next_cursor of the previous page unchanged"))?,
+        ),
+        None => None,
+    };
+    let rows = super::list(&st, p.tenant_id, q.enabled, after, limit).await?;
+    Ok(Json(Page::from_rows(rows, limit, |p| format!("{}:{}", p.priority, p.id))))
+}
+
+/// One policy.
+#[utoipa::path(get, path = "/api/v1/policies/{id}", tag = "policies", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = Policy), (status = 404, body = ErrorBody)))]
+async fn policies_get(State(st): State<FirewallState>, p: Principal, Path(id): Path<String>) -> Result<Json<Policy>, ApiError> {
+    p.require(Permission::ReadConfig)?;
+    Ok(Json(super::get(&st, p.tenant_id, path_id(&id, "policy")?).await?))
+}
+
+/// Change a policy (admins); absent fields are kept, `rules` is replaced whole.
+#[utoipa::path(patch, path = "/api/v1/policies/{id}", tag = "policies", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = PolicyPatch,
+    responses((status = 200, body = Policy), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn policies_update(
+    State(st): State<FirewallState>,
+    p: Principal,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<PolicyPatch>,
+) -> Result<Json<Policy>, ApiError> {
+    p.require(Permission::Write)?;
+    Ok(Json(super::update(&st, &p, path_id(&id, "policy")?, patch).await?))
+}
+
+/// Delete a policy (admins).
+#[utoipa::path(delete, path = "/api/v1/policies/{id}", tag = "policies", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn policies_delete(State(st): State<FirewallState>, p: Principal, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    p.require(Permission::Write)?;
+    super::delete(&st, &p, path_id(&id, "policy")?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Enable a policy (admins).
+#[utoipa::path(post, path = "/api/v1/policies/{id}/enable", tag = "policies", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = Policy), (status = 404, body = ErrorBody)))]
+async fn policies_enable(State(st): State<FirewallState>, p: Principal, Path(id): Path<String>) -> Result<Json<Policy>, ApiError> {
+    p.require(Permission::Write)?;
+    Ok(Json(super::update(&st, &p, path_id(&id, "policy")?, PolicyPatch { enabled: Some(true), ..PolicyPatch::default() }).await?))
+}
+
+/// Disable a policy (admins).
+#[utoipa::path(post, path = "/api/v1/policies/{id}/disable", tag = "policies", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = Policy), (status = 404, body = ErrorBody)))]
+async fn policies_disable(State(st): State<FirewallState>, p: Principal, Path(id): Path<String>) -> Result<Json<Policy>, ApiError> {
+    p.require(Permission::Write)?;
+    Ok(Json(super::update(&st, &p, path_id(&id, "policy")?, PolicyPatch { enabled: Some(false), ..PolicyPatch::default() }).await?))
+}

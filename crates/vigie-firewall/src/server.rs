@@ -1,0 +1,189 @@
+//! Assembly of the firewall half: opening its store, the router with its OpenAPI document, the
+//! health and metrics endpoints, and serving with graceful shutdown.
+use crate::state::{FirewallSettings, FirewallState, FirewallStats};
+use crate::{interactions, platforms, policy};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::{Extension, Json, Router, middleware};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use vigie_core::auth::{Auth, AuthSettings};
+use vigie_core::clock::SharedClock;
+use vigie_core::db::{Durability, StoreOptions};
+use vigie_core::http::{ErrorBody, method_not_allowed, route_not_found};
+use vigie_core::ids::IdGen;
+use vigie_core::metrics::{Metrics, metrics_handler, track};
+use vigie_core::secrets::MasterKey;
+use vigie_core::{Store, StoreError};
+
+/// The largest request body the firewall API reads.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Everything needed to open the firewall half.
+#[derive(Debug, Clone)]
+pub struct FirewallOptions {
+    /// Data directory; the database is `firewall.db` in it.
+    pub data_dir: PathBuf,
+    /// Commit durability.
+    pub durability: Durability,
+    /// Group-commit size limit (1 turns group commit off).
+    pub write_batch_max: usize,
+    /// `source` of emitted events.
+    pub event_source: String,
+    /// Master key, if given in configuration; otherwise `<data_dir>/secret.key`.
+    pub secret_key: Option<MasterKey>,
+    /// Auth tunables.
+    pub auth: AuthSettings,
+}
+
+impl FirewallOptions {
+    /// Options from the validated configuration.
+    pub fn from_config(c: &vigie_core::config::Config) -> FirewallOptions {
+        FirewallOptions {
+            data_dir: c.data_dir.clone(),
+            durability: c.durability,
+            write_batch_max: c.write_batch_max,
+            event_source: c.event_source.clone(),
+            secret_key: c.secret_key.clone(),
+            auth: AuthSettings::default(),
+        }
+    }
+}
+
+/// The migrations of the firewall database, in order.
+pub const MIGRATIONS: &[vigie_core::db::Migration] = &[
+    vigie_core::auth::MIGRATIONS[0],
+    vigie_core::db::Migration { name: "fw_001_firewall", sql: include_str!("../migrations/fw_001_firewall.sql") },
+];
+
+/// Opens the firewall's store (running migrations) and builds its state.
+pub fn open(opts: FirewallOptions, clock: SharedClock) -> Result<FirewallState, StoreError> {
+    let metrics = Metrics::new("vigie_firewall");
+    let store_opts = StoreOptions { durability: opts.durability, max_batch: opts.write_batch_max, ..StoreOptions::default() };
+    let store = Store::open(&opts.data_dir.join("firewall.db"), store_opts, MIGRATIONS, metrics.store_metrics())?;
+    let key = match opts.secret_key {
+        Some(k) => k,
+        None => MasterKey::load_or_create(&opts.data_dir)?,
+    };
+    let auth = Auth::new(store.clone(), clock.clone(), &key, opts.auth);
+    let stats = FirewallStats::default();
+    metrics.register("interactions_recorded", "Interactions recorded, by decision", stats.interactions.clone());
+    metrics.register("outbox_events", "Events written to the outbox, by type", stats.events.clone());
+    Ok(FirewallState {
+        store,
+        auth,
+        metrics,
+        clock,
+        ids: Arc::new(IdGen::default()),
+        settings: Arc::new(FirewallSettings { event_source: opts.event_source }),
+        policies: policy::PolicyCache::default(),
+        stats,
+        ready: Arc::new(AtomicBool::new(false)),
+    })
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Vigie AI firewall API", description = "Records AI interactions, evaluates policies (block, coach, log) and emits events. Compatible with the Noxys AI firewall API. Offsets of classifications are Unicode code points."),
+    modifiers(&BearerAuth),
+    components(schemas(ErrorBody)),
+    tags((name = "interactions"), (name = "policies"), (name = "platforms"), (name = "auth"), (name = "users"), (name = "tokens"), (name = "operations"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+/// Liveness: the process serves HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "alive")))]
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: started, not shutting down, and the database answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
+async fn readyz(State(st): State<FirewallState>) -> impl IntoResponse {
+    let db = st.store.read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map_err(StoreError::from)).await;
+    let ready = st.ready.load(Ordering::Acquire);
+    match (ready, db) {
+        (true, Ok(_)) => (StatusCode::OK, Json(json!({"status": "ready"}))),
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "starting or stopping"}))),
+        (true, Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "database unavailable", "error": e.to_string()}))),
+    }
+}
+
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "metrics", content_type = "text/plain")))]
+async fn metrics(State(st): State<FirewallState>) -> axum::response::Response {
+    metrics_handler(State(st.metrics.clone())).await
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations", responses((status = 200, description = "the OpenAPI document")))]
+async fn openapi_json(Extension(doc): Extension<Arc<String>>) -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], doc.as_str().to_owned())
+}
+
+fn split() -> (Router<FirewallState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(interactions::routes::router())
+        .merge(policy::routes::router())
+        .merge(platforms::routes::router())
+        .merge(vigie_core::auth::routes::router())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi_json))
+        .split_for_parts()
+}
+
+/// The OpenAPI document of the firewall API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    split().1
+}
+
+/// The firewall's HTTP application.
+pub fn app(state: FirewallState) -> Router {
+    let (router, doc) = split();
+    let doc = Arc::new(doc.to_pretty_json().unwrap_or_default());
+    router
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(doc))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), track))
+        .with_state(state)
+}
+
+/// Serves the firewall on `listener` until `shutdown` is cancelled, then finishes in-flight
+/// requests and the queued writes and closes the store.
+pub async fn serve(listener: tokio::net::TcpListener, state: FirewallState, shutdown: CancellationToken) -> std::io::Result<()> {
+    let store = state.store.clone();
+    let ready = state.ready.clone();
+    let app = app(state);
+    ready.store(true, Ordering::Release);
+    let stopping = shutdown.clone();
+    let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            stopping.cancelled().await;
+            ready.store(false, Ordering::Release);
+        })
+        .await;
+    store.close().await;
+    result
+}

@@ -1,0 +1,134 @@
+//! The command line: flags, their environment variables, and the merge with the config file
+//! (flags > environment > file > defaults).
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use vigie_core::config::RawConfig;
+
+/// Vigie: an AI firewall and an XDR in one binary.
+#[derive(Parser, Debug)]
+#[command(name = "vigie", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the servers.
+    Serve(ServeArgs),
+    /// Run the servers with simulated traffic from a few dozen people.
+    Demo(DemoArgs),
+    /// Manage tenants in the data directory (works while the server runs).
+    Tenants {
+        /// What to do with tenants.
+        #[command(subcommand)]
+        action: TenantsCommand,
+    },
+    /// Load generators for the figures in BENCHMARKS.md.
+    Bench {
+        /// Which benchmark.
+        #[command(subcommand)]
+        which: BenchCommand,
+    },
+}
+
+/// Flags shared by `serve` and `demo`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    /// all, firewall or xdr.
+    #[arg(long, env = "VIGIE_ROLE")]
+    pub role: Option<String>,
+    /// Directory of the databases and the secret key [default: ./vigie-data].
+    #[arg(long, env = "VIGIE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Firewall listen address [default: 127.0.0.1:8080].
+    #[arg(long, env = "VIGIE_FIREWALL_ADDR")]
+    pub firewall_addr: Option<String>,
+    /// XDR listen address [default: 127.0.0.1:8090].
+    #[arg(long, env = "VIGIE_XDR_ADDR")]
+    pub xdr_addr: Option<String>,
+    /// Allow webhooks to private and loopback addresses.
+    #[arg(long, env = "VIGIE_ALLOW_PRIVATE_WEBHOOKS")]
+    pub allow_private_webhooks: bool,
+    /// TOML configuration file (keys as the long flags, with underscores).
+    #[arg(long, env = "VIGIE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// E-mail of the admin created on first start [default: admin@vigie.local].
+    #[arg(long, env = "VIGIE_ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+    /// Name of the tenant created on first start [default: default].
+    #[arg(long, env = "VIGIE_TENANT_NAME")]
+    pub tenant_name: Option<String>,
+    /// `source` of the events the firewall emits [default: noxys].
+    #[arg(long, env = "VIGIE_EVENT_SOURCE")]
+    pub event_source: Option<String>,
+    /// full (fsync each commit) or normal [default: full].
+    #[arg(long, env = "VIGIE_DURABILITY")]
+    pub durability: Option<String>,
+    /// The most writes grouped in one transaction [default: 512].
+    #[arg(long, env = "VIGIE_WRITE_BATCH_MAX")]
+    pub write_batch_max: Option<usize>,
+    /// text or json [default: text].
+    #[arg(long, env = "VIGIE_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+impl ServeArgs {
+    /// The configuration these flags (and their variables) set. Secrets come only from the
+    /// environment or the file, never from argv where `ps` would show them.
+    pub fn raw(&self) -> RawConfig {
+        RawConfig {
+            role: self.role.clone(),
+            data_dir: self.data_dir.clone(),
+            firewall_addr: self.firewall_addr.clone(),
+            xdr_addr: self.xdr_addr.clone(),
+            allow_private_webhooks: self.allow_private_webhooks.then_some(true),
+            tenant_name: self.tenant_name.clone(),
+            admin_email: self.admin_email.clone(),
+            admin_password: std::env::var("VIGIE_ADMIN_PASSWORD").ok().filter(|s| !s.is_empty()),
+            event_source: self.event_source.clone(),
+            durability: self.durability.clone(),
+            write_batch_max: self.write_batch_max,
+            log_format: self.log_format.clone(),
+            secret_key: std::env::var("VIGIE_SECRET_KEY").ok().filter(|s| !s.is_empty()),
+        }
+    }
+}
+
+/// `demo` flags.
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// The serve flags.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Simulated interactions per second.
+    #[arg(long, default_value_t = 5.0)]
+    pub rate: f64,
+}
+
+/// `tenants` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum TenantsCommand {
+    /// Create a tenant and its first admin; prints the admin's password if generated.
+    Create {
+        /// Unique tenant name.
+        #[arg(long)]
+        name: String,
+        /// The admin's e-mail.
+        #[arg(long)]
+        admin_email: String,
+        /// Data directory [default: ./vigie-data].
+        #[arg(long, env = "VIGIE_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+/// `bench` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// POST /api/v1/interactions throughput and latency against a firewall started in-process,
+    /// with group commit and, as the baseline, one transaction per request.
+    Interactions(crate::bench::InteractionsBench),
+}

@@ -1,0 +1,97 @@
+//! `vigie demo`: serves Vigie and plays a few dozen people using AI platforms through the real
+//! HTTP API, at `--rate` interactions per second, with a live one-line summary.
+use crate::serve::{cancel_on_signal, print_bootstrap, start_firewall};
+use crate::traffic;
+use anyhow::Context;
+use rand::SeedableRng;
+use std::io::Write;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use vigie_core::auth::Role;
+use vigie_core::config::Config;
+
+const PEOPLE: usize = 36;
+const OFFENDER: usize = 7;
+
+/// `vigie demo`.
+pub async fn run(cfg: Config, rate: f64) -> anyhow::Result<()> {
+    if !(rate > 0.0 && rate <= 10_000.0) {
+        anyhow::bail!("--rate must be between 0 and 10000 interactions per second");
+    }
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
+    let fw = start_firewall(&cfg, shutdown.clone()).await?;
+    let tenant = fw
+        .state
+        .auth
+        .tenant_by_name(&cfg.tenant_name)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot find tenant {:?}: {e}", cfg.tenant_name))?;
+    let system = traffic::system(tenant.id, "demo");
+    let created = traffic::seed(&fw.state, &system, traffic::starter_policies()).await?;
+    let expires = chrono::Utc::now() + chrono::Duration::days(1);
+    let (_, token) =
+        fw.state.auth.create_token(&system, "demo traffic", Role::Ingest, Some(expires)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    println!();
+    println!("Vigie demo");
+    match &fw.bootstrap {
+        Some(b) => print_bootstrap(b),
+        None => println!(
+            "Resuming the data in {}; log in as {} with the password printed on the first run.",
+            cfg.data_dir.display(),
+            cfg.admin_email
+        ),
+    }
+    if created > 0 {
+        println!("Installed {created} starter policies (block DeepSeek, payment data and secrets; coach on unvetted platforms).");
+    }
+    println!("Firewall API:  http://{}/api/v1   (OpenAPI: http://{}/api/v1/openapi.json)", fw.addr, fw.addr);
+    println!("Log in:        curl -s http://{}/api/v1/auth/login -d '{{\"email\":\"{}\",\"password\":\"…\"}}'", fw.addr, cfg.admin_email);
+    println!("Interactions:  curl -s -H 'authorization: Bearer <token>' http://{}/api/v1/interactions", fw.addr);
+    println!("The XDR console comes with the XDR half (not in this build yet).");
+    println!("Sending {rate} simulated interactions per second from {PEOPLE} people; Ctrl-C stops.");
+    println!();
+
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/api/v1/interactions", fw.addr);
+    let mut rng = rand::rngs::StdRng::from_os_rng();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    let mut report = tokio::time::interval(Duration::from_secs(2));
+    let (mut sent, mut blocked, mut coached, mut failed) = (0u64, 0u64, 0u64, 0u64);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = report.tick() => {
+                print!("\r{sent} interactions · {blocked} blocked · {coached} coached · {failed} failed   ");
+                let _ = std::io::stdout().flush();
+            }
+            _ = tick.tick() => {
+                let body = traffic::interaction(&mut rng, PEOPLE, Some(OFFENDER));
+                let resp = client.post(&url).bearer_auth(&token).json(&body).send().await;
+                match resp {
+                    Ok(r) if r.status().as_u16() == 201 => {
+                        sent += 1;
+                        let v: serde_json::Value = r.json().await.unwrap_or_default();
+                        match v.pointer("/decision/action").and_then(|a| a.as_str()) {
+                            Some("block") => blocked += 1,
+                            Some("coach") => coached += 1,
+                            _ => {}
+                        }
+                    }
+                    Ok(r) => {
+                        failed += 1;
+                        tracing::warn!(status = %r.status(), "the firewall refused a simulated interaction");
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        tracing::warn!(error = %e, "cannot reach the firewall");
+                    }
+                }
+            }
+        }
+    }
+    println!();
+    fw.task.await.context("the firewall server task failed")??;
+    Ok(())
+}

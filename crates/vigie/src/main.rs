@@ -1,0 +1,81 @@
+//! The `vigie` binary: parses the command line, loads and validates the configuration, and
+//! wires the library crates together. It is the only place that prints or reads the
+//! environment.
+mod bench;
+mod cli;
+mod demo;
+mod serve;
+mod traffic;
+
+use anyhow::Context;
+use clap::Parser;
+use cli::{BenchCommand, Cli, Command, ServeArgs, TenantsCommand};
+use std::process::ExitCode;
+use vigie_core::config::{Config, LogFormat, RawConfig, validate};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let cfg = load_config(&args)?;
+            init_logs(cfg.log_format);
+            serve::run(cfg).await
+        }
+        Command::Demo(args) => {
+            let cfg = load_config(&args.serve)?;
+            init_logs(cfg.log_format);
+            demo::run(cfg, args.rate).await
+        }
+        Command::Tenants { action: TenantsCommand::Create { name, admin_email, data_dir } } => {
+            init_logs(LogFormat::Text);
+            let args = ServeArgs { data_dir, ..ServeArgs::default() };
+            let cfg = load_config(&args)?;
+            serve::create_tenant(cfg, &name, &admin_email).await
+        }
+        Command::Bench { which: BenchCommand::Interactions(b) } => {
+            init_logs(LogFormat::Text);
+            bench::interactions(b).await
+        }
+    }
+}
+
+/// File, then environment and flags, then validation reporting every problem.
+fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
+    let file = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the config file {}", path.display()))?;
+            RawConfig::from_toml(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?
+        }
+        None => RawConfig::default(),
+    };
+    validate(file.overlay(args.raw())).map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+        anyhow::anyhow!("the configuration is invalid:\n{}", lines.join("\n"))
+    })
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
