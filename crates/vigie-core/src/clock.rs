@@ -1,5 +1,5 @@
 //! Time as an injectable source, so tests drive it instead of sleeping.
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use std::sync::Arc;
 
 /// A source of the current time.
@@ -13,8 +13,10 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// Truncated to microseconds, the precision of stored times, so what an API returns on
+    /// creation equals what it returns when read back.
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        Utc::now().trunc_subsecs(6)
     }
 }
 

@@ -183,6 +183,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("malformed_json", "the request body is empty; send a JSON object"));
     }
+    // Every JSON endpoint takes an object; say so rather than let serde read an array as a struct.
+    if let Some(first) = bytes.iter().find(|b| !b.is_ascii_whitespace())
+        && *first != b'{'
+        && (*first == b'[' || first.is_ascii_digit() || matches!(*first, b'"' | b'-' | b't' | b'f' | b'n'))
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+    {
+        return Err(ApiError::validation(vec![FieldError::new("body", "expected a JSON object")]));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
         let path = e.path().to_string();

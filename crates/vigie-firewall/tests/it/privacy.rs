@@ -1,0 +1,48 @@
+//! No raw sensitive value or prompt text reaches any file of the data directory.
+use crate::{HASH, TestServer};
+use reqwest::StatusCode;
+use serde_json::json;
+use std::path::Path;
+
+fn files_containing(dir: &Path, needles: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("read file");
+        for n in needles {
+            if bytes.windows(n.len()).any(|w| w == n.as_bytes()) {
+                found.push(format!("{} contains {n:?}", path.display()));
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn a_posted_card_number_appears_in_no_file_of_the_data_dir() {
+    let s = TestServer::start().await;
+    s.policy("Block cards", 10, "block", json!([{"field": "classifications", "operator": "contains", "value": "CREDIT_CARD"}])).await;
+    let (status, r) = s
+        .interaction(
+            &s.admin,
+            json!({
+                "platform_id": "chatgpt", "content_hash": HASH, "risk_score": 0.96,
+                "classifications": [
+                    {"type": "CREDIT_CARD", "value": "4532015112830366", "score": 0.99, "start": 8, "end": 24},
+                    {"type": "CREDIT_CARD", "value": "5500-0055-5555-5559", "score": 0.99},
+                    {"type": "EMAIL", "value": "jeanne.secret@acme.fr"}
+                ],
+                "content_metadata": {"url": "https://chatgpt.com/c/1?q=4532015112830366", "text": "my card 4532015112830366 please summarise", "model": "gpt-4o"}
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    assert_eq!(r["classifications"][0]["value"], "****0366");
+    let needles = ["4532015112830366", "453201511283", "5500-0055-5555-5559", "5500005555555559", "jeanne.secret", "my card", "summarise"];
+    assert_eq!(files_containing(s.dir.path(), &needles), Vec::<String>::new(), "while running (WAL included)");
+    let dir = s.stop().await;
+    assert_eq!(files_containing(dir.path(), &needles), Vec::<String>::new(), "after shutdown");
+    let db = rusqlite::Connection::open(dir.path().join("firewall.db")).expect("open");
+    let n: i64 = db.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0)).expect("count");
+    assert_eq!(n, 5, "the policy, the interaction and its events were stored, masked");
+}
