@@ -6,7 +6,8 @@ use serde_json::json;
 #[tokio::test]
 async fn login_gives_a_24_hour_token_and_wrong_passwords_are_limited_per_address() {
     let s = TestServer::start().await;
-    let (status, session) = s.call("POST", "/api/v1/auth/login", None, Some(json!({"email": "ADMIN@acme.test", "password": ADMIN_PASSWORD}))).await;
+    let (status, session) =
+        s.call("POST", "/api/v1/auth/login", None, Some(json!({"email": "ADMIN@acme.test", "password": ADMIN_PASSWORD}))).await;
     assert_eq!(status, StatusCode::OK, "{session}");
     assert_eq!((session["user"]["role"].as_str(), session["user"]["email"].as_str()), (Some("admin"), Some(ADMIN_EMAIL)));
     let expires = chrono::DateTime::parse_from_rfc3339(session["expires_at"].as_str().expect("expiry")).expect("rfc3339");
@@ -19,7 +20,13 @@ async fn login_gives_a_24_hour_token_and_wrong_passwords_are_limited_per_address
         let (status, e) = s.call("POST", "/api/v1/auth/login", None, Some(json!({"email": ADMIN_EMAIL, "password": "wrong"}))).await;
         assert_eq!((status, e["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_credentials")));
     }
-    let resp = s.http.post(format!("{}/api/v1/auth/login", s.base)).json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).send().await.expect("send");
+    let resp = s
+        .http
+        .post(format!("{}/api/v1/auth/login", s.base))
+        .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry: u64 = resp.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
     assert!((1..=60).contains(&retry));
@@ -30,23 +37,36 @@ async fn login_gives_a_24_hour_token_and_wrong_passwords_are_limited_per_address
 #[tokio::test]
 async fn a_viewer_reads_but_cannot_write_and_an_ingest_token_only_records() {
     let s = TestServer::start().await;
-    let (status, inv) = s.post("/api/v1/users/invite", &s.admin, json!({"email": "vera@acme.test", "role": "viewer", "display_name": "Vera"})).await;
+    let (status, inv) =
+        s.post("/api/v1/users/invite", &s.admin, json!({"email": "vera@acme.test", "role": "viewer", "display_name": "Vera"})).await;
     assert_eq!(status, StatusCode::CREATED, "{inv}");
     assert_eq!(inv["user"]["status"], "pending");
-    let (status, session) =
-        s.call("POST", "/api/v1/auth/accept-invite", None, Some(json!({"token": inv["invite_token"], "password": "viewer password 1"}))).await;
+    let (status, session) = s
+        .call("POST", "/api/v1/auth/accept-invite", None, Some(json!({"token": inv["invite_token"], "password": "viewer password 1"})))
+        .await;
     assert_eq!(status, StatusCode::OK, "{session}");
     let viewer = session["token"].as_str().expect("token").to_owned();
-    let (status, _) = s.call("POST", "/api/v1/auth/accept-invite", None, Some(json!({"token": inv["invite_token"], "password": "viewer password 1"}))).await;
+    let (status, _) = s
+        .call("POST", "/api/v1/auth/accept-invite", None, Some(json!({"token": inv["invite_token"], "password": "viewer password 1"})))
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "an invitation works once");
 
     let id = s.policy("p", 10, "log", json!([{"field": "platform_id", "operator": "eq", "value": "x"}])).await;
     let (_, recorded) = s.interaction(&s.admin, interaction("chatgpt")).await;
-    for (path, status) in [("/api/v1/policies", StatusCode::OK), ("/api/v1/interactions", StatusCode::OK), ("/api/v1/users", StatusCode::OK), ("/api/v1/platforms", StatusCode::OK)] {
+    for (path, status) in [
+        ("/api/v1/policies", StatusCode::OK),
+        ("/api/v1/interactions", StatusCode::OK),
+        ("/api/v1/users", StatusCode::OK),
+        ("/api/v1/platforms", StatusCode::OK),
+    ] {
         assert_eq!(s.get(path, &viewer).await.0, status, "viewer GET {path}");
     }
     let writes = [
-        ("POST", "/api/v1/policies".to_owned(), json!({"name": "v", "rules": {"action": "log", "conditions": [{"field": "platform_id", "operator": "eq", "value": "x"}]}})),
+        (
+            "POST",
+            "/api/v1/policies".to_owned(),
+            json!({"name": "v", "rules": {"action": "log", "conditions": [{"field": "platform_id", "operator": "eq", "value": "x"}]}}),
+        ),
         ("PATCH", format!("/api/v1/policies/{id}"), json!({"priority": 1})),
         ("POST", format!("/api/v1/policies/{id}/enable"), json!({})),
         ("DELETE", format!("/api/v1/policies/{id}"), json!({})),
@@ -107,7 +127,9 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 async fn role_changes_and_deactivation_revoke_login_tokens_and_the_last_admin_is_kept() {
     let s = TestServer::start().await;
     let (_, inv) = s.post("/api/v1/users/invite", &s.admin, json!({"email": "ada@acme.test", "role": "admin"})).await;
-    let (_, session) = s.call("POST", "/api/v1/auth/accept-invite", None, Some(json!({"token": inv["invite_token"], "password": "ada password 123"}))).await;
+    let (_, session) = s
+        .call("POST", "/api/v1/auth/accept-invite", None, Some(json!({"token": inv["invite_token"], "password": "ada password 123"})))
+        .await;
     let ada = session["token"].as_str().expect("token").to_owned();
     let ada_id = session["user"]["id"].as_str().expect("id").to_owned();
     assert_eq!(s.post("/api/v1/tokens", &ada, json!({"name": "t", "role": "viewer"})).await.0, StatusCode::CREATED);
@@ -121,7 +143,8 @@ async fn role_changes_and_deactivation_revoke_login_tokens_and_the_last_admin_is
     let (status, u) = s.post(&format!("/api/v1/users/{ada_id}/deactivate"), &s.admin, json!({})).await;
     assert_eq!((status, u["status"].as_str()), (StatusCode::OK, Some("inactive")));
     assert_eq!(s.get("/api/v1/auth/me", &ada).await.0, StatusCode::UNAUTHORIZED);
-    let (status, _) = s.call("POST", "/api/v1/auth/login", None, Some(json!({"email": "ada@acme.test", "password": "ada password 123"}))).await;
+    let (status, _) =
+        s.call("POST", "/api/v1/auth/login", None, Some(json!({"email": "ada@acme.test", "password": "ada password 123"}))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (_, users) = s.get("/api/v1/users?status=inactive", &s.admin).await;
     assert_eq!(users["items"].as_array().map(Vec::len), Some(1));
@@ -133,8 +156,9 @@ async fn role_changes_and_deactivation_revoke_login_tokens_and_the_last_admin_is
     let (status, _) = s.call("PATCH", &format!("/api/v1/users/{admin_id}"), Some(&s.admin), Some(json!({"role": "viewer"}))).await;
     assert_eq!(status, StatusCode::CONFLICT);
 
-    let (status, fresh) =
-        s.post("/api/v1/auth/password", &s.admin, json!({"current_password": ADMIN_PASSWORD, "new_password": "a brand new password"})).await;
+    let (status, fresh) = s
+        .post("/api/v1/auth/password", &s.admin, json!({"current_password": ADMIN_PASSWORD, "new_password": "a brand new password"}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{fresh}");
     assert_eq!(s.get("/api/v1/auth/me", &s.admin).await.0, StatusCode::UNAUTHORIZED, "old sessions end with a password change");
     assert_eq!(s.get("/api/v1/auth/me", fresh["token"].as_str().expect("token")).await.0, StatusCode::OK);
@@ -151,7 +175,9 @@ async fn one_tenant_can_neither_read_nor_change_another_tenants_data() {
     let (_, users) = s.get("/api/v1/users", &s.admin).await;
     let acme_user = users["items"][0]["id"].as_str().expect("id").to_owned();
 
-    for path in [format!("/api/v1/policies/{policy}"), format!("/api/v1/interactions/{interaction_id}"), format!("/api/v1/users/{acme_user}")] {
+    for path in
+        [format!("/api/v1/policies/{policy}"), format!("/api/v1/interactions/{interaction_id}"), format!("/api/v1/users/{acme_user}")]
+    {
         assert_eq!(s.get(&path, &other).await.0, StatusCode::NOT_FOUND, "{path}");
     }
     for path in ["/api/v1/policies", "/api/v1/interactions", "/api/v1/tokens"] {
@@ -160,7 +186,10 @@ async fn one_tenant_can_neither_read_nor_change_another_tenants_data() {
     }
     let (_, users) = s.get("/api/v1/users", &other).await;
     assert_eq!(users["items"].as_array().map(Vec::len), Some(1));
-    assert_eq!(s.call("PATCH", &format!("/api/v1/policies/{policy}"), Some(&other), Some(json!({"enabled": false}))).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.call("PATCH", &format!("/api/v1/policies/{policy}"), Some(&other), Some(json!({"enabled": false}))).await.0,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(s.call("DELETE", &format!("/api/v1/policies/{policy}"), Some(&other), None).await.0, StatusCode::NOT_FOUND);
     assert_eq!(s.post(&format!("/api/v1/policies/{policy}/disable"), &other, json!({})).await.0, StatusCode::NOT_FOUND);
     assert_eq!(s.post(&format!("/api/v1/users/{acme_user}/deactivate"), &other, json!({})).await.0, StatusCode::NOT_FOUND);

@@ -18,7 +18,10 @@ async fn an_interaction_is_stored_with_its_decision_defaults_and_masked_values()
     assert_eq!(status, StatusCode::CREATED, "{r}");
     assert_eq!(r["platform_id"], "chatgpt");
     assert_eq!(r["content_hash"], HASH);
-    assert_eq!((r["interaction_type"].as_str(), r["direction"].as_str(), r["source"].as_str()), (Some("prompt"), Some("outbound"), Some("browser_extension")));
+    assert_eq!(
+        (r["interaction_type"].as_str(), r["direction"].as_str(), r["source"].as_str()),
+        (Some("prompt"), Some("outbound"), Some("browser_extension"))
+    );
     assert_eq!(r["classifications"][0], json!({"type": "CREDIT_CARD", "value": "****0366", "score": 0.99, "start": 8, "end": 27}));
     assert_eq!(r["classifications"][1]["type"], "FR_NIR");
     assert_eq!(r["classification_count"], 2);
@@ -64,7 +67,13 @@ async fn bad_input_gets_the_error_shape_with_the_right_status_and_nothing_is_wri
         ("risk above 1", with("risk_score", json!(1.5)), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("risk_score")),
         ("no platform", without("platform_id"), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("body")),
         ("no hash nor text", without("content_hash"), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("content_hash")),
-        ("bad type code", with("classifications", json!([{"type": "!!"}])), StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", Some("classifications[0].type")),
+        (
+            "bad type code",
+            with("classifications", json!([{"type": "!!"}])),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            Some("classifications[0].type"),
+        ),
         (
             "score out of range",
             with("classifications", json!([{"type": "EMAIL", "score": 7}])),
@@ -72,7 +81,13 @@ async fn bad_input_gets_the_error_shape_with_the_right_status_and_nothing_is_wri
             "validation_failed",
             Some("classifications[0].score"),
         ),
-        ("body over 1 MiB", with("content_metadata", json!({"pad": "x".repeat(1_100_000)})), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
+        (
+            "body over 1 MiB",
+            with("content_metadata", json!({"pad": "x".repeat(1_100_000)})),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            None,
+        ),
     ];
     for (what, body, status, code, field) in cases {
         let (got, err) = s.post_raw("/api/v1/interactions", &s.admin, body).await;
@@ -106,7 +121,9 @@ async fn the_list_filters_and_pages_newest_first_without_gaps_or_repeats() {
     for i in 0..9 {
         let platform = ["chatgpt", "deepseek", "claude"][i % 3];
         let user = if i % 2 == 0 { alice } else { bob };
-        let (status, r) = s.interaction(&s.admin, json!({"platform_id": platform, "content_hash": HASH, "user_id": user, "risk_score": i as f64 / 10.0})).await;
+        let (status, r) = s
+            .interaction(&s.admin, json!({"platform_id": platform, "content_hash": HASH, "user_id": user, "risk_score": i as f64 / 10.0}))
+            .await;
         assert_eq!(status, StatusCode::CREATED);
         ids.push(r["id"].as_str().expect("id").to_owned());
     }
@@ -145,7 +162,12 @@ async fn the_list_filters_and_pages_newest_first_without_gaps_or_repeats() {
     let t0 = chrono::DateTime::parse_from_rfc3339(first["created_at"].as_str().expect("time")).expect("rfc3339");
     let t8 = chrono::DateTime::parse_from_rfc3339(last["created_at"].as_str().expect("time")).expect("rfc3339");
     let enc = |t: chrono::DateTime<chrono::FixedOffset>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true).replace('+', "%2B");
-    let (_, p) = s.get(&format!("/api/v1/interactions?from={}&to={}", enc(t0 - chrono::Duration::seconds(1)), enc(t8 + chrono::Duration::seconds(1))), &s.admin).await;
+    let (_, p) = s
+        .get(
+            &format!("/api/v1/interactions?from={}&to={}", enc(t0 - chrono::Duration::seconds(1)), enc(t8 + chrono::Duration::seconds(1))),
+            &s.admin,
+        )
+        .await;
     assert_eq!(count(&p), 9);
     let (_, p) = s.get(&format!("/api/v1/interactions?from={}", enc(t8 + chrono::Duration::seconds(1))), &s.admin).await;
     assert_eq!(count(&p), 0);

@@ -9,7 +9,23 @@ async fn the_catalogue_lists_the_expected_platforms_and_vetting_changes_policy_d
     let (status, list) = s.get("/api/v1/platforms", &s.admin).await;
     assert_eq!(status, StatusCode::OK);
     let items = list["items"].as_array().expect("items");
-    for id in ["chatgpt", "claude", "gemini", "copilot", "deepseek", "perplexity", "mistral", "poe", "huggingchat", "grok", "mammouth", "typingmind", "openrouter", "windsurf", "cursor"] {
+    for id in [
+        "chatgpt",
+        "claude",
+        "gemini",
+        "copilot",
+        "deepseek",
+        "perplexity",
+        "mistral",
+        "poe",
+        "huggingchat",
+        "grok",
+        "mammouth",
+        "typingmind",
+        "openrouter",
+        "windsurf",
+        "cursor",
+    ] {
         let p = items.iter().find(|p| p["id"] == id).unwrap_or_else(|| panic!("{id} missing"));
         assert!(!p["hosts"].as_array().expect("hosts").is_empty(), "{id} has no hosts");
     }
@@ -28,7 +44,13 @@ async fn the_catalogue_lists_the_expected_platforms_and_vetting_changes_policy_d
     let (_, r) = s.interaction(&s.admin, interaction("mistral")).await;
     assert_eq!((r["decision"]["action"].as_str(), r["platform_vetted"].as_bool()), (Some("log"), Some(true)));
 
-    let (status, _) = s.post("/api/v1/platforms", &s.admin, json!({"id": "internal-llm", "name": "Internal LLM", "hosts": ["llm.acme.test"], "vetted": true})).await;
+    let (status, _) = s
+        .post(
+            "/api/v1/platforms",
+            &s.admin,
+            json!({"id": "internal-llm", "name": "Internal LLM", "hosts": ["llm.acme.test"], "vetted": true}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED);
     let (_, r) = s.interaction(&s.admin, interaction("internal-llm")).await;
     assert_eq!(r["decision"]["action"], "log");

@@ -22,7 +22,10 @@ async fn a_policy_is_created_disabled_by_default_then_read_changed_toggled_and_d
         .call("PATCH", &format!("/api/v1/policies/{id}"), Some(&s.admin), Some(json!({"priority": 5, "rules": {"action": "coach", "conditions": [{"field": "risk_score", "operator": "gte", "value": "0.5"}]}})))
         .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
-    assert_eq!((patched["priority"].as_i64(), patched["rules"]["action"].as_str(), patched["name"].as_str()), (Some(5), Some("coach"), Some("Block DeepSeek")));
+    assert_eq!(
+        (patched["priority"].as_i64(), patched["rules"]["action"].as_str(), patched["name"].as_str()),
+        (Some(5), Some("coach"), Some("Block DeepSeek"))
+    );
 
     let (_, enabled) = s.post(&format!("/api/v1/policies/{id}/enable"), &s.admin, json!({})).await;
     assert_eq!(enabled["enabled"], true);

@@ -2,8 +2,8 @@
 //! in a temporary directory, a real HTTP client.
 mod api_auth;
 mod api_interactions;
-mod api_policies;
 mod api_platforms;
+mod api_policies;
 mod openapi;
 mod outbox;
 mod privacy;
@@ -74,7 +74,11 @@ impl TestServer {
         let resp = req.send().await.expect("request");
         let status = resp.status();
         let bytes = resp.bytes().await.expect("body");
-        let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into())) };
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
         (status, value)
     }
 
@@ -88,7 +92,15 @@ impl TestServer {
 
     /// Sends raw bytes as the body of a POST.
     pub async fn post_raw(&self, path: &str, token: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
-        let resp = self.http.post(format!("{}{path}", self.base)).bearer_auth(token).header("content-type", "application/json").body(body).send().await.expect("request");
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request");
         let status = resp.status();
         (status, resp.json().await.unwrap_or(Value::Null))
     }
@@ -102,8 +114,13 @@ impl TestServer {
 
     /// Creates a policy through the API and returns its id.
     pub async fn policy(&self, name: &str, priority: i64, action: &str, conditions: Value) -> String {
-        let (status, body) =
-            self.post("/api/v1/policies", &self.admin, json!({"name": name, "priority": priority, "enabled": true, "rules": {"action": action, "conditions": conditions}})).await;
+        let (status, body) = self
+            .post(
+                "/api/v1/policies",
+                &self.admin,
+                json!({"name": name, "priority": priority, "enabled": true, "rules": {"action": action, "conditions": conditions}}),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["id"].as_str().expect("id").to_owned()
     }
@@ -115,7 +132,8 @@ impl TestServer {
 
     /// A read-only connection to the firewall database, to check what was stored.
     pub fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open_with_flags(self.dir.path().join("firewall.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open db")
+        rusqlite::Connection::open_with_flags(self.dir.path().join("firewall.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open db")
     }
 
     pub fn count(&self, sql: &str) -> i64 {

@@ -10,15 +10,38 @@ async fn every_documented_operation_is_routed_and_every_route_is_documented() {
     assert_eq!(status, StatusCode::OK);
     let paths = doc["paths"].as_object().expect("paths");
     let expected = [
-        ("post", "/api/v1/interactions"), ("get", "/api/v1/interactions"), ("get", "/api/v1/interactions/{id}"),
-        ("post", "/api/v1/policies"), ("get", "/api/v1/policies"), ("get", "/api/v1/policies/{id}"), ("patch", "/api/v1/policies/{id}"),
-        ("delete", "/api/v1/policies/{id}"), ("post", "/api/v1/policies/{id}/enable"), ("post", "/api/v1/policies/{id}/disable"),
-        ("get", "/api/v1/platforms"), ("post", "/api/v1/platforms"), ("get", "/api/v1/platforms/{id}"), ("patch", "/api/v1/platforms/{id}"),
-        ("post", "/api/v1/auth/login"), ("get", "/api/v1/auth/me"), ("post", "/api/v1/auth/password"), ("post", "/api/v1/auth/accept-invite"),
-        ("get", "/api/v1/tenants/me"), ("post", "/api/v1/users/invite"), ("get", "/api/v1/users"), ("get", "/api/v1/users/{id}"),
-        ("patch", "/api/v1/users/{id}"), ("post", "/api/v1/users/{id}/deactivate"), ("post", "/api/v1/users/{id}/activate"),
-        ("post", "/api/v1/tokens"), ("get", "/api/v1/tokens"), ("delete", "/api/v1/tokens/{id}"),
-        ("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics"), ("get", "/api/v1/openapi.json"),
+        ("post", "/api/v1/interactions"),
+        ("get", "/api/v1/interactions"),
+        ("get", "/api/v1/interactions/{id}"),
+        ("post", "/api/v1/policies"),
+        ("get", "/api/v1/policies"),
+        ("get", "/api/v1/policies/{id}"),
+        ("patch", "/api/v1/policies/{id}"),
+        ("delete", "/api/v1/policies/{id}"),
+        ("post", "/api/v1/policies/{id}/enable"),
+        ("post", "/api/v1/policies/{id}/disable"),
+        ("get", "/api/v1/platforms"),
+        ("post", "/api/v1/platforms"),
+        ("get", "/api/v1/platforms/{id}"),
+        ("patch", "/api/v1/platforms/{id}"),
+        ("post", "/api/v1/auth/login"),
+        ("get", "/api/v1/auth/me"),
+        ("post", "/api/v1/auth/password"),
+        ("post", "/api/v1/auth/accept-invite"),
+        ("get", "/api/v1/tenants/me"),
+        ("post", "/api/v1/users/invite"),
+        ("get", "/api/v1/users"),
+        ("get", "/api/v1/users/{id}"),
+        ("patch", "/api/v1/users/{id}"),
+        ("post", "/api/v1/users/{id}/deactivate"),
+        ("post", "/api/v1/users/{id}/activate"),
+        ("post", "/api/v1/tokens"),
+        ("get", "/api/v1/tokens"),
+        ("delete", "/api/v1/tokens/{id}"),
+        ("get", "/healthz"),
+        ("get", "/readyz"),
+        ("get", "/metrics"),
+        ("get", "/api/v1/openapi.json"),
     ];
     let mut documented = Vec::new();
     for (path, item) in paths {
@@ -36,7 +59,10 @@ async fn every_documented_operation_is_routed_and_every_route_is_documented() {
         let body = (method != "get" && method != "delete").then(|| json!({}));
         let (status, resp) = s.call(&method.to_uppercase(), &concrete, Some(&s.admin), body).await;
         let code = resp["code"].as_str().unwrap_or_default();
-        assert!(code != "route_not_found" && code != "method_not_allowed" && status != StatusCode::METHOD_NOT_ALLOWED, "{method} {path}: {status} {resp}");
+        assert!(
+            code != "route_not_found" && code != "method_not_allowed" && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}: {status} {resp}"
+        );
     }
     let (status, e) = s.get("/api/v1/nothing-here", &s.admin).await;
     assert_eq!((status, e["code"].as_str()), (StatusCode::NOT_FOUND, Some("route_not_found")));

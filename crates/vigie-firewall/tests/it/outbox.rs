@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 
 fn events_of(s: &TestServer, interaction_id: &str) -> Vec<Value> {
     let db = s.db();
-    let mut stmt = db.prepare("SELECT payload FROM outbox WHERE json_extract(payload, '$.data.interaction.id') = ?1 ORDER BY seq").expect("prepare");
+    let mut stmt =
+        db.prepare("SELECT payload FROM outbox WHERE json_extract(payload, '$.data.interaction.id') = ?1 ORDER BY seq").expect("prepare");
     let rows = stmt.query_map([interaction_id], |r| r.get::<_, String>(0)).expect("query");
     rows.map(|r| serde_json::from_str(&r.expect("row")).expect("json")).collect()
 }
@@ -15,8 +16,13 @@ fn events_of(s: &TestServer, interaction_id: &str) -> Vec<Value> {
 async fn each_committed_interaction_has_exactly_the_events_it_implies() {
     let s = TestServer::start().await;
     s.policy("Block DeepSeek", 10, "block", json!([{"field": "platform_id", "operator": "eq", "value": "deepseek"}])).await;
-    s.policy("Log risky", 20, "log", json!([{"field": "risk_score", "operator": "gte", "value": "0.7"}, {"field": "platform_id", "operator": "eq", "value": "claude"}]))
-        .await;
+    s.policy(
+        "Log risky",
+        20,
+        "log",
+        json!([{"field": "risk_score", "operator": "gte", "value": "0.7"}, {"field": "platform_id", "operator": "eq", "value": "claude"}]),
+    )
+    .await;
     let cases: &[(&str, f64, &[&str])] = &[
         ("chatgpt", 0.05, &["interaction.created"]),
         ("chatgpt", 0.69, &["interaction.created"]),
