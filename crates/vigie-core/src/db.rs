@@ -99,6 +99,21 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
     move |source| StoreError::Io { context: context.into(), source }
 }
 
+/// Creates `dir` (and its parents) if missing; a directory Vigie creates is readable by its
+/// owner only, since it holds the databases and the master key.
+pub fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(io(format!("cannot create the data directory {}", dir.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(format!("cannot restrict {}", dir.display())))?;
+    }
+    Ok(())
+}
+
 fn open_connection(path: &Path, opts: &StoreOptions, read_only: bool) -> Result<Connection, StoreError> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -148,7 +163,7 @@ impl Store {
     /// and starts the writer thread. Parent directories are created.
     pub fn open(path: &Path, opts: StoreOptions, migrations: &[Migration], metrics: StoreMetrics) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io(format!("cannot create the data directory {}", dir.display())))?;
+            create_private_dir(dir)?;
         }
         let mut conn = open_connection(path, &opts, false)?;
         migrate(&mut conn, migrations)?;
@@ -362,6 +377,18 @@ mod tests {
         assert_eq!(n, 150);
         store.close().await;
         assert!(matches!(store.write(|_| Ok::<_, StoreError>(())).await, Err(StoreError::Closed)));
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_data_dir_the_store_creates_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("nested").join("data");
+        let store = Store::open(&data.join("t.db"), StoreOptions::default(), M, StoreMetrics::default()).expect("open");
+        let mode = std::fs::metadata(&data).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        store.close().await;
     }
 
     #[tokio::test]

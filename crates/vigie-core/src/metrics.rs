@@ -88,6 +88,8 @@ pub async fn track(State(m): State<Metrics>, req: Request, next: Next) -> Respon
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
+    // The route template, never the path: paths carry ids and query strings carry filters.
+    tracing::debug!(%method, %route, status, latency_us = started.elapsed().as_micros() as u64, "request");
     m.latency.get_or_create(&RouteOnly { method: method.clone(), route: route.clone() }).observe(started.elapsed().as_secs_f64());
     m.requests.get_or_create(&RouteLabels { method, route, status }).inc();
     resp

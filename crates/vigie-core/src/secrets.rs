@@ -29,7 +29,7 @@ impl MasterKey {
     pub fn load_or_create(dir: &Path) -> Result<MasterKey, StoreError> {
         let path = dir.join("secret.key");
         let io = |context: String| move |source| StoreError::Io { context, source };
-        std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+        crate::db::create_private_dir(dir)?;
         match std::fs::read_to_string(&path) {
             Ok(s) => MasterKey::from_base64(&s).map_err(|e| StoreError::Invalid(format!("{}: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

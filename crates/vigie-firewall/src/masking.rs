@@ -45,3 +45,33 @@ mod tests {
         assert_eq!(mask("CREDIT_CARD", "****9010"), "****");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::mask;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_masked_value_keeps_at_most_four_of_its_characters(
+            kind in prop::sample::select(vec!["CREDIT_CARD", "IBAN", "PHONE", "API_KEY", "SSN", "FR_NIR"]),
+            value in "\\PC{0,80}",
+        ) {
+            let m = mask(kind, &value);
+            prop_assert!(m.starts_with("****"));
+            prop_assert!(m.chars().count() <= 8, "{m}");
+            let alnum: String = value.chars().filter(|c| c.is_alphanumeric()).collect();
+            if alnum.chars().count() > 4 {
+                prop_assert!(!m.contains(&alnum), "{m} reveals {alnum}");
+            }
+        }
+
+        #[test]
+        fn a_masked_email_keeps_one_character_of_its_local_part(local in "[a-z0-9._%+-]{2,30}", domain in "[a-z0-9-]{1,20}\\.[a-z]{2,6}") {
+            let m = mask("EMAIL", &format!("{local}@{domain}"));
+            prop_assert!(!m.contains(&local), "{m}");
+            let suffix = format!("@{domain}");
+            prop_assert!(m.ends_with(&suffix), "{}", m);
+        }
+    }
+}

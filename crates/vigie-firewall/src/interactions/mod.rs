@@ -423,3 +423,57 @@ mod tests {
         assert_eq!(p.platform_id, "chatgpt");
     }
 }
+
+/// Validates, masks and scrubs a request exactly as [`record`] does, without storing anything.
+/// For fuzzing and property tests of the untrusted-input path.
+pub fn check(req: NewInteraction) -> Result<(), ApiError> {
+    prepare(req).map(drop)
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            "\\PC{0,20}".prop_map(Value::String),
+            "[0-9a-f]{64}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop::sample::select(vec!["type", "value", "score", "start", "end", "url", "text", "model"]).prop_map(str::to_owned),
+                    inner,
+                    0..5
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_body_is_accepted_or_refused_cleanly_and_what_is_accepted_is_sane(
+            fields in prop::collection::btree_map(
+                prop::sample::select(vec!["platform_id", "content_hash", "interaction_type", "content_metadata", "classifications", "risk_score", "direction", "source", "user_id", "text"]).prop_map(str::to_owned),
+                value(),
+                0..10,
+            )
+        ) {
+            let body = serde_json::to_vec(&Value::Object(fields.into_iter().collect())).expect("serialise");
+            if let Ok(req) = vigie_core::http::parse_json::<NewInteraction>(&body)
+                && let Ok(p) = prepare(req)
+            {
+                prop_assert!((0.0..=1.0).contains(&p.risk_score));
+                prop_assert_eq!(p.content_hash.len(), 64);
+                prop_assert!(p.content_metadata.as_ref().is_none_or(|m| !m.contains_key("text")));
+                prop_assert!(p.classifications.iter().all(|c| c.value.as_deref().is_none_or(|v| v.starts_with("****") || v.contains("***@"))));
+            }
+        }
+    }
+}

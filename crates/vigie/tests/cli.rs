@@ -1,0 +1,122 @@
+//! The binary as an operator runs it: configuration errors, first start, resume, graceful stop.
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn vigie() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vigie"));
+    for var in ["VIGIE_ROLE", "VIGIE_DATA_DIR", "VIGIE_FIREWALL_ADDR", "VIGIE_ADMIN_PASSWORD", "VIGIE_SECRET_KEY", "VIGIE_CONFIG"] {
+        c.env_remove(var);
+    }
+    c
+}
+
+/// Starts `vigie serve` and reads its stdout until it prints the API address; returns the child,
+/// the base URL and every line printed before it.
+fn start(dir: &std::path::Path, extra_env: &[(&str, &str)]) -> (Child, String, Vec<String>) {
+    let mut cmd = vigie();
+    cmd.args(["serve", "--role", "firewall", "--firewall-addr", "127.0.0.1:0", "--data-dir"]).arg(dir);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn vigie");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        if let Some(rest) = line.strip_prefix("Firewall API: ") {
+            let base = rest.split("/api/v1").next().expect("url").to_owned();
+            return (child, base, lines);
+        }
+        lines.push(line);
+    }
+    panic!("vigie exited before listening: {lines:?}");
+}
+
+fn stop(mut child: Child) -> String {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(code) = child.try_wait().expect("wait") {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err).expect("read stderr");
+            assert!(code.success(), "exit {code}: {err}");
+            return err;
+        }
+        assert!(Instant::now() < deadline, "vigie did not stop after SIGTERM");
+        std::thread::park_timeout(Duration::from_millis(20));
+    }
+}
+
+fn login(base: &str, password: &str) -> u16 {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&serde_json::json!({"email": "admin@vigie.local", "password": password}))
+            .send()
+            .await
+            .expect("login request")
+            .status()
+            .as_u16()
+    })
+}
+
+#[test]
+fn an_invalid_configuration_names_every_bad_key_and_exits_non_zero() {
+    let out =
+        vigie().args(["serve", "--firewall-addr", "not-an-address", "--durability", "sometimes", "--role", "both"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for key in ["firewall_addr", "durability", "role"] {
+        assert!(err.contains(key), "{key} not named in: {err}");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("vigie.toml");
+    std::fs::write(&file, "firewal_addr = \"127.0.0.1:1\"\n").expect("write");
+    let out = vigie().args(["serve", "--config"]).arg(&file).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("firewal_addr"));
+}
+
+#[test]
+fn the_first_start_prints_a_working_admin_password_once_and_sigterm_stops_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (child, base, lines) = start(dir.path(), &[]);
+    let password = lines
+        .iter()
+        .find_map(|l| l.rsplit_once("): ").filter(|_| l.starts_with("Admin password")).map(|(_, p)| p.to_owned()))
+        .expect("password printed");
+    assert_eq!(login(&base, &password), 200);
+    let log = stop(child);
+    assert!(log.contains("stopped"), "{log}");
+    assert!(!log.contains(&password), "the password reached a log line");
+
+    let (child, base, lines) = start(dir.path(), &[]);
+    assert!(lines.iter().all(|l| !l.starts_with("Admin password")), "a second start printed a password: {lines:?}");
+    assert_eq!(login(&base, &password), 200, "the data survived the restart");
+    stop(child);
+}
+
+#[test]
+fn the_admin_password_can_come_from_the_environment_and_tenants_are_created_offline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (child, base, _) = start(dir.path(), &[("VIGIE_ADMIN_PASSWORD", "from the environment")]);
+    assert_eq!(login(&base, "from the environment"), 200);
+    let out = vigie()
+        .args(["tenants", "create", "--name", "globex", "--admin-email", "root@globex.test", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("globex") && printed.contains("Admin password"), "{printed}");
+    let out = vigie()
+        .args(["tenants", "create", "--name", "globex", "--admin-email", "other@globex.test", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "a duplicate tenant is refused");
+    stop(child);
+}
