@@ -19,7 +19,9 @@ fn start(dir: &std::path::Path, extra_env: &[(&str, &str)]) -> (Child, String, V
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn vigie");
+    // stderr goes to a file so a chatty log can never fill a pipe and stall the server.
+    let log = std::fs::File::create(dir.join("stderr.log")).expect("log file");
+    let mut child = cmd.stdout(Stdio::piped()).stderr(log).spawn().expect("spawn vigie");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = Vec::new();
     for line in BufReader::new(stdout).lines() {
@@ -30,17 +32,17 @@ fn start(dir: &std::path::Path, extra_env: &[(&str, &str)]) -> (Child, String, V
         }
         lines.push(line);
     }
-    panic!("vigie exited before listening: {lines:?}");
+    let status = child.wait().expect("wait");
+    panic!("vigie exited ({status}) before listening: {lines:?}");
 }
 
-fn stop(mut child: Child) -> String {
+fn stop(mut child: Child, dir: &std::path::Path) -> String {
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(code) = child.try_wait().expect("wait") {
-            let mut err = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err).expect("read stderr");
+            let err = std::fs::read_to_string(dir.join("stderr.log")).expect("read log");
             assert!(code.success(), "exit {code}: {err}");
             return err;
         }
@@ -89,14 +91,14 @@ fn the_first_start_prints_a_working_admin_password_once_and_sigterm_stops_cleanl
         .find_map(|l| l.rsplit_once("): ").filter(|_| l.starts_with("Admin password")).map(|(_, p)| p.to_owned()))
         .expect("password printed");
     assert_eq!(login(&base, &password), 200);
-    let log = stop(child);
+    let log = stop(child, dir.path());
     assert!(log.contains("stopped"), "{log}");
     assert!(!log.contains(&password), "the password reached a log line");
 
     let (child, base, lines) = start(dir.path(), &[]);
     assert!(lines.iter().all(|l| !l.starts_with("Admin password")), "a second start printed a password: {lines:?}");
     assert_eq!(login(&base, &password), 200, "the data survived the restart");
-    stop(child);
+    stop(child, dir.path());
 }
 
 #[test]
@@ -118,5 +120,5 @@ fn the_admin_password_can_come_from_the_environment_and_tenants_are_created_offl
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2), "a duplicate tenant is refused");
-    stop(child);
+    stop(child, dir.path());
 }
