@@ -31,10 +31,12 @@ CREATE TABLE api_tokens (
     role          TEXT NOT NULL CHECK (role IN ('admin', 'viewer', 'ingest')),
     token_hash    BLOB NOT NULL UNIQUE,              -- SHA-256 of the token; the token is never stored
     prefix        TEXT NOT NULL,                     -- the first characters, to recognise a token in a list
-    created_by    TEXT,
+    created_by    TEXT,                              -- label of the creator, for display
+    created_by_user TEXT REFERENCES users(id),       -- the creating user: their tokens go when they do
     created_at    INTEGER NOT NULL,
     expires_at    INTEGER,
     revoked_at    INTEGER,
     last_used_at  INTEGER
 );
 CREATE INDEX api_tokens_tenant ON api_tokens (tenant_id, id);
+CREATE INDEX api_tokens_creator ON api_tokens (created_by_user) WHERE created_by_user IS NOT NULL;

@@ -15,6 +15,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
@@ -69,10 +70,45 @@ pub struct StoreMetrics {
 }
 
 type Reply = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
+
+/// A write waiting for the writer thread: either run inside the batch's transaction (and
+/// answered after its commit), or answered with an error without running.
+trait Job: Send {
+    fn run(self: Box<Self>, conn: &Connection) -> Reply;
+    fn abort(self: Box<Self>, err: StoreError);
+}
+
+struct WriteJob<F, T, E> {
+    f: F,
+    tx: oneshot::Sender<Result<T, E>>,
+}
+
+impl<F, T, E> Job for WriteJob<F, T, E>
+where
+    F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &Connection) -> Reply {
+        let WriteJob { f, tx } = *self;
+        let result = in_savepoint(conn, f);
+        Box::new(move |commit: Result<(), &StoreError>| {
+            let out = match (result, commit) {
+                (Err(e), _) => Err(e),
+                (Ok(v), Ok(())) => Ok(v),
+                (Ok(_), Err(e)) => Err(E::from(StoreError::Commit(e.to_string()))),
+            };
+            let _ = tx.send(out);
+        })
+    }
+
+    fn abort(self: Box<Self>, err: StoreError) {
+        let _ = self.tx.send(Err(E::from(err)));
+    }
+}
 
 enum Command {
-    Write(Job),
+    Write(Box<dyn Job>),
     Close(std::sync::mpsc::Sender<()>),
 }
 
@@ -87,6 +123,7 @@ struct Inner {
     writer: mpsc::Sender<Command>,
     readers: Mutex<Vec<Connection>>,
     max_readers: usize,
+    commits: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -169,9 +206,11 @@ impl Store {
         migrate(&mut conn, migrations)?;
         let (tx, rx) = mpsc::channel(4096);
         let max_batch = opts.max_batch.max(1);
+        let commits = Arc::new(AtomicU64::new(0));
+        let counter = commits.clone();
         std::thread::Builder::new()
             .name("vigie-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, max_batch, metrics))
+            .spawn(move || writer_loop(conn, rx, max_batch, metrics, counter))
             .map_err(io("cannot start the database writer thread"))?;
         Ok(Store {
             inner: Arc::new(Inner {
@@ -179,6 +218,7 @@ impl Store {
                 writer: tx,
                 readers: Mutex::new(Vec::new()),
                 max_readers: opts.readers.max(1),
+                commits,
             }),
         })
     }
@@ -197,19 +237,20 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T, E>>();
-        let job: Job = Box::new(move |conn: &Connection| -> Reply {
-            let result = in_savepoint(conn, f);
-            Box::new(move |commit: Result<(), &StoreError>| {
-                let out = match (result, commit) {
-                    (Err(e), _) => Err(e),
-                    (Ok(v), Ok(())) => Ok(v),
-                    (Ok(_), Err(e)) => Err(E::from(StoreError::Commit(e.to_string()))),
-                };
-                let _ = tx.send(out);
-            })
-        });
-        self.inner.writer.send(Command::Write(job)).await.map_err(|_| E::from(StoreError::Closed))?;
-        rx.await.map_err(|_| E::from(StoreError::Commit("the transaction could not start; see the log".into())))?
+        self.inner.writer.send(Command::Write(Box::new(WriteJob { f, tx }))).await.map_err(|_| E::from(StoreError::Closed))?;
+        // A dropped reply means the writer thread died mid-batch (a panic); nothing of the write
+        // was committed.
+        rx.await.map_err(|_| E::from(StoreError::Commit("the database writer failed; see the log".into())))?
+    }
+
+    /// Writes waiting for the writer thread.
+    pub fn queued(&self) -> usize {
+        self.inner.writer.max_capacity() - self.inner.writer.capacity()
+    }
+
+    /// Transactions committed since the store was opened.
+    pub fn commits(&self) -> u64 {
+        self.inner.commits.load(Ordering::Relaxed)
     }
 
     /// Runs `f` on a read connection off the async threads. Reads see every committed write.
@@ -273,8 +314,8 @@ where
     }
 }
 
-fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Command>, max_batch: usize, metrics: StoreMetrics) {
-    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Command>, max_batch: usize, metrics: StoreMetrics, commits: Arc<AtomicU64>) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
     let mut closing: Option<std::sync::mpsc::Sender<()>> = None;
     while closing.is_none() {
         match rx.blocking_recv() {
@@ -294,24 +335,14 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Command>, max_batch: usi
         }
         let started = Instant::now();
         let n = batch.len();
-        let replies: Vec<Reply>;
-        let commit: Result<(), StoreError> = match conn.execute_batch("BEGIN IMMEDIATE") {
-            Err(e) => {
-                replies = Vec::new();
-                Err(e.into())
-            }
+        let (replies, outcome) = run_batch(&conn, &mut batch);
+        match &outcome {
             Ok(()) => {
-                replies = batch.drain(..).map(|job| job(&conn)).collect();
-                conn.execute_batch("COMMIT").map_err(StoreError::from)
+                commits.fetch_add(1, Ordering::Relaxed);
             }
-        };
-        if let Err(e) = &commit {
-            metrics.commit_failures.inc();
-            tracing::error!(error = %e, writes = n, "database commit failed; the writes of this batch were not stored");
-            let _ = conn.execute_batch("ROLLBACK");
-            // Jobs that never ran are answered with the same failure.
-            for job in batch.drain(..) {
-                drop(job);
+            Err(e) => {
+                metrics.commit_failures.inc();
+                tracing::error!(error = %e, writes = n, "a write transaction failed; none of its writes were stored");
             }
         }
         if let Some(h) = &metrics.batch_size {
@@ -321,20 +352,58 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Command>, max_batch: usi
             h.observe(started.elapsed().as_secs_f64());
         }
         for reply in replies {
-            reply(commit.as_ref().map(|_| ()));
+            reply(outcome.as_ref().map(|_| ()));
         }
     }
-    // Drain what was queued before the close so no accepted write is dropped unanswered.
+    // Writes queued behind the close are refused without running: acknowledged means durable,
+    // and refused means not stored.
     rx.close();
-    while let Ok(Command::Write(job)) = rx.try_recv() {
-        let reply = job(&conn);
-        reply(Err(&StoreError::Closed));
+    while let Ok(cmd) = rx.try_recv() {
+        if let Command::Write(job) = cmd {
+            job.abort(StoreError::Closed);
+        }
     }
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
     drop(conn);
     if let Some(done) = closing {
         let _ = done.send(());
     }
+}
+
+/// Runs one batch in one transaction. A job whose failure makes SQLite roll back the whole
+/// transaction (or that panics) ends the batch: the jobs after it are refused without running,
+/// and every job that ran is told the transaction failed.
+fn run_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) -> (Vec<Reply>, Result<(), StoreError>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let msg = format!("the transaction could not start: {e}");
+        for job in batch.drain(..) {
+            job.abort(StoreError::Commit(msg.clone()));
+        }
+        return (Vec::new(), Err(StoreError::Commit(msg)));
+    }
+    let mut replies = Vec::with_capacity(batch.len());
+    let mut lost: Option<String> = None;
+    for job in batch.drain(..) {
+        if let Some(why) = &lost {
+            job.abort(StoreError::Commit(why.clone()));
+            continue;
+        }
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn))) {
+            Ok(reply) => replies.push(reply),
+            Err(_) => lost = Some("a write in the same transaction panicked; nothing was stored".into()),
+        }
+        if lost.is_none() && conn.is_autocommit() {
+            lost = Some("a write in the same transaction made the database roll it back; nothing was stored".into());
+        }
+    }
+    let outcome = match lost {
+        Some(why) => Err(StoreError::Commit(why)),
+        None => conn.execute_batch("COMMIT").map_err(StoreError::from),
+    };
+    if outcome.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    (replies, outcome)
 }
 
 #[cfg(test)]
@@ -377,6 +446,127 @@ mod tests {
         assert_eq!(n, 150);
         store.close().await;
         assert!(matches!(store.write(|_| Ok::<_, StoreError>(())).await, Err(StoreError::Closed)));
+    }
+
+    /// Holds the writer thread inside a job until the returned sender is used, so the test can
+    /// queue writes behind it and know they will form one batch.
+    async fn hold_writer(store: &Store) -> (std::sync::mpsc::Sender<()>, tokio::task::JoinHandle<Result<(), StoreError>>) {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = oneshot::channel::<()>();
+        let s = store.clone();
+        let held = tokio::spawn(async move {
+            s.write(move |_| {
+                let _ = started_tx.send(());
+                let _ = wait.recv();
+                Ok::<_, StoreError>(())
+            })
+            .await
+        });
+        started.await.expect("the writer ran the holding job");
+        (release, held)
+    }
+
+    async fn until_queued(store: &Store, n: usize) {
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while store.queued() < n {
+            assert!(Instant::now() < deadline, "only {} of {n} writes queued", store.queued());
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn insert(store: &Store, k: &'static str) -> tokio::task::JoinHandle<Result<usize, StoreError>> {
+        let s = store.clone();
+        tokio::spawn(async move { s.write(move |c| c.execute("INSERT INTO t (k, v) VALUES (?1, 1)", [k]).map_err(StoreError::from)).await })
+    }
+
+    fn count(store: &Store) -> i64 {
+        store.read_blocking(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).map_err(StoreError::from)).expect("count")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_queued_together_share_one_commit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        let before = store.commits();
+        let (release, held) = hold_writer(&store).await;
+        let keys = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"];
+        let writes: Vec<_> = keys.iter().map(|k| insert(&store, k)).collect();
+        until_queued(&store, keys.len()).await;
+        release.send(()).expect("release");
+        held.await.expect("join").expect("held write");
+        for w in writes {
+            w.await.expect("join").expect("write");
+        }
+        assert_eq!(store.commits() - before, 2, "the ten queued writes shared one commit");
+        assert_eq!(count(&store), 10);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_that_rolls_back_its_transaction_fails_the_whole_batch_and_nothing_is_stored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        store
+            .write(|c| {
+                c.execute_batch("CREATE TRIGGER boom BEFORE INSERT ON t WHEN NEW.k = 'boom' BEGIN SELECT RAISE(ROLLBACK, 'boom'); END;")
+                    .map_err(StoreError::from)
+            })
+            .await
+            .expect("trigger");
+        let (release, held) = hold_writer(&store).await;
+        let writes = [insert(&store, "before"), insert(&store, "boom"), insert(&store, "after")];
+        until_queued(&store, 3).await;
+        release.send(()).expect("release");
+        let _ = held.await.expect("join");
+        for w in writes {
+            assert!(w.await.expect("join").is_err(), "a write of the rolled-back batch reported success");
+        }
+        assert_eq!(count(&store), 0);
+        insert(&store, "later").await.expect("join").expect("the writer recovers");
+        assert_eq!(count(&store), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_write_fails_its_batch_and_the_writer_keeps_working() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        let (release, held) = hold_writer(&store).await;
+        let ok = insert(&store, "x");
+        let s = store.clone();
+        let boom = tokio::spawn(async move { s.write(|_| -> Result<(), StoreError> { panic!("injected panic in a write") }).await });
+        until_queued(&store, 2).await;
+        release.send(()).expect("release");
+        let _ = held.await.expect("join");
+        assert!(ok.await.expect("join").is_err());
+        assert!(boom.await.expect("join").is_err());
+        assert_eq!(count(&store), 0);
+        insert(&store, "y").await.expect("join").expect("the writer survived");
+        assert_eq!(count(&store), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_queued_behind_close_are_refused_and_not_stored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        let (release, held) = hold_writer(&store).await;
+        let early = insert(&store, "early");
+        until_queued(&store, 1).await;
+        let s = store.clone();
+        let closing = tokio::spawn(async move { s.close().await });
+        until_queued(&store, 2).await;
+        let late = insert(&store, "late");
+        until_queued(&store, 3).await;
+        release.send(()).expect("release");
+        held.await.expect("join").expect("held write");
+        early.await.expect("join").expect("a write queued before the close is stored");
+        assert!(matches!(late.await.expect("join"), Err(StoreError::Closed)));
+        closing.await.expect("join");
+        let store = open(dir.path());
+        let keys: Vec<String> = store
+            .read_blocking(|c| {
+                c.prepare("SELECT k FROM t")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>().map_err(StoreError::from)
+            })
+            .expect("keys");
+        assert_eq!(keys, ["early"]);
     }
 
     #[cfg(unix)]

@@ -84,7 +84,12 @@ impl Metrics {
 /// Middleware counting requests and their latency by route template.
 pub async fn track(State(m): State<Metrics>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().as_str().to_owned();
+    // Only standard methods become label values: anyone can send a made-up method, and each new
+    // label value would be a new series kept forever.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => m.to_owned(),
+        _ => "other".to_owned(),
+    };
     let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let resp = next.run(req).await;
     let status = resp.status().as_u16();

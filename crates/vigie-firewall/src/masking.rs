@@ -1,7 +1,8 @@
 //! Masking of classification values. Runs before anything is stored or emitted: only the
 //! masked form (`****9010`, `a***@acme.fr`) ever reaches the database, the outbox or a log.
 //!
-//! Rules: an e-mail keeps its first character and its domain; any other value keeps its last
+//! Rules: an e-mail keeps its first character and its domain (only when the domain is a plain
+//! host name, so nothing else can ride along after an `@`); any other value keeps its last
 //! four letters or digits when it has at least twelve (enough to recognise a card or IBAN,
 //! too few to rebuild it), its last two when it has eight to eleven, and nothing otherwise.
 
@@ -9,10 +10,10 @@
 pub fn mask(kind: &str, value: &str) -> String {
     if kind == "EMAIL"
         && let Some((local, domain)) = value.trim().rsplit_once('@')
-        && let Some(first) = local.chars().next()
-        && !domain.is_empty()
+        && let Some(first) = local.chars().next().filter(char::is_ascii_alphanumeric)
+        && is_host_name(domain)
     {
-        return format!("{first}***@{}", domain.chars().take(253).collect::<String>());
+        return format!("{first}***@{}", domain.to_ascii_lowercase());
     }
     let alnum: Vec<char> = value.chars().filter(|c| c.is_alphanumeric()).collect();
     let keep = match alnum.len() {
@@ -23,6 +24,17 @@ pub fn mask(kind: &str, value: &str) -> String {
     let mut out = String::from("****");
     out.extend(&alnum[alnum.len() - keep..]);
     out
+}
+
+fn is_host_name(s: &str) -> bool {
+    s.len() <= 253
+        && s.contains('.')
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+        })
 }
 
 #[cfg(test)]
@@ -38,6 +50,9 @@ mod tests {
         assert_eq!(mask("FR_SIREN", "732829320"), "****20");
         assert_eq!(mask("SSN", "123-45"), "****");
         assert_eq!(mask("EMAIL", "not-an-email"), "****il");
+        // Nothing rides along after an `@`.
+        assert_eq!(mask("EMAIL", "jean@acme.fr card 4532015112830366"), "****0366");
+        assert_eq!(mask("EMAIL", "jean@4532015112830366"), "****0366");
     }
 
     #[test]
@@ -67,7 +82,7 @@ mod properties {
         }
 
         #[test]
-        fn a_masked_email_keeps_one_character_of_its_local_part(local in "[a-z0-9._%+-]{2,30}", domain in "[a-z0-9-]{1,20}\\.[a-z]{2,6}") {
+        fn a_masked_email_keeps_one_character_of_its_local_part(local in "[a-z0-9][a-z0-9._%+-]{1,29}", domain in "[a-z0-9][a-z0-9-]{0,19}\\.[a-z]{2,6}") {
             let m = mask("EMAIL", &format!("{local}@{domain}"));
             prop_assert!(!m.contains(&local), "{m}");
             let suffix = format!("@{domain}");

@@ -205,8 +205,7 @@ pub mod routes {
 
     async fn save(st: &FirewallState, tenant: uuid::Uuid, p: Platform) -> Result<Platform, ApiError> {
         let (row, now) = (p.clone(), st.clock.now().timestamp_micros());
-        st.store
-            .write(move |c| {
+        crate::policy::write_rules(st, tenant, move |c| {
                 c.execute(
                     "INSERT INTO platforms (tenant_id, id, name, hosts, vetted, builtin, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      ON CONFLICT (tenant_id, id) DO UPDATE SET name = excluded.name, hosts = excluded.hosts, vetted = excluded.vetted, updated_at = excluded.updated_at",
@@ -215,7 +214,6 @@ pub mod routes {
                 .map_err(StoreError::from)
             })
             .await?;
-        st.policies.invalidate(tenant);
         Ok(p)
     }
 

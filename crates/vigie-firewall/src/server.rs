@@ -118,7 +118,8 @@ async fn healthz() -> Json<serde_json::Value> {
 /// Readiness: started, not shutting down, and the database answers.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
 async fn readyz(State(st): State<FirewallState>) -> impl IntoResponse {
-    let db = st.store.read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map_err(StoreError::from)).await;
+    // A no-op write proves the writer thread is alive and committing, not only that reads work.
+    let db = st.store.write(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map_err(StoreError::from)).await;
     let ready = st.ready.load(Ordering::Acquire);
     match (ready, db) {
         (true, Ok(_)) => (StatusCode::OK, Json(json!({"status": "ready"}))),

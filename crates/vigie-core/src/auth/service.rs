@@ -85,6 +85,7 @@ struct Inner {
     settings: AuthSettings,
     cache: Mutex<HashMap<[u8; 32], Cached>>,
     failures: Mutex<HashMap<IpAddr, (i64, u32)>>,
+    hashing: tokio::sync::Semaphore,
 }
 
 fn sha256(s: &str) -> [u8; 32] {
@@ -116,6 +117,7 @@ impl Auth {
             settings,
             cache: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            hashing: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8)),
         }))
     }
 
@@ -125,9 +127,34 @@ impl Auth {
 
     /// Forgets every resolved token, so a revocation or role change applies to the next request.
     fn invalidate(&self) {
-        if let Ok(mut c) = self.0.cache.lock() {
-            c.clear();
+        match self.0.cache.lock() {
+            Ok(mut c) => c.clear(),
+            Err(poisoned) => poisoned.into_inner().clear(),
         }
+    }
+
+    /// Runs a write that changes who may do what, then forgets every resolved token. Both run in
+    /// their own task, so a caller that goes away cannot leave a revocation unapplied.
+    async fn write_access<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&rusqlite::Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let this = self.clone();
+        let task = tokio::spawn(async move {
+            let result = this.0.store.write(f).await;
+            this.invalidate();
+            result
+        });
+        task.await.map_err(|e| E::from(StoreError::Commit(format!("the write task failed: {e}"))))?
+    }
+
+    /// Runs argon2 work off the async threads, a few at a time: each hash takes ~19 MiB and
+    /// tens of milliseconds, and login is reachable without credentials.
+    async fn argon<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, AuthError> {
+        let _permit = self.0.hashing.acquire().await.map_err(|_| StoreError::Closed)?;
+        tokio::task::spawn_blocking(work).await.map_err(|e| AuthError::Store(StoreError::Commit(format!("password hashing failed: {e}"))))
     }
 
     /// Resolves a bearer token (an API token `vgt_…` or a login token) to its principal.
@@ -211,51 +238,51 @@ impl Auth {
         Session { token: jwt::sign(&claims, &self.0.jwt_key), expires_at, user: u.user.clone() }
     }
 
-    fn check_rate(&self, ip: IpAddr) -> Result<(), AuthError> {
+    /// Counts a login attempt from `ip` before any password is checked, so parallel attempts
+    /// cannot all slip under the limit; refuses it when the address used up its minute.
+    fn begin_attempt(&self, ip: IpAddr) -> Result<(), AuthError> {
         let now = self.now().timestamp();
-        let failures = self.0.failures.lock().ok();
-        if let Some(f) = failures
-            && let Some((start, n)) = f.get(&ip)
-            && now - start < 60
-            && *n >= self.0.settings.login_failures_per_minute
-        {
-            return Err(AuthError::RateLimited { retry_after: (60 - (now - start)).max(1) as u64 });
+        let mut f = self.0.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if f.len() > 100_000 {
+            f.retain(|_, (start, _)| now - *start < 60);
         }
+        let e = f.entry(ip).or_insert((now, 0));
+        if now - e.0 >= 60 {
+            *e = (now, 0);
+        }
+        if e.1 >= self.0.settings.login_failures_per_minute {
+            return Err(AuthError::RateLimited { retry_after: (60 - (now - e.0)).max(1) as u64 });
+        }
+        e.1 += 1;
         Ok(())
     }
 
-    fn record_failure(&self, ip: IpAddr) {
-        let now = self.now().timestamp();
-        if let Ok(mut f) = self.0.failures.lock() {
-            if f.len() > 100_000 {
-                f.retain(|_, (start, _)| now - *start < 60);
-            }
-            let e = f.entry(ip).or_insert((now, 0));
-            if now - e.0 >= 60 {
-                *e = (now, 0);
-            }
-            e.1 += 1;
+    /// A successful login does not count against the address.
+    fn forgive_attempt(&self, ip: IpAddr) {
+        let mut f = self.0.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(e) = f.get_mut(&ip) {
+            e.1 = e.1.saturating_sub(1);
         }
     }
 
     /// Checks an e-mail and password and issues a 24-hour login token. Failed attempts are
     /// limited per client address.
     pub async fn login(&self, ip: IpAddr, email: &str, pass: &str) -> Result<Session, AuthError> {
-        self.check_rate(ip)?;
+        self.begin_attempt(ip)?;
         let email = email.trim().to_lowercase();
         let pass = pass.to_owned();
         let found = self.0.store.read(move |c| sql::user_secrets_by(c, "email", &email)).await?;
-        let ok = tokio::task::spawn_blocking(move || {
-            let hash = found.as_ref().and_then(|u| u.password_hash.clone()).unwrap_or_else(|| password::decoy_hash().to_owned());
-            let matches = password::verify(&pass, &hash);
-            found.filter(|u| matches && u.user.status == UserStatus::Active)
-        })
-        .await
-        .map_err(|e| StoreError::Commit(e.to_string()))?;
+        let ok = self
+            .argon(move || {
+                let hash = found.as_ref().and_then(|u| u.password_hash.clone()).unwrap_or_else(|| password::decoy_hash().to_owned());
+                let matches = password::verify(&pass, &hash);
+                found.filter(|u| matches && u.user.status == UserStatus::Active)
+            })
+            .await?;
         let Some(mut u) = ok else {
-            self.record_failure(ip);
             return Err(AuthError::InvalidCredentials);
         };
+        self.forgive_attempt(ip);
         let now = self.now();
         let id = u.user.id;
         self.0
@@ -300,10 +327,7 @@ impl Auth {
         if !problems.is_empty() {
             return Err(AuthError::Invalid(problems));
         }
-        let hash = tokio::task::spawn_blocking(move || password::hash(&pass))
-            .await
-            .map_err(|e| StoreError::Commit(e.to_string()))?
-            .map_err(StoreError::Invalid)?;
+        let hash = self.argon(move || password::hash(&pass)).await?.map_err(StoreError::Invalid)?;
         let now = self.now();
         let tenant = Tenant { id: new_id(), name, created_at: now };
         let admin = User {
@@ -387,10 +411,7 @@ impl Auth {
             return Err(AuthError::Invalid(vec![FieldError::new("password", msg)]));
         }
         let p = pass.to_owned();
-        let hash = tokio::task::spawn_blocking(move || password::hash(&p))
-            .await
-            .map_err(|e| StoreError::Commit(e.to_string()))?
-            .map_err(StoreError::Invalid)?;
+        let hash = self.argon(move || password::hash(&p)).await?.map_err(StoreError::Invalid)?;
         let invite = sha256(token);
         let now = self.now();
         let u = self
@@ -427,16 +448,14 @@ impl Auth {
         let found = self.0.store.read(move |c| sql::user_secrets_by(c, "id", &id.to_string())).await?.ok_or(AuthError::InvalidToken)?;
         let (cur, new) = (current.to_owned(), new.to_owned());
         let old_hash = found.password_hash.clone().unwrap_or_default();
-        let hash = tokio::task::spawn_blocking(move || password::verify(&cur, &old_hash).then(|| password::hash(&new)))
-            .await
-            .map_err(|e| StoreError::Commit(e.to_string()))?
+        let hash = self
+            .argon(move || password::verify(&cur, &old_hash).then(|| password::hash(&new)))
+            .await?
             .ok_or_else(|| AuthError::Invalid(vec![FieldError::new("current_password", "the current password is wrong")]))?
             .map_err(StoreError::Invalid)?;
         let now = self.now();
         let u = self
-            .0
-            .store
-            .write(move |c| -> Result<Option<UserSecrets>, StoreError> {
+            .write_access(move |c| -> Result<Option<UserSecrets>, StoreError> {
                 c.execute(
                     "UPDATE users SET password_hash = ?1, session_version = session_version + 1, updated_at = ?2 WHERE id = ?3",
                     params![hash, now.timestamp_micros(), id.to_string()],
@@ -445,7 +464,6 @@ impl Auth {
             })
             .await?
             .ok_or(AuthError::InvalidToken)?;
-        self.invalidate();
         Ok(self.issue(&u))
     }
 
@@ -478,9 +496,7 @@ impl Auth {
         let tenant = by.tenant_id;
         let now = self.now().timestamp_micros();
         let user = self
-            .0
-            .store
-            .write(move |c| -> Result<User, AuthError> {
+            .write_access(move |c| -> Result<User, AuthError> {
                 let u = sql::get_user(c, tenant, id)?;
                 if let Some(r) = role
                     && r != u.role
@@ -492,6 +508,13 @@ impl Auth {
                         "UPDATE users SET role = ?1, session_version = session_version + 1, updated_at = ?2 WHERE id = ?3",
                         params![r.as_str(), now, id.to_string()],
                     )?;
+                    if r != Role::Admin {
+                        // Admin tokens this user created must not outlive their admin rights.
+                        c.execute(
+                            "UPDATE api_tokens SET revoked_at = ?1 WHERE created_by_user = ?2 AND role = 'admin' AND revoked_at IS NULL",
+                            params![now, id.to_string()],
+                        )?;
+                    }
                 }
                 if let Some(d) = &display_name {
                     c.execute("UPDATE users SET display_name = ?1, updated_at = ?2 WHERE id = ?3", params![d.trim(), now, id.to_string()])?;
@@ -499,7 +522,6 @@ impl Auth {
                 Ok(sql::get_user(c, tenant, id)?)
             })
             .await?;
-        self.invalidate();
         Ok(user)
     }
 
@@ -509,9 +531,7 @@ impl Auth {
         let tenant = by.tenant_id;
         let now = self.now().timestamp_micros();
         let user = self
-            .0
-            .store
-            .write(move |c| -> Result<User, AuthError> {
+            .write_access(move |c| -> Result<User, AuthError> {
                 let u = sql::get_user(c, tenant, id)?;
                 if !active && u.role == Role::Admin && u.status == UserStatus::Active && sql::other_active_admins(c, tenant, id)? == 0 {
                     return Err(AuthError::LastAdmin);
@@ -525,10 +545,16 @@ impl Auth {
                     "UPDATE users SET status = ?1, session_version = session_version + 1, updated_at = ?2 WHERE id = ?3",
                     params![status, now, id.to_string()],
                 )?;
+                if !active {
+                    // A person who leaves takes their API tokens with them.
+                    c.execute(
+                        "UPDATE api_tokens SET revoked_at = ?1 WHERE created_by_user = ?2 AND revoked_at IS NULL",
+                        params![now, id.to_string()],
+                    )?;
+                }
                 Ok(sql::get_user(c, tenant, id)?)
             })
             .await?;
-        self.invalidate();
         Ok(user)
     }
 
@@ -565,12 +591,16 @@ impl Auth {
             last_used_at: None,
         };
         let (t, tenant, hash) = (tok.clone(), by.tenant_id, sha256(&secret));
+        let creator = match &by.actor {
+            Actor::User { id, .. } => Some(id.to_string()),
+            Actor::Token { .. } => None,
+        };
         self.0
             .store
             .write(move |c| {
                 c.execute(
-                    "INSERT INTO api_tokens (id, tenant_id, name, role, token_hash, prefix, created_by, created_at, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    "INSERT INTO api_tokens (id, tenant_id, name, role, token_hash, prefix, created_by, created_at, expires_at, created_by_user)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                     params![
                         t.id.to_string(),
                         tenant.to_string(),
@@ -580,7 +610,8 @@ impl Auth {
                         t.prefix,
                         t.created_by,
                         t.created_at.timestamp_micros(),
-                        t.expires_at.map(|e| e.timestamp_micros())
+                        t.expires_at.map(|e| e.timestamp_micros()),
+                        creator
                     ],
                 )
                 .map_err(StoreError::from)
@@ -598,9 +629,7 @@ impl Auth {
     pub async fn revoke_token(&self, tenant: Uuid, id: Uuid) -> Result<ApiToken, AuthError> {
         let now = self.now().timestamp_micros();
         let tok = self
-            .0
-            .store
-            .write(move |c| -> Result<ApiToken, StoreError> {
+            .write_access(move |c| -> Result<ApiToken, StoreError> {
                 c.execute(
                     "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, ?1) WHERE tenant_id = ?2 AND id = ?3",
                     params![now, tenant.to_string(), id.to_string()],
@@ -608,7 +637,6 @@ impl Auth {
                 sql::get_token(c, tenant, id)
             })
             .await?;
-        self.invalidate();
         Ok(tok)
     }
 }

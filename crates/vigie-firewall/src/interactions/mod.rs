@@ -22,11 +22,28 @@ pub use store::ListFilter;
 
 /// The most classifications one interaction may carry.
 pub const MAX_CLASSIFICATIONS: usize = 1000;
-/// The largest `content_metadata` kept, serialised.
-pub const MAX_METADATA_BYTES: usize = 8 * 1024;
-/// Metadata keys that would carry raw content; they are dropped before storage.
-pub const RAW_TEXT_KEYS: &[&str] =
-    &["text", "prompt", "content", "completion", "response", "message", "messages", "input", "output", "body"];
+/// The `content_metadata` keys that are kept (with a string, number or boolean value of at most
+/// [`MAX_METADATA_VALUE`] characters). Every other key is dropped before storage: a free-form
+/// field can carry prompt text (`text`, `title`, a nested `context`), and only an allowlist keeps
+/// "raw text is never stored" true whatever a client sends.
+pub const METADATA_KEYS: &[&str] = &[
+    "url",
+    "model",
+    "model_version",
+    "browser",
+    "browser_version",
+    "extension_version",
+    "os",
+    "app",
+    "app_version",
+    "hostname",
+    "conversation_id",
+    "language",
+    "client",
+    "agent_version",
+];
+/// The longest metadata string kept.
+pub const MAX_METADATA_VALUE: usize = 256;
 
 /// A classification as a client reports it.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -55,8 +72,8 @@ pub struct NewInteraction {
     pub content_hash: Option<String>,
     /// prompt (default), completion, tool_call or embedding.
     pub interaction_type: Option<InteractionType>,
-    /// Free object (`url`, `model`…). Raw-text keys (`text`, `prompt`…) are dropped and `url`
-    /// is cut to its origin before storage.
+    /// Free object. Only the keys of [`METADATA_KEYS`] with short scalar values are kept
+    /// (`url` cut to its origin); `text` is hashed when no `content_hash` is given, then dropped.
     #[schema(value_type = Option<Object>)]
     pub content_metadata: Option<Map<String, Value>>,
     /// Detected sensitive data.
@@ -226,12 +243,7 @@ fn prepare(req: NewInteraction) -> Result<Prepared, ApiError> {
         types.push(kind.clone());
         classifications.push(Classification { kind, value, score: c.score, start: c.start, end: c.end });
     }
-    let content_metadata = req.content_metadata.map(scrub_metadata);
-    if let Some(m) = &content_metadata
-        && serde_json::to_vec(m).map_or(0, |v| v.len()) > MAX_METADATA_BYTES
-    {
-        errors.push(FieldError::new("content_metadata", format!("is larger than {MAX_METADATA_BYTES} bytes once raw text is removed")));
-    }
+    let content_metadata = req.content_metadata.map(scrub_metadata).filter(|m| !m.is_empty());
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
@@ -260,9 +272,17 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Drops raw-text keys and cuts `url` to its origin (a path or query can carry the prompt).
+/// Keeps the allowlisted keys with short scalar values, and cuts `url` to its origin (a path or
+/// query can carry the prompt).
 fn scrub_metadata(mut m: Map<String, Value>) -> Map<String, Value> {
-    m.retain(|k, _| !RAW_TEXT_KEYS.contains(&k.to_ascii_lowercase().as_str()));
+    m.retain(|k, v| {
+        METADATA_KEYS.contains(&k.as_str())
+            && match v {
+                Value::String(s) => s.chars().count() <= MAX_METADATA_VALUE || k == "url",
+                Value::Number(_) | Value::Bool(_) => true,
+                _ => false,
+            }
+    });
     if let Some(Value::String(u)) = m.get("url") {
         let origin = url::Url::parse(u).ok().map(|u| u.origin().ascii_serialization()).filter(|o| o != "null");
         match origin {
@@ -408,10 +428,16 @@ mod tests {
 
     #[test]
     fn metadata_loses_raw_text_and_url_paths() {
-        let m = json!({"url": "https://chatgpt.com/c/abc?q=my+card+4532", "model": "gpt-4o", "text": "secret", "Prompt": "x"});
+        let m = json!({
+            "url": "https://chatgpt.com/c/abc?q=my+card+4532", "model": "gpt-4o", "text": "secret", "Prompt": "x", "title": "my card",
+            "context": {"text": "nested"}, "browser": ["a"], "os": "x".repeat(300), "extension_version": "0.2.1", "conversation_id": 42
+        });
         let Value::Object(m) = m else { unreachable!() };
         let out = scrub_metadata(m);
-        assert_eq!(Value::Object(out), json!({"url": "https://chatgpt.com", "model": "gpt-4o"}));
+        assert_eq!(
+            Value::Object(out),
+            json!({"url": "https://chatgpt.com", "model": "gpt-4o", "extension_version": "0.2.1", "conversation_id": 42})
+        );
     }
 
     #[test]

@@ -145,13 +145,17 @@ pub(super) fn list(c: &Connection, tenant: Uuid, f: &ListFilter, limit: usize) -
     if let Some(r) = f.min_risk {
         and("risk_score >= ?", Box::new(r));
     }
-    // A time range is an id range: UUIDv7 ids start with their millisecond timestamp.
+    // The exact bounds are on created_at (microseconds). The id bounds only narrow the index
+    // scan: UUIDv7 ids start with their millisecond, never earlier than created_at, and later
+    // only when the clock stepped back (the upper bound allows a minute of that).
     if let Some(from) = f.from {
+        and("created_at >= ?", Box::new(from.timestamp_micros()));
         and("id >= ?", Box::new(min_v7_at(u64::try_from(from.timestamp_millis()).unwrap_or(0)).to_string()));
     }
     if let Some(to) = f.to {
+        and("created_at < ?", Box::new(to.timestamp_micros()));
         let ms = u64::try_from(to.timestamp_millis()).unwrap_or(0);
-        and("id <= ?", Box::new(max_v7_at(ms.saturating_sub(1)).to_string()));
+        and("id <= ?", Box::new(max_v7_at(ms.saturating_add(60_000)).to_string()));
     }
     if let Some(b) = f.before {
         and("id < ?", Box::new(b.to_string()));

@@ -158,6 +158,23 @@ fn emit_change(
     Ok(())
 }
 
+/// Runs a write that changes what the evaluator must see, then drops the tenant's cached rules.
+/// The write and the invalidation run in their own task, so a caller that goes away (a client
+/// that disconnects) cannot leave a committed change un-enforced.
+pub async fn write_rules<T, F>(st: &FirewallState, tenant: Uuid, f: F) -> Result<T, StoreError>
+where
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    let (store, cache) = (st.store.clone(), st.policies.clone());
+    let task = tokio::spawn(async move {
+        let result = store.write(f).await;
+        cache.invalidate(tenant);
+        result
+    });
+    task.await.map_err(|e| StoreError::Commit(format!("the write task failed: {e}")))?
+}
+
 /// Creates a policy (and its `policy.created` event).
 pub async fn create(st: &FirewallState, by: &Principal, new: NewPolicy) -> Result<Policy, ApiError> {
     check_fields(Some(&new.name), Some(&new.description), Some(new.priority), Some(&new.rules))?;
@@ -175,32 +192,30 @@ pub async fn create(st: &FirewallState, by: &Principal, new: NewPolicy) -> Resul
     };
     let (tenant, actor, s) = (by.tenant_id, by.label(), st.clone());
     let p = policy.clone();
-    st.store
-        .write(move |c| -> Result<(), StoreError> {
-            let count: i64 = c.query_row("SELECT count(*) FROM policies WHERE tenant_id = ?1", [tenant.to_string()], |r| r.get(0))?;
-            if count >= MAX_POLICIES {
-                return Err(StoreError::Invalid(format!("a tenant has at most {MAX_POLICIES} policies; delete unused ones first")));
-            }
-            c.execute(
-                &format!("INSERT INTO policies ({COLS}, tenant_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
-                params![
-                    p.id.to_string(),
-                    p.name,
-                    p.description,
-                    serde_json::to_string(&p.rules)?,
-                    p.enabled,
-                    p.priority,
-                    p.created_by,
-                    p.created_at.timestamp_micros(),
-                    p.updated_at.timestamp_micros(),
-                    tenant.to_string()
-                ],
-            )
-            .map_err(name_conflict(&p.name))?;
-            emit_change(&s, c, tenant, events::POLICY_CREATED, &p, &actor, p.created_at)
-        })
-        .await?;
-    st.policies.invalidate(tenant);
+    write_rules(st, tenant, move |c| -> Result<(), StoreError> {
+        let count: i64 = c.query_row("SELECT count(*) FROM policies WHERE tenant_id = ?1", [tenant.to_string()], |r| r.get(0))?;
+        if count >= MAX_POLICIES {
+            return Err(StoreError::Invalid(format!("a tenant has at most {MAX_POLICIES} policies; delete unused ones first")));
+        }
+        c.execute(
+            &format!("INSERT INTO policies ({COLS}, tenant_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+            params![
+                p.id.to_string(),
+                p.name,
+                p.description,
+                serde_json::to_string(&p.rules)?,
+                p.enabled,
+                p.priority,
+                p.created_by,
+                p.created_at.timestamp_micros(),
+                p.updated_at.timestamp_micros(),
+                tenant.to_string()
+            ],
+        )
+        .map_err(name_conflict(&p.name))?;
+        emit_change(&s, c, tenant, events::POLICY_CREATED, &p, &actor, p.created_at)
+    })
+    .await?;
     Ok(policy)
 }
 
@@ -240,9 +255,7 @@ pub async fn get(st: &FirewallState, tenant: Uuid, id: Uuid) -> Result<Policy, A
 pub async fn update(st: &FirewallState, by: &Principal, id: Uuid, patch: PolicyPatch) -> Result<Policy, ApiError> {
     check_fields(patch.name.as_deref(), patch.description.as_deref(), patch.priority, patch.rules.as_ref())?;
     let (tenant, actor, s, now) = (by.tenant_id, by.label(), st.clone(), st.clock.now());
-    let updated = st
-        .store
-        .write(move |c| -> Result<Policy, StoreError> {
+    let updated = write_rules(st, tenant, move |c| -> Result<Policy, StoreError> {
             let mut p = get_in(c, tenant, id)?;
             if let Some(n) = patch.name {
                 p.name = n.trim().to_owned();
@@ -273,25 +286,22 @@ pub async fn update(st: &FirewallState, by: &Principal, id: Uuid, patch: PolicyP
             StoreError::NotFound => ApiError::not_found("policy"),
             e => e.into(),
         })?;
-    st.policies.invalidate(tenant);
     Ok(updated)
 }
 
 /// Deletes a policy (and emits `policy.deleted`).
 pub async fn delete(st: &FirewallState, by: &Principal, id: Uuid) -> Result<(), ApiError> {
     let (tenant, actor, s, now) = (by.tenant_id, by.label(), st.clone(), st.clock.now());
-    st.store
-        .write(move |c| -> Result<(), StoreError> {
-            let p = get_in(c, tenant, id)?;
-            c.execute("DELETE FROM policies WHERE tenant_id = ?1 AND id = ?2", params![tenant.to_string(), id.to_string()])?;
-            emit_change(&s, c, tenant, events::POLICY_DELETED, &p, &actor, now)
-        })
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::not_found("policy"),
-            e => e.into(),
-        })?;
-    st.policies.invalidate(tenant);
+    write_rules(st, tenant, move |c| -> Result<(), StoreError> {
+        let p = get_in(c, tenant, id)?;
+        c.execute("DELETE FROM policies WHERE tenant_id = ?1 AND id = ?2", params![tenant.to_string(), id.to_string()])?;
+        emit_change(&s, c, tenant, events::POLICY_DELETED, &p, &actor, now)
+    })
+    .await
+    .map_err(|e| match e {
+        StoreError::NotFound => ApiError::not_found("policy"),
+        e => e.into(),
+    })?;
     Ok(())
 }
 
@@ -333,8 +343,10 @@ impl PolicyCache {
         }
         let generation = self.0.generation.load(Ordering::Acquire);
         let rules = Arc::new(store.read(move |c| load(c, tenant)).await?);
-        if self.0.generation.load(Ordering::Acquire) == generation
-            && let Ok(mut m) = self.0.map.write()
+        // Checked under the lock that `invalidate` takes, so an invalidation that happened
+        // during the load always wins.
+        if let Ok(mut m) = self.0.map.write()
+            && self.0.generation.load(Ordering::Acquire) == generation
         {
             m.insert(tenant, rules.clone());
         }
@@ -343,9 +355,16 @@ impl PolicyCache {
 
     /// Forgets the tenant's rules; the next interaction reloads them.
     pub fn invalidate(&self, tenant: Uuid) {
-        self.0.generation.fetch_add(1, Ordering::AcqRel);
-        if let Ok(mut m) = self.0.map.write() {
-            m.remove(&tenant);
+        match self.0.map.write() {
+            Ok(mut m) => {
+                self.0.generation.fetch_add(1, Ordering::AcqRel);
+                m.remove(&tenant);
+            }
+            Err(poisoned) => {
+                let mut m = poisoned.into_inner();
+                self.0.generation.fetch_add(1, Ordering::AcqRel);
+                m.clear();
+            }
         }
     }
 }

@@ -171,6 +171,15 @@ async fn the_list_filters_and_pages_newest_first_without_gaps_or_repeats() {
     assert_eq!(count(&p), 9);
     let (_, p) = s.get(&format!("/api/v1/interactions?from={}", enc(t8 + chrono::Duration::seconds(1))), &s.admin).await;
     assert_eq!(count(&p), 0);
+    // Bounds are exact to the microsecond: `from` includes, `to` excludes.
+    let (_, third) = s.get(&format!("/api/v1/interactions/{}", ids[3]), &s.admin).await;
+    let t3 = chrono::DateTime::parse_from_rfc3339(third["created_at"].as_str().expect("time")).expect("rfc3339");
+    let (_, p) = s.get(&format!("/api/v1/interactions?from={}", enc(t3)), &s.admin).await;
+    assert_eq!(count(&p), 6);
+    let (_, p) = s.get(&format!("/api/v1/interactions?to={}", enc(t3)), &s.admin).await;
+    assert_eq!(count(&p), 3);
+    let (_, p) = s.get(&format!("/api/v1/interactions?to={}", enc(t3 + chrono::Duration::microseconds(1))), &s.admin).await;
+    assert_eq!(count(&p), 4);
     let (status, e) = s.get("/api/v1/interactions?action=explode", &s.admin).await;
     assert_eq!((status, e["fields"][0]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("action")));
     let (status, e) = s.get("/api/v1/interactions?limit=many", &s.admin).await;

@@ -7,6 +7,7 @@ mod api_policies;
 mod openapi;
 mod outbox;
 mod privacy;
+mod regression;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -81,7 +81,7 @@ async fn a_failed_transaction_stores_neither_the_interaction_nor_any_of_its_even
 }
 
 #[tokio::test]
-async fn concurrent_interactions_share_commits_and_each_has_its_created_event() {
+async fn concurrent_interactions_each_commit_with_their_events_in_commit_order() {
     let s = TestServer::start().await;
     let token = s.api_token("ingest").await;
     let mut tasks = Vec::new();

@@ -30,15 +30,30 @@ async fn a_posted_card_number_appears_in_no_file_of_the_data_dir() {
                 "classifications": [
                     {"type": "CREDIT_CARD", "value": "4532015112830366", "score": 0.99, "start": 8, "end": 24},
                     {"type": "CREDIT_CARD", "value": "5500-0055-5555-5559", "score": 0.99},
-                    {"type": "EMAIL", "value": "jeanne.secret@acme.fr"}
+                    {"type": "EMAIL", "value": "jeanne.secret@acme.fr"},
+                    {"type": "EMAIL", "value": "jean@acme.fr 4111111111111111"}
                 ],
-                "content_metadata": {"url": "https://chatgpt.com/c/1?q=4532015112830366", "text": "my card 4532015112830366 please summarise", "model": "gpt-4o"}
+                "content_metadata": {
+                    "url": "https://chatgpt.com/c/1?q=4532015112830366", "text": "my card 4532015112830366 please summarise", "model": "gpt-4o",
+                    "title": "my payslip for march", "context": {"text": "nested secret phrase"}
+                }
             }),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{r}");
     assert_eq!(r["classifications"][0]["value"], "****0366");
-    let needles = ["4532015112830366", "453201511283", "5500-0055-5555-5559", "5500005555555559", "jeanne.secret", "my card", "summarise"];
+    let needles = [
+        "4532015112830366",
+        "453201511283",
+        "5500-0055-5555-5559",
+        "5500005555555559",
+        "4111111111111111",
+        "jeanne.secret",
+        "my card",
+        "summarise",
+        "payslip",
+        "nested secret",
+    ];
     assert_eq!(files_containing(s.dir.path(), &needles), Vec::<String>::new(), "while running (WAL included)");
     let dir = s.stop().await;
     assert_eq!(files_containing(dir.path(), &needles), Vec::<String>::new(), "after shutdown");
