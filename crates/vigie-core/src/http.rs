@@ -11,10 +11,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 /// One offending field of a request.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
@@ -243,20 +243,9 @@ where
     }
 }
 
-/// Cursor pagination parameters shared by every list endpoint.
-#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
-pub struct PageParams {
-    /// Items per page, 1–500 (default 50).
-    pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
-impl PageParams {
-    /// The page size, clamped to 1–500.
-    pub fn limit(&self) -> usize {
-        self.limit.unwrap_or(50).clamp(1, 500) as usize
-    }
+/// The page size of a list request: `limit` clamped to 1–500, 50 when absent.
+pub fn page_limit(limit: Option<u32>) -> usize {
+    limit.unwrap_or(50).clamp(1, 500) as usize
 }
 
 /// A page of a list: `{"items": [...], "next_cursor": ...}`.

@@ -20,6 +20,8 @@ pub mod platforms;
 pub mod policy;
 pub mod server;
 pub mod state;
+#[cfg(test)]
+mod test_support;
 
 pub use server::{FirewallOptions, app, open, openapi, serve};
 pub use state::FirewallState;

@@ -1,7 +1,7 @@
 //! HTTP routes of authentication, users, API tokens and the caller's tenant. Mounted by each
 //! half that has users; generic over the half's state.
 use super::{ApiToken, Auth, Permission, Principal, Role, Session, Tenant, User, UserStatus};
-use crate::http::{ApiError, ApiJson, ApiQuery, ClientIp, ErrorBody, Page, path_id};
+use crate::http::{ApiError, ApiJson, ApiQuery, ClientIp, ErrorBody, Page, page_limit, path_id};
 use axum::Json;
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
@@ -186,7 +186,7 @@ fn cursor(raw: Option<&str>) -> Result<Option<Uuid>, ApiError> {
     responses((status = 200, body = Page<User>)))]
 async fn users_list(State(auth): State<Auth>, p: Principal, ApiQuery(q): ApiQuery<UserListParams>) -> Result<Json<Page<User>>, ApiError> {
     p.require(Permission::ReadData)?;
-    let limit = q.limit.unwrap_or(50).clamp(1, 500) as usize;
+    let limit = page_limit(q.limit);
     let rows = auth.list_users(p.tenant_id, q.role, q.status, cursor(q.cursor.as_deref())?, limit).await?;
     Ok(Json(Page::from_rows(rows, limit, |u| u.id.to_string())))
 }
@@ -291,7 +291,7 @@ async fn tokens_list(
     ApiQuery(q): ApiQuery<TokenListParams>,
 ) -> Result<Json<Page<ApiToken>>, ApiError> {
     p.require(Permission::Write)?;
-    let limit = q.limit.unwrap_or(50).clamp(1, 500) as usize;
+    let limit = page_limit(q.limit);
     let rows = auth.list_tokens(p.tenant_id, cursor(q.cursor.as_deref())?, limit).await?;
     Ok(Json(Page::from_rows(rows, limit, |t| t.id.to_string())))
 }

@@ -461,33 +461,12 @@ mod properties {
     use super::*;
     use proptest::prelude::*;
 
-    fn value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
-            "\\PC{0,20}".prop_map(Value::String),
-            "[0-9a-f]{64}".prop_map(Value::String),
-        ];
-        leaf.prop_recursive(3, 24, 5, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::btree_map(
-                    prop::sample::select(vec!["type", "value", "score", "start", "end", "url", "text", "model"]).prop_map(str::to_owned),
-                    inner,
-                    0..5
-                )
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
-    }
-
     proptest! {
         #[test]
         fn any_body_is_accepted_or_refused_cleanly_and_what_is_accepted_is_sane(
             fields in prop::collection::btree_map(
                 prop::sample::select(vec!["platform_id", "content_hash", "interaction_type", "content_metadata", "classifications", "risk_score", "direction", "source", "user_id", "text"]).prop_map(str::to_owned),
-                value(),
+                crate::test_support::json_value(&["type", "value", "score", "start", "end", "url", "text", "model"]),
                 0..10,
             )
         ) {

@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 use vigie_core::auth::{Permission, Principal};
-use vigie_core::http::{ApiError, ApiJson, ApiQuery, ErrorBody, FieldError, Page, path_id};
+use vigie_core::http::{ApiError, ApiJson, ApiQuery, ErrorBody, FieldError, Page, page_limit, path_id};
 
 /// The interaction routes.
 pub fn router() -> OpenApiRouter<FirewallState> {
@@ -96,7 +96,7 @@ async fn interactions_list(
         e.code = "invalid_query".into();
         return Err(e);
     }
-    let limit = q.limit.unwrap_or(50).clamp(1, 500) as usize;
+    let limit = page_limit(q.limit);
     let filter = ListFilter {
         platform_id: q.platform_id.map(|p| p.to_ascii_lowercase()),
         user_id: q.user_id,

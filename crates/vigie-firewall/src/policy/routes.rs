@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 use vigie_core::auth::{Permission, Principal};
-use vigie_core::http::{ApiError, ApiJson, ApiQuery, ErrorBody, Page, path_id};
+use vigie_core::http::{ApiError, ApiJson, ApiQuery, ErrorBody, Page, page_limit, path_id};
 
 /// The policy routes.
 pub fn router() -> OpenApiRouter<FirewallState> {
@@ -58,7 +58,7 @@ async fn policies_list(
     ApiQuery(q): ApiQuery<PolicyListParams>,
 ) -> Result<Json<Page<Policy>>, ApiError> {
     p.require(Permission::ReadConfig)?;
-    let limit = q.limit.unwrap_or(50).clamp(1, 500) as usize;
+    let limit = page_limit(q.limit);
     let after = match q.cursor.as_deref() {
         Some(c) => Some(
             parse_cursor(c)

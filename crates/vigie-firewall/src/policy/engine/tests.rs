@@ -174,24 +174,12 @@ mod properties {
     use super::*;
     use proptest::prelude::*;
 
-    fn json_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
-            any::<i64>().prop_map(|i| json!(i)),
-            "\\PC{0,12}".prop_map(Value::String),
-            prop::sample::select(vec!["0.8", "deepseek", "CREDIT_CARD", "true", "proxy", "1e308", "NaN", "-0"]).prop_map(|s| json!(s)),
-        ];
-        leaf.prop_recursive(3, 16, 4, |inner| prop::collection::vec(inner, 0..4).prop_map(Value::Array))
-    }
-
     proptest! {
         #[test]
         fn any_condition_compiles_or_is_refused_with_a_path_and_never_panics(
             field in prop::sample::select(vec!["platform_id", "platform_vetted", "risk_score", "classification_count", "classifications", "source", "direction", "user_id", "interaction_type", "other", ""]),
             operator in prop::sample::select(vec!["eq", "ne", "neq", "in", "nin", "not_in", "lt", "lte", "gt", "gte", "contains", "not_contains", "EQ", "between", ""]),
-            value in json_value(),
+            value in crate::test_support::json_value(&["field", "value"]),
             risk in 0.0f64..=1.0,
         ) {
             let spec = RulesSpec { action: "log".into(), conditions: vec![ConditionSpec { field: field.into(), operator: operator.into(), value }] };
