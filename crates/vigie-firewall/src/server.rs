@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vigie_core::auth::{Auth, AuthSettings};
 use vigie_core::clock::SharedClock;
-use vigie_core::db::{Durability, StoreOptions};
+use vigie_core::db::StoreOptions;
 use vigie_core::http::{ErrorBody, method_not_allowed, route_not_found};
 use vigie_core::ids::IdGen;
 use vigie_core::metrics::{Metrics, metrics_handler, track};
@@ -33,10 +33,8 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub struct FirewallOptions {
     /// Data directory; the database is `firewall.db` in it.
     pub data_dir: PathBuf,
-    /// Commit durability.
-    pub durability: Durability,
-    /// Group-commit size limit (1 turns group commit off).
-    pub write_batch_max: usize,
+    /// Store tuning: durability, group-commit size (1 turns it off), checkpoints.
+    pub store: StoreOptions,
     /// `source` of emitted events.
     pub event_source: String,
     /// Master key, if given in configuration; otherwise `<data_dir>/secret.key`.
@@ -50,8 +48,7 @@ impl FirewallOptions {
     pub fn from_config(c: &vigie_core::config::Config) -> FirewallOptions {
         FirewallOptions {
             data_dir: c.data_dir.clone(),
-            durability: c.durability,
-            write_batch_max: c.write_batch_max,
+            store: StoreOptions { durability: c.durability, max_batch: c.write_batch_max, ..StoreOptions::default() },
             event_source: c.event_source.clone(),
             secret_key: c.secret_key.clone(),
             auth: AuthSettings::default(),
@@ -68,8 +65,7 @@ pub const MIGRATIONS: &[vigie_core::db::Migration] = &[
 /// Opens the firewall's store (running migrations) and builds its state.
 pub fn open(opts: FirewallOptions, clock: SharedClock) -> Result<FirewallState, StoreError> {
     let metrics = Metrics::new("vigie_firewall");
-    let store_opts = StoreOptions { durability: opts.durability, max_batch: opts.write_batch_max, ..StoreOptions::default() };
-    let store = Store::open(&opts.data_dir.join("firewall.db"), store_opts, MIGRATIONS, metrics.store_metrics())?;
+    let store = Store::open(&opts.data_dir.join("firewall.db"), opts.store, MIGRATIONS, metrics.store_metrics())?;
     let key = match opts.secret_key {
         Some(k) => k,
         None => MasterKey::load_or_create(&opts.data_dir)?,

@@ -16,7 +16,7 @@ use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 use vigie_core::SystemClock;
 use vigie_core::auth::AuthSettings;
-use vigie_core::db::Durability;
+use vigie_core::db::StoreOptions;
 use vigie_firewall::{FirewallOptions, FirewallState};
 
 pub const ADMIN_EMAIL: &str = "admin@acme.test";
@@ -39,8 +39,7 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let opts = FirewallOptions {
             data_dir: dir.path().to_path_buf(),
-            durability: Durability::Full,
-            write_batch_max: 512,
+            store: StoreOptions::default(),
             event_source: "noxys".into(),
             secret_key: None,
             auth: AuthSettings::default(),
