@@ -16,7 +16,7 @@ use vigie_core::http::{ApiError, ApiJson, ApiQuery, ErrorBody, Page, page_limit,
 pub fn router() -> OpenApiRouter<FirewallState> {
     OpenApiRouter::new()
         .routes(routes!(policies_create, policies_list))
-        .routes(routes!(policies_get, policies_update, policies_delete))
+        .routes(routes!(policies_get, policies_update, policies_replace, policies_delete))
         .routes(routes!(policies_enable))
         .routes(routes!(policies_disable))
 }
@@ -88,6 +88,27 @@ async fn policies_update(
     ApiJson(patch): ApiJson<PolicyPatch>,
 ) -> Result<Json<Policy>, ApiError> {
     p.require(Permission::Write)?;
+    Ok(Json(super::update(&st, &p, path_id(&id, "policy")?, patch).await?))
+}
+
+/// Replace a policy (admins): the body is a whole policy, as for creation; absent optional
+/// fields take their defaults (disabled, priority 100, empty description).
+#[utoipa::path(put, path = "/api/v1/policies/{id}", tag = "policies", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = NewPolicy,
+    responses((status = 200, body = Policy), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn policies_replace(
+    State(st): State<FirewallState>,
+    p: Principal,
+    Path(id): Path<String>,
+    ApiJson(new): ApiJson<NewPolicy>,
+) -> Result<Json<Policy>, ApiError> {
+    p.require(Permission::Write)?;
+    let patch = PolicyPatch {
+        name: Some(new.name),
+        description: Some(new.description),
+        rules: Some(new.rules),
+        enabled: Some(new.enabled),
+        priority: Some(new.priority),
+    };
     Ok(Json(super::update(&st, &p, path_id(&id, "policy")?, patch).await?))
 }
 

@@ -27,6 +27,20 @@ async fn a_policy_is_created_disabled_by_default_then_read_changed_toggled_and_d
         (Some(5), Some("coach"), Some("Block DeepSeek"))
     );
 
+    let (status, replaced) = s
+        .call(
+            "PUT",
+            &format!("/api/v1/policies/{id}"),
+            Some(&s.admin),
+            Some(json!({"name": "Block DeepSeek", "rules": {"action": "block", "conditions": [{"field": "platform_id", "operator": "eq", "value": "deepseek"}]}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{replaced}");
+    assert_eq!(
+        (replaced["priority"].as_i64(), replaced["rules"]["action"].as_str()),
+        (Some(100), Some("block")),
+        "PUT replaces the whole policy"
+    );
     let (_, enabled) = s.post(&format!("/api/v1/policies/{id}/enable"), &s.admin, json!({})).await;
     assert_eq!(enabled["enabled"], true);
     let (_, listed) = s.get("/api/v1/policies?enabled=true", &s.admin).await;
@@ -46,7 +60,7 @@ async fn a_policy_is_created_disabled_by_default_then_read_changed_toggled_and_d
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows");
-    assert_eq!(kinds, ["policy.created", "policy.updated", "policy.updated", "policy.updated", "policy.deleted"]);
+    assert_eq!(kinds, ["policy.created", "policy.updated", "policy.updated", "policy.updated", "policy.updated", "policy.deleted"]);
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ async fn every_documented_operation_is_routed_and_every_route_is_documented() {
         ("get", "/api/v1/policies"),
         ("get", "/api/v1/policies/{id}"),
         ("patch", "/api/v1/policies/{id}"),
+        ("put", "/api/v1/policies/{id}"),
         ("delete", "/api/v1/policies/{id}"),
         ("post", "/api/v1/policies/{id}/enable"),
         ("post", "/api/v1/policies/{id}/disable"),
