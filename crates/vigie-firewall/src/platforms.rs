@@ -164,8 +164,10 @@ pub mod routes {
     #[serde(deny_unknown_fields)]
     pub struct NewPlatform {
         /// The `platform_id` interactions will carry (lower case letters, digits, `-_.`).
+        #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
         pub id: String,
         /// Display name.
+        #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
         pub name: String,
         /// Host names.
         #[serde(default)]
@@ -180,6 +182,7 @@ pub mod routes {
     #[serde(deny_unknown_fields)]
     pub struct PlatformPatch {
         /// New display name.
+        #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
         pub name: Option<String>,
         /// New host list.
         pub hosts: Option<Vec<String>>,

@@ -105,6 +105,43 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// Adds the error answers every operation can give to each operation that does not already say
+/// so: 401/403 where a token is needed, 400/413/422 where a body or query is read, 500 always.
+struct CommonErrors;
+
+impl utoipa::Modify for CommonErrors {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+                .build()
+        };
+        for item in doc.paths.paths.values_mut() {
+            for op in [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten() {
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let reads_input = op.request_body.is_some() || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let mut add = |code: &str, description: &str| {
+                    op.responses.responses.entry(code.to_owned()).or_insert_with(|| error(description).into());
+                };
+                if secured {
+                    add("401", "missing, invalid or expired token");
+                    add("403", "the token's role does not allow this");
+                }
+                if reads_input {
+                    add("400", "malformed JSON or query");
+                    add("422", "well-formed but invalid input; `fields` names each problem");
+                }
+                if op.request_body.is_some() {
+                    add("413", "body larger than 1 MiB");
+                }
+                add("500", "server error; nothing was changed");
+            }
+        }
+    }
+}
+
 /// Liveness: the process serves HTTP.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "alive")))]
 async fn healthz() -> Json<serde_json::Value> {
@@ -137,7 +174,7 @@ async fn openapi_json(Extension(doc): Extension<Arc<String>>) -> impl IntoRespon
 }
 
 fn split() -> (Router<FirewallState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(interactions::routes::router())
         .merge(policy::routes::router())
         .merge(platforms::routes::router())
@@ -146,7 +183,10 @@ fn split() -> (Router<FirewallState>, utoipa::openapi::OpenApi) {
         .routes(routes!(readyz))
         .routes(routes!(metrics))
         .routes(routes!(openapi_json))
-        .split_for_parts()
+        .split_for_parts();
+    // After the merge: the operations only exist once the routes are in.
+    utoipa::Modify::modify(&CommonErrors, &mut doc);
+    (router, doc)
 }
 
 /// The OpenAPI document of the firewall API.

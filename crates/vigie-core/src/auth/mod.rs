@@ -64,6 +64,26 @@ impl Role {
     }
 }
 
+/// The role of a user account, as requests give it: `admin` or `viewer` (`ingest` is for API
+/// tokens only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UserRole {
+    /// Reads and changes everything in the tenant.
+    Admin,
+    /// Reads everything in the tenant.
+    Viewer,
+}
+
+impl From<UserRole> for Role {
+    fn from(r: UserRole) -> Role {
+        match r {
+            UserRole::Admin => Role::Admin,
+            UserRole::Viewer => Role::Viewer,
+        }
+    }
+}
+
 /// A kind of operation, checked against the caller's [`Role`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Permission {
@@ -169,6 +189,7 @@ pub struct User {
     /// Name shown in the console.
     pub display_name: String,
     /// `admin` or `viewer`.
+    #[schema(value_type = UserRole)]
     pub role: Role,
     /// `pending`, `active` or `inactive`.
     pub status: UserStatus,

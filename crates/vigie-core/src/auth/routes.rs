@@ -1,6 +1,6 @@
 //! HTTP routes of authentication, users, API tokens and the caller's tenant. Mounted by each
 //! half that has users; generic over the half's state.
-use super::{ApiToken, Auth, Permission, Principal, Role, Session, Tenant, User, UserStatus};
+use super::{ApiToken, Auth, Permission, Principal, Role, Session, Tenant, User, UserRole, UserStatus};
 use crate::http::{ApiError, ApiJson, ApiQuery, ClientIp, ErrorBody, Page, page_limit, path_id};
 use axum::Json;
 use axum::extract::{FromRef, Path, State};
@@ -88,6 +88,7 @@ pub struct ChangePassword {
     /// The current password.
     pub current_password: String,
     /// The new password (12 characters or more).
+    #[schema(min_length = 12)]
     pub new_password: String,
 }
 
@@ -105,6 +106,7 @@ pub struct AcceptInvite {
     /// The invitation token (`vgi_…`).
     pub token: String,
     /// The password to set (12 characters or more).
+    #[schema(min_length = 12)]
     pub password: String,
     /// Optional name to show.
     pub display_name: Option<String>,
@@ -129,9 +131,10 @@ async fn tenant_me(State(auth): State<Auth>, p: Principal) -> Result<Json<Tenant
 #[serde(deny_unknown_fields)]
 pub struct InviteRequest {
     /// E-mail, unique on the instance.
+    #[schema(format = "email")]
     pub email: String,
     /// `admin` or `viewer`.
-    pub role: Role,
+    pub role: UserRole,
     /// Name to show.
     pub display_name: Option<String>,
 }
@@ -156,7 +159,7 @@ async fn users_invite(
     ApiJson(req): ApiJson<InviteRequest>,
 ) -> Result<(StatusCode, Json<Invitation>), ApiError> {
     p.require(Permission::Write)?;
-    let (user, invite_token, invite_expires_at) = auth.invite(&p, &req.email, req.role, req.display_name).await?;
+    let (user, invite_token, invite_expires_at) = auth.invite(&p, &req.email, req.role.into(), req.display_name).await?;
     Ok((StatusCode::CREATED, Json(Invitation { user, invite_token, invite_expires_at })))
 }
 
@@ -164,7 +167,7 @@ async fn users_invite(
 #[derive(Deserialize, IntoParams)]
 pub struct UserListParams {
     /// Only this role.
-    pub role: Option<Role>,
+    pub role: Option<UserRole>,
     /// Only this status.
     pub status: Option<UserStatus>,
     /// Items per page, 1–500 (default 50).
@@ -187,7 +190,7 @@ fn cursor(raw: Option<&str>) -> Result<Option<Uuid>, ApiError> {
 async fn users_list(State(auth): State<Auth>, p: Principal, ApiQuery(q): ApiQuery<UserListParams>) -> Result<Json<Page<User>>, ApiError> {
     p.require(Permission::ReadData)?;
     let limit = page_limit(q.limit);
-    let rows = auth.list_users(p.tenant_id, q.role, q.status, cursor(q.cursor.as_deref())?, limit).await?;
+    let rows = auth.list_users(p.tenant_id, q.role.map(Role::from), q.status, cursor(q.cursor.as_deref())?, limit).await?;
     Ok(Json(Page::from_rows(rows, limit, |u| u.id.to_string())))
 }
 
@@ -204,7 +207,7 @@ async fn users_get(State(auth): State<Auth>, p: Principal, Path(id): Path<String
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
     /// New role (`admin` or `viewer`); the user's login tokens are revoked.
-    pub role: Option<Role>,
+    pub role: Option<UserRole>,
     /// New name to show.
     pub display_name: Option<String>,
 }
@@ -219,7 +222,7 @@ async fn users_update(
     ApiJson(req): ApiJson<UpdateUser>,
 ) -> Result<Json<User>, ApiError> {
     p.require(Permission::Write)?;
-    Ok(Json(auth.update_user(&p, path_id(&id, "user")?, req.role, req.display_name).await?))
+    Ok(Json(auth.update_user(&p, path_id(&id, "user")?, req.role.map(Role::from), req.display_name).await?))
 }
 
 /// Deactivate a user: they cannot log in and their tokens stop working (admins).
@@ -243,6 +246,7 @@ async fn users_activate(State(auth): State<Auth>, p: Principal, Path(id): Path<S
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     /// Label (e.g. `extension-paris-office`).
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: String,
     /// `ingest` (record interactions, read policies: for extensions and proxies), `viewer` or `admin`.
     pub role: Role,

@@ -536,15 +536,19 @@ impl Auth {
                 if !active && u.role == Role::Admin && u.status == UserStatus::Active && sql::other_active_admins(c, tenant, id)? == 0 {
                     return Err(AuthError::LastAdmin);
                 }
-                let status = match (active, u.status) {
-                    (true, UserStatus::Inactive) => "active",
-                    (true, s) => s.as_str(),
-                    (false, _) => "inactive",
-                };
-                c.execute(
-                    "UPDATE users SET status = ?1, session_version = session_version + 1, updated_at = ?2 WHERE id = ?3",
-                    params![status, now, id.to_string()],
-                )?;
+                match (active, u.status) {
+                    // Reactivation restores the right to log in; there is nothing to revoke.
+                    (true, UserStatus::Inactive) => {
+                        c.execute("UPDATE users SET status = 'active', updated_at = ?1 WHERE id = ?2", params![now, id.to_string()])?;
+                    }
+                    (true, _) | (false, UserStatus::Inactive) => {}
+                    (false, _) => {
+                        c.execute(
+                            "UPDATE users SET status = 'inactive', session_version = session_version + 1, updated_at = ?1 WHERE id = ?2",
+                            params![now, id.to_string()],
+                        )?;
+                    }
+                }
                 if !active {
                     // A person who leaves takes their API tokens with them.
                     c.execute(

@@ -50,25 +50,29 @@ pub const MAX_METADATA_VALUE: usize = 256;
 pub struct ClassificationIn {
     /// Type code (`EMAIL`, `CREDIT_CARD`…; lower case and aliases such as `nir` accepted).
     #[serde(rename = "type")]
+    #[schema(pattern = "^[A-Za-z][A-Za-z0-9_ -]{0,47}$")]
     pub kind: String,
     /// The matched text. Masked before anything is stored.
     pub value: Option<String>,
     /// Detection confidence, 0..1 (`confidence` accepted too).
     #[serde(alias = "confidence")]
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub score: Option<f64>,
     /// Start offset in the content, in Unicode code points.
-    pub start: Option<u64>,
+    pub start: Option<u32>,
     /// End offset (exclusive), in Unicode code points.
-    pub end: Option<u64>,
+    pub end: Option<u32>,
 }
 
 /// A request to record one AI interaction.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewInteraction {
     /// The AI platform (`chatgpt`, `claude`…; unknown ids are accepted as unvetted).
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub platform_id: String,
     /// SHA-256 of the content, 64 hex characters (a `sha256:` prefix is accepted). Required
     /// unless `text` is given.
+    #[schema(pattern = "^(sha256:)?[0-9a-fA-F]{64}$")]
     pub content_hash: Option<String>,
     /// prompt (default), completion, tool_call or embedding.
     pub interaction_type: Option<InteractionType>,
@@ -78,8 +82,10 @@ pub struct NewInteraction {
     pub content_metadata: Option<Map<String, Value>>,
     /// Detected sensitive data.
     #[serde(default)]
+    #[schema(max_items = 1000)]
     pub classifications: Vec<ClassificationIn>,
     /// Risk seen by the client, 0..1 (default 0).
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub risk_score: Option<f64>,
     /// outbound (default) or inbound.
     pub direction: Option<Direction>,
@@ -105,10 +111,10 @@ pub struct Classification {
     pub score: Option<f64>,
     /// Start offset, Unicode code points.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub start: Option<u64>,
+    pub start: Option<u32>,
     /// End offset, Unicode code points.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub end: Option<u64>,
+    pub end: Option<u32>,
 }
 
 /// The policy decision on an interaction.

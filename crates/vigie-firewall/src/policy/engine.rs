@@ -19,8 +19,10 @@ pub const MAX_CONDITIONS: usize = 50;
 #[serde(deny_unknown_fields)]
 pub struct RulesSpec {
     /// `block`, `coach` or `log` (case-insensitive).
+    #[schema(pattern = "^([Bb]lock|[Cc]oach|[Ll]og|BLOCK|COACH|LOG)$")]
     pub action: String,
     /// Conditions; all must hold.
+    #[schema(min_items = 1, max_items = 50)]
     pub conditions: Vec<ConditionSpec>,
 }
 
@@ -30,12 +32,31 @@ pub struct RulesSpec {
 pub struct ConditionSpec {
     /// platform_id, platform_vetted, risk_score, classification_count, classifications, source,
     /// direction, user_id or interaction_type.
+    #[schema(
+        pattern = "^(platform_id|platform_vetted|risk_score|classification_count|classifications|source|direction|user_id|interaction_type)$"
+    )]
     pub field: String,
     /// eq, ne (neq), in, nin (not_in), lt, lte, gt, gte, contains, not_contains.
+    #[schema(pattern = "^([Ee][Qq]|[Nn][Ee][Qq]?|[Ii][Nn]|[Nn][Ii][Nn]|not_in|[Ll][Tt][Ee]?|[Gg][Tt][Ee]?|contains|not_contains)$")]
     pub operator: String,
     /// A string, number, boolean or list; numbers may be given as strings ("0.8").
-    #[schema(value_type = Object)]
+    #[schema(value_type = ConditionValue)]
     pub value: Value,
+}
+
+/// The shapes a condition's value takes, for the API document.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum ConditionValue {
+    /// A string (or a number written as a string).
+    Text(String),
+    /// A number.
+    Number(f64),
+    /// A boolean (`platform_vetted`).
+    Flag(bool),
+    /// A list of strings (`in`, `nin`, `contains`).
+    List(Vec<String>),
 }
 
 /// The facts of one interaction that conditions test.

@@ -51,9 +51,11 @@ pub struct Policy {
 #[serde(deny_unknown_fields)]
 pub struct NewPolicy {
     /// Unique name in the tenant, 1–200 characters.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: String,
     /// Up to 500 characters.
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub description: String,
     /// Action and conditions.
     pub rules: RulesSpec,
@@ -62,6 +64,7 @@ pub struct NewPolicy {
     pub enabled: bool,
     /// 0–1000, default 100; lower first.
     #[serde(default = "default_priority")]
+    #[schema(minimum = 0, maximum = 1000)]
     pub priority: i64,
 }
 
@@ -74,14 +77,17 @@ fn default_priority() -> i64 {
 #[serde(deny_unknown_fields)]
 pub struct PolicyPatch {
     /// New name.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: Option<String>,
     /// New description.
+    #[schema(max_length = 500)]
     pub description: Option<String>,
     /// New rules (replaced whole).
     pub rules: Option<RulesSpec>,
     /// Enable or disable.
     pub enabled: Option<bool>,
     /// New priority.
+    #[schema(minimum = 0, maximum = 1000)]
     pub priority: Option<i64>,
 }
 
