@@ -11,7 +11,7 @@ use vigie_firewall::policy::engine::{ConditionSpec, RulesSpec};
 
 /// A principal acting for Vigie itself in `tenant` (seeding demo or bench data).
 pub fn system(tenant: Uuid, name: &str) -> Principal {
-    Principal { tenant_id: tenant, role: Role::Admin, actor: Actor::Token { id: Uuid::nil(), name: name.to_owned() } }
+    Principal { tenant_id: tenant, role: Role::Admin, actor: Actor::Token { id: Uuid::nil(), name: name.to_owned(), owner: None } }
 }
 
 /// The stable id of person `i` (so a resumed demo reuses the same people).

@@ -135,6 +135,8 @@ pub enum Actor {
         id: Uuid,
         /// Its label.
         name: String,
+        /// The user who owns it (made it, or made the token that made it), if any.
+        owner: Option<Uuid>,
     },
 }
 

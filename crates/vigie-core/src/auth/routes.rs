@@ -76,7 +76,7 @@ pub struct Me {
 async fn auth_me(p: Principal) -> Json<Me> {
     let (kind, id, name) = match &p.actor {
         super::Actor::User { id, email } => ("user", *id, email.clone()),
-        super::Actor::Token { id, name } => ("token", *id, name.clone()),
+        super::Actor::Token { id, name, .. } => ("token", *id, name.clone()),
     };
     Json(Me { kind, id, name, role: p.role, tenant_id: p.tenant_id })
 }

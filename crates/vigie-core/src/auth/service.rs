@@ -83,7 +83,9 @@ struct Inner {
     clock: SharedClock,
     jwt_key: [u8; 32],
     settings: AuthSettings,
-    cache: Mutex<HashMap<[u8; 32], Cached>>,
+    /// Resolved tokens, and a generation bumped by every invalidation: a resolution that raced
+    /// with a revocation is not cached.
+    cache: Mutex<(u64, HashMap<[u8; 32], Cached>)>,
     failures: Mutex<HashMap<IpAddr, (i64, u32)>>,
     hashing: tokio::sync::Semaphore,
 }
@@ -115,7 +117,7 @@ impl Auth {
             clock,
             jwt_key: key.derive("vigie/login-token/v1"),
             settings,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new((0, HashMap::new())),
             failures: Mutex::new(HashMap::new()),
             hashing: tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8)),
         }))
@@ -127,10 +129,9 @@ impl Auth {
 
     /// Forgets every resolved token, so a revocation or role change applies to the next request.
     fn invalidate(&self) {
-        match self.0.cache.lock() {
-            Ok(mut c) => c.clear(),
-            Err(poisoned) => poisoned.into_inner().clear(),
-        }
+        let mut c = self.0.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        c.0 += 1;
+        c.1.clear();
     }
 
     /// Runs a write that changes who may do what, then forgets every resolved token. Both run in
@@ -161,27 +162,31 @@ impl Auth {
     pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
         let key = sha256(token);
         let now = self.now();
-        if let Ok(c) = self.0.cache.lock()
-            && let Some(hit) = c.get(&key)
-            && hit.valid_until > now
-        {
-            return Ok(hit.principal.clone());
-        }
+        let generation = {
+            let c = self.0.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(hit) = c.1.get(&key)
+                && hit.valid_until > now
+            {
+                return Ok(hit.principal.clone());
+            }
+            c.0
+        };
         let (principal, expires) =
             if token.starts_with("vgt_") { self.resolve_api_token(key, now).await? } else { self.resolve_login_token(token, now).await? };
         let valid_until = expires.map_or(now + self.0.settings.cache_ttl, |e| e.min(now + self.0.settings.cache_ttl));
-        if let Ok(mut c) = self.0.cache.lock() {
-            if c.len() >= CACHE_CAP {
-                c.clear();
+        let mut c = self.0.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if c.0 == generation {
+            if c.1.len() >= CACHE_CAP {
+                c.1.clear();
             }
-            c.insert(key, Cached { principal: principal.clone(), valid_until });
+            c.1.insert(key, Cached { principal: principal.clone(), valid_until });
         }
         Ok(principal)
     }
 
     async fn resolve_api_token(&self, hash: [u8; 32], now: DateTime<Utc>) -> Result<(Principal, Option<DateTime<Utc>>), AuthError> {
         let found = self.0.store.read(move |c| sql::token_by_hash(c, &hash)).await?;
-        let (tenant_id, tok) = found.ok_or(AuthError::InvalidToken)?;
+        let (tenant_id, owner, tok) = found.ok_or(AuthError::InvalidToken)?;
         if tok.revoked_at.is_some() {
             return Err(AuthError::InvalidToken);
         }
@@ -202,7 +207,7 @@ impl Auth {
                 tracing::warn!(error = %e, token_id = %id, "could not record the last use of an API token");
             }
         });
-        Ok((Principal { tenant_id, role: tok.role, actor: Actor::Token { id: tok.id, name: tok.name } }, tok.expires_at))
+        Ok((Principal { tenant_id, role: tok.role, actor: Actor::Token { id: tok.id, name: tok.name, owner } }, tok.expires_at))
     }
 
     async fn resolve_login_token(&self, token: &str, now: DateTime<Utc>) -> Result<(Principal, Option<DateTime<Utc>>), AuthError> {
@@ -595,9 +600,11 @@ impl Auth {
             last_used_at: None,
         };
         let (t, tenant, hash) = (tok.clone(), by.tenant_id, sha256(&secret));
+        // A token made by a token belongs to the person who owns the one that made it, so it goes
+        // when they do.
         let creator = match &by.actor {
             Actor::User { id, .. } => Some(id.to_string()),
-            Actor::Token { .. } => None,
+            Actor::Token { owner, .. } => owner.map(|o| o.to_string()),
         };
         self.0
             .store

@@ -158,10 +158,13 @@ pub(super) fn get_token(conn: &Connection, tenant: Uuid, id: Uuid) -> Result<Api
         .ok_or(StoreError::NotFound)
 }
 
-/// The token with this hash, with its tenant.
-pub(super) fn token_by_hash(conn: &Connection, hash: &[u8; 32]) -> Result<Option<(Uuid, ApiToken)>, StoreError> {
+/// The token with this hash, with its tenant and the user who owns it.
+pub(super) fn token_by_hash(conn: &Connection, hash: &[u8; 32]) -> Result<Option<(Uuid, Option<Uuid>, ApiToken)>, StoreError> {
     Ok(conn
-        .prepare_cached(&format!("SELECT {TOKEN_COLS}, tenant_id FROM api_tokens WHERE token_hash = ?1"))?
-        .query_row([&hash[..]], |r| Ok((uuid_col(r, 9)?, token_from_row(r)?)))
+        .prepare_cached(&format!("SELECT {TOKEN_COLS}, tenant_id, created_by_user FROM api_tokens WHERE token_hash = ?1"))?
+        .query_row([&hash[..]], |r| {
+            let owner = r.get::<_, Option<String>>(10)?.and_then(|s| Uuid::parse_str(&s).ok());
+            Ok((uuid_col(r, 9)?, owner, token_from_row(r)?))
+        })
         .optional()?)
 }
