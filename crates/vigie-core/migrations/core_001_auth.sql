@@ -8,7 +8,7 @@ CREATE TABLE tenants (
 CREATE TABLE users (
     id                TEXT PRIMARY KEY,
     tenant_id         TEXT NOT NULL REFERENCES tenants(id),
-    email             TEXT NOT NULL UNIQUE,          -- lower-cased; one account per e-mail per instance
+    email             TEXT NOT NULL,                 -- lower-cased; unique within the tenant
     display_name      TEXT NOT NULL DEFAULT '',
     role              TEXT NOT NULL CHECK (role IN ('admin', 'viewer')),
     status            TEXT NOT NULL CHECK (status IN ('pending', 'active', 'inactive')),
@@ -19,8 +19,10 @@ CREATE TABLE users (
     session_version   INTEGER NOT NULL DEFAULT 1,    -- bumped to revoke every login token
     created_at        INTEGER NOT NULL,
     updated_at        INTEGER NOT NULL,
-    last_login_at     INTEGER
+    last_login_at     INTEGER,
+    UNIQUE (tenant_id, email)
 );
+CREATE INDEX users_email ON users (email);
 CREATE INDEX users_tenant ON users (tenant_id, id);
 CREATE UNIQUE INDEX users_invite ON users (invite_hash) WHERE invite_hash IS NOT NULL;
 

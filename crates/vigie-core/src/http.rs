@@ -136,6 +136,7 @@ impl From<AuthError> for ApiError {
             AuthError::MissingCredentials => ApiError::new(StatusCode::UNAUTHORIZED, "missing_credentials", msg),
             AuthError::InvalidCredentials | AuthError::InvalidToken => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_credentials", msg),
             AuthError::Expired => ApiError::new(StatusCode::UNAUTHORIZED, "token_expired", msg),
+            AuthError::InvalidInvitation => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_invitation", msg),
             AuthError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
             AuthError::RateLimited { retry_after } => {
                 ApiError { retry_after: Some(retry_after), ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", msg) }

@@ -103,7 +103,7 @@ impl std::fmt::Display for Permission {
             Permission::ReadConfig => "read the configuration",
             Permission::ReadData => "read recorded data",
             Permission::Record => "record interactions",
-            Permission::Write => "change data (admins only)",
+            Permission::Write => "do this (admins only)",
         })
     }
 }
@@ -186,7 +186,7 @@ pub struct User {
     pub id: Uuid,
     /// Tenant id.
     pub tenant_id: Uuid,
-    /// E-mail (lower case), unique on the instance.
+    /// E-mail (lower case), unique in the tenant.
     pub email: String,
     /// Name shown in the console.
     pub display_name: String,
@@ -252,8 +252,11 @@ pub enum AuthError {
     #[error("the token is not valid (unknown, revoked, or issued before a role or password change); log in again or create a new token")]
     InvalidToken,
     /// The token has expired.
-    #[error("the token has expired; log in again")]
+    #[error("the token has expired; log in again, or ask an admin for a new API token")]
     Expired,
+    /// The invitation is unknown, used or expired.
+    #[error("this invitation is unknown, already used or expired; ask an admin to invite you again")]
+    InvalidInvitation,
     /// The role does not grant the operation.
     #[error("your role does not allow you to {0}")]
     Forbidden(Permission),
@@ -267,7 +270,7 @@ pub enum AuthError {
     #[error("this would leave the tenant without an active admin; make another user admin first")]
     LastAdmin,
     /// Invalid input.
-    #[error("invalid input")]
+    #[error("{}", .0.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<FieldError>),
     /// The store failed.
     #[error(transparent)]

@@ -33,14 +33,16 @@ where
         .routes(routes!(tokens_revoke))
 }
 
-/// Login request.
+/// Login request. Other fields (`remember_me`…) are ignored.
 #[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// E-mail (case-insensitive).
     pub email: String,
     /// Password.
     pub password: String,
+    /// Tenant name; needed only when this e-mail has accounts with the same password in several
+    /// tenants.
+    pub tenant: Option<String>,
 }
 
 /// Log in; returns a bearer token valid 24 hours. Five failed attempts per minute per address
@@ -52,7 +54,7 @@ async fn auth_login(
     ClientIp(ip): ClientIp,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<Session>, ApiError> {
-    Ok(Json(auth.login(ip, &req.email, &req.password).await?))
+    Ok(Json(auth.login(ip, &req.email, &req.password, req.tenant.as_deref()).await?))
 }
 
 /// The caller as the server sees them.
@@ -115,8 +117,12 @@ pub struct AcceptInvite {
 /// Accept an invitation: set a password, activate the account, and log in.
 #[utoipa::path(post, path = "/api/v1/auth/accept-invite", tag = "auth", request_body = AcceptInvite,
     responses((status = 200, body = Session), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
-async fn auth_accept_invite(State(auth): State<Auth>, ApiJson(req): ApiJson<AcceptInvite>) -> Result<Json<Session>, ApiError> {
-    Ok(Json(auth.accept_invite(&req.token, &req.password, req.display_name).await?))
+async fn auth_accept_invite(
+    State(auth): State<Auth>,
+    ClientIp(ip): ClientIp,
+    ApiJson(req): ApiJson<AcceptInvite>,
+) -> Result<Json<Session>, ApiError> {
+    Ok(Json(auth.accept_invite(ip, &req.token, &req.password, req.display_name).await?))
 }
 
 /// The caller's tenant.
@@ -130,7 +136,7 @@ async fn tenant_me(State(auth): State<Auth>, p: Principal) -> Result<Json<Tenant
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InviteRequest {
-    /// E-mail, unique on the instance.
+    /// E-mail, unique in the tenant.
     #[schema(format = "email")]
     pub email: String,
     /// `admin` or `viewer`.

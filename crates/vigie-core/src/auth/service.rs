@@ -86,7 +86,8 @@ struct Inner {
     /// Resolved tokens, and a generation bumped by every invalidation: a resolution that raced
     /// with a revocation is not cached.
     cache: Mutex<(u64, HashMap<[u8; 32], Cached>)>,
-    failures: Mutex<HashMap<IpAddr, (i64, u32)>>,
+    /// Attempts in the current minute, per (address, account) and per address (account "*").
+    failures: Mutex<HashMap<(IpAddr, String), (i64, u32)>>,
     hashing: tokio::sync::Semaphore,
 }
 
@@ -243,51 +244,82 @@ impl Auth {
         Session { token: jwt::sign(&claims, &self.0.jwt_key), expires_at, user: u.user.clone() }
     }
 
-    /// Counts a login attempt from `ip` before any password is checked, so parallel attempts
-    /// cannot all slip under the limit; refuses it when the address used up its minute.
-    fn begin_attempt(&self, ip: IpAddr) -> Result<(), AuthError> {
+    /// Counts an attempt on `account` from `ip` before any password is checked, so parallel
+    /// attempts cannot all slip under the limit. An address gets the configured number of
+    /// attempts per account per minute, and twenty times that in all: behind a proxy one person's
+    /// typos do not lock the whole organisation out, and spraying many accounts is still capped.
+    fn begin_attempt(&self, ip: IpAddr, account: &str) -> Result<(), AuthError> {
         let now = self.now().timestamp();
+        let per_account = self.0.settings.login_failures_per_minute;
         let mut f = self.0.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if f.len() > 100_000 {
             f.retain(|_, (start, _)| now - *start < 60);
         }
-        let e = f.entry(ip).or_insert((now, 0));
-        if now - e.0 >= 60 {
-            *e = (now, 0);
+        let keys = [((ip, account.to_owned()), per_account), ((ip, "*".to_owned()), per_account.saturating_mul(20))];
+        for (key, limit) in &keys {
+            let e = f.entry(key.clone()).or_insert((now, 0));
+            if now - e.0 >= 60 {
+                *e = (now, 0);
+            }
+            if e.1 >= *limit {
+                return Err(AuthError::RateLimited { retry_after: (60 - (now - e.0)).max(1) as u64 });
+            }
         }
-        if e.1 >= self.0.settings.login_failures_per_minute {
-            return Err(AuthError::RateLimited { retry_after: (60 - (now - e.0)).max(1) as u64 });
+        for (key, _) in keys {
+            if let Some(e) = f.get_mut(&key) {
+                e.1 += 1;
+            }
         }
-        e.1 += 1;
         Ok(())
     }
 
-    /// A successful login does not count against the address.
-    fn forgive_attempt(&self, ip: IpAddr) {
+    /// A successful attempt does not count against the address.
+    fn forgive_attempt(&self, ip: IpAddr, account: &str) {
         let mut f = self.0.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(e) = f.get_mut(&ip) {
-            e.1 = e.1.saturating_sub(1);
+        for key in [(ip, account.to_owned()), (ip, "*".to_owned())] {
+            if let Some(e) = f.get_mut(&key) {
+                e.1 = e.1.saturating_sub(1);
+            }
         }
     }
 
     /// Checks an e-mail and password and issues a 24-hour login token. Failed attempts are
     /// limited per client address.
-    pub async fn login(&self, ip: IpAddr, email: &str, pass: &str) -> Result<Session, AuthError> {
-        self.begin_attempt(ip)?;
+    ///
+    /// An e-mail is unique within a tenant; when it has accounts in several tenants, the one whose
+    /// password matches is used, and `tenant` (a tenant name) settles the rare case where the
+    /// same password matches more than one.
+    pub async fn login(&self, ip: IpAddr, email: &str, pass: &str, tenant: Option<&str>) -> Result<Session, AuthError> {
         let email = email.trim().to_lowercase();
+        self.begin_attempt(ip, &email)?;
         let pass = pass.to_owned();
-        let found = self.0.store.read(move |c| sql::user_secrets_by(c, "email", &email)).await?;
-        let ok = self
+        let (e, t) = (email.clone(), tenant.map(str::to_owned));
+        let mut candidates = self.0.store.read(move |c| sql::users_by_email(c, &e, t.as_deref())).await?;
+        candidates.retain(|u| u.user.status == UserStatus::Active);
+        candidates.truncate(5);
+        let mut matched = self
             .argon(move || {
-                let hash = found.as_ref().and_then(|u| u.password_hash.clone()).unwrap_or_else(|| password::decoy_hash().to_owned());
-                let matches = password::verify(&pass, &hash);
-                found.filter(|u| matches && u.user.status == UserStatus::Active)
+                if candidates.is_empty() {
+                    // Same work whether or not the account exists.
+                    let _ = password::verify(&pass, password::decoy_hash());
+                    return Vec::new();
+                }
+                candidates
+                    .into_iter()
+                    .filter(|u| u.password_hash.as_deref().is_some_and(|h| password::verify(&pass, h)))
+                    .collect::<Vec<_>>()
             })
             .await?;
-        let Some(mut u) = ok else {
+        if matched.len() > 1 {
+            return Err(AuthError::Invalid(vec![FieldError::new(
+                "tenant",
+                "this e-mail has accounts in several tenants; name the tenant to log in to",
+            )]));
+        }
+        let Some(mut u) = matched.pop() else {
             return Err(AuthError::InvalidCredentials);
         };
-        self.forgive_attempt(ip);
+        self.forgive_attempt(ip, &email);
         let now = self.now();
         let id = u.user.id;
         self.0
@@ -411,32 +443,44 @@ impl Auth {
     }
 
     /// Accepts an invitation: sets the password, activates the account and logs in.
-    pub async fn accept_invite(&self, token: &str, pass: &str, display_name: Option<String>) -> Result<Session, AuthError> {
+    pub async fn accept_invite(&self, ip: IpAddr, token: &str, pass: &str, display_name: Option<String>) -> Result<Session, AuthError> {
         if let Some(msg) = password::check_strength(pass) {
             return Err(AuthError::Invalid(vec![FieldError::new("password", msg)]));
         }
-        let p = pass.to_owned();
-        let hash = self.argon(move || password::hash(&p)).await?.map_err(StoreError::Invalid)?;
+        self.begin_attempt(ip, "invitation")?;
+        // The invitation is checked before any hashing: a made-up token costs a lookup, not argon2.
         let invite = sha256(token);
         let now = self.now();
+        let pending = self
+            .0
+            .store
+            .read(move |c| -> Result<Option<String>, StoreError> {
+                Ok(c.query_row(
+                    "SELECT id FROM users WHERE invite_hash = ?1 AND status = 'pending' AND invite_expires_at > ?2",
+                    params![&invite[..], now.timestamp_micros()],
+                    |r| r.get(0),
+                )
+                .optional()?)
+            })
+            .await?;
+        if pending.is_none() {
+            return Err(AuthError::InvalidInvitation);
+        }
+        self.forgive_attempt(ip, "invitation");
+        let p = pass.to_owned();
+        let hash = self.argon(move || password::hash(&p)).await?.map_err(StoreError::Invalid)?;
         let u = self
             .0
             .store
             .write(move |c| -> Result<UserSecrets, AuthError> {
-                let id: Option<String> = c
-                    .query_row(
-                        "SELECT id FROM users WHERE invite_hash = ?1 AND status = 'pending' AND invite_expires_at > ?2",
-                        params![&invite[..], now.timestamp_micros()],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                let id = id.ok_or(AuthError::InvalidToken)?;
-                c.execute(
+                // Checked again in the transaction: the invitation may have been used meanwhile.
+                let changed = c.execute(
                     "UPDATE users SET password_hash = ?1, status = 'active', invite_hash = NULL, invite_expires_at = NULL, updated_at = ?2,
-                     display_name = coalesce(?3, display_name) WHERE id = ?4",
-                    params![hash, now.timestamp_micros(), display_name, id],
+                     display_name = coalesce(?3, display_name) WHERE invite_hash = ?4 AND status = 'pending' AND invite_expires_at > ?2",
+                    params![hash, now.timestamp_micros(), display_name, &invite[..]],
                 )?;
-                sql::user_secrets_by(c, "id", &id)?.ok_or(AuthError::InvalidToken)
+                let id = pending.filter(|_| changed == 1).ok_or(AuthError::InvalidInvitation)?;
+                sql::user_secrets_by(c, "id", &id)?.ok_or(AuthError::InvalidInvitation)
             })
             .await?;
         Ok(self.issue(&u))

@@ -58,6 +58,19 @@ pub(super) fn user_secrets_by(conn: &Connection, column: &str, value: &dyn rusql
         .optional()?)
 }
 
+/// The users with this e-mail (one per tenant at most), in the named tenant only if given.
+pub(super) fn users_by_email(conn: &Connection, email: &str, tenant: Option<&str>) -> Result<Vec<UserSecrets>, StoreError> {
+    let sql = format!(
+        "SELECT {USER_COLS}, password_hash, session_version FROM users WHERE email = ?1
+         AND (?2 IS NULL OR tenant_id = (SELECT id FROM tenants WHERE name = ?2)) ORDER BY id"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![email, tenant], |r| {
+        Ok(UserSecrets { user: user_from_row(r)?, password_hash: r.get(10)?, session_version: r.get(11)? })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 pub(super) fn get_user(conn: &Connection, tenant: Uuid, id: Uuid) -> Result<User, StoreError> {
     conn.prepare_cached(&format!("SELECT {USER_COLS} FROM users WHERE tenant_id = ?1 AND id = ?2"))?
         .query_row(params![tenant.to_string(), id.to_string()], user_from_row)
@@ -111,7 +124,7 @@ pub(super) fn insert_user(
             password_hash, invite_hash, invite_expires, u.invited_by, u.created_at.timestamp_micros()
         ],
     )
-    .map_err(|e| if StoreError::is_unique_violation(&e) { StoreError::Conflict(format!("a user with e-mail {}", u.email)) } else { e.into() })?;
+    .map_err(|e| if StoreError::is_unique_violation(&e) { StoreError::Conflict(format!("a user with e-mail {} in this tenant", u.email)) } else { e.into() })?;
     Ok(())
 }
 

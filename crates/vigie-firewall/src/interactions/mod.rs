@@ -4,7 +4,7 @@ pub mod routes;
 mod store;
 
 use crate::events;
-use crate::masking::mask;
+use crate::masking::{longest_digit_run, mask};
 use crate::model::{Action, Direction, InteractionType, RiskLevel, Severity, Source, normalize_platform, normalize_type};
 use crate::policy::engine::{Facts, first_match};
 use crate::state::{ActionLabel, EventLabel, FirewallState};
@@ -279,12 +279,15 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Keeps the allowlisted keys with short scalar values, and cuts `url` to its origin (a path or
-/// query can carry the prompt).
+/// query can carry the prompt). A string that looks like it carries personal data — an `@`, or
+/// a run of eight or more digits (a card, an IBAN, a phone number) — is dropped too, whatever
+/// its key: an allowlisted key can still be sent free text.
 fn scrub_metadata(mut m: Map<String, Value>) -> Map<String, Value> {
     m.retain(|k, v| {
         METADATA_KEYS.contains(&k.as_str())
             && match v {
-                Value::String(s) => s.chars().count() <= MAX_METADATA_VALUE || k == "url",
+                Value::String(_) if k == "url" => true,
+                Value::String(s) => s.chars().count() <= MAX_METADATA_VALUE && !s.contains('@') && longest_digit_run(s) < 8,
                 Value::Number(_) | Value::Bool(_) => true,
                 _ => false,
             }
@@ -436,13 +439,14 @@ mod tests {
     fn metadata_loses_raw_text_and_url_paths() {
         let m = json!({
             "url": "https://chatgpt.com/c/abc?q=my+card+4532", "model": "gpt-4o", "text": "secret", "Prompt": "x", "title": "my card",
-            "context": {"text": "nested"}, "browser": ["a"], "os": "x".repeat(300), "extension_version": "0.2.1", "conversation_id": 42
+            "context": {"text": "nested"}, "browser": ["a"], "os": "x".repeat(300), "extension_version": "0.2.1", "conversation_id": 42,
+            "app": "card 4532 0151 1283 0366", "client": "jean@acme.fr", "browser_version": "124.0.6367.91"
         });
         let Value::Object(m) = m else { unreachable!() };
         let out = scrub_metadata(m);
         assert_eq!(
             Value::Object(out),
-            json!({"url": "https://chatgpt.com", "model": "gpt-4o", "extension_version": "0.2.1", "conversation_id": 42})
+            json!({"url": "https://chatgpt.com", "model": "gpt-4o", "extension_version": "0.2.1", "conversation_id": 42, "browser_version": "124.0.6367.91"})
         );
     }
 
