@@ -111,3 +111,65 @@ async fn the_api_tokens_of_a_deactivated_or_demoted_admin_stop_working() {
         "non-admin tokens stay"
     );
 }
+
+#[tokio::test]
+async fn a_token_made_by_a_token_goes_when_the_owner_of_the_first_goes() {
+    let s = TestServer::start().await;
+    let (_, inv) = s.post("/api/v1/users/invite", &s.admin, json!({"email": "carol@acme.test", "role": "admin"})).await;
+    let (_, session) = s
+        .call("POST", "/api/v1/auth/accept-invite", None, Some(json!({"token": inv["invite_token"], "password": "carol password 1"})))
+        .await;
+    let carol = session["token"].as_str().expect("token").to_owned();
+    let carol_id = session["user"]["id"].as_str().expect("id").to_owned();
+    let (_, t1) = s.post("/api/v1/tokens", &carol, json!({"name": "t1", "role": "admin"})).await;
+    let t1 = t1["token"].as_str().expect("token").to_owned();
+    let (_, t2) = s.post("/api/v1/tokens", &t1, json!({"name": "t2", "role": "admin"})).await;
+    let t2 = t2["token"].as_str().expect("token").to_owned();
+    assert_eq!(s.get("/api/v1/tokens", &t2).await.0, StatusCode::OK);
+    assert_eq!(s.post(&format!("/api/v1/users/{carol_id}/deactivate"), &s.admin, json!({})).await.0, StatusCode::OK);
+    assert_eq!(s.get("/api/v1/tokens", &t1).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(s.get("/api/v1/tokens", &t2).await.0, StatusCode::UNAUTHORIZED, "a token's token outlived its owner");
+}
+
+#[tokio::test]
+async fn made_up_invitations_cost_no_hashing_and_are_rate_limited() {
+    let s = TestServer::start().await;
+    let mut codes = Vec::new();
+    for i in 0..8 {
+        let (status, e) = s
+            .call(
+                "POST",
+                "/api/v1/auth/accept-invite",
+                None,
+                Some(json!({"token": format!("vgi_made_up_{i}"), "password": "a long enough password"})),
+            )
+            .await;
+        codes.push((status.as_u16(), e["code"].as_str().unwrap_or_default().to_owned()));
+    }
+    assert_eq!(codes[0], (401, "invalid_invitation".to_owned()));
+    assert!(codes.iter().any(|(s, _)| *s == 429), "{codes:?}");
+}
+
+#[tokio::test]
+async fn an_e_mail_taken_in_another_tenant_can_be_invited_and_logs_in_to_the_right_tenant() {
+    let s = TestServer::start().await;
+    s.state.auth.create_tenant("globex", "root@globex.test", Some("globex password 1")).await.expect("tenant");
+    let (status, inv) = s.post("/api/v1/users/invite", &s.admin, json!({"email": "root@globex.test", "role": "viewer"})).await;
+    assert_eq!(status, StatusCode::CREATED, "another tenant's user leaks through a conflict: {inv}");
+    s.call("POST", "/api/v1/auth/accept-invite", None, Some(json!({"token": inv["invite_token"], "password": "acme side password"}))).await;
+    let globex = s.login("root@globex.test", "globex password 1").await;
+    assert_eq!(s.get("/api/v1/tenants/me", &globex).await.1["name"], "globex");
+    let acme = s.login("root@globex.test", "acme side password").await;
+    assert_eq!(s.get("/api/v1/tenants/me", &acme).await.1["name"], "acme");
+    let (status, _) = s.post("/api/v1/users/invite", &s.admin, json!({"email": "ROOT@globex.test", "role": "viewer"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "unique within the tenant");
+    let (status, _) = s
+        .call(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": "admin@acme.test", "password": crate::ADMIN_PASSWORD, "remember_me": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "extra login fields are ignored");
+}
