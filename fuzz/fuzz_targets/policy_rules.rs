@@ -15,6 +15,7 @@ fuzz_target!(|data: &[u8]| {
             platform_vetted: false,
             risk_score: 0.5,
             classification_types: &types,
+            classification_count: types.len(),
             source: Source::Proxy,
             direction: Direction::Outbound,
             user_id: None,

@@ -170,8 +170,8 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
         bad("data_dir", "is empty; name a directory".into());
     }
     let admin_email = raw.admin_email.unwrap_or_else(|| "admin@vigie.local".into());
-    if !admin_email.contains('@') {
-        bad("admin_email", format!("{admin_email:?} is not an e-mail address"));
+    if let Err(e) = crate::auth::normalize_email(&admin_email) {
+        bad("admin_email", format!("{}; write a full address such as admin@example.org", e.message));
     }
     if let Some(p) = &raw.admin_password
         && let Some(msg) = crate::auth::password::check_strength(p)
@@ -243,10 +243,12 @@ mod tests {
 
     #[test]
     fn every_problem_is_reported_with_its_key() {
-        let raw = RawConfig::from_toml("role = \"both\"\nfirewall_addr = \"localhost\"\ndurability = \"yes\"\nwrite_batch_max = 0")
-            .expect("toml");
+        let raw = RawConfig::from_toml(
+            "role = \"both\"\nfirewall_addr = \"localhost\"\ndurability = \"yes\"\nwrite_batch_max = 0\nadmin_email = \"admin@localhost\"",
+        )
+        .expect("toml");
         let keys: Vec<_> = validate(raw).expect_err("invalid").into_iter().map(|p| p.key).collect();
-        assert_eq!(keys, vec!["role", "firewall_addr", "durability", "write_batch_max"]);
+        assert_eq!(keys, vec!["role", "firewall_addr", "admin_email", "durability", "write_batch_max"]);
     }
 
     #[test]

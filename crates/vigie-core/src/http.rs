@@ -202,6 +202,33 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// A JSON body for a write endpoint whose resource a GET returns: the read-only `ignored` fields
+/// are dropped before `T` (which may refuse unknown fields) reads the rest.
+#[derive(Debug, Clone, Default)]
+pub struct ApiJsonWrite<T>(pub T);
+
+/// The read-only fields [`ApiJsonWrite`] drops.
+pub const READ_ONLY_FIELDS: &[&str] = &["id", "tenant_id", "created_by", "created_at", "updated_at"];
+
+impl<T, S> FromRequest<S> for ApiJsonWrite<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ApiJson(mut map) = ApiJson::<serde_json::Map<String, serde_json::Value>>::from_request(req, state).await?;
+        for f in READ_ONLY_FIELDS {
+            map.remove(*f);
+        }
+        serde_path_to_error::deserialize(serde_json::Value::Object(map)).map(ApiJsonWrite).map_err(|e| {
+            let path = e.path().to_string();
+            json_error(&path, e.inner())
+        })
+    }
+}
+
 fn json_error(path: &str, e: &serde_json::Error) -> ApiError {
     use serde_json::error::Category;
     match e.classify() {
@@ -238,9 +265,15 @@ where
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let q = parts.uri.query().unwrap_or("");
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
-        serde_path_to_error::deserialize(de)
-            .map(ApiQuery)
-            .map_err(|e| ApiError::bad_request("invalid_query", format!("query parameter {}: {}", e.path(), e.inner())))
+        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
+            let field = e.path().to_string();
+            let hint = if matches!(field.as_str(), "from" | "to") {
+                " (use RFC 3339, e.g. 2026-11-28T09:00:00Z; write + as %2B in a URL)"
+            } else {
+                ""
+            };
+            bad_query(&field, format!("{}{hint}", e.inner()))
+        })
     }
 }
 
@@ -293,6 +326,44 @@ impl Principal {
     }
 }
 
+/// A caller allowed to change data (an admin). As an extractor it is checked before the body is
+/// read, so a viewer gets 403 whatever they send.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Principal);
+
+impl<S> FromRequestParts<S> for Admin
+where
+    Auth: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let p = Principal::from_request_parts(parts, state).await?;
+        p.require(Permission::Write)?;
+        Ok(Admin(p))
+    }
+}
+
+/// A caller allowed to record interactions (an admin or an `ingest` token), checked before the
+/// body is read.
+#[derive(Debug, Clone)]
+pub struct Recorder(pub Principal);
+
+impl<S> FromRequestParts<S> for Recorder
+where
+    Auth: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let p = Principal::from_request_parts(parts, state).await?;
+        p.require(Permission::Record)?;
+        Ok(Recorder(p))
+    }
+}
+
 fn bearer(parts: &Parts) -> Option<&str> {
     let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
@@ -315,6 +386,46 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 /// Parses a path id, answering 404 (not 400) for something that cannot be an id.
 pub fn path_id(raw: &str, what: &str) -> Result<uuid::Uuid, ApiError> {
     uuid::Uuid::parse_str(raw).map_err(|_| ApiError::not_found(what))
+}
+
+/// Middleware turning any error answer that is not JSON (a framework rejection: a path that is
+/// not UTF-8, an unsupported media type…) into the API's error shape, so clients always get
+/// `{"error", "code"}`.
+pub async fn json_errors(req: Request, next: axum::middleware::Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
+    let body = axum::body::to_bytes(resp.into_body(), 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&body).trim().to_owned();
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "validation_failed",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        s if s.is_server_error() => "internal_error",
+        _ => "bad_request",
+    };
+    let message = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_lowercase() } else { text };
+    let mut out = ApiError { status, code: Cow::Borrowed(code), message, fields: Vec::new(), retry_after: None }.into_response();
+    if let Some(v) = retry_after {
+        out.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    out
+}
+
+/// A 400 about one query parameter.
+pub fn bad_query(field: &str, message: impl Into<String>) -> ApiError {
+    let mut e = ApiError::validation(vec![FieldError::new(field, message)]);
+    e.status = StatusCode::BAD_REQUEST;
+    e.code = Cow::Borrowed("invalid_query");
+    e
 }
 
 /// The fallback for unknown routes.

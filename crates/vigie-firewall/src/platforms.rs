@@ -131,7 +131,7 @@ pub mod routes {
     use utoipa_axum::routes;
     use vigie_core::StoreError;
     use vigie_core::auth::{Permission, Principal};
-    use vigie_core::http::{ApiError, ApiJson, ErrorBody, FieldError, Page};
+    use vigie_core::http::{Admin, ApiError, ApiJson, ErrorBody, FieldError, Page};
 
     /// The platform routes.
     pub fn router() -> OpenApiRouter<FirewallState> {
@@ -206,18 +206,22 @@ pub mod routes {
         if errors.is_empty() { Ok(()) } else { Err(ApiError::validation(errors)) }
     }
 
-    async fn save(st: &FirewallState, tenant: uuid::Uuid, p: Platform) -> Result<Platform, ApiError> {
-        let (row, now) = (p.clone(), st.clock.now().timestamp_micros());
-        crate::policy::write_rules(st, tenant, move |c| {
-                c.execute(
-                    "INSERT INTO platforms (tenant_id, id, name, hosts, vetted, builtin, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (tenant_id, id) DO UPDATE SET name = excluded.name, hosts = excluded.hosts, vetted = excluded.vetted, updated_at = excluded.updated_at",
-                    params![tenant.to_string(), row.id, row.name, serde_json::to_string(&row.hosts)?, row.vetted, row.builtin, now],
-                )
-                .map_err(StoreError::from)
-            })
-            .await?;
-        Ok(p)
+    fn upsert(c: &rusqlite::Connection, tenant: uuid::Uuid, p: &Platform, now: i64) -> Result<(), StoreError> {
+        c.execute(
+            "INSERT INTO platforms (tenant_id, id, name, hosts, vetted, builtin, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (tenant_id, id) DO UPDATE SET name = excluded.name, hosts = excluded.hosts, vetted = excluded.vetted, updated_at = excluded.updated_at",
+            params![tenant.to_string(), p.id, p.name, serde_json::to_string(&p.hosts)?, p.vetted, p.builtin, now],
+        )?;
+        Ok(())
+    }
+
+    /// The tenant's row for `id`, else the built-in entry.
+    fn current(c: &rusqlite::Connection, tenant: uuid::Uuid, id: &str) -> Result<Option<Platform>, StoreError> {
+        Ok(tenant_rows(c, tenant)?
+            .into_iter()
+            .find(|x| x.id == id)
+            .map(|p| Platform { builtin: builtin(&p.id).is_some(), ..p })
+            .or_else(|| builtin(id)))
     }
 
     /// Add a custom platform (admins).
@@ -225,18 +229,23 @@ pub mod routes {
         responses((status = 201, body = Platform), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
     async fn platforms_create(
         State(st): State<FirewallState>,
-        p: Principal,
+        Admin(p): Admin,
         ApiJson(new): ApiJson<NewPlatform>,
     ) -> Result<(StatusCode, Json<Platform>), ApiError> {
-        p.require(Permission::Write)?;
         let id = normalize_platform(&new.id)
             .ok_or_else(|| ApiError::validation(vec![FieldError::new("id", format!("{:?} is not a platform id", new.id))]))?;
         check(Some(&new.name), Some(&new.hosts))?;
-        if all(&st, p.tenant_id).await?.iter().any(|x| x.id == id) {
-            return Err(ApiError::conflict(format!("platform {id:?} already exists; change it with PATCH /api/v1/platforms/{id}")));
-        }
         let platform = Platform { id, name: new.name.trim().to_owned(), hosts: new.hosts, vetted: new.vetted, builtin: false };
-        Ok((StatusCode::CREATED, Json(save(&st, p.tenant_id, platform).await?)))
+        let (row, tenant, now) = (platform.clone(), p.tenant_id, st.clock.now().timestamp_micros());
+        // Checked and written in one transaction, so two concurrent creations cannot both succeed.
+        crate::policy::write_rules(&st, tenant, move |c| {
+            if current(c, tenant, &row.id)?.is_some() {
+                return Err(StoreError::Conflict(format!("platform {:?} (change it with PATCH /api/v1/platforms/{})", row.id, row.id)));
+            }
+            upsert(c, tenant, &row, now)
+        })
+        .await?;
+        Ok((StatusCode::CREATED, Json(platform)))
     }
 
     /// Change a platform: vet or unvet it, rename it, change its hosts (admins).
@@ -244,28 +253,32 @@ pub mod routes {
         responses((status = 200, body = Platform), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
     async fn platforms_update(
         State(st): State<FirewallState>,
-        p: Principal,
+        Admin(p): Admin,
         Path(id): Path<String>,
         ApiJson(patch): ApiJson<PlatformPatch>,
     ) -> Result<Json<Platform>, ApiError> {
-        p.require(Permission::Write)?;
         check(patch.name.as_deref(), patch.hosts.as_deref())?;
-        let id = id.to_ascii_lowercase();
-        let mut platform = all(&st, p.tenant_id)
-            .await?
-            .into_iter()
-            .find(|x| x.id == id)
-            .or_else(|| builtin(&id))
-            .ok_or_else(|| ApiError::not_found("platform"))?;
-        if let Some(n) = patch.name {
-            platform.name = n.trim().to_owned();
-        }
-        if let Some(h) = patch.hosts {
-            platform.hosts = h;
-        }
-        if let Some(v) = patch.vetted {
-            platform.vetted = v;
-        }
-        Ok(Json(save(&st, p.tenant_id, platform).await?))
+        let (id, tenant, now) = (id.to_ascii_lowercase(), p.tenant_id, st.clock.now().timestamp_micros());
+        // Read, changed and written in one transaction: concurrent changes do not undo each other.
+        let platform = crate::policy::write_rules(&st, tenant, move |c| {
+            let mut platform = current(c, tenant, &id)?.ok_or(StoreError::NotFound)?;
+            if let Some(n) = patch.name {
+                platform.name = n.trim().to_owned();
+            }
+            if let Some(h) = patch.hosts {
+                platform.hosts = h;
+            }
+            if let Some(v) = patch.vetted {
+                platform.vetted = v;
+            }
+            upsert(c, tenant, &platform, now)?;
+            Ok(platform)
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => ApiError::not_found("platform"),
+            e => e.into(),
+        })?;
+        Ok(Json(platform))
     }
 }

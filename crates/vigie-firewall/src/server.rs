@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 use vigie_core::auth::{Auth, AuthSettings};
 use vigie_core::clock::SharedClock;
 use vigie_core::db::StoreOptions;
-use vigie_core::http::{ErrorBody, method_not_allowed, route_not_found};
+use vigie_core::http::{ErrorBody, json_errors, method_not_allowed, route_not_found};
 use vigie_core::ids::IdGen;
 use vigie_core::metrics::{Metrics, metrics_handler, track};
 use vigie_core::secrets::MasterKey;
@@ -203,6 +203,7 @@ pub fn app(state: FirewallState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(doc))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn_with_state(state.metrics.clone(), track))
         .with_state(state)
 }

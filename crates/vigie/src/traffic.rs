@@ -75,7 +75,7 @@ pub fn starter_policies() -> Vec<NewPolicy> {
         description: description.into(),
         rules: RulesSpec { action: action.into(), conditions },
         enabled: true,
-        priority,
+        priority: Some(priority),
     };
     vec![
         p("Block DeepSeek", "DeepSeek is not approved for company data", 10, "block", vec![cond("platform_id", "eq", json!("deepseek"))]),
@@ -127,7 +127,7 @@ pub fn bench_policies(n: usize) -> Vec<NewPolicy> {
                 description: String::new(),
                 rules: RulesSpec { action: action.into(), conditions },
                 enabled: true,
-                priority: 100 + i as i64,
+                priority: Some(100 + i as i64),
             }
         })
         .collect()

@@ -8,7 +8,7 @@ pub mod routes;
 mod service;
 mod store;
 
-pub use service::{Auth, AuthSettings, Bootstrap, Session};
+pub use service::{Auth, AuthSettings, Bootstrap, Session, normalize_email};
 
 use crate::http::FieldError;
 use crate::store_error_from;

@@ -1,7 +1,7 @@
 //! HTTP routes of authentication, users, API tokens and the caller's tenant. Mounted by each
 //! half that has users; generic over the half's state.
 use super::{ApiToken, Auth, Permission, Principal, Role, Session, Tenant, User, UserRole, UserStatus};
-use crate::http::{ApiError, ApiJson, ApiQuery, ClientIp, ErrorBody, Page, page_limit, path_id};
+use crate::http::{Admin, ApiError, ApiJson, ApiQuery, ClientIp, ErrorBody, Page, bad_query, page_limit, path_id};
 use axum::Json;
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
@@ -149,6 +149,7 @@ pub struct InviteRequest {
 #[derive(Serialize, ToSchema)]
 pub struct Invitation {
     /// The pending user.
+    #[serde(flatten)]
     pub user: User,
     /// Accept with `POST /api/v1/auth/accept-invite`.
     pub invite_token: String,
@@ -161,16 +162,16 @@ pub struct Invitation {
     responses((status = 201, body = Invitation), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn users_invite(
     State(auth): State<Auth>,
-    p: Principal,
+    Admin(p): Admin,
     ApiJson(req): ApiJson<InviteRequest>,
 ) -> Result<(StatusCode, Json<Invitation>), ApiError> {
-    p.require(Permission::Write)?;
     let (user, invite_token, invite_expires_at) = auth.invite(&p, &req.email, req.role.into(), req.display_name).await?;
     Ok((StatusCode::CREATED, Json(Invitation { user, invite_token, invite_expires_at })))
 }
 
 /// Filters of the user list.
 #[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct UserListParams {
     /// Only this role.
     pub role: Option<UserRole>,
@@ -183,11 +184,7 @@ pub struct UserListParams {
 }
 
 fn cursor(raw: Option<&str>) -> Result<Option<Uuid>, ApiError> {
-    raw.map(|c| {
-        Uuid::parse_str(c)
-            .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor: pass the next_cursor of the previous page unchanged"))
-    })
-    .transpose()
+    raw.map(|c| Uuid::parse_str(c).map_err(|_| bad_query("cursor", "pass the next_cursor of the previous page unchanged"))).transpose()
 }
 
 /// List the tenant's users, in creation order.
@@ -223,27 +220,24 @@ pub struct UpdateUser {
     responses((status = 200, body = User), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn users_update(
     State(auth): State<Auth>,
-    p: Principal,
+    Admin(p): Admin,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateUser>,
 ) -> Result<Json<User>, ApiError> {
-    p.require(Permission::Write)?;
     Ok(Json(auth.update_user(&p, path_id(&id, "user")?, req.role.map(Role::from), req.display_name).await?))
 }
 
 /// Deactivate a user: they cannot log in and their tokens stop working (admins).
 #[utoipa::path(post, path = "/api/v1/users/{id}/deactivate", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = User), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-async fn users_deactivate(State(auth): State<Auth>, p: Principal, Path(id): Path<String>) -> Result<Json<User>, ApiError> {
-    p.require(Permission::Write)?;
+async fn users_deactivate(State(auth): State<Auth>, Admin(p): Admin, Path(id): Path<String>) -> Result<Json<User>, ApiError> {
     Ok(Json(auth.set_active(&p, path_id(&id, "user")?, false).await?))
 }
 
 /// Reactivate a deactivated user (admins).
 #[utoipa::path(post, path = "/api/v1/users/{id}/activate", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = User), (status = 404, body = ErrorBody)))]
-async fn users_activate(State(auth): State<Auth>, p: Principal, Path(id): Path<String>) -> Result<Json<User>, ApiError> {
-    p.require(Permission::Write)?;
+async fn users_activate(State(auth): State<Auth>, Admin(p): Admin, Path(id): Path<String>) -> Result<Json<User>, ApiError> {
     Ok(Json(auth.set_active(&p, path_id(&id, "user")?, true).await?))
 }
 
@@ -275,16 +269,16 @@ pub struct CreatedToken {
     responses((status = 201, body = CreatedToken), (status = 403, body = ErrorBody)))]
 async fn tokens_create(
     State(auth): State<Auth>,
-    p: Principal,
+    Admin(p): Admin,
     ApiJson(req): ApiJson<CreateToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    p.require(Permission::Write)?;
     let (info, token) = auth.create_token(&p, &req.name, req.role, req.expires_at).await?;
     Ok((StatusCode::CREATED, Json(CreatedToken { info, token })))
 }
 
 /// Pagination of the token list.
 #[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct TokenListParams {
     /// Items per page, 1–500 (default 50).
     pub limit: Option<u32>,
@@ -297,10 +291,9 @@ pub struct TokenListParams {
     responses((status = 200, body = Page<ApiToken>)))]
 async fn tokens_list(
     State(auth): State<Auth>,
-    p: Principal,
+    Admin(p): Admin,
     ApiQuery(q): ApiQuery<TokenListParams>,
 ) -> Result<Json<Page<ApiToken>>, ApiError> {
-    p.require(Permission::Write)?;
     let limit = page_limit(q.limit);
     let rows = auth.list_tokens(p.tenant_id, cursor(q.cursor.as_deref())?, limit).await?;
     Ok(Json(Page::from_rows(rows, limit, |t| t.id.to_string())))
@@ -309,7 +302,6 @@ async fn tokens_list(
 /// Revoke an API token; it stops working at once (admins).
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = ApiToken), (status = 404, body = ErrorBody)))]
-async fn tokens_revoke(State(auth): State<Auth>, p: Principal, Path(id): Path<String>) -> Result<Json<ApiToken>, ApiError> {
-    p.require(Permission::Write)?;
+async fn tokens_revoke(State(auth): State<Auth>, Admin(p): Admin, Path(id): Path<String>) -> Result<Json<ApiToken>, ApiError> {
     Ok(Json(auth.revoke_token(p.tenant_id, path_id(&id, "token")?).await?))
 }

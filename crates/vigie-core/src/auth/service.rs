@@ -101,7 +101,8 @@ fn random_token(prefix: &str) -> String {
     format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b))
 }
 
-fn normalize_email(email: &str) -> Result<String, FieldError> {
+/// The e-mail in the form accounts store it (trimmed, lower case), or why it is not one.
+pub fn normalize_email(email: &str) -> Result<String, FieldError> {
     let e = email.trim().to_lowercase();
     let valid = e.len() <= 254
         && e.split_once('@')

@@ -62,6 +62,10 @@ pub struct ClassificationIn {
     pub start: Option<u32>,
     /// End offset (exclusive), in Unicode code points.
     pub end: Option<u32>,
+    /// How many matches of this type this entry stands for (the aggregated form some clients
+    /// send); default 1. `classification_count` is the sum.
+    #[schema(minimum = 1, maximum = 100000)]
+    pub count: Option<u32>,
 }
 
 /// A request to record one AI interaction.
@@ -115,6 +119,9 @@ pub struct Classification {
     /// End offset, Unicode code points.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end: Option<u32>,
+    /// Matches this entry stands for, when more than one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
 }
 
 /// The policy decision on an interaction.
@@ -169,7 +176,7 @@ pub struct Interaction {
     pub content_metadata: Option<Map<String, Value>>,
     /// Classifications, values masked.
     pub classifications: Vec<Classification>,
-    /// Number of classifications.
+    /// Number of matches (the sum of the classifications' `count`, 1 each by default).
     pub classification_count: usize,
     /// Risk score, 0..1.
     pub risk_score: f64,
@@ -192,6 +199,7 @@ struct Prepared {
     content_length: Option<u64>,
     content_metadata: Option<Map<String, Value>>,
     classifications: Vec<Classification>,
+    classification_count: usize,
     types: Vec<String>,
     risk_score: f64,
 }
@@ -245,9 +253,12 @@ fn prepare(req: NewInteraction) -> Result<Prepared, ApiError> {
         {
             errors.push(FieldError::new(format!("classifications[{i}].end"), "must not be before start"));
         }
+        if c.count.is_some_and(|n| !(1..=100_000).contains(&n)) {
+            errors.push(FieldError::new(format!("classifications[{i}].count"), "must be between 1 and 100000"));
+        }
         let value = c.value.as_deref().map(|v| mask(&kind, v));
         types.push(kind.clone());
-        classifications.push(Classification { kind, value, score: c.score, start: c.start, end: c.end });
+        classifications.push(Classification { kind, value, score: c.score, start: c.start, end: c.end, count: c.count.filter(|n| *n > 1) });
     }
     let content_metadata = req.content_metadata.map(scrub_metadata).filter(|m| !m.is_empty());
     if !errors.is_empty() {
@@ -262,6 +273,7 @@ fn prepare(req: NewInteraction) -> Result<Prepared, ApiError> {
         content_hash,
         content_length,
         content_metadata,
+        classification_count: classifications.iter().map(|c| c.count.unwrap_or(1) as usize).sum(),
         classifications,
         types,
         risk_score,
@@ -333,6 +345,7 @@ pub async fn record(st: &FirewallState, by: &Principal, req: NewInteraction) -> 
         platform_vetted,
         risk_score: prep.risk_score,
         classification_types: &prep.types,
+        classification_count: prep.classification_count,
         source: prep.source,
         direction: prep.direction,
         user_id: prep.user_id,
@@ -376,7 +389,7 @@ pub async fn record(st: &FirewallState, by: &Principal, req: NewInteraction) -> 
                 content_hash: prep.content_hash,
                 content_length: prep.content_length,
                 content_metadata: prep.content_metadata,
-                classification_count: prep.classifications.len(),
+                classification_count: prep.classification_count,
                 classifications: prep.classifications,
                 risk_score: prep.risk_score,
                 risk_level,

@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 use vigie_core::auth::{Permission, Principal};
-use vigie_core::http::{ApiError, ApiJson, ApiQuery, ErrorBody, FieldError, Page, page_limit, path_id};
+use vigie_core::http::{ApiError, ApiJson, ApiQuery, ErrorBody, FieldError, Page, Recorder, page_limit, path_id};
 
 /// The interaction routes.
 pub fn router() -> OpenApiRouter<FirewallState> {
@@ -27,7 +27,7 @@ pub fn router() -> OpenApiRouter<FirewallState> {
         (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn interactions_create(
     State(st): State<FirewallState>,
-    p: Principal,
+    Recorder(p): Recorder,
     ApiJson(req): ApiJson<NewInteraction>,
 ) -> Result<(StatusCode, Json<Interaction>), ApiError> {
     Ok((StatusCode::CREATED, Json(super::record(&st, &p, req).await?)))
@@ -35,6 +35,7 @@ async fn interactions_create(
 
 /// Filters of the interaction list.
 #[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct InteractionListParams {
     /// Only this platform.
     pub platform_id: Option<String>,
@@ -65,7 +66,7 @@ async fn interactions_list(
     p.require(Permission::ReadData)?;
     let mut errors = Vec::new();
     let action = q.action.as_deref().and_then(|a| {
-        Action::parse(a).or_else(|| {
+        Action::parse(&a.to_ascii_lowercase()).or_else(|| {
             errors.push(FieldError::new("action", format!("{a:?} is not one of {}", Action::expected())));
             None
         })

@@ -70,6 +70,8 @@ pub struct Facts<'a> {
     pub risk_score: f64,
     /// Normalised type codes of the classifications, one per classification.
     pub classification_types: &'a [String],
+    /// Number of matches (classifications weighted by their `count`).
+    pub classification_count: usize,
     /// What recorded it.
     pub source: Source,
     /// Which way it went.
@@ -343,7 +345,7 @@ fn holds(c: &Cond, f: &Facts<'_>) -> bool {
         Cond::Number { field, cmp, value } => {
             let actual = match field {
                 NumField::RiskScore => f.risk_score,
-                NumField::ClassificationCount => f.classification_types.len() as f64,
+                NumField::ClassificationCount => f.classification_count as f64,
             };
             match cmp {
                 Cmp::Eq => actual == *value,

@@ -46,33 +46,38 @@ pub struct Policy {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A new policy.
+/// The priority of a policy that does not give one.
+pub const DEFAULT_PRIORITY: i64 = 100;
+
+/// A new policy (also the body of a whole replacement with PUT). Unknown fields are refused, so
+/// a typo cannot silently leave a policy disabled; the read-only fields a GET returns are
+/// accepted and ignored (see `vigie_core::http::ApiJsonWrite`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPolicy {
     /// Unique name in the tenant, 1–200 characters.
     #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: String,
-    /// Up to 500 characters.
-    #[serde(default)]
+    /// Up to 500 characters (null means empty).
+    #[serde(default, deserialize_with = "null_as_default")]
     #[schema(max_length = 500)]
     pub description: String,
     /// Action and conditions.
     pub rules: RulesSpec,
-    /// Default false: new policies start disabled.
-    #[serde(default)]
+    /// Default false: new policies start disabled (null means false).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub enabled: bool,
     /// 0–1000, default 100; lower first.
-    #[serde(default = "default_priority")]
     #[schema(minimum = 0, maximum = 1000)]
-    pub priority: i64,
+    pub priority: Option<i64>,
 }
 
-fn default_priority() -> i64 {
-    100
+fn null_as_default<'de, D: serde::Deserializer<'de>, T: Default + Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-/// A change to a policy; absent fields stay as they are.
+/// A change to a policy; absent (or null) fields stay as they are. Unknown fields are refused;
+/// the read-only fields a GET returns are ignored.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyPatch {
@@ -183,7 +188,8 @@ where
 
 /// Creates a policy (and its `policy.created` event).
 pub async fn create(st: &FirewallState, by: &Principal, new: NewPolicy) -> Result<Policy, ApiError> {
-    check_fields(Some(&new.name), Some(&new.description), Some(new.priority), Some(&new.rules))?;
+    let priority = new.priority.unwrap_or(DEFAULT_PRIORITY);
+    check_fields(Some(&new.name), Some(&new.description), Some(priority), Some(&new.rules))?;
     let now = st.clock.now();
     let policy = Policy {
         id: st.ids.at(now),
@@ -191,7 +197,7 @@ pub async fn create(st: &FirewallState, by: &Principal, new: NewPolicy) -> Resul
         description: new.description,
         rules: new.rules,
         enabled: new.enabled,
-        priority: new.priority,
+        priority,
         created_by: Some(by.label()),
         created_at: now,
         updated_at: now,

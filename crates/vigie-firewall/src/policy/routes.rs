@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 use vigie_core::auth::{Permission, Principal};
-use vigie_core::http::{ApiError, ApiJson, ApiQuery, ErrorBody, Page, page_limit, path_id};
+use vigie_core::http::{Admin, ApiError, ApiJsonWrite, ApiQuery, ErrorBody, Page, bad_query, page_limit, path_id};
 
 /// The policy routes.
 pub fn router() -> OpenApiRouter<FirewallState> {
@@ -26,15 +26,15 @@ pub fn router() -> OpenApiRouter<FirewallState> {
     responses((status = 201, body = Policy), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn policies_create(
     State(st): State<FirewallState>,
-    p: Principal,
-    ApiJson(new): ApiJson<NewPolicy>,
+    Admin(p): Admin,
+    ApiJsonWrite(new): ApiJsonWrite<NewPolicy>,
 ) -> Result<(StatusCode, Json<Policy>), ApiError> {
-    p.require(Permission::Write)?;
     Ok((StatusCode::CREATED, Json(super::create(&st, &p, new).await?)))
 }
 
 /// Filters of the policy list.
 #[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct PolicyListParams {
     /// Only enabled (true) or disabled (false) policies.
     pub enabled: Option<bool>,
@@ -60,10 +60,7 @@ async fn policies_list(
     p.require(Permission::ReadConfig)?;
     let limit = page_limit(q.limit);
     let after = match q.cursor.as_deref() {
-        Some(c) => Some(
-            parse_cursor(c)
-                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor: pass the next_cursor of the previous page unchanged"))?,
-        ),
+        Some(c) => Some(parse_cursor(c).ok_or_else(|| bad_query("cursor", "pass the next_cursor of the previous page unchanged"))?),
         None => None,
     };
     let rows = super::list(&st, p.tenant_id, q.enabled, after, limit).await?;
@@ -83,11 +80,10 @@ async fn policies_get(State(st): State<FirewallState>, p: Principal, Path(id): P
     responses((status = 200, body = Policy), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn policies_update(
     State(st): State<FirewallState>,
-    p: Principal,
+    Admin(p): Admin,
     Path(id): Path<String>,
-    ApiJson(patch): ApiJson<PolicyPatch>,
+    ApiJsonWrite(patch): ApiJsonWrite<PolicyPatch>,
 ) -> Result<Json<Policy>, ApiError> {
-    p.require(Permission::Write)?;
     Ok(Json(super::update(&st, &p, path_id(&id, "policy")?, patch).await?))
 }
 
@@ -97,17 +93,16 @@ async fn policies_update(
     responses((status = 200, body = Policy), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn policies_replace(
     State(st): State<FirewallState>,
-    p: Principal,
+    Admin(p): Admin,
     Path(id): Path<String>,
-    ApiJson(new): ApiJson<NewPolicy>,
+    ApiJsonWrite(new): ApiJsonWrite<NewPolicy>,
 ) -> Result<Json<Policy>, ApiError> {
-    p.require(Permission::Write)?;
     let patch = PolicyPatch {
         name: Some(new.name),
         description: Some(new.description),
         rules: Some(new.rules),
         enabled: Some(new.enabled),
-        priority: Some(new.priority),
+        priority: Some(new.priority.unwrap_or(super::DEFAULT_PRIORITY)),
     };
     Ok(Json(super::update(&st, &p, path_id(&id, "policy")?, patch).await?))
 }
@@ -115,8 +110,7 @@ async fn policies_replace(
 /// Delete a policy (admins).
 #[utoipa::path(delete, path = "/api/v1/policies/{id}", tag = "policies", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
-async fn policies_delete(State(st): State<FirewallState>, p: Principal, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    p.require(Permission::Write)?;
+async fn policies_delete(State(st): State<FirewallState>, Admin(p): Admin, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     super::delete(&st, &p, path_id(&id, "policy")?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -124,15 +118,13 @@ async fn policies_delete(State(st): State<FirewallState>, p: Principal, Path(id)
 /// Enable a policy (admins).
 #[utoipa::path(post, path = "/api/v1/policies/{id}/enable", tag = "policies", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = Policy), (status = 404, body = ErrorBody)))]
-async fn policies_enable(State(st): State<FirewallState>, p: Principal, Path(id): Path<String>) -> Result<Json<Policy>, ApiError> {
-    p.require(Permission::Write)?;
+async fn policies_enable(State(st): State<FirewallState>, Admin(p): Admin, Path(id): Path<String>) -> Result<Json<Policy>, ApiError> {
     Ok(Json(super::update(&st, &p, path_id(&id, "policy")?, PolicyPatch { enabled: Some(true), ..PolicyPatch::default() }).await?))
 }
 
 /// Disable a policy (admins).
 #[utoipa::path(post, path = "/api/v1/policies/{id}/disable", tag = "policies", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = Policy), (status = 404, body = ErrorBody)))]
-async fn policies_disable(State(st): State<FirewallState>, p: Principal, Path(id): Path<String>) -> Result<Json<Policy>, ApiError> {
-    p.require(Permission::Write)?;
+async fn policies_disable(State(st): State<FirewallState>, Admin(p): Admin, Path(id): Path<String>) -> Result<Json<Policy>, ApiError> {
     Ok(Json(super::update(&st, &p, path_id(&id, "policy")?, PolicyPatch { enabled: Some(false), ..PolicyPatch::default() }).await?))
 }

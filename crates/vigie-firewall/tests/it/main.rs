@@ -4,6 +4,7 @@ mod api_auth;
 mod api_interactions;
 mod api_platforms;
 mod api_policies;
+mod compat;
 mod openapi;
 mod outbox;
 mod privacy;

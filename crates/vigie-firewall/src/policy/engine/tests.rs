@@ -10,6 +10,7 @@ fn facts<'a>(types: &'a [String]) -> Facts<'a> {
         platform_vetted: false,
         risk_score: 0.8,
         classification_types: types,
+        classification_count: types.len(),
         source: Source::BrowserExtension,
         direction: Direction::Outbound,
         user_id: Some(Uuid::parse_str(USER).expect("uuid")),
