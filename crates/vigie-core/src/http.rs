@@ -326,43 +326,40 @@ impl Principal {
     }
 }
 
-/// A caller allowed to change data (an admin). As an extractor it is checked before the body is
-/// read, so a viewer gets 403 whatever they send.
-#[derive(Debug, Clone)]
-pub struct Admin(pub Principal);
+/// Declares an extractor for a caller whose role grants one permission. It runs before the body
+/// is read, so a caller without the right gets 403 whatever they send.
+macro_rules! permitted_caller {
+    ($(#[$doc:meta])* $name:ident, $permission:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name(pub Principal);
 
-impl<S> FromRequestParts<S> for Admin
-where
-    Auth: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
+        impl<S> FromRequestParts<S> for $name
+        where
+            Auth: FromRef<S>,
+            S: Send + Sync,
+        {
+            type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let p = Principal::from_request_parts(parts, state).await?;
-        p.require(Permission::Write)?;
-        Ok(Admin(p))
-    }
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+                let p = Principal::from_request_parts(parts, state).await?;
+                p.require($permission)?;
+                Ok($name(p))
+            }
+        }
+    };
 }
 
-/// A caller allowed to record interactions (an admin or an `ingest` token), checked before the
-/// body is read.
-#[derive(Debug, Clone)]
-pub struct Recorder(pub Principal);
-
-impl<S> FromRequestParts<S> for Recorder
-where
-    Auth: FromRef<S>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let p = Principal::from_request_parts(parts, state).await?;
-        p.require(Permission::Record)?;
-        Ok(Recorder(p))
-    }
-}
+permitted_caller!(
+    /// A caller allowed to change data: an admin.
+    Admin,
+    Permission::Write
+);
+permitted_caller!(
+    /// A caller allowed to record interactions: an admin or an `ingest` token.
+    Recorder,
+    Permission::Record
+);
 
 fn bearer(parts: &Parts) -> Option<&str> {
     let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
