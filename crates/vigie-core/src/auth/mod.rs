@@ -2,6 +2,7 @@
 //! passwords, invitations), long-lived API tokens (stored as SHA-256 hashes, shown once,
 //! revocable, last use recorded), 24-hour login tokens, and the permission check every handler
 //! makes. Every query here is scoped to the caller's tenant.
+mod accounts;
 pub mod jwt;
 pub mod password;
 pub mod routes;
