@@ -400,14 +400,18 @@ pub async fn json_errors(req: Request, next: axum::middleware::Next) -> Response
     let text = String::from_utf8_lossy(&body).trim().to_owned();
     let code = match status {
         StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "invalid_credentials",
+        StatusCode::FORBIDDEN => "forbidden",
         StatusCode::NOT_FOUND => "not_found",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::CONFLICT => "conflict",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         StatusCode::UNPROCESSABLE_ENTITY => "validation_failed",
         StatusCode::TOO_MANY_REQUESTS => "rate_limited",
         s if s.is_server_error() => "internal_error",
-        _ => "bad_request",
+        _ => "request_refused",
     };
     let message = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_lowercase() } else { text };
     let mut out = ApiError { status, code: Cow::Borrowed(code), message, fields: Vec::new(), retry_after: None }.into_response();

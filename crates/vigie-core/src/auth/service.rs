@@ -73,6 +73,13 @@ struct Cached {
 
 const CACHE_CAP: usize = 50_000;
 
+/// A client address and the SHA-256 of the account it tries (all zeros: every account).
+type AttemptKey = (IpAddr, [u8; 32]);
+
+/// The most accounts one login checks a password against (one per tenant sharing the e-mail);
+/// beyond it the caller must name the tenant. Each check is one argon2 hash.
+const MAX_ACCOUNTS_PER_EMAIL: usize = 5;
+
 /// The auth service; cheap to clone.
 #[derive(Clone)]
 pub struct Auth(pub(super) Arc<Inner>);
@@ -85,8 +92,9 @@ pub(super) struct Inner {
     /// Resolved tokens, and a generation bumped by every invalidation: a resolution that raced
     /// with a revocation is not cached.
     cache: Mutex<(u64, HashMap<[u8; 32], Cached>)>,
-    /// Attempts in the current minute, per (address, account) and per address (account "*").
-    failures: Mutex<HashMap<(IpAddr, String), (i64, u32)>>,
+    /// Attempts in the current minute, per (address, SHA-256 of the account) and per address
+    /// (the all-zero hash). Fixed-size keys: an attacker's long e-mails cost nothing to keep.
+    failures: Mutex<HashMap<AttemptKey, (i64, u32)>>,
     hashing: tokio::sync::Semaphore,
 }
 
@@ -249,26 +257,31 @@ impl Auth {
     /// attempts per account per minute, and twenty times that in all: behind a proxy one person's
     /// typos do not lock the whole organisation out, and spraying many accounts is still capped.
     pub(super) fn begin_attempt(&self, ip: IpAddr, account: &str) -> Result<(), AuthError> {
+        const MAX_TRACKED: usize = 100_000;
         let now = self.now().timestamp();
         let per_account = self.0.settings.login_failures_per_minute;
         let mut f = self.0.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if f.len() > 100_000 {
+        if f.len() >= MAX_TRACKED {
             f.retain(|_, (start, _)| now - *start < 60);
-        }
-        let keys = [((ip, account.to_owned()), per_account), ((ip, "*".to_owned()), per_account.saturating_mul(20))];
-        for (key, limit) in &keys {
-            let e = f.entry(key.clone()).or_insert((now, 0));
-            if now - e.0 >= 60 {
-                *e = (now, 0);
+            if f.len() >= MAX_TRACKED {
+                // Under a flood from many addresses: forget rather than grow without bound.
+                f.clear();
             }
-            if e.1 >= *limit {
-                return Err(AuthError::RateLimited { retry_after: (60 - (now - e.0)).max(1) as u64 });
+        }
+        // The address is checked first, so refused attempts add no per-account entries.
+        let keys = [((ip, [0u8; 32]), per_account.saturating_mul(20)), ((ip, sha256(account)), per_account)];
+        for (key, limit) in &keys {
+            if let Some(e) = f.get_mut(key) {
+                if now - e.0 >= 60 {
+                    *e = (now, 0);
+                }
+                if e.1 >= *limit {
+                    return Err(AuthError::RateLimited { retry_after: (60 - (now - e.0)).max(1) as u64 });
+                }
             }
         }
         for (key, _) in keys {
-            if let Some(e) = f.get_mut(&key) {
-                e.1 += 1;
-            }
+            f.entry(key).or_insert((now, 0)).1 += 1;
         }
         Ok(())
     }
@@ -276,7 +289,7 @@ impl Auth {
     /// A successful attempt does not count against the address.
     pub(super) fn forgive_attempt(&self, ip: IpAddr, account: &str) {
         let mut f = self.0.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for key in [(ip, account.to_owned()), (ip, "*".to_owned())] {
+        for key in [(ip, sha256(account)), (ip, [0u8; 32])] {
             if let Some(e) = f.get_mut(&key) {
                 e.1 = e.1.saturating_sub(1);
             }
@@ -290,13 +303,19 @@ impl Auth {
     /// password matches is used, and `tenant` (a tenant name) settles the rare case where the
     /// same password matches more than one.
     pub async fn login(&self, ip: IpAddr, email: &str, pass: &str, tenant: Option<&str>) -> Result<Session, AuthError> {
-        let email = email.trim().to_lowercase();
+        // An e-mail that cannot be an account's is refused before anything is kept about it.
+        let email = normalize_email(email).map_err(|_| AuthError::InvalidCredentials)?;
         self.begin_attempt(ip, &email)?;
         let pass = pass.to_owned();
         let (e, t) = (email.clone(), tenant.map(str::to_owned));
         let mut candidates = self.0.store.read(move |c| sql::users_by_email(c, &e, t.as_deref())).await?;
         candidates.retain(|u| u.user.status == UserStatus::Active);
-        candidates.truncate(5);
+        if candidates.len() > MAX_ACCOUNTS_PER_EMAIL {
+            return Err(AuthError::Invalid(vec![FieldError::new(
+                "tenant",
+                "this e-mail has accounts in several tenants; name the tenant to log in to",
+            )]));
+        }
         let mut matched = self
             .argon(move || {
                 if candidates.is_empty() {

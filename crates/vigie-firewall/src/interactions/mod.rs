@@ -4,7 +4,7 @@ pub mod routes;
 mod store;
 
 use crate::events;
-use crate::masking::{longest_digit_run, mask};
+use crate::masking::{digit_count, mask};
 use crate::model::{Action, Direction, InteractionType, RiskLevel, Severity, Source, normalize_platform, normalize_type};
 use crate::policy::engine::{Facts, first_match};
 use crate::state::{ActionLabel, EventLabel, FirewallState};
@@ -291,21 +291,30 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Keeps the allowlisted keys with short scalar values, and cuts `url` to its origin (a path or
-/// query can carry the prompt). A string that looks like it carries personal data — an `@`, or
-/// a run of eight or more digits (a card, an IBAN, a phone number) — is dropped too, whatever
-/// its key: an allowlisted key can still be sent free text.
+/// query can carry the prompt). A value that could carry personal data is dropped whatever its
+/// key, since an allowlisted key can still be sent free text: a string holding an `@` or eight
+/// digits in all (a card, an IBAN, a phone number, however separated; version strings may hold
+/// twelve), a number of eight digits or more, an origin whose host holds thirteen digits.
 fn scrub_metadata(mut m: Map<String, Value>) -> Map<String, Value> {
     m.retain(|k, v| {
         METADATA_KEYS.contains(&k.as_str())
             && match v {
                 Value::String(_) if k == "url" => true,
-                Value::String(s) => s.chars().count() <= MAX_METADATA_VALUE && !s.contains('@') && longest_digit_run(s) < 8,
-                Value::Number(_) | Value::Bool(_) => true,
+                Value::String(s) => {
+                    let max_digits = if k.ends_with("version") { 12 } else { 7 };
+                    s.chars().count() <= MAX_METADATA_VALUE && !s.contains('@') && digit_count(s) <= max_digits
+                }
+                Value::Number(n) => digit_count(&n.to_string()) <= 7,
+                Value::Bool(_) => true,
                 _ => false,
             }
     });
     if let Some(Value::String(u)) = m.get("url") {
-        let origin = url::Url::parse(u).ok().map(|u| u.origin().ascii_serialization()).filter(|o| o != "null");
+        let origin = url::Url::parse(u)
+            .ok()
+            .filter(|u| u.host_str().is_some_and(|h| digit_count(h) <= 12))
+            .map(|u| u.origin().ascii_serialization())
+            .filter(|o| o != "null");
         match origin {
             Some(o) => {
                 m.insert("url".into(), Value::String(o));
@@ -453,13 +462,22 @@ mod tests {
         let m = json!({
             "url": "https://chatgpt.com/c/abc?q=my+card+4532", "model": "gpt-4o", "text": "secret", "Prompt": "x", "title": "my card",
             "context": {"text": "nested"}, "browser": ["a"], "os": "x".repeat(300), "extension_version": "0.2.1", "conversation_id": 42,
-            "app": "card 4532 0151 1283 0366", "client": "jean@acme.fr", "browser_version": "124.0.6367.91"
+            "app": "card 4532 0151 1283 0366", "client": "jean@acme.fr", "browser_version": "124.0.6367.91",
+            "hostname": "4532.0151.1283.0366", "language": "4532/0151/1283/0366", "agent_version": 4532015112830366_u64
         });
         let Value::Object(m) = m else { unreachable!() };
         let out = scrub_metadata(m);
         assert_eq!(
             Value::Object(out),
             json!({"url": "https://chatgpt.com", "model": "gpt-4o", "extension_version": "0.2.1", "conversation_id": 42, "browser_version": "124.0.6367.91"})
+        );
+        let Value::Object(m) = json!({"url": "https://4532015112830366.example.com/x"}) else { unreachable!() };
+        assert!(scrub_metadata(m).is_empty(), "a number hidden in the host survives");
+        let Value::Object(m) = json!({"url": "http://10.1.20.30:8080/chat"}) else { unreachable!() };
+        assert_eq!(
+            Value::Object(scrub_metadata(m)),
+            json!({"url": "http://10.1.20.30:8080"}),
+            "an internal tool on an IP address keeps its origin"
         );
     }
 

@@ -32,11 +32,12 @@ async fn a_posted_card_number_appears_in_no_file_of_the_data_dir() {
                     {"type": "CREDIT_CARD", "value": "5500-0055-5555-5559", "score": 0.99},
                     {"type": "EMAIL", "value": "jeanne.secret@acme.fr"},
                     {"type": "EMAIL", "value": "jean@acme.fr 4111111111111111"},
-                    {"type": "EMAIL", "value": "jean@4000056655665556.com"}
+                    {"type": "EMAIL", "value": "jean@4000056655665556.com"},
+                    {"type": "EMAIL", "value": "jean@4012.8888.8888.1881.com"}
                 ],
                 "content_metadata": {
                     "url": "https://chatgpt.com/c/1?q=4532015112830366", "text": "my card 4532015112830366 please summarise", "model": "gpt-4o",
-                    "title": "my payslip for march", "context": {"text": "nested secret phrase"}, "app": "card 4242 4242 4242 4242"
+                    "title": "my payslip for march", "context": {"text": "nested secret phrase"}, "app": "card 4242 4242 4242 4242", "hostname": "5105.1051.0510.5100", "conversation_id": 6011111111111117_u64
                 }
             }),
         )
@@ -51,6 +52,9 @@ async fn a_posted_card_number_appears_in_no_file_of_the_data_dir() {
         "4111111111111111",
         "4000056655665556",
         "4242 4242 4242 4242",
+        "4012.8888.8888.1881",
+        "5105.1051.0510.5100",
+        "6011111111111117",
         "jeanne.secret",
         "my card",
         "summarise",
