@@ -295,11 +295,6 @@ impl Store {
         })
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
-    }
-
     /// Runs `f` inside the next group-committed transaction and returns its result once that
     /// transaction has committed. If `f` fails, its changes are rolled back alone.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
@@ -375,14 +370,26 @@ where
     F: FnOnce(&Connection) -> Result<T, E>,
     E: From<StoreError>,
 {
-    conn.execute_batch("SAVEPOINT w").map_err(|e| E::from(e.into()))?;
+    // If the savepoint itself cannot be opened, released or rolled back, this write's effects
+    // can no longer be told apart from the others': the whole transaction is rolled back, and
+    // the batch fails (run_batch sees the connection back in autocommit).
+    let abandon = |e: rusqlite::Error| {
+        tracing::error!(error = %e, "a savepoint failed; rolling back the whole write transaction");
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        E::from(e.into())
+    };
+    conn.execute_batch("SAVEPOINT w").map_err(abandon)?;
     match f(conn) {
         Ok(v) => {
-            conn.execute_batch("RELEASE w").map_err(|e| E::from(e.into()))?;
+            conn.execute_batch("RELEASE w").map_err(abandon)?;
             Ok(v)
         }
         Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK TO w; RELEASE w");
+            if let Err(re) = conn.execute_batch("ROLLBACK TO w; RELEASE w") {
+                abandon(re);
+            }
             Err(e)
         }
     }
@@ -437,7 +444,9 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Command>, max_batch: usi
             job.abort(StoreError::Closed);
         }
     }
-    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+        tracing::warn!(error = %e, "the final WAL checkpoint failed; SQLite replays the WAL at the next open, nothing is lost");
+    }
     drop(conn);
     if let Some(done) = closing {
         let _ = done.send(());

@@ -84,6 +84,14 @@ impl ApiError {
     pub fn not_found(what: &str) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no {what} with this id in your tenant"))
     }
+
+    /// Converts a store error, naming `what` when it is a missing row.
+    pub fn from_store(what: &'static str) -> impl FnOnce(StoreError) -> ApiError {
+        move |e| match e {
+            StoreError::NotFound => ApiError::not_found(what),
+            e => e.into(),
+        }
+    }
     /// 409 for a conflict with existing data.
     pub fn conflict(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::CONFLICT, "conflict", message)

@@ -1,23 +1,11 @@
 //! Identifiers: UUIDv7 (time-ordered, so B-tree inserts stay append-only and cursors are id
-//! comparisons), optionally behind a prefix where the compatible API has one (`whk_`, `evt_`).
+//! comparisons); prefixes where the compatible API has them (`whk_`, `evt_`) are added where
+//! the id is rendered.
 use uuid::Uuid;
 
 /// A new time-ordered id. Within one process the ids are strictly increasing.
 pub fn new_id() -> Uuid {
     Uuid::now_v7()
-}
-
-/// A new id rendered with `prefix` (e.g. `evt_0190…`).
-pub fn new_prefixed(prefix: &str) -> String {
-    let mut s = String::with_capacity(prefix.len() + 36);
-    s.push_str(prefix);
-    s.push_str(new_id().hyphenated().encode_lower(&mut Uuid::encode_buffer()));
-    s
-}
-
-/// Parses an id that may carry `prefix`; returns `None` when it is not a UUID.
-pub fn parse_id(s: &str, prefix: &str) -> Option<Uuid> {
-    Uuid::parse_str(s.strip_prefix(prefix).unwrap_or(s)).ok()
 }
 
 /// The smallest UUIDv7 whose timestamp is `ms` milliseconds since the epoch: with
@@ -52,14 +40,6 @@ mod tests {
         let ms = ms.expect("v7 has a timestamp");
         assert!(min_v7_at(ms) <= a && a <= max_v7_at(ms));
         assert!(max_v7_at(ms - 1) < a);
-    }
-
-    #[test]
-    fn prefixed_ids_round_trip() {
-        let s = new_prefixed("evt_");
-        assert!(s.starts_with("evt_"));
-        assert!(parse_id(&s, "evt_").is_some());
-        assert!(parse_id("evt_nope", "evt_").is_none());
     }
 }
 

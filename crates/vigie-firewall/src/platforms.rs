@@ -275,10 +275,7 @@ pub mod routes {
             Ok(platform)
         })
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::not_found("platform"),
-            e => e.into(),
-        })?;
+        .map_err(ApiError::from_store("platform"))?;
         Ok(Json(platform))
     }
 }

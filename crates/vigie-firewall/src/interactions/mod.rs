@@ -146,6 +146,21 @@ pub struct Alert {
     pub reason: String,
 }
 
+impl Alert {
+    /// The alert the firewall raises for a decision at a risk score: on a block (severity from
+    /// the risk band) or at critical risk; none otherwise.
+    pub fn raised_by(decision: &Decision, risk_score: f64) -> Option<Alert> {
+        if decision.action == Action::Block {
+            let policy = decision.policy_name.as_deref().unwrap_or_default();
+            Some(Alert { severity: Severity::of(risk_score), reason: format!("blocked by policy {policy:?}") })
+        } else if RiskLevel::of(risk_score) == RiskLevel::Critical {
+            Some(Alert { severity: Severity::Critical, reason: format!("risk {risk_score:.2} is in the critical band") })
+        } else {
+            None
+        }
+    }
+}
+
 /// A recorded interaction, as stored and returned: no raw text.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Interaction {
@@ -221,7 +236,7 @@ fn prepare(req: NewInteraction) -> Result<Prepared, ApiError> {
             }
             h
         }
-        (None, Some(t)) => hex(&Sha256::digest(t.as_bytes())),
+        (None, Some(t)) => format!("{:x}", Sha256::digest(t.as_bytes())),
         (None, None) => {
             errors.push(FieldError::new("content_hash", "is required unless text is given"));
             String::new()
@@ -278,16 +293,6 @@ fn prepare(req: NewInteraction) -> Result<Prepared, ApiError> {
         types,
         risk_score,
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 15) as usize] as char);
-    }
-    s
 }
 
 /// Keeps the allowlisted keys with short scalar values, and cuts `url` to its origin (a path or
@@ -368,16 +373,7 @@ pub async fn record(st: &FirewallState, by: &Principal, req: NewInteraction) -> 
         policy_name: matched.map(|p| p.name.clone()),
         risk_level,
     };
-    let alert = if decision.action == Action::Block {
-        Some(Alert {
-            severity: Severity::of(prep.risk_score),
-            reason: format!("blocked by policy {:?}", decision.policy_name.as_deref().unwrap_or_default()),
-        })
-    } else if risk_level == RiskLevel::Critical {
-        Some(Alert { severity: Severity::Critical, reason: format!("risk {:.2} is in the critical band", prep.risk_score) })
-    } else {
-        None
-    };
+    let alert = Alert::raised_by(&decision, prep.risk_score);
     drop(rules);
     let s = st.clone();
     let interaction = st
@@ -446,10 +442,7 @@ pub async fn list(st: &FirewallState, tenant: Uuid, filter: ListFilter, limit: u
 
 /// One interaction of the tenant.
 pub async fn get(st: &FirewallState, tenant: Uuid, id: Uuid) -> Result<Interaction, ApiError> {
-    st.store.read(move |c| store::get(c, tenant, id)).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found("interaction"),
-        e => e.into(),
-    })
+    st.store.read(move |c| store::get(c, tenant, id)).await.map_err(ApiError::from_store("interaction"))
 }
 
 #[cfg(test)]
@@ -485,7 +478,10 @@ mod tests {
     fn text_is_hashed_when_no_hash_is_given_and_then_dropped() {
         let req: NewInteraction = serde_json::from_value(json!({"platform_id": "ChatGPT", "text": "héllo"})).expect("json");
         let Ok(p) = prepare(req) else { panic!("a valid request") };
-        assert_eq!(p.content_hash, hex(&Sha256::digest("héllo".as_bytes())));
+        assert_eq!(
+            p.content_hash, "3c48591d8d098a4538f5e013dfcf406e948eac4d3277b10bf614e295d6068179",
+            "SHA-256 of the UTF-8 text, as Python's hashlib computes it"
+        );
         assert_eq!(p.content_length, Some(5));
         assert_eq!(p.platform_id, "chatgpt");
     }

@@ -1,7 +1,7 @@
 //! The SQL of interactions. Ids are UUIDv7 taken in commit order, so "newest first" and the
 //! cursor are id comparisons, and a time range is an id range.
 use super::{Alert, Classification, Decision, Interaction};
-use crate::model::{Action, Direction, InteractionType, RiskLevel, Severity, Source};
+use crate::model::{Action, Direction, InteractionType, RiskLevel, Source};
 use chrono::{DateTime, Utc};
 use rusqlite::types::{ToSql, Type};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -88,14 +88,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Interaction> {
     let action = enum_at(r, 16, Action::parse)?;
     let policy_id: Option<String> = r.get(17)?;
     let policy_name: Option<String> = r.get(18)?;
-    let severity: Option<String> = r.get(19)?;
-    let alert = severity.and_then(|s| Severity::parse(&s)).map(|severity| Alert {
-        severity,
-        reason: match (&policy_name, action) {
-            (Some(n), Action::Block) => format!("blocked by policy {n:?}"),
-            _ => format!("risk {risk_score:.2} is in the critical band"),
-        },
-    });
+    // The alert follows from the decision and the risk (column 19 keeps its severity for queries).
+    let decision = Decision { action, policy_id: policy_id.and_then(|p| Uuid::parse_str(&p).ok()), policy_name, risk_level };
+    let alert = Alert::raised_by(&decision, risk_score);
     Ok(Interaction {
         id: uuid_at(r, 0)?,
         tenant_id: uuid_at(r, 1)?,
@@ -113,7 +108,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Interaction> {
         classification_count: r.get::<_, i64>(13)? as usize,
         risk_score,
         risk_level,
-        decision: Decision { action, policy_id: policy_id.and_then(|p| Uuid::parse_str(&p).ok()), policy_name, risk_level },
+        decision,
         alert,
     })
 }

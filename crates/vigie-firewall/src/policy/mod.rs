@@ -257,10 +257,7 @@ pub async fn list(
 
 /// One policy.
 pub async fn get(st: &FirewallState, tenant: Uuid, id: Uuid) -> Result<Policy, ApiError> {
-    st.store.read(move |c| get_in(c, tenant, id)).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found("policy"),
-        e => e.into(),
-    })
+    st.store.read(move |c| get_in(c, tenant, id)).await.map_err(ApiError::from_store("policy"))
 }
 
 /// Applies `patch` (and emits `policy.updated`).
@@ -294,10 +291,7 @@ pub async fn update(st: &FirewallState, by: &Principal, id: Uuid, patch: PolicyP
             Ok(p)
         })
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::not_found("policy"),
-            e => e.into(),
-        })?;
+        .map_err(ApiError::from_store("policy"))?;
     Ok(updated)
 }
 
@@ -310,10 +304,7 @@ pub async fn delete(st: &FirewallState, by: &Principal, id: Uuid) -> Result<(), 
         emit_change(&s, c, tenant, events::POLICY_DELETED, &p, &actor, now)
     })
     .await
-    .map_err(|e| match e {
-        StoreError::NotFound => ApiError::not_found("policy"),
-        e => e.into(),
-    })?;
+    .map_err(ApiError::from_store("policy"))?;
     Ok(())
 }
 
