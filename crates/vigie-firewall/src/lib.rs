@@ -14,7 +14,6 @@
 
 pub mod events;
 pub mod interactions;
-pub mod masking;
 pub mod model;
 pub mod platforms;
 pub mod policy;

@@ -4,7 +4,6 @@ pub mod routes;
 mod store;
 
 use crate::events;
-use crate::masking::{digit_count, mask};
 use crate::model::{Action, Direction, InteractionType, RiskLevel, Severity, Source, normalize_platform, normalize_type};
 use crate::policy::engine::{Facts, first_match};
 use crate::state::{ActionLabel, EventLabel, FirewallState};
@@ -17,6 +16,7 @@ use uuid::Uuid;
 use vigie_core::StoreError;
 use vigie_core::auth::{Permission, Principal};
 use vigie_core::http::{ApiError, FieldError};
+use vigie_pii::masking::{digit_count, mask};
 
 pub use store::ListFilter;
 

@@ -1,0 +1,1 @@
+//! Scanning a text of any size in bounded memory, fed in chunks.
