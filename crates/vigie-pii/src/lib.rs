@@ -16,6 +16,7 @@
 
 mod finding;
 mod kind;
+pub mod corpus;
 pub mod masking;
 pub mod risk;
 mod scanner;

@@ -1,0 +1,1 @@
+//! Generated test data: labelled sentences holding sensitive data, negative texts, and bench corpora.
