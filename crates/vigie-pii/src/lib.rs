@@ -14,13 +14,18 @@
 //! metadata is loaded once, read-only). It must not depend on tokio, axum or SQLite.
 #![warn(missing_docs)]
 
+mod checksum;
+mod context;
+pub mod corpus;
 mod finding;
 mod kind;
-pub mod corpus;
 pub mod masking;
+mod recognizers;
 pub mod risk;
 mod scanner;
 pub mod stream;
+#[cfg(test)]
+mod tests;
 
 pub use finding::Finding;
 pub use kind::PiiType;

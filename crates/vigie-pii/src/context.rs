@@ -1,0 +1,423 @@
+//! Context words: the words around a candidate that make it more or less likely to be what its
+//! shape says, in English, French, German, Spanish, Italian and Dutch.
+//!
+//! Matching is ASCII-case-insensitive, on whole words (the bytes around a match are not ASCII
+//! letters or digits), in a window of [`BEFORE`] bytes before the candidate and [`AFTER`]
+//! bytes after it. It runs only on candidates that passed their validator, so its cost does
+//! not grow with the text.
+use crate::PiiType;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+/// Bytes looked at before a candidate.
+pub const BEFORE: usize = 72;
+/// Bytes looked at after a candidate.
+pub const AFTER: usize = 32;
+
+/// Words that make a type more likely, per type.
+const POSITIVE: &[(PiiType, &[&str])] = &[
+    (
+        PiiType::CreditCard,
+        &[
+            "card",
+            "credit card",
+            "debit card",
+            "carte",
+            "carte bancaire",
+            "cb",
+            "visa",
+            "mastercard",
+            "amex",
+            "karte",
+            "kreditkarte",
+            "kartennummer",
+            "tarjeta",
+            "carta",
+            "carta di credito",
+            "creditcard",
+            "kaart",
+            "pan",
+            "cvv",
+            "cvc",
+            "expiry",
+            "expiration",
+        ],
+    ),
+    (
+        PiiType::Iban,
+        &[
+            "iban",
+            "bank account",
+            "account",
+            "compte",
+            "rib",
+            "konto",
+            "bankverbindung",
+            "cuenta",
+            "conto",
+            "rekening",
+            "rekeningnummer",
+            "bic",
+            "swift",
+            "virement",
+            "überweisung",
+            "transferencia",
+            "bonifico",
+            "overschrijving",
+        ],
+    ),
+    (
+        PiiType::FrNir,
+        &[
+            "nir",
+            "sécurité sociale",
+            "securite sociale",
+            "sécu",
+            "secu",
+            "insee",
+            "social security",
+            "carte vitale",
+            "vitale",
+            "ss",
+            "numéro de sécurité sociale",
+        ],
+    ),
+    (PiiType::FrSiren, &["siren", "entreprise", "société", "societe", "rcs", "company number", "registre du commerce"]),
+    (PiiType::FrSiret, &["siret", "établissement", "etablissement", "entreprise", "société", "societe", "company"]),
+    (PiiType::Ssn, &["ssn", "social security", "social security number", "soc sec", "ss#", "ssn#"]),
+    (PiiType::EsDni, &["dni", "nif", "documento nacional", "documento de identidad", "identidad", "carnet"]),
+    (PiiType::EsNie, &["nie", "extranjero", "extranjería", "extranjeria", "identidad", "nif"]),
+    (PiiType::ItFiscalCode, &["codice fiscale", "cf", "c.f", "fiscal code", "tessera sanitaria", "codice"]),
+    (PiiType::NlBsn, &["bsn", "burgerservicenummer", "sofinummer", "sofi", "citizen service number", "burgerservice"]),
+    (
+        PiiType::BeNationalNumber,
+        &[
+            "rijksregisternummer",
+            "rijksregister",
+            "numéro national",
+            "numero national",
+            "registre national",
+            "national number",
+            "national register",
+            "insz",
+            "niss",
+            "nn",
+        ],
+    ),
+    (PiiType::PlPesel, &["pesel"]),
+    (
+        PiiType::DeTaxId,
+        &[
+            "steuer-id",
+            "steuerid",
+            "steuer id",
+            "steueridentifikationsnummer",
+            "identifikationsnummer",
+            "idnr",
+            "tin",
+            "tax id",
+            "steuernummer",
+            "tax identification",
+            "steuer-identifikationsnummer",
+        ],
+    ),
+    (PiiType::UkNino, &["national insurance", "nino", "ni number", "insurance number", "ni no"]),
+    (
+        PiiType::Phone,
+        &[
+            "phone",
+            "tel",
+            "tél",
+            "téléphone",
+            "telephone",
+            "telefon",
+            "teléfono",
+            "telefono",
+            "telefoon",
+            "mobile",
+            "mobil",
+            "móvil",
+            "movil",
+            "portable",
+            "handy",
+            "cellulare",
+            "cell",
+            "cellphone",
+            "gsm",
+            "whatsapp",
+            "appeler",
+            "appelle",
+            "call",
+            "rufnummer",
+            "fax",
+            "anrufen",
+            "llamar",
+            "llámame",
+            "chiamare",
+            "chiamami",
+            "bellen",
+            "bel",
+            "joindre",
+            "erreichbar",
+            "mobiel",
+            "sms",
+        ],
+    ),
+    (PiiType::IpAddress, &["ip", "ip address", "adresse ip", "server", "serveur", "host", "ipv4", "ipv6", "gateway", "dns", "subnet"]),
+    (PiiType::Email, &["email", "e-mail", "mail", "courriel", "correo", "posta", "adresse"]),
+    (
+        PiiType::ApiKey,
+        &[
+            "key",
+            "api key",
+            "apikey",
+            "api_key",
+            "secret",
+            "token",
+            "password",
+            "passwd",
+            "pwd",
+            "mot de passe",
+            "passwort",
+            "kennwort",
+            "contraseña",
+            "clave",
+            "chiave",
+            "wachtwoord",
+            "sleutel",
+            "credentials",
+            "bearer",
+            "mistral",
+            "openai",
+            "anthropic",
+        ],
+    ),
+];
+
+/// Words that make any numeric or coded candidate less likely: it is an order, an invoice, a
+/// tracking number, a version, a hash…
+const NEGATIVE: &[&str] = &[
+    "order",
+    "order number",
+    "commande",
+    "bestellung",
+    "bestellnummer",
+    "pedido",
+    "ordine",
+    "bestelling",
+    "bestelnummer",
+    "invoice",
+    "facture",
+    "rechnung",
+    "rechnungsnummer",
+    "factura",
+    "fattura",
+    "factuur",
+    "tracking",
+    "suivi",
+    "sendungsnummer",
+    "seguimiento",
+    "spedizione",
+    "ref",
+    "réf",
+    "reference",
+    "référence",
+    "referenz",
+    "referencia",
+    "riferimento",
+    "ticket",
+    "sku",
+    "isbn",
+    "serial",
+    "uuid",
+    "hash",
+    "sha",
+    "sha1",
+    "sha256",
+    "md5",
+    "commit",
+    "checksum",
+    "timestamp",
+    "pid",
+    "port",
+    "artikel",
+    "article",
+    "artículo",
+    "articolo",
+    "product",
+    "produit",
+    "produkt",
+    "producto",
+    "prodotto",
+    "qty",
+    "quantity",
+    "total",
+    "amount",
+    "montant",
+    "betrag",
+    "importe",
+    "importo",
+    "bedrag",
+    "price",
+    "prix",
+    "preis",
+    "precio",
+    "prezzo",
+    "prijs",
+    "page",
+    "line",
+    "ligne",
+    "zeile",
+    "transaction",
+    "txn",
+    "request",
+    "req",
+    "trace",
+    "span",
+    "session",
+    "lot",
+    "batch",
+    "dossier",
+    "case",
+    "colis",
+    "paket",
+    "parcel",
+    "paquete",
+    "pacco",
+    "pakket",
+    "shipment",
+    "expédition",
+    "lieferung",
+    "envío",
+];
+
+/// Words that say a dotted number is a version, not an address.
+const VERSION: &[&str] =
+    &["version", "versión", "versione", "versie", "build", "release", "ver", "v", "firmware", "chrome", "firefox", "safari", "edge", "os"];
+/// The mask bit of [`VERSION`] words.
+const VERSION_BIT: u32 = 1 << 31;
+
+/// What the words around a candidate say.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Signals {
+    /// Bit `t as usize` set when a word of type `t` is near.
+    pub positive: u32,
+    /// A negative word is near (a version word is one too).
+    pub negative: bool,
+    /// A version word is near.
+    pub version: bool,
+}
+
+impl Signals {
+    /// Whether a word of this type is near.
+    pub fn has(self, t: PiiType) -> bool {
+        self.positive & (1 << t as u32) != 0
+    }
+}
+
+/// The compiled context words.
+#[derive(Debug, Clone)]
+pub struct Context {
+    automaton: AhoCorasick,
+    /// Per pattern: the types it supports (bit mask), 0 for a negative word.
+    masks: Vec<u32>,
+}
+
+impl Context {
+    /// Compiles the word lists.
+    pub fn new() -> Context {
+        let mut words: Vec<&str> = Vec::new();
+        let mut masks: Vec<u32> = Vec::new();
+        for (t, list) in POSITIVE {
+            for w in *list {
+                match words.iter().position(|x| x == w) {
+                    Some(i) => masks[i] |= 1 << *t as u32,
+                    None => {
+                        words.push(w);
+                        masks.push(1 << *t as u32);
+                    }
+                }
+            }
+        }
+        for w in NEGATIVE {
+            if !words.contains(w) {
+                words.push(w);
+                masks.push(0);
+            }
+        }
+        for w in VERSION {
+            words.push(w);
+            masks.push(VERSION_BIT);
+        }
+        let automaton = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&words)
+            .expect("the context word lists are small, static and valid");
+        Context { automaton, masks }
+    }
+
+    /// The signals in the windows around `text[start..end]`.
+    pub fn around(&self, text: &[u8], start: usize, end: usize) -> Signals {
+        let mut s = Signals::default();
+        let from = start.saturating_sub(BEFORE);
+        let to = (end + AFTER).min(text.len());
+        self.collect(text, from, start, &mut s);
+        self.collect(text, end, to, &mut s);
+        s
+    }
+
+    /// The signals in `text[from..to]` only.
+    pub fn within(&self, text: &[u8], from: usize, to: usize) -> Signals {
+        let mut s = Signals::default();
+        self.collect(text, from, to, &mut s);
+        s
+    }
+
+    fn collect(&self, text: &[u8], from: usize, to: usize, s: &mut Signals) {
+        if from >= to {
+            return;
+        }
+        for m in self.automaton.find_iter(&text[from..to]) {
+            let (a, b) = (from + m.start(), from + m.end());
+            let boundary_before = a == 0 || !text[a - 1].is_ascii_alphanumeric();
+            let boundary_after = b >= text.len() || !text[b].is_ascii_alphanumeric();
+            if boundary_before && boundary_after {
+                match self.masks[m.pattern().as_usize()] {
+                    0 => s.negative = true,
+                    VERSION_BIT => {
+                        s.negative = true;
+                        s.version = true;
+                    }
+                    mask => s.positive |= mask,
+                }
+            }
+        }
+    }
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Context::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_found_whole_in_any_case_and_language() {
+        let c = Context::new();
+        let t = b"Mon NUMERO: voici ma Carte Bancaire 4532";
+        let s = c.around(t, 36, 40);
+        assert!(s.has(PiiType::CreditCard) && !s.negative);
+        let t = b"Martin paid 732829320";
+        assert!(!c.around(t, 12, 21).has(PiiType::DeTaxId), "tin inside Martin is not a word");
+        let t = "meine Steuer-ID lautet 86095742719".as_bytes();
+        assert!(c.around(t, 23, 34).has(PiiType::DeTaxId));
+        let t = "Bestellnummer 4500012345".as_bytes();
+        assert!(c.around(t, 14, 24).negative);
+        let t = "mi contraseña es X".as_bytes();
+        assert!(c.within(t, 0, t.len()).has(PiiType::ApiKey));
+    }
+}

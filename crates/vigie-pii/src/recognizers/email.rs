@@ -1,0 +1,49 @@
+//! E-mail addresses, found from their `@`.
+use crate::PiiType;
+use crate::scanner::{Scan, contextual};
+
+/// File extensions that follow an `@` in asset names (`icon@2x.png`), not top-level domains.
+const NOT_TLDS: &[&[u8]] = &[b"png", b"jpg", b"jpeg", b"gif", b"svg", b"webp", b"js", b"ts", b"css", b"map", b"json", b"py", b"rs"];
+
+fn is_local(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-')
+}
+
+/// The address around the `@` at `at`, if there is one; where the scan resumes.
+pub fn at(scan: &mut Scan<'_>, at: usize) -> Option<usize> {
+    let b = scan.text;
+    let mut s = at;
+    while s > 0 && at - s < 64 && is_local(b[s - 1]) {
+        s -= 1;
+    }
+    while s < at && matches!(b[s], b'.' | b'-' | b'+') {
+        s += 1;
+    }
+    if s == at || b[at - 1] == b'.' || (s > 0 && b[s - 1] == b'@') {
+        return None;
+    }
+    let mut e = at + 1;
+    while e < b.len() && e - at <= 253 && (b[e].is_ascii_alphanumeric() || matches!(b[e], b'-' | b'.')) {
+        e += 1;
+    }
+    while e > at + 1 && matches!(b[e - 1], b'.' | b'-') {
+        e -= 1;
+    }
+    let domain = &b[at + 1..e];
+    let mut labels = domain.split(|&c| c == b'.');
+    let valid_labels = domain.split(|&c| c == b'.').all(|l| !l.is_empty() && l.len() <= 63 && l[0] != b'-' && l[l.len() - 1] != b'-');
+    let tld = labels.next_back()?;
+    if labels.next().is_none() || !valid_labels || tld.len() < 2 || !tld.iter().all(u8::is_ascii_alphabetic) {
+        return Some(e.max(at + 1));
+    }
+    if NOT_TLDS.iter().any(|x| tld.eq_ignore_ascii_case(x)) {
+        return Some(e);
+    }
+    // `git@github.com:org/repo.git` is a remote, not a mailbox; `a@b.c@d` is not an address.
+    if e < b.len() && ((b[e] == b':' && b.get(e + 1).is_some_and(|c| !c.is_ascii_whitespace())) || b[e] == b'@' || b[e] == b'_') {
+        return Some(e);
+    }
+    let sig = scan.signals(s, e);
+    scan.push(PiiType::Email, contextual(0.95, 0.04, sig, PiiType::Email).max(0.6), s, e, None);
+    Some(e)
+}

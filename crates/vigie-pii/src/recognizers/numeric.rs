@@ -1,0 +1,347 @@
+//! Numbers written in digit groups: payment cards, French NIR, SIREN and SIRET, US SSN, Dutch
+//! BSN, Belgian national numbers, PESEL, German tax ids, Spanish DNI (digits and a check
+//! letter), IPv4 addresses and phone numbers.
+//!
+//! A cluster is a run of digit groups joined by short separators (space, `-`, `.`, `/`,
+//! parentheses), as people type numbers. A cluster can hold several values ("call 06 12 34 56
+//! 78 4532 0151 1283 0366"), so the recognizer tries its sub-spans: from the first group, the
+//! longest span that validates wins and the search goes on after it; when none does, it starts
+//! again from the next group. Clusters are capped at [`MAX_GROUPS`] groups and [`MAX_DIGITS`]
+//! digits, so the work per cluster is bounded.
+use crate::PiiType;
+use crate::checksum;
+use crate::context::Signals;
+use crate::scanner::{Scan, contextual, is_word};
+use phonenumber::country::Id;
+
+/// The most groups in one cluster.
+pub const MAX_GROUPS: usize = 12;
+/// The most digits in one cluster.
+pub const MAX_DIGITS: usize = 40;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Group {
+    start: usize,
+    end: usize,
+    /// Digits in the group (a Corsican `2A`/`2B` letter counts as a digit position).
+    len: usize,
+    /// The separator bytes before the group (0 for none), the first one.
+    sep: u8,
+}
+
+/// Loads libphonenumber's metadata now, so the first scan does not pay for it.
+pub fn warm_up() {
+    let _ = phonenumber::parse(None, "+33612345678");
+}
+
+/// The numeric recognizer at `pos`, a digit, `+` or `(`. Returns where the scan resumes.
+pub fn at(scan: &mut Scan<'_>, pos: usize) -> Option<usize> {
+    let b = scan.text;
+    // A number glued to a word (`v1`, `abc123`), an address (`x@123`) or a decimal point
+    // belongs to something else.
+    if pos > 0 && (is_word(b[pos - 1]) || b[pos - 1] == b'@') {
+        return None;
+    }
+    let lead = match b[pos] {
+        b'+' | b'(' => 1,
+        _ => 0,
+    };
+    let mut groups = [Group::default(); MAX_GROUPS];
+    let mut n = 0usize;
+    let mut digits = 0usize;
+    let mut i = pos + lead;
+    let mut sep = 0u8;
+    let mut suffix: Option<(usize, u8)> = None; // (position, letter) of a DNI check letter
+    loop {
+        let gs = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        // A Corsican department inside a NIR: 2A / 2B.
+        if i < b.len() && matches!(b[i], b'A' | b'B') && i > gs && b[i - 1] == b'2' && b.get(i + 1).is_none_or(|c| !c.is_ascii_alphabetic())
+        {
+            i += 1;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+        }
+        let len = i - gs;
+        if len == 0 {
+            break;
+        }
+        groups[n] = Group { start: gs, end: i, len, sep };
+        n += 1;
+        digits += len;
+        if n == MAX_GROUPS || digits >= MAX_DIGITS {
+            break;
+        }
+        // A check letter right after the digits (12345678Z, 12345678-Z).
+        if i < b.len() && b[i].is_ascii_alphabetic() && b.get(i + 1).is_none_or(|&c| !is_word(c)) {
+            suffix = Some((i, b[i]));
+            break;
+        }
+        if i + 1 < b.len() && matches!(b[i], b'-' | b' ') && b[i + 1].is_ascii_alphabetic() && b.get(i + 2).is_none_or(|&c| !is_word(c)) {
+            suffix = Some((i + 1, b[i + 1]));
+            break;
+        }
+        // Separators: one or two of space - . / ( ) between groups.
+        let mut j = i;
+        while j < b.len() && j - i < 2 && matches!(b[j], b' ' | b'-' | b'.' | b'/' | b'(' | b')') {
+            j += 1;
+        }
+        if j == i || j >= b.len() || !b[j].is_ascii_digit() {
+            break;
+        }
+        sep = b[i];
+        i = j;
+    }
+    if n == 0 {
+        return None;
+    }
+    let end = groups[n - 1].end;
+    // Glued to a word on the right: the last group is part of something else.
+    let glued = suffix.is_none() && end < b.len() && (is_word(b[end]) || b[end] == b'@');
+    let usable = if glued { n - 1 } else { n };
+    let resume = suffix.map_or(end, |(p, _)| p + 1);
+    if digits < 4 || usable == 0 {
+        return Some(resume);
+    }
+    let cluster = Cluster { groups: &groups[..usable], lead: lead == 1, suffix: if glued { None } else { suffix } };
+    let signals = scan.signals(pos, resume);
+    let mut s = 0;
+    while s < usable {
+        let mut matched = None;
+        for e in (s + 1..=usable).rev() {
+            if let Some(m) = evaluate(scan, &cluster, s, e, signals) {
+                matched = Some((e, m));
+                break;
+            }
+        }
+        match matched {
+            Some((e, (kind, score, start, end, detail))) => {
+                scan.push(kind, score, start, end, detail);
+                s = e;
+            }
+            None => s += 1,
+        }
+    }
+    Some(resume)
+}
+
+struct Cluster<'g> {
+    groups: &'g [Group],
+    /// Starts with `+` or `(`.
+    lead: bool,
+    suffix: Option<(usize, u8)>,
+}
+
+type Match = (PiiType, f64, usize, usize, Option<&'static str>);
+
+/// The best validated reading of groups `s..e`, if any scores at least the threshold.
+fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: Signals) -> Option<Match> {
+    let b = scan.text;
+    let groups = &c.groups[s..e];
+    let first = groups[0];
+    let last = groups[groups.len() - 1];
+    let lead = s == 0 && c.lead;
+    let start = if lead { first.start - 1 } else { first.start };
+    let end = last.end;
+    let n: usize = groups.iter().map(|g| g.len).sum();
+    // Separators between the groups of the span (the first group's own is outside it).
+    let seps = || groups[1..].iter().map(|g| g.sep);
+    let one_sep = |want: u8| groups.len() > 1 && seps().all(|x| x == want);
+    let plain = groups.len() == 1;
+    let dotted_neighbour = (s > 0 && first.sep == b'.') || (e < c.groups.len() && c.groups[e].sep == b'.');
+    let mut digits = [0u8; MAX_DIGITS + 2];
+    let mut k = 0;
+    for g in groups {
+        for &d in &b[g.start..g.end] {
+            digits[k] = d;
+            k += 1;
+        }
+    }
+    let d = &digits[..k];
+    let all_digits = d.iter().all(u8::is_ascii_digit);
+    let lens: heapless_lens::Lens = heapless_lens::of(groups);
+    let min = scan.scanner.options().min_score;
+    let mut best: Option<Match> = None;
+    let offer = |m: Match, best: &mut Option<Match>| {
+        if m.1 >= min && best.is_none_or(|b| m.1 * m.0.sensitivity() > b.1 * b.0.sensitivity()) {
+            *best = Some(m);
+        }
+    };
+
+    // IPv4: exactly four dot-separated groups, each 0..=255 without leading zeros.
+    if groups.len() == 4 && one_sep(b'.') && !lead && !dotted_neighbour && !followed_by_dot_digit(b, end) {
+        let ok = groups.iter().all(|g| {
+            let v = &b[g.start..g.end];
+            v.len() <= 3 && v.iter().all(u8::is_ascii_digit) && (v.len() == 1 || v[0] != b'0') && atoi(v) <= 255
+        });
+        let version = start > 0 && matches!(b[start - 1], b'v' | b'V');
+        // Logs put request, port and session words next to addresses: only a version word
+        // counts against one.
+        if ok && !version && !sig.version {
+            offer(
+                (
+                    PiiType::IpAddress,
+                    contextual(0.85, 0.1, Signals { negative: false, ..sig }, PiiType::IpAddress),
+                    start,
+                    end,
+                    Some("ipv4"),
+                ),
+                &mut best,
+            );
+        }
+        return best;
+    }
+    if dotted_neighbour {
+        // Part of a longer dotted number: decimals, a version, a date.
+        return None;
+    }
+    if let Some((p, letter)) = c.suffix
+        && e == c.groups.len()
+        && n == 8
+        && all_digits
+        && checksum::es_dni(d, letter)
+    {
+        // Digits and their check letter: a Spanish DNI.
+        offer((PiiType::EsDni, contextual(0.85, 0.12, sig, PiiType::EsDni), start, p + 1, None), &mut best);
+        return best;
+    }
+    if !all_digits {
+        if n == 15 && (plain || lens.is(&[1, 2, 2, 2, 3, 3, 2])) && checksum::fr_nir(d) {
+            offer((PiiType::FrNir, contextual(0.85, 0.14, sig, PiiType::FrNir), start, end, Some("corsica")), &mut best);
+        }
+        return best;
+    }
+    let grouped4 =
+        groups.len() > 1 && groups[..groups.len() - 1].iter().all(|g| g.len == 4) && last.len <= 4 && (one_sep(b' ') || one_sep(b'-'));
+    if (13..=19).contains(&n) && !lead && (plain || grouped4 || lens.is(&[4, 6, 5]) || lens.is(&[4, 6, 4])) && checksum::luhn(d) {
+        if let Some(network) = checksum::card_network(d) {
+            offer((PiiType::CreditCard, contextual(0.95, 0.04, sig, PiiType::CreditCard), start, end, Some(network)), &mut best);
+        }
+    }
+    match n {
+        15 if !lead && (plain || lens.is(&[1, 2, 2, 2, 3, 3, 2]) || lens.is(&[13, 2])) && checksum::fr_nir(d) => {
+            offer((PiiType::FrNir, contextual(0.8, 0.19, sig, PiiType::FrNir), start, end, None), &mut best);
+        }
+        14 if !lead && (plain || lens.is(&[3, 3, 3, 5]) || lens.is(&[9, 5])) && checksum::fr_siret(d) => {
+            let base = if plain { 0.4 } else { 0.55 };
+            offer((PiiType::FrSiret, contextual(base, 0.42, sig, PiiType::FrSiret), start, end, None), &mut best);
+        }
+        11 if !lead => {
+            let be_format = lens.is(&[2, 2, 2, 3, 2]) && seps().any(|x| x == b'-') || lens.is(&[6, 3, 2]);
+            if (plain || be_format || lens.is(&[2, 2, 2, 5])) && checksum::be_national_number(d) {
+                let base = if be_format { 0.8 } else { 0.4 };
+                offer((PiiType::BeNationalNumber, contextual(base, 0.45, sig, PiiType::BeNationalNumber), start, end, None), &mut best);
+            }
+            if (plain || lens.is(&[6, 5])) && checksum::pl_pesel(d) {
+                offer((PiiType::PlPesel, contextual(0.4, 0.5, sig, PiiType::PlPesel), start, end, None), &mut best);
+            }
+            if (plain || lens.is(&[2, 3, 3, 3])) && checksum::de_tax_id(d) {
+                offer((PiiType::DeTaxId, contextual(0.4, 0.5, sig, PiiType::DeTaxId), start, end, None), &mut best);
+            }
+        }
+        9 if !lead => {
+            if (plain || lens.is(&[3, 3, 3])) && checksum::fr_siren(d) {
+                offer((PiiType::FrSiren, contextual(0.35, 0.5, sig, PiiType::FrSiren), start, end, None), &mut best);
+            }
+            if (plain || lens.is(&[4, 2, 3]) || lens.is(&[3, 3, 3])) && checksum::nl_bsn(d) {
+                let base = if lens.is(&[4, 2, 3]) { 0.45 } else { 0.35 };
+                offer((PiiType::NlBsn, contextual(base, 0.5, sig, PiiType::NlBsn), start, end, None), &mut best);
+            }
+            if (plain || lens.is(&[3, 2, 4])) && checksum::us_ssn(d) {
+                let base = if lens.is(&[3, 2, 4]) && one_sep(b'-') {
+                    0.6
+                } else if lens.is(&[3, 2, 4]) {
+                    0.45
+                } else {
+                    0.2
+                };
+                offer((PiiType::Ssn, contextual(base, 0.35, sig, PiiType::Ssn), start, end, None), &mut best);
+            }
+        }
+        _ => {}
+    }
+    if (8..=15).contains(&n) && best.as_ref().is_none_or(|m| m.1 < 0.9) {
+        if let Some(score) = phone(scan, &b[start..end], d, lead, groups.len(), sig) {
+            offer((PiiType::Phone, score, start, end, None), &mut best);
+        }
+    }
+    best
+}
+
+/// EU countries whose national numbers start with a trunk `0`, most populous first.
+const TRUNK_ZERO: &[Id] =
+    &[Id::DE, Id::FR, Id::IT, Id::NL, Id::BE, Id::AT, Id::GB, Id::IE, Id::SE, Id::FI, Id::RO, Id::HU, Id::HR, Id::SK, Id::SI, Id::BG];
+/// EU countries whose national numbers have no trunk prefix.
+const NO_TRUNK: &[Id] = &[Id::ES, Id::IT, Id::PL, Id::PT, Id::GR, Id::CZ, Id::DK, Id::LU, Id::LV, Id::EE, Id::MT, Id::CY];
+
+/// A phone number's score when `raw` (as written) is a valid number: international (`+` or
+/// `00`), national with a trunk `0` in an EU country, or — next to a phone word only — an EU
+/// national number without a trunk prefix.
+fn phone(scan: &mut Scan<'_>, raw: &[u8], d: &[u8], lead: bool, groups: usize, sig: Signals) -> Option<f64> {
+    let raw = std::str::from_utf8(raw).ok()?;
+    let has_word = sig.has(PiiType::Phone);
+    let formatted = groups > 1;
+    let (base, regions): (f64, &[Id]) = if raw.starts_with('+') || d.starts_with(b"00") {
+        (0.85, &[])
+    } else if raw.starts_with('(') {
+        (0.65, TRUNK_ZERO)
+    } else if d[0] == b'0' && d[1] != b'0' {
+        (if formatted { 0.7 } else { 0.6 }, TRUNK_ZERO)
+    } else if has_word && !lead {
+        (0.45, NO_TRUNK)
+    } else {
+        return None;
+    };
+    let valid = if regions.is_empty() {
+        match raw.strip_prefix("00") {
+            Some(rest) => try_parse(scan, None, &format!("+{rest}")),
+            None => try_parse(scan, None, raw),
+        }
+    } else {
+        regions.iter().any(|&r| try_parse(scan, Some(r), raw))
+    };
+    valid.then(|| contextual(base, 0.25, sig, PiiType::Phone))
+}
+
+fn try_parse(scan: &mut Scan<'_>, region: Option<Id>, raw: &str) -> bool {
+    if scan.phone_budget == 0 {
+        return false;
+    }
+    scan.phone_budget -= 1;
+    phonenumber::parse(region, raw).is_ok_and(|n| phonenumber::is_valid(&n))
+}
+
+fn followed_by_dot_digit(b: &[u8], end: usize) -> bool {
+    end + 1 < b.len() && b[end] == b'.' && b[end + 1].is_ascii_digit()
+}
+
+fn atoi(v: &[u8]) -> u32 {
+    v.iter().fold(0, |a, d| a * 10 + u32::from(d - b'0'))
+}
+
+/// The group lengths of a span, to compare with the formats people write.
+mod heapless_lens {
+    use super::{Group, MAX_GROUPS};
+
+    pub struct Lens {
+        lens: [u8; MAX_GROUPS],
+        n: usize,
+    }
+
+    pub fn of(groups: &[Group]) -> Lens {
+        let mut lens = [0u8; MAX_GROUPS];
+        for (i, g) in groups.iter().enumerate() {
+            lens[i] = g.len as u8;
+        }
+        Lens { lens, n: groups.len() }
+    }
+
+    impl Lens {
+        pub fn is(&self, want: &[u8]) -> bool {
+            self.lens[..self.n] == *want
+        }
+    }
+}

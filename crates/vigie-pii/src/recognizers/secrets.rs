@@ -1,0 +1,338 @@
+//! Secrets (API_KEY): provider keys by their documented prefixes, JWTs, private key blocks, and
+//! high-entropy values right after a word that names a secret (`password`, `token`, `clé`…).
+use crate::PiiType;
+use crate::scanner::{MAX_CANDIDATE, Scan, UNDERSCORE, contextual, is_word};
+
+type Charset = fn(u8) -> bool;
+
+fn alnum(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+}
+fn upper_digit(c: u8) -> bool {
+    c.is_ascii_uppercase() || c.is_ascii_digit()
+}
+fn b64url(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
+}
+fn word_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+fn alnum_dash(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'-'
+}
+fn b64(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=')
+}
+
+/// A key format: a literal prefix, then `min..=max` characters of a set.
+struct KeyFormat {
+    prefix: &'static [u8],
+    body: Charset,
+    min: usize,
+    max: usize,
+    detail: &'static str,
+}
+
+const fn key(prefix: &'static [u8], body: Charset, min: usize, max: usize, detail: &'static str) -> KeyFormat {
+    KeyFormat { prefix, body, min, max, detail }
+}
+
+/// Documented key formats. Order matters where prefixes nest (`sk-ant-` before `sk-`).
+const FORMATS: &[KeyFormat] = &[
+    key(b"AKIA", upper_digit, 16, 16, "aws_access_key"),
+    key(b"ASIA", upper_digit, 16, 16, "aws_access_key"),
+    key(b"AIza", b64url, 35, 35, "google_api_key"),
+    key(b"ghp_", alnum, 36, 255, "github_token"),
+    key(b"gho_", alnum, 36, 255, "github_token"),
+    key(b"ghu_", alnum, 36, 255, "github_token"),
+    key(b"ghs_", alnum, 36, 255, "github_token"),
+    key(b"ghr_", alnum, 36, 255, "github_token"),
+    key(b"github_pat_", word_char, 22, 255, "github_token"),
+    key(b"glpat-", b64url, 20, 64, "gitlab_token"),
+    key(b"xoxb-", alnum_dash, 10, 255, "slack_token"),
+    key(b"xoxp-", alnum_dash, 10, 255, "slack_token"),
+    key(b"xoxa-", alnum_dash, 10, 255, "slack_token"),
+    key(b"xoxr-", alnum_dash, 10, 255, "slack_token"),
+    key(b"xoxs-", alnum_dash, 10, 255, "slack_token"),
+    key(b"xoxe-", alnum_dash, 10, 255, "slack_token"),
+    key(b"xapp-", alnum_dash, 10, 255, "slack_token"),
+    key(b"sk-ant-", b64url, 32, 255, "anthropic_api_key"),
+    key(b"sk-proj-", b64url, 32, 255, "openai_api_key"),
+    key(b"sk-svcacct-", b64url, 32, 255, "openai_api_key"),
+    key(b"sk-admin-", b64url, 32, 255, "openai_api_key"),
+    key(b"sk-", b64url, 32, 255, "openai_api_key"),
+    key(b"sk_live_", alnum, 16, 255, "stripe_key"),
+    key(b"sk_test_", alnum, 16, 255, "stripe_key"),
+    key(b"rk_live_", alnum, 16, 255, "stripe_key"),
+    key(b"rk_test_", alnum, 16, 255, "stripe_key"),
+    key(b"whsec_", b64, 24, 128, "webhook_signing_secret"),
+    key(b"hf_", alnum, 30, 64, "huggingface_token"),
+    key(b"npm_", alnum, 36, 36, "npm_token"),
+    key(b"gsk_", alnum, 32, 255, "groq_api_key"),
+    key(b"xai-", alnum, 32, 255, "xai_api_key"),
+];
+
+/// A key with a documented prefix at the word `text[start..end]` (followed by `next`).
+pub fn prefixed(scan: &mut Scan<'_>, start: usize, end: usize, next: u8) -> Option<usize> {
+    let b = scan.text;
+    // Every format is at least 20 characters, and its first word is either that long or ends
+    // at the `-` or `.` of its prefix: plain prose words stop here.
+    if end - start < 20 && next != b'-' && next != b'.' {
+        return None;
+    }
+    if b[start..].starts_with(b"eyJ") {
+        return jwt(scan, start);
+    }
+    if !matches!(b[start], b'A' | b'g' | b'x' | b's' | b'r' | b'w' | b'h' | b'n') {
+        return None;
+    }
+    for f in FORMATS {
+        if !b[start..].starts_with(f.prefix) {
+            continue;
+        }
+        let body = start + f.prefix.len();
+        let mut e = body;
+        while e < b.len() && e - body <= f.max && (f.body)(b[e]) {
+            e += 1;
+        }
+        let len = e - body;
+        if len < f.min || len > f.max || (e < b.len() && is_word(b[e])) {
+            return None;
+        }
+        // A real key mixes letters and digits; `sk-this-is-a-long-sentence` does not.
+        let v = &b[body..e];
+        if !v.iter().any(u8::is_ascii_digit) || !v.iter().any(u8::is_ascii_alphabetic) {
+            return None;
+        }
+        let sig = scan.signals(start, e);
+        scan.push(PiiType::ApiKey, contextual(0.95, 0.04, sig, PiiType::ApiKey).max(0.85), start, e, Some(f.detail));
+        return Some(e);
+    }
+    None
+}
+
+/// A JSON Web Token: three base64url segments whose header decodes to a JSON object naming
+/// `alg` or `typ`.
+fn jwt(scan: &mut Scan<'_>, start: usize) -> Option<usize> {
+    let b = scan.text;
+    let seg = |from: usize| -> usize {
+        let mut e = from;
+        while e < b.len() && e - from < MAX_CANDIDATE && b64url(b[e]) {
+            e += 1;
+        }
+        e
+    };
+    let h = seg(start);
+    if h - start < 10 || b.get(h) != Some(&b'.') {
+        return None;
+    }
+    let p = seg(h + 1);
+    if p - h - 1 < 10 || b.get(p) != Some(&b'.') {
+        return None;
+    }
+    let s = seg(p + 1);
+    let header = decode_b64url(&b[start..h.min(start + 64)]);
+    if !(contains(&header, b"\"alg\"") || contains(&header, b"\"typ\"")) {
+        return None;
+    }
+    let sig = scan.signals(start, s);
+    scan.push(PiiType::ApiKey, contextual(0.95, 0.04, sig, PiiType::ApiKey).max(0.85), start, s, Some("jwt"));
+    Some(s)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Decodes base64url (no padding), stopping at the first character outside the alphabet; a
+/// trailing partial quantum is dropped.
+fn decode_b64url(s: &[u8]) -> Vec<u8> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for &c in s {
+        let Some(v) = val(c) else { break };
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// A private key block at the `-` at `pos`: from `-----BEGIN … PRIVATE KEY-----` to the end of
+/// its `-----END … -----` line (or of its body, when the end was not pasted).
+pub fn pem(scan: &mut Scan<'_>, pos: usize) -> Option<usize> {
+    let b = scan.text;
+    if !b[pos..].starts_with(b"-----BEGIN ") {
+        return None;
+    }
+    let label_start = pos + 11;
+    let label_end = label_start + b[label_start..b.len().min(label_start + 64)].windows(5).position(|w| w == b"-----")?;
+    let label = &b[label_start..label_end];
+    if !contains(label, b"PRIVATE KEY") {
+        return None;
+    }
+    let body = label_end + 5;
+    let limit = b.len().min(pos + MAX_CANDIDATE);
+    let end = match b[body..limit].windows(9).position(|w| w == b"-----END ") {
+        Some(i) => {
+            let after = body + i + 9;
+            match b[after..limit].windows(5).position(|w| w == b"-----") {
+                Some(j) => after + j + 5,
+                None => limit,
+            }
+        }
+        None => {
+            let mut e = body;
+            while e < limit && (b64(b[e]) || b[e].is_ascii_whitespace() || b[e] == b':' || b[e] == b'-' || b[e] == b',') {
+                e += 1;
+            }
+            while e > body && b[e - 1].is_ascii_whitespace() {
+                e -= 1;
+            }
+            e
+        }
+    };
+    scan.push(PiiType::ApiKey, 0.99, pos, end, Some("private_key"));
+    Some(end)
+}
+
+/// How long a value after a secret word must be.
+#[derive(Clone, Copy, PartialEq)]
+enum Named {
+    /// A password: 8 characters or more.
+    Password,
+    /// A key, token or secret: 16 characters or more.
+    Key,
+}
+
+/// Words that name a secret, by length, and what they name. Accented words are matched by
+/// their ASCII stem and the bytes that must follow it.
+fn secret_word(w: &[u8], after: &[u8]) -> Option<(Named, usize)> {
+    let is = |x: &[u8]| w.eq_ignore_ascii_case(x);
+    let named = match w.len() {
+        2 if is(b"cl") && after.starts_with("é".as_bytes()) => return Some((Named::Key, 2)),
+        3 if is(b"key") => Named::Key,
+        3 if is(b"pwd") => Named::Password,
+        4 if is(b"schl") && after.starts_with("üssel".as_bytes()) => return Some((Named::Key, 6)),
+        5 if is(b"token") || is(b"clave") => Named::Key,
+        5 if is(b"passe") => Named::Password,
+        6 if is(b"secret") || is(b"apikey") || is(b"chiave") || is(b"bearer") => Named::Key,
+        6 if is(b"passwd") => Named::Password,
+        7 if is(b"sleutel") || is(b"api_key") => Named::Key,
+        8 if is(b"password") || is(b"passwort") || is(b"kennwort") => Named::Password,
+        8 if is(b"contrase") && after.starts_with("ña".as_bytes()) => return Some((Named::Password, 3)),
+        10 if is(b"wachtwoord") || is(b"passphrase") => Named::Password,
+        11 if is(b"credentials") => Named::Key,
+        _ => return None,
+    };
+    Some((named, 0))
+}
+
+/// After a word that names a secret (`password`, `api_key`, `AWS_SECRET_ACCESS_KEY`, `clé`…),
+/// the first of the next few values that looks like one: long enough, mixing letters with
+/// digits or symbols, and (for keys) of high entropy. The scan resumes after the word, so the
+/// value still meets the specific recognizers (a card after "key" stays a card).
+pub fn keyword(scan: &mut Scan<'_>, start: usize, end: usize, shape: u8) -> Option<usize> {
+    let b = scan.text;
+    let w = &b[start..end];
+    let (named, extra) = if shape & UNDERSCORE != 0 {
+        // An identifier: what its last part names.
+        let last = w.rsplit(|&c| c == b'_').next().unwrap_or(w);
+        let is = |x: &[u8]| last.eq_ignore_ascii_case(x);
+        if is(b"password") || is(b"passwd") || is(b"pwd") || is(b"pass") {
+            (Named::Password, 0)
+        } else if is(b"key") || is(b"secret") || is(b"token") || is(b"apikey") || is(b"credentials") {
+            (Named::Key, 0)
+        } else {
+            return None;
+        }
+    } else {
+        if w.len() > 11 {
+            return None;
+        }
+        secret_word(w, &b[end..])?
+    };
+    let mut i = end + extra;
+    let limit = b.len().min(i + 64);
+    for _ in 0..4 {
+        while i < limit && matches!(b[i], b' ' | b'\t' | b':' | b'=' | b'"' | b'\'' | b'`' | b'>' | b'-' | b'(' | b'[' | b'{' | b'\r') {
+            i += 1;
+        }
+        if i >= limit || b[i] == b'\n' {
+            return None;
+        }
+        let ts = i;
+        while i < b.len()
+            && i - ts < 256
+            && !b[i].is_ascii_whitespace()
+            && !matches!(b[i], b'"' | b'\'' | b'`' | b',' | b';' | b')' | b']' | b'}' | b'<')
+        {
+            i += 1;
+        }
+        let mut te = i;
+        while te > ts && matches!(b[te - 1], b'.' | b':' | b'?') {
+            te -= 1;
+        }
+        let token = &b[ts..te];
+        if let Some(score) = secret_value(token, named) {
+            let detail = if mentions(&b[start.saturating_sub(72)..start], b"mistral") { "mistral_api_key" } else { "secret" };
+            let detail = if named == Named::Password { "password" } else { detail };
+            scan.push(PiiType::ApiKey, score, ts, te, Some(detail));
+            return None;
+        }
+        // Short words ("is", "est", "lautet", "my") may stand between the name and the value.
+        if token.is_empty() || token.len() > 7 || !token.iter().all(|c| c.is_ascii_alphabetic() || *c >= 0x80) {
+            return None;
+        }
+    }
+    None
+}
+
+fn mentions(hay: &[u8], word: &[u8]) -> bool {
+    hay.windows(word.len()).any(|x| x.eq_ignore_ascii_case(word))
+}
+
+/// The score of `v` as a secret value after a secret word, if it looks like one.
+fn secret_value(v: &[u8], named: Named) -> Option<f64> {
+    let min = if named == Named::Password { 8 } else { 16 };
+    if v.len() < min || v.len() > 200 || v.contains(&b'@') || contains(v, b"://") || !v.iter().all(|c| c.is_ascii_graphic()) {
+        return None;
+    }
+    let lower = v.iter().any(u8::is_ascii_lowercase);
+    let upper = v.iter().any(u8::is_ascii_uppercase);
+    let digit = v.iter().any(u8::is_ascii_digit);
+    let symbol = v.iter().any(|c| !c.is_ascii_alphanumeric());
+    let classes = usize::from(lower) + usize::from(upper) + usize::from(digit) + usize::from(symbol);
+    if !digit || !(lower || upper) {
+        return None;
+    }
+    match named {
+        Named::Password if classes >= 3 || (classes == 2 && v.len() >= 12) => Some(0.75),
+        Named::Key if classes >= 2 && entropy(v) >= 3.0 => Some(if entropy(v) >= 3.5 { 0.85 } else { 0.7 }),
+        _ => None,
+    }
+}
+
+/// Shannon entropy of `v` in bits per byte.
+fn entropy(v: &[u8]) -> f64 {
+    let mut counts = [0u16; 256];
+    for &c in v {
+        counts[c as usize] += 1;
+    }
+    let n = v.len() as f64;
+    counts.iter().filter(|&&c| c > 0).map(|&c| f64::from(c) / n).map(|p| -p * p.log2()).sum()
+}

@@ -1,0 +1,100 @@
+//! Table-driven checks of the scanner: what each text must yield, type and exact span.
+use crate::{PiiType, Scanner};
+use std::sync::LazyLock;
+
+static SCANNER: LazyLock<Scanner> = LazyLock::new(Scanner::default);
+
+/// Asserts that `text` yields exactly `expected` (type, matched text), in order.
+#[track_caller]
+fn check(text: &str, expected: &[(PiiType, &str)]) {
+    let found: Vec<(PiiType, &str)> = SCANNER.scan(text).iter().map(|f| (f.kind, &text[f.byte_start..f.byte_end])).collect();
+    assert_eq!(found, expected, "in {text:?}");
+}
+
+use PiiType::*;
+
+#[test]
+fn cards_are_found_in_the_formats_people_type() {
+    check("my card 4532015112830366 expires", &[(CreditCard, "4532015112830366")]);
+    check("carte 4532 0151 1283 0366.", &[(CreditCard, "4532 0151 1283 0366")]);
+    check("Karte: 4532-0151-1283-0366", &[(CreditCard, "4532-0151-1283-0366")]);
+    check("amex 3714 496353 98431", &[(CreditCard, "3714 496353 98431")]);
+    check("order 4532015112830367", &[]);
+    check("card 4532015112830366 y 0612345678", &[(CreditCard, "4532015112830366"), (Phone, "0612345678")]);
+}
+
+#[test]
+fn bank_accounts_are_found_printed_and_electronic() {
+    check("IBAN FR1420041010050500013M02606 merci", &[(Iban, "FR1420041010050500013M02606")]);
+    check("IBAN: FR14 2004 1010 0505 0001 3M02 606.", &[(Iban, "FR14 2004 1010 0505 0001 3M02 606")]);
+    check("Konto DE89 3704 0044 0532 0130 00", &[(Iban, "DE89 3704 0044 0532 0130 00")]);
+    check("GB29NWBK60161331926819", &[(Iban, "GB29NWBK60161331926819")]);
+    check("FR1420041010050500013M02607", &[]);
+}
+
+#[test]
+fn contact_data_is_found() {
+    check("write to alice.martin+ai@acme.co.uk, thanks", &[(Email, "alice.martin+ai@acme.co.uk")]);
+    check("call +33 6 12 34 56 78 now", &[(Phone, "+33 6 12 34 56 78")]);
+    check("appelle-moi au 06 12 34 56 78", &[(Phone, "06 12 34 56 78")]);
+    check("Tel. 030 12345678", &[(Phone, "030 12345678")]);
+    check("mi móvil es 612 345 678", &[(Phone, "612 345 678")]);
+    check("git clone git@github.com:org/repo.git", &[]);
+    check("icon@2x.png", &[]);
+}
+
+#[test]
+fn national_identifiers_are_found_with_their_names() {
+    check("NIR 1 85 07 75 056 045 04", &[(FrNir, "1 85 07 75 056 045 04")]);
+    check("SIREN 732 829 320", &[(FrSiren, "732 829 320")]);
+    check("SIRET: 73282932000074", &[(FrSiret, "73282932000074")]);
+    check("SSN 123-45-6789", &[(Ssn, "123-45-6789")]);
+    check("mi DNI es 12345678Z", &[(EsDni, "12345678Z")]);
+    check("NIE X1234567L", &[(EsNie, "X1234567L")]);
+    check("codice fiscale RSSMRA85T10A562S", &[(ItFiscalCode, "RSSMRA85T10A562S")]);
+    check("mijn BSN is 111222333", &[(NlBsn, "111222333")]);
+    check("rijksregisternummer 85.07.30-033.28", &[(BeNationalNumber, "85.07.30-033.28")]);
+    check("PESEL 44051401359", &[(PlPesel, "44051401359")]);
+    check("Steuer-ID 86095742719", &[(DeTaxId, "86095742719")]);
+    check("NI number AB 12 34 56 C", &[(UkNino, "AB 12 34 56 C")]);
+    check("Bestellnummer 732829320", &[]);
+}
+
+#[test]
+fn addresses_are_found_but_not_versions() {
+    check("server 192.168.1.20 is down", &[(IpAddress, "192.168.1.20")]);
+    check("ping 2001:db8::8a2e:370:7334.", &[(IpAddress, "2001:db8::8a2e:370:7334")]);
+    check("version 1.2.3.4 and v10.0.19041.1 and Chrome 124.0.6367.91", &[]);
+    check("use std::fmt; a::b", &[]);
+}
+
+#[test]
+fn secrets_are_found() {
+    check("AWS key AKIAIOSFODNN7EXAMPLE ok", &[(ApiKey, "AKIAIOSFODNN7EXAMPLE")]);
+    check("token ghp_aBcD1234567890aBcD1234567890aBcD1234", &[(ApiKey, "ghp_aBcD1234567890aBcD1234567890aBcD1234")]);
+    check("OPENAI_API_KEY=sk-proj-abcDEF1234567890abcDEF1234567890xyz", &[(ApiKey, "sk-proj-abcDEF1234567890abcDEF1234567890xyz")]);
+    check("password: Sommer2024!x", &[(ApiKey, "Sommer2024!x")]);
+    check("mon mot de passe est Soleil2024!", &[(ApiKey, "Soleil2024!")]);
+    check("the key point is simple", &[]);
+    let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+    check(&format!("Authorization: Bearer {jwt}"), &[(ApiKey, jwt)]);
+    let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA1234\nabcd==\n-----END RSA PRIVATE KEY-----";
+    check(&format!("here:\n{pem}\nthanks"), &[(ApiKey, pem)]);
+}
+
+#[test]
+fn offsets_are_code_points() {
+    let text = "é€ alice@acme.fr";
+    let f = &SCANNER.scan(text)[0];
+    assert_eq!((f.start, f.end), (3, 16));
+    assert_eq!(f.masked, "a***@acme.fr");
+}
+
+#[test]
+fn invalid_utf8_is_read_lossily() {
+    let mut bytes = b"\xff\xfe card 4532015112830366 \xc3".to_vec();
+    bytes.extend_from_slice(b" end");
+    let f = SCANNER.scan_bytes(&bytes);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].start, 8);
+}
