@@ -10,7 +10,7 @@
 //! digits, so the work per cluster is bounded.
 use crate::PiiType;
 use crate::checksum;
-use crate::context::Signals;
+use crate::context::{Context, Signals};
 use crate::scanner::{Scan, contextual, is_word};
 use phonenumber::country::Id;
 
@@ -107,12 +107,12 @@ pub fn at(scan: &mut Scan<'_>, pos: usize) -> Option<usize> {
         return Some(resume);
     }
     let cluster = Cluster { groups: &groups[..usable], lead: lead == 1, suffix: if glued { None } else { suffix } };
-    let signals = scan.signals(pos, resume);
+    let mut signals = Lazy { context: &scan.scanner.context, text: b, from: pos, to: resume, signals: None };
     let mut s = 0;
     while s < usable {
         let mut matched = None;
         for e in (s + 1..=usable).rev() {
-            if let Some(m) = evaluate(scan, &cluster, s, e, signals) {
+            if let Some(m) = evaluate(scan, &cluster, s, e, &mut signals) {
                 matched = Some((e, m));
                 break;
             }
@@ -128,6 +128,26 @@ pub fn at(scan: &mut Scan<'_>, pos: usize) -> Option<usize> {
     Some(resume)
 }
 
+/// The context words around a cluster, looked up only once a reading validates.
+struct Lazy<'a> {
+    context: &'a Context,
+    text: &'a [u8],
+    from: usize,
+    to: usize,
+    signals: Option<Signals>,
+}
+
+impl Lazy<'_> {
+    fn get(&mut self) -> Signals {
+        if let Some(s) = self.signals {
+            return s;
+        }
+        let s = self.context.around(self.text, self.from, self.to);
+        self.signals = Some(s);
+        s
+    }
+}
+
 struct Cluster<'g> {
     groups: &'g [Group],
     /// Starts with `+` or `(`.
@@ -138,7 +158,7 @@ struct Cluster<'g> {
 type Match = (PiiType, f64, usize, usize, Option<&'static str>);
 
 /// The best validated reading of groups `s..e`, if any scores at least the threshold.
-fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: Signals) -> Option<Match> {
+fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: &mut Lazy<'_>) -> Option<Match> {
     let b = scan.text;
     let groups = &c.groups[s..e];
     let first = groups[0];
@@ -180,11 +200,11 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: Signa
         let version = start > 0 && matches!(b[start - 1], b'v' | b'V');
         // Logs put request, port and session words next to addresses: only a version word
         // counts against one.
-        if ok && !version && !sig.version {
+        if ok && !version && !sig.get().version {
             offer(
                 (
                     PiiType::IpAddress,
-                    contextual(0.85, 0.1, Signals { negative: false, ..sig }, PiiType::IpAddress),
+                    contextual(0.85, 0.1, Signals { negative: false, ..sig.get() }, PiiType::IpAddress),
                     start,
                     end,
                     Some("ipv4"),
@@ -205,12 +225,12 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: Signa
         && checksum::es_dni(d, letter)
     {
         // Digits and their check letter: a Spanish DNI.
-        offer((PiiType::EsDni, contextual(0.85, 0.12, sig, PiiType::EsDni), start, p + 1, None), &mut best);
+        offer((PiiType::EsDni, contextual(0.85, 0.12, sig.get(), PiiType::EsDni), start, p + 1, None), &mut best);
         return best;
     }
     if !all_digits {
         if n == 15 && (plain || lens.is(&[1, 2, 2, 2, 3, 3, 2])) && checksum::fr_nir(d) {
-            offer((PiiType::FrNir, contextual(0.85, 0.14, sig, PiiType::FrNir), start, end, Some("corsica")), &mut best);
+            offer((PiiType::FrNir, contextual(0.85, 0.14, sig.get(), PiiType::FrNir), start, end, Some("corsica")), &mut best);
         }
         return best;
     }
@@ -218,37 +238,37 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: Signa
         groups.len() > 1 && groups[..groups.len() - 1].iter().all(|g| g.len == 4) && last.len <= 4 && (one_sep(b' ') || one_sep(b'-'));
     if (13..=19).contains(&n) && !lead && (plain || grouped4 || lens.is(&[4, 6, 5]) || lens.is(&[4, 6, 4])) && checksum::luhn(d) {
         if let Some(network) = checksum::card_network(d) {
-            offer((PiiType::CreditCard, contextual(0.95, 0.04, sig, PiiType::CreditCard), start, end, Some(network)), &mut best);
+            offer((PiiType::CreditCard, contextual(0.95, 0.04, sig.get(), PiiType::CreditCard), start, end, Some(network)), &mut best);
         }
     }
     match n {
         15 if !lead && (plain || lens.is(&[1, 2, 2, 2, 3, 3, 2]) || lens.is(&[13, 2])) && checksum::fr_nir(d) => {
-            offer((PiiType::FrNir, contextual(0.8, 0.19, sig, PiiType::FrNir), start, end, None), &mut best);
+            offer((PiiType::FrNir, contextual(0.8, 0.19, sig.get(), PiiType::FrNir), start, end, None), &mut best);
         }
         14 if !lead && (plain || lens.is(&[3, 3, 3, 5]) || lens.is(&[9, 5])) && checksum::fr_siret(d) => {
             let base = if plain { 0.4 } else { 0.55 };
-            offer((PiiType::FrSiret, contextual(base, 0.42, sig, PiiType::FrSiret), start, end, None), &mut best);
+            offer((PiiType::FrSiret, contextual(base, 0.42, sig.get(), PiiType::FrSiret), start, end, None), &mut best);
         }
         11 if !lead => {
             let be_format = lens.is(&[2, 2, 2, 3, 2]) && seps().any(|x| x == b'-') || lens.is(&[6, 3, 2]);
             if (plain || be_format || lens.is(&[2, 2, 2, 5])) && checksum::be_national_number(d) {
                 let base = if be_format { 0.8 } else { 0.4 };
-                offer((PiiType::BeNationalNumber, contextual(base, 0.45, sig, PiiType::BeNationalNumber), start, end, None), &mut best);
+                offer((PiiType::BeNationalNumber, contextual(base, 0.45, sig.get(), PiiType::BeNationalNumber), start, end, None), &mut best);
             }
             if (plain || lens.is(&[6, 5])) && checksum::pl_pesel(d) {
-                offer((PiiType::PlPesel, contextual(0.4, 0.5, sig, PiiType::PlPesel), start, end, None), &mut best);
+                offer((PiiType::PlPesel, contextual(0.4, 0.5, sig.get(), PiiType::PlPesel), start, end, None), &mut best);
             }
             if (plain || lens.is(&[2, 3, 3, 3])) && checksum::de_tax_id(d) {
-                offer((PiiType::DeTaxId, contextual(0.4, 0.5, sig, PiiType::DeTaxId), start, end, None), &mut best);
+                offer((PiiType::DeTaxId, contextual(0.4, 0.5, sig.get(), PiiType::DeTaxId), start, end, None), &mut best);
             }
         }
         9 if !lead => {
             if (plain || lens.is(&[3, 3, 3])) && checksum::fr_siren(d) {
-                offer((PiiType::FrSiren, contextual(0.35, 0.5, sig, PiiType::FrSiren), start, end, None), &mut best);
+                offer((PiiType::FrSiren, contextual(0.35, 0.5, sig.get(), PiiType::FrSiren), start, end, None), &mut best);
             }
             if (plain || lens.is(&[4, 2, 3]) || lens.is(&[3, 3, 3])) && checksum::nl_bsn(d) {
                 let base = if lens.is(&[4, 2, 3]) { 0.45 } else { 0.35 };
-                offer((PiiType::NlBsn, contextual(base, 0.5, sig, PiiType::NlBsn), start, end, None), &mut best);
+                offer((PiiType::NlBsn, contextual(base, 0.5, sig.get(), PiiType::NlBsn), start, end, None), &mut best);
             }
             if (plain || lens.is(&[3, 2, 4])) && checksum::us_ssn(d) {
                 let base = if lens.is(&[3, 2, 4]) && one_sep(b'-') {
@@ -258,7 +278,7 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: Signa
                 } else {
                     0.2
                 };
-                offer((PiiType::Ssn, contextual(base, 0.35, sig, PiiType::Ssn), start, end, None), &mut best);
+                offer((PiiType::Ssn, contextual(base, 0.35, sig.get(), PiiType::Ssn), start, end, None), &mut best);
             }
         }
         _ => {}
@@ -280,9 +300,9 @@ const NO_TRUNK: &[Id] = &[Id::ES, Id::IT, Id::PL, Id::PT, Id::GR, Id::CZ, Id::DK
 /// A phone number's score when `raw` (as written) is a valid number: international (`+` or
 /// `00`), national with a trunk `0` in an EU country, or — next to a phone word only — an EU
 /// national number without a trunk prefix.
-fn phone(scan: &mut Scan<'_>, raw: &[u8], d: &[u8], lead: bool, groups: usize, sig: Signals) -> Option<f64> {
+fn phone(scan: &mut Scan<'_>, raw: &[u8], d: &[u8], lead: bool, groups: usize, sig: &mut Lazy<'_>) -> Option<f64> {
     let raw = std::str::from_utf8(raw).ok()?;
-    let has_word = sig.has(PiiType::Phone);
+    
     let formatted = groups > 1;
     let (base, regions): (f64, &[Id]) = if raw.starts_with('+') || d.starts_with(b"00") {
         (0.85, &[])
@@ -290,7 +310,7 @@ fn phone(scan: &mut Scan<'_>, raw: &[u8], d: &[u8], lead: bool, groups: usize, s
         (0.65, TRUNK_ZERO)
     } else if d[0] == b'0' && d[1] != b'0' {
         (if formatted { 0.7 } else { 0.6 }, TRUNK_ZERO)
-    } else if has_word && !lead {
+    } else if !lead && sig.get().has(PiiType::Phone) {
         (0.45, NO_TRUNK)
     } else {
         return None;
@@ -303,7 +323,7 @@ fn phone(scan: &mut Scan<'_>, raw: &[u8], d: &[u8], lead: bool, groups: usize, s
     } else {
         regions.iter().any(|&r| try_parse(scan, Some(r), raw))
     };
-    valid.then(|| contextual(base, 0.25, sig, PiiType::Phone))
+    valid.then(|| contextual(base, 0.25, sig.get(), PiiType::Phone))
 }
 
 fn try_parse(scan: &mut Scan<'_>, region: Option<Id>, raw: &str) -> bool {
