@@ -11,7 +11,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 /// Bytes looked at before a candidate.
 pub const BEFORE: usize = 72;
 /// Bytes looked at after a candidate.
-pub const AFTER: usize = 32;
+pub const AFTER: usize = 48;
 
 /// Words that make a type more likely, per type.
 const POSITIVE: &[(PiiType, &[&str])] = &[
@@ -92,6 +92,19 @@ const POSITIVE: &[(PiiType, &[&str])] = &[
         PiiType::BeNationalNumber,
         &[
             "rijksregisternummer",
+            "registro nazionale",
+            "numero nazionale",
+            "número nacional",
+            "registro nacional",
+            "nationalregisternummer",
+            "nationalnummer",
+            "belge",
+            "belga",
+            "belgische",
+            "belgian",
+            "belgisch",
+            "belgio",
+            "bélgica",
             "rijksregister",
             "numéro national",
             "numero national",
@@ -149,6 +162,21 @@ const POSITIVE: &[(PiiType, &[&str])] = &[
             "call",
             "rufnummer",
             "fax",
+            "my number",
+            "mon numéro",
+            "meine nummer",
+            "mi número",
+            "mio numero",
+            "mijn nummer",
+            "text me",
+            "ruf mich",
+            "call me",
+            "numero di telefono",
+            "número de teléfono",
+            "numéro de téléphone",
+            "telefonnummer",
+            "telefoonnummer",
+            "cellulaire",
             "anrufen",
             "llamar",
             "llámame",
@@ -297,7 +325,7 @@ const VERSION: &[&str] =
 const VERSION_BIT: u32 = 1 << 31;
 
 /// What the words around a candidate say.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Signals {
     /// Bit `t as usize` set when a word of type `t` is near.
     pub positive: u32,
@@ -305,12 +333,25 @@ pub struct Signals {
     pub negative: bool,
     /// A version word is near.
     pub version: bool,
+    /// Per type, the bytes between the candidate and the nearest word of the type.
+    pub nearest: [u16; PiiType::ALL.len()],
+}
+
+impl Default for Signals {
+    fn default() -> Self {
+        Signals { positive: 0, negative: false, version: false, nearest: [u16::MAX; PiiType::ALL.len()] }
+    }
 }
 
 impl Signals {
     /// Whether a word of this type is near.
     pub fn has(self, t: PiiType) -> bool {
         self.positive & (1 << t as u32) != 0
+    }
+
+    /// Bytes between the candidate and the nearest word of type `t` (`u16::MAX` when none).
+    pub fn distance(self, t: PiiType) -> u16 {
+        self.nearest[t as usize]
     }
 }
 
@@ -359,28 +400,36 @@ impl Context {
     /// The signals in the windows around `text[start..end]`.
     pub fn around(&self, text: &[u8], start: usize, end: usize) -> Signals {
         let mut s = Signals::default();
-        let from = start.saturating_sub(BEFORE);
-        let to = (end + AFTER).min(text.len());
-        self.collect(text, from, start, &mut s);
-        self.collect(text, end, to, &mut s);
+        // The windows stop at a sentence boundary: the next sentence's words are about
+        // something else ("SIREN 653 210 658. Il mio cellulare è …").
+        let mut from = start.saturating_sub(BEFORE);
+        if let Some(k) = (from..start).rev().find(|&k| sentence_ends(text, k)) {
+            from = k + 1;
+        }
+        let mut to = (end + AFTER).min(text.len());
+        if let Some(k) = (end..to).find(|&k| sentence_ends(text, k)) {
+            to = k;
+        }
+        self.collect(text, from, start, start, &mut s);
+        self.collect(text, end, to, end, &mut s);
         s
     }
 
     /// The signals in `text[from..to]` only.
     pub fn within(&self, text: &[u8], from: usize, to: usize) -> Signals {
         let mut s = Signals::default();
-        self.collect(text, from, to, &mut s);
+        self.collect(text, from, to, from, &mut s);
         s
     }
 
-    fn collect(&self, text: &[u8], from: usize, to: usize, s: &mut Signals) {
+    fn collect(&self, text: &[u8], from: usize, to: usize, edge: usize, s: &mut Signals) {
         if from >= to {
             return;
         }
         for m in self.automaton.find_iter(&text[from..to]) {
             let (a, b) = (from + m.start(), from + m.end());
-            let boundary_before = a == 0 || !text[a - 1].is_ascii_alphanumeric();
-            let boundary_after = b >= text.len() || !text[b].is_ascii_alphanumeric();
+            let boundary_before = !letter_before(text, a);
+            let boundary_after = !letter_at(text, b);
             if boundary_before && boundary_after {
                 match self.masks[m.pattern().as_usize()] {
                     0 => s.negative = true,
@@ -388,11 +437,64 @@ impl Context {
                         s.negative = true;
                         s.version = true;
                     }
-                    mask => s.positive |= mask,
+                    mask => {
+                        s.positive |= mask;
+                        // People name a value before they write it: a word after it counts
+                        // as four times as far.
+                        let distance = if b <= edge { edge - b } else { a.saturating_sub(edge) * 4 };
+                        let distance = u16::try_from(distance).unwrap_or(u16::MAX - 1);
+                        for t in PiiType::ALL {
+                            if mask & (1 << t as u32) != 0 {
+                                let d = &mut s.nearest[t as usize];
+                                *d = (*d).min(distance);
+                            }
+                        }
+                    }
                 }
             }
         }
     }
+}
+
+/// Whether a sentence ends at `k`: a line break, or `.`, `!` or `?` followed by a space and a
+/// capital (so `Tel. 030…` and `IdNr. (54…` do not end one).
+fn sentence_ends(text: &[u8], k: usize) -> bool {
+    match text[k] {
+        b'\n' => true,
+        b'.' | b'!' | b'?' => text.get(k + 1) == Some(&b' ') && text.get(k + 2).is_some_and(|&c| c.is_ascii_uppercase() || c >= 0xC3),
+        _ => false,
+    }
+}
+
+/// Whether the character starting at `pos` is a letter or digit (of any script).
+fn letter_at(text: &[u8], pos: usize) -> bool {
+    match text.get(pos) {
+        None => false,
+        Some(c) if c.is_ascii() => c.is_ascii_alphanumeric(),
+        Some(_) => {
+            let tail = &text[pos..text.len().min(pos + 4)];
+            let valid = match std::str::from_utf8(tail) {
+                Ok(s) => s,
+                Err(e) => std::str::from_utf8(&tail[..e.valid_up_to()]).unwrap_or_default(),
+            };
+            valid.chars().next().is_some_and(char::is_alphanumeric)
+        }
+    }
+}
+
+/// Whether the character ending just before `pos` is a letter or digit (of any script).
+fn letter_before(text: &[u8], pos: usize) -> bool {
+    if pos == 0 {
+        return false;
+    }
+    if text[pos - 1].is_ascii() {
+        return text[pos - 1].is_ascii_alphanumeric();
+    }
+    let mut k = pos - 1;
+    while k > 0 && pos - k < 4 && (text[k] as i8) < -0x40 {
+        k -= 1;
+    }
+    letter_at(text, k)
 }
 
 impl Default for Context {

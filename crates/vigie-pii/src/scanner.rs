@@ -204,6 +204,10 @@ impl Scanner {
             if let Some(r) = ip::v6(scan, start) {
                 return Some(r);
             }
+        } else if end - start == 1 && next == b'-' && matches!(first, b'X' | b'Y' | b'Z') {
+            if let Some(r) = ids::nie_dashed(scan, start) {
+                return Some(r);
+            }
         } else if end - start == 2 && shape == WORD | UPPER && next == b' ' {
             if let Some(r) = ids::nino_spaced(scan, start) {
                 return Some(r);

@@ -98,3 +98,11 @@ fn invalid_utf8_is_read_lossily() {
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].start, 8);
 }
+
+#[test]
+fn long_digit_runs_are_skipped_not_overflowed() {
+    // Found by the fuzzer: one group longer than the digit buffer.
+    check("pass192.13655555555555555;555555555555555555555.1.1 NIR 1 85 0756 14 20055555555555075555555555555555556 C", &[]);
+    check(&"7".repeat(10_000), &[]);
+    check(&"1 ".repeat(5_000), &[]);
+}

@@ -104,7 +104,9 @@ fn iban(scan: &mut Scan<'_>, start: usize, end: usize) -> Option<usize> {
     let v = &mut buf[..len];
     v.make_ascii_uppercase();
     if !checksum::iban(v) {
-        return None;
+        // A whole IBAN-shaped value with a wrong check: its groups are not read again as
+        // other numbers (a card-like tail of a mistyped IBAN is not a card).
+        return Some(stop);
     }
     let sig = scan.signals(start, stop);
     scan.push(PiiType::Iban, contextual(0.95, 0.04, sig, PiiType::Iban).max(0.8), start, stop, None);
@@ -142,5 +144,21 @@ pub fn nino_spaced(scan: &mut Scan<'_>, start: usize) -> Option<usize> {
     let stop = i + 2;
     let sig = scan.signals(start, stop);
     scan.push(PiiType::UkNino, contextual(0.8, 0.15, sig, PiiType::UkNino), start, stop, None);
+    Some(stop)
+}
+
+/// A Spanish NIE written with dashes, `X-1234567-L`, the letter at `start`.
+pub fn nie_dashed(scan: &mut Scan<'_>, start: usize) -> Option<usize> {
+    let b = scan.text;
+    let v = b.get(start..start + 11)?;
+    if v[1] != b'-' || v[9] != b'-' || !v[2..9].iter().all(u8::is_ascii_digit) || b.get(start + 11).is_some_and(|&c| is_word(c)) {
+        return None;
+    }
+    if !checksum::es_nie(v[0], &v[2..9], v[10]) {
+        return None;
+    }
+    let stop = start + 11;
+    let sig = scan.signals(start, stop);
+    scan.push(PiiType::EsNie, contextual(0.85, 0.12, sig, PiiType::EsNie), start, stop, None);
     Some(stop)
 }

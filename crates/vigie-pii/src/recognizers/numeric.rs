@@ -42,8 +42,17 @@ pub fn at(scan: &mut Scan<'_>, pos: usize) -> Option<usize> {
     if pos > 0 && (is_word(b[pos - 1]) || b[pos - 1] == b'@') {
         return None;
     }
+    // `(` leads a number only as a trunk-prefixed area code, `(030) 1234567`; otherwise it
+    // is punctuation and the digits after it are scanned as a word of their own.
     let lead = match b[pos] {
-        b'+' | b'(' => 1,
+        b'+' => 1,
+        b'(' => {
+            let close = b[pos + 1..].iter().take(6).position(|&c| !c.is_ascii_digit()).map(|k| pos + 1 + k);
+            if b[pos + 1] != b'0' || close.is_none_or(|k| b[k] != b')') {
+                return None;
+            }
+            1
+        }
         _ => 0,
     };
     let mut groups = [Group::default(); MAX_GROUPS];
@@ -58,8 +67,11 @@ pub fn at(scan: &mut Scan<'_>, pos: usize) -> Option<usize> {
             i += 1;
         }
         // A Corsican department inside a NIR: 2A / 2B.
-        if i < b.len() && matches!(b[i], b'A' | b'B') && i > gs && b[i - 1] == b'2' && b.get(i + 1).is_none_or(|c| !c.is_ascii_alphabetic())
-        {
+        // The department follows the sex, year and month digits: one digit into a spaced group
+        // or six into a plain one, and digits follow.
+        let then_digit = b.get(i + 1).is_some_and(u8::is_ascii_digit)
+            || (b.get(i + 1) == Some(&b' ') && b.get(i + 2).is_some_and(u8::is_ascii_digit));
+        if i < b.len() && matches!(b[i], b'A' | b'B') && matches!(i - gs, 1 | 6) && b[i - 1] == b'2' && then_digit {
             i += 1;
             while i < b.len() && b[i].is_ascii_digit() {
                 i += 1;
@@ -84,10 +96,14 @@ pub fn at(scan: &mut Scan<'_>, pos: usize) -> Option<usize> {
             suffix = Some((i + 1, b[i + 1]));
             break;
         }
-        // Separators: one or two of space - . / ( ) between groups.
+        // Separators: one of space - . / between groups, or two when one is a parenthesis
+        // (`+33 (0)6`); ". " ends a sentence, it does not join two numbers.
         let mut j = i;
         while j < b.len() && j - i < 2 && matches!(b[j], b' ' | b'-' | b'.' | b'/' | b'(' | b')') {
             j += 1;
+        }
+        if j - i == 2 && !matches!(b[i], b'(' | b')') && !matches!(b[i + 1], b'(' | b')') {
+            j = i + 1;
         }
         if j == i || j >= b.len() || !b[j].is_ascii_digit() {
             break;
@@ -101,6 +117,11 @@ pub fn at(scan: &mut Scan<'_>, pos: usize) -> Option<usize> {
     let end = groups[n - 1].end;
     // Glued to a word on the right: the last group is part of something else.
     let glued = suffix.is_none() && end < b.len() && (is_word(b[end]) || b[end] == b'@');
+    // Digits inside a hyphenated or dotted token (a UUID, `ID-12345678-x`) are not a number.
+    let in_token = |k: usize| k < b.len() && matches!(b[k], b'-' | b'.' | b'/') && b.get(k + 1).is_some_and(|&c| c.is_ascii_alphabetic());
+    if (glued && n > 1 && groups[n - 1].sep != b' ') || (suffix.is_none() && in_token(end)) || (pos >= 2 && lead == 0 && matches!(b[pos - 1], b'-' | b'.') && is_word(b[pos - 2])) {
+        return Some(end);
+    }
     let usable = if glued { n - 1 } else { n };
     let resume = suffix.map_or(end, |(p, _)| p + 1);
     if digits < 4 || usable == 0 {
@@ -108,10 +129,20 @@ pub fn at(scan: &mut Scan<'_>, pos: usize) -> Option<usize> {
     }
     let cluster = Cluster { groups: &groups[..usable], lead: lead == 1, suffix: if glued { None } else { suffix } };
     let mut signals = Lazy { context: &scan.scanner.context, text: b, from: pos, to: resume, signals: None };
+    // A span may start or end between two groups only where the separator differs from those
+    // inside the groups on one side (`+39 06 5730 4011 10.61.206.98`) or between standalone
+    // numbers of 8 digits or more: the groups of a mistyped card (`3533 0763 5983 1649`) or
+    // NIR are not a phone number.
+    let groups = &groups[..usable];
+    let cut_ok = |i: usize| {
+        let sep = groups.get(i).map_or(0, |g| g.sep);
+        let unused = |side: &[Group]| side.len() >= 2 && side[1..].iter().all(|g| g.sep != sep);
+        i == 0 || i == usable || (groups[i - 1].len >= 8 && groups[i].len >= 8) || unused(&groups[..i]) || unused(&groups[i..])
+    };
     let mut s = 0;
     while s < usable {
         let mut matched = None;
-        for e in (s + 1..=usable).rev() {
+        for e in (s + 1..=usable).rev().filter(|&e| cut_ok(s) && cut_ok(e)) {
             if let Some(m) = evaluate(scan, &cluster, s, e, &mut signals) {
                 matched = Some((e, m));
                 break;
@@ -167,6 +198,10 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: &mut 
     let start = if lead { first.start - 1 } else { first.start };
     let end = last.end;
     let n: usize = groups.iter().map(|g| g.len).sum();
+    if n > 19 {
+        // Longer than any number read here (a single group can be any length).
+        return None;
+    }
     // Separators between the groups of the span (the first group's own is outside it).
     let seps = || groups[1..].iter().map(|g| g.sep);
     let one_sep = |want: u8| groups.len() > 1 && seps().all(|x| x == want);
@@ -185,8 +220,11 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: &mut 
     let lens: heapless_lens::Lens = heapless_lens::of(groups);
     let min = scan.scanner.options().min_score;
     let mut best: Option<Match> = None;
-    let offer = |m: Match, best: &mut Option<Match>| {
-        if m.1 >= min && best.is_none_or(|b| m.1 * m.0.sensitivity() > b.1 * b.0.sensitivity()) {
+    // Of two valid readings, the one whose name is written nearest wins (a 14-digit SIRET
+    // next to "SIRET" is not a Diners card); without names, the more harmful one.
+    let rank = |m: &Match, sig: Signals| (sig.has(m.0), std::cmp::Reverse(sig.distance(m.0)), m.1 * m.0.sensitivity());
+    let offer = |m: Match, best: &mut Option<Match>, sig: Signals| {
+        if m.1 >= min && best.is_none_or(|b| rank(&m, sig) > rank(&b, sig)) {
             *best = Some(m);
         }
     };
@@ -210,12 +248,16 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: &mut 
                     Some("ipv4"),
                 ),
                 &mut best,
+                sig.get(),
             );
         }
         return best;
     }
-    if dotted_neighbour {
-        // Part of a longer dotted number: decimals, a version, a date.
+    let date = matches!(groups.len(), 3)
+        && (lens.is(&[2, 2, 4]) || lens.is(&[4, 2, 2]) || lens.is(&[2, 2, 2]))
+        && seps().all(|x| matches!(x, b'.' | b'/' | b'-'));
+    if dotted_neighbour || date {
+        // Part of a longer dotted number (decimals, a version), or a date.
         return None;
     }
     if let Some((p, letter)) = c.suffix
@@ -225,12 +267,12 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: &mut 
         && checksum::es_dni(d, letter)
     {
         // Digits and their check letter: a Spanish DNI.
-        offer((PiiType::EsDni, contextual(0.85, 0.12, sig.get(), PiiType::EsDni), start, p + 1, None), &mut best);
+        offer((PiiType::EsDni, contextual(0.85, 0.12, sig.get(), PiiType::EsDni), start, p + 1, None), &mut best, sig.get());
         return best;
     }
     if !all_digits {
         if n == 15 && (plain || lens.is(&[1, 2, 2, 2, 3, 3, 2])) && checksum::fr_nir(d) {
-            offer((PiiType::FrNir, contextual(0.85, 0.14, sig.get(), PiiType::FrNir), start, end, Some("corsica")), &mut best);
+            offer((PiiType::FrNir, contextual(0.85, 0.14, sig.get(), PiiType::FrNir), start, end, Some("corsica")), &mut best, sig.get());
         }
         return best;
     }
@@ -238,37 +280,37 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: &mut 
         groups.len() > 1 && groups[..groups.len() - 1].iter().all(|g| g.len == 4) && last.len <= 4 && (one_sep(b' ') || one_sep(b'-'));
     if (13..=19).contains(&n) && !lead && (plain || grouped4 || lens.is(&[4, 6, 5]) || lens.is(&[4, 6, 4])) && checksum::luhn(d) {
         if let Some(network) = checksum::card_network(d) {
-            offer((PiiType::CreditCard, contextual(0.95, 0.04, sig.get(), PiiType::CreditCard), start, end, Some(network)), &mut best);
+            offer((PiiType::CreditCard, contextual(0.95, 0.04, sig.get(), PiiType::CreditCard), start, end, Some(network)), &mut best, sig.get());
         }
     }
     match n {
         15 if !lead && (plain || lens.is(&[1, 2, 2, 2, 3, 3, 2]) || lens.is(&[13, 2])) && checksum::fr_nir(d) => {
-            offer((PiiType::FrNir, contextual(0.8, 0.19, sig.get(), PiiType::FrNir), start, end, None), &mut best);
+            offer((PiiType::FrNir, contextual(0.8, 0.19, sig.get(), PiiType::FrNir), start, end, None), &mut best, sig.get());
         }
         14 if !lead && (plain || lens.is(&[3, 3, 3, 5]) || lens.is(&[9, 5])) && checksum::fr_siret(d) => {
             let base = if plain { 0.4 } else { 0.55 };
-            offer((PiiType::FrSiret, contextual(base, 0.42, sig.get(), PiiType::FrSiret), start, end, None), &mut best);
+            offer((PiiType::FrSiret, contextual(base, 0.42, sig.get(), PiiType::FrSiret), start, end, None), &mut best, sig.get());
         }
         11 if !lead => {
             let be_format = lens.is(&[2, 2, 2, 3, 2]) && seps().any(|x| x == b'-') || lens.is(&[6, 3, 2]);
             if (plain || be_format || lens.is(&[2, 2, 2, 5])) && checksum::be_national_number(d) {
                 let base = if be_format { 0.8 } else { 0.4 };
-                offer((PiiType::BeNationalNumber, contextual(base, 0.45, sig.get(), PiiType::BeNationalNumber), start, end, None), &mut best);
+                offer((PiiType::BeNationalNumber, contextual(base, 0.45, sig.get(), PiiType::BeNationalNumber), start, end, None), &mut best, sig.get());
             }
             if (plain || lens.is(&[6, 5])) && checksum::pl_pesel(d) {
-                offer((PiiType::PlPesel, contextual(0.4, 0.5, sig.get(), PiiType::PlPesel), start, end, None), &mut best);
+                offer((PiiType::PlPesel, contextual(0.4, 0.5, sig.get(), PiiType::PlPesel), start, end, None), &mut best, sig.get());
             }
             if (plain || lens.is(&[2, 3, 3, 3])) && checksum::de_tax_id(d) {
-                offer((PiiType::DeTaxId, contextual(0.4, 0.5, sig.get(), PiiType::DeTaxId), start, end, None), &mut best);
+                offer((PiiType::DeTaxId, contextual(0.4, 0.5, sig.get(), PiiType::DeTaxId), start, end, None), &mut best, sig.get());
             }
         }
         9 if !lead => {
             if (plain || lens.is(&[3, 3, 3])) && checksum::fr_siren(d) {
-                offer((PiiType::FrSiren, contextual(0.35, 0.5, sig.get(), PiiType::FrSiren), start, end, None), &mut best);
+                offer((PiiType::FrSiren, contextual(0.35, 0.5, sig.get(), PiiType::FrSiren), start, end, None), &mut best, sig.get());
             }
             if (plain || lens.is(&[4, 2, 3]) || lens.is(&[3, 3, 3])) && checksum::nl_bsn(d) {
                 let base = if lens.is(&[4, 2, 3]) { 0.45 } else { 0.35 };
-                offer((PiiType::NlBsn, contextual(base, 0.5, sig.get(), PiiType::NlBsn), start, end, None), &mut best);
+                offer((PiiType::NlBsn, contextual(base, 0.5, sig.get(), PiiType::NlBsn), start, end, None), &mut best, sig.get());
             }
             if (plain || lens.is(&[3, 2, 4])) && checksum::us_ssn(d) {
                 let base = if lens.is(&[3, 2, 4]) && one_sep(b'-') {
@@ -278,14 +320,14 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: &mut 
                 } else {
                     0.2
                 };
-                offer((PiiType::Ssn, contextual(base, 0.35, sig.get(), PiiType::Ssn), start, end, None), &mut best);
+                offer((PiiType::Ssn, contextual(base, 0.35, sig.get(), PiiType::Ssn), start, end, None), &mut best, sig.get());
             }
         }
         _ => {}
     }
     if (8..=15).contains(&n) && best.as_ref().is_none_or(|m| m.1 < 0.9) {
-        if let Some(score) = phone(scan, &b[start..end], d, lead, groups.len(), sig) {
-            offer((PiiType::Phone, score, start, end, None), &mut best);
+        if let Some(score) = phone(scan, start, &b[start..end], d, lead, groups.len(), sig) {
+            offer((PiiType::Phone, score, start, end, None), &mut best, sig.get());
         }
     }
     best
@@ -300,7 +342,7 @@ const NO_TRUNK: &[Id] = &[Id::ES, Id::IT, Id::PL, Id::PT, Id::GR, Id::CZ, Id::DK
 /// A phone number's score when `raw` (as written) is a valid number: international (`+` or
 /// `00`), national with a trunk `0` in an EU country, or — next to a phone word only — an EU
 /// national number without a trunk prefix.
-fn phone(scan: &mut Scan<'_>, raw: &[u8], d: &[u8], lead: bool, groups: usize, sig: &mut Lazy<'_>) -> Option<f64> {
+fn phone(scan: &mut Scan<'_>, start: usize, raw: &[u8], d: &[u8], lead: bool, groups: usize, sig: &mut Lazy<'_>) -> Option<f64> {
     let raw = std::str::from_utf8(raw).ok()?;
     
     let formatted = groups > 1;
@@ -315,6 +357,20 @@ fn phone(scan: &mut Scan<'_>, raw: &[u8], d: &[u8], lead: bool, groups: usize, s
     } else {
         return None;
     };
+    // A national number named as something else ("SIREN 035 593 781", "DNI 06225910L") is
+    // not a phone number, even when that something else fails its check.
+    let named = sig.get();
+    let other_word = PiiType::ALL
+        .into_iter()
+        .filter(|t| !matches!(t, PiiType::Phone | PiiType::Email | PiiType::IpAddress | PiiType::ApiKey))
+        .map(|t| named.distance(t))
+        .min()
+        .unwrap_or(u16::MAX);
+    // …unless a finding stands between that name and this number ("card 4532… y 0612…").
+    let name_used = scan.found.last().is_some_and(|f| f.start + usize::from(other_word) >= start);
+    if !regions.is_empty() && other_word < named.distance(PiiType::Phone) && !name_used {
+        return None;
+    }
     let valid = if regions.is_empty() {
         match raw.strip_prefix("00") {
             Some(rest) => try_parse(scan, None, &format!("+{rest}")),

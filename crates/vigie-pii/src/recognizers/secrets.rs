@@ -99,9 +99,9 @@ pub fn prefixed(scan: &mut Scan<'_>, start: usize, end: usize, next: u8) -> Opti
         if len < f.min || len > f.max || (e < b.len() && is_word(b[e])) {
             return None;
         }
-        // A real key mixes letters and digits; `sk-this-is-a-long-sentence` does not.
+        // A real key mixes letters with digits or capitals; `sk-this-is-a-long-sentence` does not.
         let v = &b[body..e];
-        if !v.iter().any(u8::is_ascii_digit) || !v.iter().any(u8::is_ascii_alphabetic) {
+        if f.min != f.max && (!v.iter().any(|c| c.is_ascii_digit() || c.is_ascii_uppercase()) || !v.iter().any(u8::is_ascii_alphabetic)) {
             return None;
         }
         let sig = scan.signals(start, e);
@@ -269,7 +269,7 @@ pub fn keyword(scan: &mut Scan<'_>, start: usize, end: usize, shape: u8) -> Opti
     let mut i = end + extra;
     let limit = b.len().min(i + 64);
     for _ in 0..4 {
-        while i < limit && matches!(b[i], b' ' | b'\t' | b':' | b'=' | b'"' | b'\'' | b'`' | b'>' | b'-' | b'(' | b'[' | b'{' | b'\r') {
+        while i < limit && matches!(b[i], b' ' | b'\t' | b':' | b'=' | b'"' | b'\'' | b'`' | b'>' | b'-' | b'(' | b'[' | b'{' | b')' | b']' | b'}' | b'\r') {
             i += 1;
         }
         if i >= limit || b[i] == b'\n' {
