@@ -181,22 +181,20 @@ impl Scanner {
         let first = b[start];
         let next = b.get(end).copied().unwrap_or(0);
         if first.is_ascii_digit() {
-            if next == b':' && end - start <= 4 {
-                if let Some(r) = ip::v6(scan, start) {
+            if next == b':' && end - start <= 4
+                && let Some(r) = ip::v6(scan, start) {
                     return Some(r);
                 }
-            }
             return numeric::at(scan, start);
         }
         if let Some(r) = secrets::prefixed(scan, start, end, next) {
             return Some(r);
         }
         if shape & DIGIT != 0 {
-            if next == b':' && end - start <= 4 && b[start..end].iter().all(u8::is_ascii_hexdigit) {
-                if let Some(r) = ip::v6(scan, start) {
+            if next == b':' && end - start <= 4 && b[start..end].iter().all(u8::is_ascii_hexdigit)
+                && let Some(r) = ip::v6(scan, start) {
                     return Some(r);
                 }
-            }
             if let Some(r) = ids::coded(scan, start, end) {
                 return Some(r);
             }
@@ -212,11 +210,10 @@ impl Scanner {
             if let Some(r) = ids::nino_spaced(scan, start) {
                 return Some(r);
             }
-        } else if end - start == 16 {
-            if let Some(r) = ids::coded(scan, start, end) {
+        } else if end - start == 16
+            && let Some(r) = ids::coded(scan, start, end) {
                 return Some(r);
             }
-        }
         secrets::keyword(scan, start, end, shape)
     }
 

@@ -278,11 +278,10 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: &mut 
     }
     let grouped4 =
         groups.len() > 1 && groups[..groups.len() - 1].iter().all(|g| g.len == 4) && last.len <= 4 && (one_sep(b' ') || one_sep(b'-'));
-    if (13..=19).contains(&n) && !lead && (plain || grouped4 || lens.is(&[4, 6, 5]) || lens.is(&[4, 6, 4])) && checksum::luhn(d) {
-        if let Some(network) = checksum::card_network(d) {
+    if (13..=19).contains(&n) && !lead && (plain || grouped4 || lens.is(&[4, 6, 5]) || lens.is(&[4, 6, 4])) && checksum::luhn(d)
+        && let Some(network) = checksum::card_network(d) {
             offer((PiiType::CreditCard, contextual(0.95, 0.04, sig.get(), PiiType::CreditCard), start, end, Some(network)), &mut best, sig.get());
         }
-    }
     match n {
         15 if !lead && (plain || lens.is(&[1, 2, 2, 2, 3, 3, 2]) || lens.is(&[13, 2])) && checksum::fr_nir(d) => {
             offer((PiiType::FrNir, contextual(0.8, 0.19, sig.get(), PiiType::FrNir), start, end, None), &mut best, sig.get());
@@ -325,11 +324,10 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: &mut 
         }
         _ => {}
     }
-    if (8..=15).contains(&n) && best.as_ref().is_none_or(|m| m.1 < 0.9) {
-        if let Some(score) = phone(scan, start, &b[start..end], d, lead, groups.len(), sig) {
+    if (8..=15).contains(&n) && best.as_ref().is_none_or(|m| m.1 < 0.9)
+        && let Some(score) = phone(scan, start, &b[start..end], d, lead, groups.len(), sig) {
             offer((PiiType::Phone, score, start, end, None), &mut best, sig.get());
         }
-    }
     best
 }
 
