@@ -76,6 +76,12 @@ fn secrets_are_found() {
     check("password: Sommer2024!x", &[(ApiKey, "Sommer2024!x")]);
     check("mon mot de passe est Soleil2024!", &[(ApiKey, "Soleil2024!")]);
     check("the key point is simple", &[]);
+    check(
+        "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;",
+        &[(ApiKey, "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==")],
+    );
+    check("const clientSecret = \"s3cr3tV4lu3-9fK2mQ8zL1pX\";", &[(ApiKey, "s3cr3tV4lu3-9fK2mQ8zL1pX")]);
+    check("a monkey ate 42 bananas", &[]);
     let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
     check(&format!("Authorization: Bearer {jwt}"), &[(ApiKey, jwt)]);
     let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA1234\nabcd==\n-----END RSA PRIVATE KEY-----";

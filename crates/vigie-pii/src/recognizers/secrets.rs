@@ -260,6 +260,8 @@ pub fn keyword(scan: &mut Scan<'_>, start: usize, end: usize, shape: u8) -> Opti
         } else {
             return None;
         }
+    } else if let Some(named) = camel_case_secret(w) {
+        (named, 0)
     } else {
         if w.len() > 11 {
             return None;
@@ -269,7 +271,12 @@ pub fn keyword(scan: &mut Scan<'_>, start: usize, end: usize, shape: u8) -> Opti
     let mut i = end + extra;
     let limit = b.len().min(i + 64);
     for _ in 0..4 {
-        while i < limit && matches!(b[i], b' ' | b'\t' | b':' | b'=' | b'"' | b'\'' | b'`' | b'>' | b'-' | b'(' | b'[' | b'{' | b')' | b']' | b'}' | b'\r') {
+        while i < limit
+            && matches!(
+                b[i],
+                b' ' | b'\t' | b':' | b'=' | b'"' | b'\'' | b'`' | b'>' | b'-' | b'(' | b'[' | b'{' | b')' | b']' | b'}' | b'\r'
+            )
+        {
             i += 1;
         }
         if i >= limit || b[i] == b'\n' {
@@ -300,6 +307,21 @@ pub fn keyword(scan: &mut Scan<'_>, start: usize, end: usize, shape: u8) -> Opti
         }
     }
     None
+}
+
+/// What a camel-case identifier ending in a secret word names: `AccountKey`, `apiKey`,
+/// `clientSecret`, `accessToken`, `dbPassword` (not `monkey`: the word must start a hump).
+fn camel_case_secret(w: &[u8]) -> Option<Named> {
+    const SUFFIXES: [(&[u8], Named); 5] =
+        [(b"Key", Named::Key), (b"Secret", Named::Key), (b"Token", Named::Key), (b"Password", Named::Password), (b"Pwd", Named::Password)];
+    if w.len() > 40 {
+        return None;
+    }
+    SUFFIXES.iter().find_map(|(suffix, named)| {
+        let cut = w.len().checked_sub(suffix.len())?;
+        (cut > 0 && w[cut..].eq_ignore_ascii_case(suffix) && w[cut].is_ascii_uppercase() && w[cut - 1].is_ascii_lowercase())
+            .then_some(*named)
+    })
 }
 
 fn mentions(hay: &[u8], word: &[u8]) -> bool {
