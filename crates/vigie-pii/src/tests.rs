@@ -112,3 +112,47 @@ fn long_digit_runs_are_skipped_not_overflowed() {
     check(&"7".repeat(10_000), &[]);
     check(&"1 ".repeat(5_000), &[]);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Filler words: prose in the six languages, no digits.
+    fn filler() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop::sample::select(vec!["the", "rapport", "über", "mañana", "perché", "graag", "très", "und", "é", "—"]),
+            0..12,
+        )
+        .prop_map(|w| w.join(" "))
+    }
+
+    proptest! {
+        #[test]
+        fn a_value_between_words_is_found_whole(before in filler(), after in filler(), which in 0..5usize) {
+            let (value, kind) = [
+                ("4532 0151 1283 0366", CreditCard),
+                ("FR14 2004 1010 0505 0001 3M02 606", Iban),
+                ("jean.dupont@example.fr", Email),
+                ("+33 6 12 34 56 78", Phone),
+                ("AKIAIOSFODNN7EXAMPLE", ApiKey),
+            ][which];
+            let text = format!("{before} {value} {after}");
+            let found = SCANNER.scan(&text);
+            prop_assert_eq!(found.len(), 1, "{:?} in {:?}", found, text);
+            prop_assert_eq!(found[0].kind, kind);
+            prop_assert_eq!(&text[found[0].byte_start..found[0].byte_end], value);
+            prop_assert_eq!(found[0].start, before.chars().count() + 1);
+        }
+
+        #[test]
+        fn any_text_scans_without_panic_and_findings_are_ordered(text in "\\PC{0,300}") {
+            let found = SCANNER.scan(&text);
+            for w in found.windows(2) {
+                prop_assert!(w[0].byte_end <= w[1].byte_start);
+            }
+            for f in &found {
+                prop_assert_eq!(f.start, text[..f.byte_start].chars().count());
+            }
+        }
+    }
+}
