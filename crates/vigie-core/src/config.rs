@@ -37,7 +37,14 @@ pub struct RawConfig {
     pub log_format: Option<String>,
     /// Base64 master key (otherwise `<data_dir>/secret.key`).
     pub secret_key: Option<String>,
+    /// The longest text, in UTF-8 bytes, the firewall scans in one request.
+    pub max_text_bytes: Option<usize>,
 }
+
+/// The longest text the firewall scans by default: 1 MiB.
+pub const DEFAULT_MAX_TEXT_BYTES: usize = 1 << 20;
+/// The range `max_text_bytes` may take: 1 KiB to 64 MiB (the request body limit is twice it).
+pub const MAX_TEXT_BYTES_RANGE: std::ops::RangeInclusive<usize> = 1024..=64 << 20;
 
 macro_rules! overlay_fields {
     ($base:ident, $over:ident, $($f:ident),*) => { $( if $over.$f.is_some() { $base.$f = $over.$f; } )* };
@@ -66,7 +73,8 @@ impl RawConfig {
             durability,
             write_batch_max,
             log_format,
-            secret_key
+            secret_key,
+            max_text_bytes
         );
         self
     }
@@ -121,6 +129,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Master key given in configuration, if any.
     pub secret_key: Option<MasterKey>,
+    /// The longest text the firewall scans, in UTF-8 bytes.
+    pub max_text_bytes: usize,
 }
 
 /// One problem in the configuration.
@@ -206,6 +216,10 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
             LogFormat::Text
         }
     };
+    let max_text_bytes = raw.max_text_bytes.unwrap_or(DEFAULT_MAX_TEXT_BYTES);
+    if !MAX_TEXT_BYTES_RANGE.contains(&max_text_bytes) {
+        bad("max_text_bytes", format!("{max_text_bytes} is out of range; use 1024 (1 KiB) to 67108864 (64 MiB), default 1048576"));
+    }
     let secret_key = raw.secret_key.as_deref().and_then(|s| MasterKey::from_base64(s).map_err(|e| bad("secret_key", e)).ok());
     problems.extend(problems2);
     if !problems.is_empty() {
@@ -225,6 +239,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
         write_batch_max,
         log_format,
         secret_key,
+        max_text_bytes,
     })
 }
 
@@ -239,16 +254,17 @@ mod tests {
         assert_eq!(c.xdr_addr.to_string(), "127.0.0.1:8090");
         assert_eq!(c.role, ServeRole::All);
         assert_eq!(c.event_source, "noxys");
+        assert_eq!(c.max_text_bytes, 1_048_576);
     }
 
     #[test]
     fn every_problem_is_reported_with_its_key() {
         let raw = RawConfig::from_toml(
-            "role = \"both\"\nfirewall_addr = \"localhost\"\ndurability = \"yes\"\nwrite_batch_max = 0\nadmin_email = \"admin@localhost\"",
+            "role = \"both\"\nfirewall_addr = \"localhost\"\ndurability = \"yes\"\nwrite_batch_max = 0\nadmin_email = \"admin@localhost\"\nmax_text_bytes = 10",
         )
         .expect("toml");
         let keys: Vec<_> = validate(raw).expect_err("invalid").into_iter().map(|p| p.key).collect();
-        assert_eq!(keys, vec!["role", "firewall_addr", "admin_email", "durability", "write_batch_max"]);
+        assert_eq!(keys, vec!["role", "firewall_addr", "admin_email", "durability", "write_batch_max", "max_text_bytes"]);
     }
 
     #[test]

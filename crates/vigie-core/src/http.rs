@@ -180,7 +180,7 @@ fn body_rejection(r: BytesRejection) -> ApiError {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            "the request body is larger than this endpoint accepts (1 MiB); send less per request",
+            "the request body is larger than this endpoint accepts (1 MiB; twice max_text_bytes plus 64 KiB where a text is sent); send less per request",
         )
     } else {
         ApiError::bad_request("unreadable_body", format!("the request body could not be read: {r}"))

@@ -1,7 +1,8 @@
-//! The AI firewall half of Vigie: records AI interactions without their raw text, masks what
-//! they found, evaluates the tenant's policies (block, coach, log), and writes the interaction
-//! and the events it implies into the outbox in one transaction. Its HTTP API is compatible
-//! with the Noxys AI firewall API.
+//! The AI firewall half of Vigie: records AI interactions without their raw text (a text sent
+//! is scanned by `vigie-pii`, hashed and dropped), masks what they found, scores the risk,
+//! evaluates the tenant's policies (block, coach, log), and writes the interaction and the
+//! events it implies into the outbox in one transaction. `POST /api/v1/scan` gives the same
+//! verdict without storing anything. Its HTTP API is compatible with the Noxys AI firewall API.
 //!
 //! Must not depend on: the XDR crate (the halves talk only over HTTP), reqwest, or anything that
 //! prints or reads the environment.
@@ -17,6 +18,7 @@ pub mod interactions;
 pub mod model;
 pub mod platforms;
 pub mod policy;
+pub mod scan;
 pub mod server;
 pub mod state;
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Assembly of the firewall half: opening its store, the router with its OpenAPI document, the
 //! health and metrics endpoints, and serving with graceful shutdown.
 use crate::state::{FirewallSettings, FirewallState, FirewallStats};
-use crate::{interactions, platforms, policy};
+use crate::{interactions, platforms, policy, scan};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -25,8 +25,15 @@ use vigie_core::metrics::{Metrics, metrics_handler, track};
 use vigie_core::secrets::MasterKey;
 use vigie_core::{Store, StoreError};
 
-/// The largest request body the firewall API reads.
+/// The largest request body the firewall API reads, except where a text may be sent.
 pub const MAX_BODY: usize = 1024 * 1024;
+
+/// The largest request body of the endpoints that take a text (`POST /api/v1/interactions` and
+/// `POST /api/v1/scan`): room for a text at the limit even if JSON escaping doubles it, plus the
+/// other fields.
+pub fn text_body_limit(max_text_bytes: usize) -> usize {
+    max_text_bytes.saturating_mul(2).saturating_add(64 * 1024).max(MAX_BODY)
+}
 
 /// Everything needed to open the firewall half.
 #[derive(Debug, Clone)]
@@ -41,6 +48,8 @@ pub struct FirewallOptions {
     pub secret_key: Option<MasterKey>,
     /// Auth tunables.
     pub auth: AuthSettings,
+    /// The longest text, in UTF-8 bytes, the server scans in one request (413 beyond).
+    pub max_text_bytes: usize,
 }
 
 impl FirewallOptions {
@@ -52,6 +61,7 @@ impl FirewallOptions {
             event_source: c.event_source.clone(),
             secret_key: c.secret_key.clone(),
             auth: AuthSettings::default(),
+            max_text_bytes: c.max_text_bytes,
         }
     }
 }
@@ -74,14 +84,17 @@ pub fn open(opts: FirewallOptions, clock: SharedClock) -> Result<FirewallState, 
     let stats = FirewallStats::default();
     metrics.register("interactions_recorded", "Interactions recorded, by decision", stats.interactions.clone());
     metrics.register("outbox_events", "Events written to the outbox, by type", stats.events.clone());
+    metrics.register("text_scans", "Texts scanned for sensitive data, by endpoint and outcome", stats.scans.clone());
+    metrics.register("text_scan_duration_seconds", "Time to scan and hash one text, by endpoint", stats.scan_seconds.clone());
     Ok(FirewallState {
         store,
         auth,
         metrics,
         clock,
         ids: Arc::new(IdGen::default()),
-        settings: Arc::new(FirewallSettings { event_source: opts.event_source }),
+        settings: Arc::new(FirewallSettings { event_source: opts.event_source, max_text_bytes: opts.max_text_bytes }),
         policies: policy::PolicyCache::default(),
+        scanner: Arc::new(vigie_pii::Scanner::default()),
         stats,
         ready: Arc::new(AtomicBool::new(false)),
     })
@@ -92,7 +105,7 @@ pub fn open(opts: FirewallOptions, clock: SharedClock) -> Result<FirewallState, 
     info(title = "Vigie AI firewall API", description = "Records AI interactions, evaluates policies (block, coach, log) and emits events. Compatible with the Noxys AI firewall API. Offsets of classifications are Unicode code points."),
     modifiers(&BearerAuth),
     components(schemas(ErrorBody)),
-    tags((name = "interactions"), (name = "policies"), (name = "platforms"), (name = "auth"), (name = "users"), (name = "tokens"), (name = "operations"))
+    tags((name = "interactions"), (name = "scan"), (name = "policies"), (name = "platforms"), (name = "auth"), (name = "users"), (name = "tokens"), (name = "operations"))
 )]
 struct ApiDoc;
 
@@ -134,7 +147,7 @@ impl utoipa::Modify for CommonErrors {
                     add("422", "well-formed but invalid input; `fields` names each problem");
                 }
                 if op.request_body.is_some() {
-                    add("413", "body larger than 1 MiB");
+                    add("413", "body larger than 1 MiB (where a text is sent: twice max_text_bytes plus 64 KiB)");
                 }
                 add("500", "server error; nothing was changed");
             }
@@ -173,9 +186,12 @@ async fn openapi_json(Extension(doc): Extension<Arc<String>>) -> impl IntoRespon
     ([(axum::http::header::CONTENT_TYPE, "application/json")], doc.as_str().to_owned())
 }
 
-fn split() -> (Router<FirewallState>, utoipa::openapi::OpenApi) {
+fn split(max_text_bytes: usize) -> (Router<FirewallState>, utoipa::openapi::OpenApi) {
+    let text_limit = DefaultBodyLimit::max(text_body_limit(max_text_bytes));
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(interactions::routes::router())
+        // Set on the routes, this limit overrides the app-wide one for them alone.
+        .merge(interactions::routes::router().layer(text_limit))
+        .merge(scan::routes::router().layer(text_limit))
         .merge(policy::routes::router())
         .merge(platforms::routes::router())
         .merge(vigie_core::auth::routes::router())
@@ -191,12 +207,12 @@ fn split() -> (Router<FirewallState>, utoipa::openapi::OpenApi) {
 
 /// The OpenAPI document of the firewall API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    split().1
+    split(vigie_core::config::DEFAULT_MAX_TEXT_BYTES).1
 }
 
 /// The firewall's HTTP application.
 pub fn app(state: FirewallState) -> Router {
-    let (router, doc) = split();
+    let (router, doc) = split(state.settings.max_text_bytes);
     let doc = Arc::new(doc.to_pretty_json().unwrap_or_default());
     router
         .fallback(route_not_found)

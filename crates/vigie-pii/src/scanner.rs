@@ -181,20 +181,25 @@ impl Scanner {
         let first = b[start];
         let next = b.get(end).copied().unwrap_or(0);
         if first.is_ascii_digit() {
-            if next == b':' && end - start <= 4
-                && let Some(r) = ip::v6(scan, start) {
-                    return Some(r);
-                }
+            if next == b':'
+                && end - start <= 4
+                && let Some(r) = ip::v6(scan, start)
+            {
+                return Some(r);
+            }
             return numeric::at(scan, start);
         }
         if let Some(r) = secrets::prefixed(scan, start, end, next) {
             return Some(r);
         }
         if shape & DIGIT != 0 {
-            if next == b':' && end - start <= 4 && b[start..end].iter().all(u8::is_ascii_hexdigit)
-                && let Some(r) = ip::v6(scan, start) {
-                    return Some(r);
-                }
+            if next == b':'
+                && end - start <= 4
+                && b[start..end].iter().all(u8::is_ascii_hexdigit)
+                && let Some(r) = ip::v6(scan, start)
+            {
+                return Some(r);
+            }
             if let Some(r) = ids::coded(scan, start, end) {
                 return Some(r);
             }
@@ -211,9 +216,10 @@ impl Scanner {
                 return Some(r);
             }
         } else if end - start == 16
-            && let Some(r) = ids::coded(scan, start, end) {
-                return Some(r);
-            }
+            && let Some(r) = ids::coded(scan, start, end)
+        {
+            return Some(r);
+        }
         secrets::keyword(scan, start, end, shape)
     }
 

@@ -20,6 +20,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the servers with simulated traffic from a few dozen people.
     Demo(DemoArgs),
+    /// Classify a text (a file, or standard input) with the detection engine and print what it
+    /// found, values masked. Exit code 0 when clean, 1 when something was found, 2 on error.
+    Scan(ScanArgs),
     /// Manage tenants in the data directory (works while the server runs).
     Tenants {
         /// What to do with tenants.
@@ -73,6 +76,9 @@ pub struct ServeArgs {
     /// text or json [default: text].
     #[arg(long, env = "VIGIE_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// The longest text, in UTF-8 bytes, the firewall scans in one request [default: 1048576].
+    #[arg(long, env = "VIGIE_MAX_TEXT_BYTES")]
+    pub max_text_bytes: Option<usize>,
 }
 
 impl ServeArgs {
@@ -93,8 +99,21 @@ impl ServeArgs {
             write_batch_max: self.write_batch_max,
             log_format: self.log_format.clone(),
             secret_key: std::env::var("VIGIE_SECRET_KEY").ok().filter(|s| !s.is_empty()),
+            max_text_bytes: self.max_text_bytes,
         }
     }
+}
+
+/// `scan` flags.
+#[derive(Args, Debug, Clone)]
+pub struct ScanArgs {
+    /// The file to scan; `-` or nothing reads standard input. Any size: it is read in 64 KiB
+    /// chunks.
+    pub file: Option<PathBuf>,
+    /// Print one JSON document (`findings`, `risk_score`, `classification_count`, `bytes`)
+    /// instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `demo` flags.

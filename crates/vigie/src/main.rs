@@ -4,6 +4,7 @@
 mod bench;
 mod cli;
 mod demo;
+mod scan;
 mod serve;
 mod traffic;
 
@@ -23,7 +24,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
@@ -31,29 +32,32 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
             let cfg = load_config(&args)?;
             init_logs(cfg.log_format);
-            serve::run(cfg).await
+            serve::run(cfg).await?;
         }
         Command::Demo(args) => {
             let cfg = load_config(&args.serve)?;
             init_logs(cfg.log_format);
-            demo::run(cfg, args.rate).await
+            demo::run(cfg, args.rate).await?;
         }
+        // Its exit code says whether something was found.
+        Command::Scan(args) => return scan::run(&args),
         Command::Tenants { action: TenantsCommand::Create { name, admin_email, data_dir } } => {
             init_logs(LogFormat::Text);
             let args = ServeArgs { data_dir, ..ServeArgs::default() };
             let cfg = load_config(&args)?;
-            serve::create_tenant(cfg, &name, &admin_email).await
+            serve::create_tenant(cfg, &name, &admin_email).await?;
         }
         Command::Bench { which: BenchCommand::Interactions(b) } => {
             init_logs(LogFormat::Text);
-            bench::interactions(b).await
+            bench::interactions(b).await?;
         }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// File, then environment and flags, then validation reporting every problem.

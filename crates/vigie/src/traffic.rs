@@ -73,7 +73,7 @@ pub fn starter_policies() -> Vec<NewPolicy> {
     let p = |name: &str, description: &str, priority: i64, action: &str, conditions: Vec<ConditionSpec>| NewPolicy {
         name: name.into(),
         description: description.into(),
-        rules: RulesSpec { action: action.into(), conditions },
+        rules: RulesSpec { message: None, action: action.into(), conditions },
         enabled: true,
         priority: Some(priority),
     };
@@ -125,7 +125,7 @@ pub fn bench_policies(n: usize) -> Vec<NewPolicy> {
             NewPolicy {
                 name: format!("bench policy {i:02}"),
                 description: String::new(),
-                rules: RulesSpec { action: action.into(), conditions },
+                rules: RulesSpec { message: None, action: action.into(), conditions },
                 enabled: true,
                 priority: Some(100 + i as i64),
             }

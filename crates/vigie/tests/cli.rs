@@ -122,3 +122,74 @@ fn the_admin_password_can_come_from_the_environment_and_tenants_are_created_offl
     assert_eq!(out.status.code(), Some(2), "a duplicate tenant is refused");
     stop(child, dir.path());
 }
+
+/// Runs `vigie scan` with `args`, feeding `stdin`; returns the exit code, stdout and stderr.
+fn scan(args: &[&std::ffi::OsStr], stdin: &[u8]) -> (Option<i32>, String, String) {
+    use std::io::Write;
+    let mut child =
+        vigie().arg("scan").args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn vigie");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin).expect("write stdin");
+    drop(input);
+    let out = child.wait_with_output().expect("wait");
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+const CLEAN: &str = "Summarise the attached meeting notes in three bullet points.\nKeep it short.\n";
+
+#[test]
+fn scanning_a_clean_file_exits_0_and_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, CLEAN).expect("write");
+    let (code, out, err) = scan(&[file.as_os_str()], b"");
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("No sensitive data found") && out.contains(&format!("{} bytes", CLEAN.len())), "{out}");
+}
+
+#[test]
+fn scanning_reads_standard_input_and_json_is_one_document() {
+    for args in [vec![], vec!["-"]] {
+        let mut args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+        args.push(std::ffi::OsStr::new("--json"));
+        let (code, out, err) = scan(&args, CLEAN.as_bytes());
+        assert_eq!(code, Some(0), "{out}{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+        assert_eq!(v, serde_json::json!({"findings": [], "risk_score": 0.0, "classification_count": 0, "bytes": CLEAN.len()}));
+    }
+}
+
+#[test]
+fn scanning_a_missing_file_exits_2_with_one_line_saying_what_to_do() {
+    let (code, out, err) = scan(&[std::ffi::OsStr::new("/no/such/file.txt")], b"");
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(out.is_empty(), "{out}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("/no/such/file.txt") && err.contains("check the path"), "{err}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, _, err) = scan(&[dir.path().as_os_str()], b"");
+    assert_eq!(code, Some(2), "a directory: {err}");
+}
+
+/// Needs the detection engine.
+#[test]
+fn scanning_a_file_with_a_card_exits_1_and_prints_only_masked_values_with_line_and_column() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("prompt.txt");
+    // Over one read of 64 KiB: lines are counted across reads.
+    let mut text = "Une ligne sans rien de sensible, répétée.\n".repeat(2000);
+    text.push_str("Ma carte : 4532 0151 1283 0366, mail alice@acme.fr\n");
+    std::fs::write(&file, &text).expect("write");
+    let (code, out, err) = scan(&[file.as_os_str()], b"");
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("2001:12") && out.contains("CREDIT_CARD") && out.contains("****0366"), "{out}");
+    assert!(out.contains("EMAIL") && out.contains("a***@acme.fr"), "{out}");
+    assert!(!out.contains("4532 0151") && !out.contains("alice@"), "a raw value was printed: {out}");
+    let (code, out, _) = scan(&[std::ffi::OsStr::new("--json")], text.as_bytes());
+    assert_eq!(code, Some(1));
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(v["findings"][0]["type"], "CREDIT_CARD");
+    assert_eq!((v["findings"][0]["line"].as_u64(), v["findings"][0]["column"].as_u64()), (Some(2001), Some(12)));
+    assert!(v["risk_score"].as_f64().is_some_and(|r| r > 0.9), "{v}");
+    assert_eq!(v["bytes"].as_u64(), Some(text.len() as u64));
+}

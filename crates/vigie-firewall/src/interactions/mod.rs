@@ -1,16 +1,17 @@
-//! Interactions: validated, stripped of raw text, masked, evaluated against the tenant's
-//! policies, and stored with their decision and their events in one transaction.
+//! Interactions: their text scanned and dropped (`text`), validated and masked (`prepare`),
+//! scored and evaluated against the tenant's policies (`judge`), and stored with their decision
+//! and their events in one transaction (`store`).
+mod judge;
 pub mod routes;
 mod store;
+pub mod text;
 
 use crate::events;
 use crate::model::{Action, Direction, InteractionType, RiskLevel, Severity, Source, normalize_platform, normalize_type};
-use crate::policy::engine::{Facts, first_match};
 use crate::state::{ActionLabel, EventLabel, FirewallState};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 use vigie_core::StoreError;
@@ -18,7 +19,9 @@ use vigie_core::auth::{Permission, Principal};
 use vigie_core::http::{ApiError, FieldError};
 use vigie_pii::masking::{digit_count, mask};
 
+pub(crate) use judge::{Judged, judge};
 pub use store::ListFilter;
+use text::{ScanOrigin, ScannedText};
 
 /// The most classifications one interaction may carry.
 pub const MAX_CLASSIFICATIONS: usize = 1000;
@@ -81,14 +84,15 @@ pub struct NewInteraction {
     /// prompt (default), completion, tool_call or embedding.
     pub interaction_type: Option<InteractionType>,
     /// Free object. Only the keys of [`METADATA_KEYS`] with short scalar values are kept
-    /// (`url` cut to its origin); `text` is hashed when no `content_hash` is given, then dropped.
+    /// (`url` cut to its origin); `text`, when `text` itself is absent, is scanned like it.
     #[schema(value_type = Option<Object>)]
     pub content_metadata: Option<Map<String, Value>>,
     /// Detected sensitive data.
     #[serde(default)]
     #[schema(max_items = 1000)]
     pub classifications: Vec<ClassificationIn>,
-    /// Risk seen by the client, 0..1 (default 0).
+    /// Risk seen by the client, 0..1 (default 0). The stored risk is the higher of this and the
+    /// server's score of the classifications (its own findings included).
     #[schema(minimum = 0.0, maximum = 1.0)]
     pub risk_score: Option<f64>,
     /// outbound (default) or inbound.
@@ -97,7 +101,9 @@ pub struct NewInteraction {
     pub source: Option<Source>,
     /// The person, as a UUID.
     pub user_id: Option<Uuid>,
-    /// The content itself, when the client wants the server to hash it. Never stored.
+    /// The content itself, for the server to scan and hash (at most `max_text_bytes` bytes of
+    /// UTF-8, 1 MiB by default; 413 beyond). Its findings join the classifications, replacing a
+    /// client classification of the same type on an overlapping span. Never stored.
     pub text: Option<String>,
 }
 
@@ -204,7 +210,7 @@ pub struct Interaction {
 }
 
 /// A validated request: everything is masked and normalised; nothing raw remains.
-struct Prepared {
+pub(crate) struct Prepared {
     platform_id: String,
     interaction_type: InteractionType,
     direction: Direction,
@@ -216,33 +222,64 @@ struct Prepared {
     classifications: Vec<Classification>,
     classification_count: usize,
     types: Vec<String>,
-    risk_score: f64,
+    /// The risk the client saw (0 when it sent none).
+    client_risk: f64,
 }
 
-fn prepare(req: NewInteraction) -> Result<Prepared, ApiError> {
+/// Takes the text to scan out of a request: `text`, or else a string `content_metadata.text`.
+/// Returns it with the name of the field it came from.
+pub(crate) fn take_text(req: &mut NewInteraction) -> Option<(String, &'static str)> {
+    let in_metadata = req.content_metadata.as_mut().and_then(|m| m.remove("text"));
+    match (req.text.take(), in_metadata) {
+        (Some(t), _) => Some((t, "text")),
+        (None, Some(Value::String(t))) => Some((t, "content_metadata.text")),
+        (None, _) => None,
+    }
+}
+
+/// Whether a request must name its platform: recording does; a scan alone may leave it out
+/// (the platform then counts as unknown and unvetted).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum PlatformRule {
+    /// `platform_id` must be a platform id.
+    Required,
+    /// An empty `platform_id` stands for an unknown platform.
+    Optional,
+}
+
+/// Validates, masks and scrubs a request whose text (if any) was taken out and scanned.
+pub(crate) fn prepare(req: NewInteraction, scanned: Option<ScannedText>, platform: PlatformRule) -> Result<Prepared, ApiError> {
     let mut errors = Vec::new();
-    let platform_id = normalize_platform(&req.platform_id).unwrap_or_else(|| {
-        errors.push(FieldError::new("platform_id", format!("{:?} is not a platform id (letters, digits, - _ .)", req.platform_id)));
+    let platform_id = if platform == PlatformRule::Optional && req.platform_id.is_empty() {
         String::new()
-    });
-    let text = req.text.or_else(|| req.content_metadata.as_ref().and_then(|m| m.get("text")).and_then(Value::as_str).map(str::to_owned));
-    let content_length = text.as_ref().map(|t| t.chars().count() as u64);
-    let content_hash = match (req.content_hash, &text) {
-        (Some(h), _) => {
+    } else {
+        normalize_platform(&req.platform_id).unwrap_or_else(|| {
+            errors.push(FieldError::new("platform_id", format!("{:?} is not a platform id (letters, digits, - _ .)", req.platform_id)));
+            String::new()
+        })
+    };
+    let content_length = scanned.as_ref().map(|s| s.content_length);
+    let content_hash = match (req.content_hash, &scanned) {
+        (Some(h), scanned) => {
             let h = h.trim();
             let h = h.strip_prefix("sha256:").unwrap_or(h).to_ascii_lowercase();
             if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
                 errors.push(FieldError::new("content_hash", "must be a SHA-256 digest: 64 hexadecimal characters"));
+            } else if scanned.as_ref().is_some_and(|s| s.content_hash != h) {
+                errors.push(FieldError::new(
+                    "content_hash",
+                    "does not match the SHA-256 of text; send the hex SHA-256 of the text's UTF-8 bytes, or leave content_hash out and the server computes it",
+                ));
             }
             h
         }
-        (None, Some(t)) => format!("{:x}", Sha256::digest(t.as_bytes())),
+        (None, Some(s)) => s.content_hash.clone(),
         (None, None) => {
             errors.push(FieldError::new("content_hash", "is required unless text is given"));
             String::new()
         }
     };
-    drop(text);
+    let found: Vec<Classification> = scanned.map(|s| s.findings.iter().map(text::classification).collect()).unwrap_or_default();
     let risk_score = req.risk_score.unwrap_or(0.0);
     if !(0.0..=1.0).contains(&risk_score) {
         errors.push(FieldError::new("risk_score", format!("{risk_score} is outside 0..1")));
@@ -251,7 +288,6 @@ fn prepare(req: NewInteraction) -> Result<Prepared, ApiError> {
         errors.push(FieldError::new("classifications", format!("at most {MAX_CLASSIFICATIONS} per interaction")));
     }
     let mut classifications = Vec::with_capacity(req.classifications.len());
-    let mut types = Vec::with_capacity(req.classifications.len());
     for (i, c) in req.classifications.into_iter().enumerate() {
         let Some(kind) = normalize_type(&c.kind) else {
             errors.push(FieldError::new(
@@ -272,13 +308,14 @@ fn prepare(req: NewInteraction) -> Result<Prepared, ApiError> {
             errors.push(FieldError::new(format!("classifications[{i}].count"), "must be between 1 and 100000"));
         }
         let value = c.value.as_deref().map(|v| mask(&kind, v));
-        types.push(kind.clone());
         classifications.push(Classification { kind, value, score: c.score, start: c.start, end: c.end, count: c.count.filter(|n| *n > 1) });
     }
     let content_metadata = req.content_metadata.map(scrub_metadata).filter(|m| !m.is_empty());
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    let classifications = text::merge(found, classifications);
+    let types = classifications.iter().map(|c| c.kind.clone()).collect();
     Ok(Prepared {
         platform_id,
         interaction_type: req.interaction_type.unwrap_or(InteractionType::Prompt),
@@ -291,7 +328,7 @@ fn prepare(req: NewInteraction) -> Result<Prepared, ApiError> {
         classification_count: classifications.iter().map(|c| c.count.unwrap_or(1) as usize).sum(),
         classifications,
         types,
-        risk_score,
+        client_risk: risk_score,
     })
 }
 
@@ -346,35 +383,23 @@ struct EventData<'a> {
     alert: Option<&'a Alert>,
 }
 
-/// Records an interaction: evaluates the tenant's policies, then stores the interaction and
-/// its events in one transaction, and returns it once committed.
-pub async fn record(st: &FirewallState, by: &Principal, req: NewInteraction) -> Result<Interaction, ApiError> {
+/// Records an interaction: scans its text if it has one, evaluates the tenant's policies, then
+/// stores the interaction and its events in one transaction, and returns it once committed.
+pub async fn record(st: &FirewallState, by: &Principal, mut req: NewInteraction) -> Result<Interaction, ApiError> {
     by.require(Permission::Record)?;
-    let prep = prepare(req)?;
-    let tenant = by.tenant_id;
-    let rules = st.policies.get(&st.store, tenant).await?;
-    let platform_vetted = rules.is_vetted(&prep.platform_id);
-    let facts = Facts {
-        platform_id: &prep.platform_id,
-        platform_vetted,
-        risk_score: prep.risk_score,
-        classification_types: &prep.types,
-        classification_count: prep.classification_count,
-        source: prep.source,
-        direction: prep.direction,
-        user_id: prep.user_id,
-        interaction_type: prep.interaction_type,
+    let scanned = match take_text(&mut req) {
+        Some((t, field)) => Some(text::scan(st, t, field, ScanOrigin::Interactions).await?),
+        None => None,
     };
-    let matched = first_match(&rules.policies, &facts);
-    let risk_level = RiskLevel::of(prep.risk_score);
-    let decision = Decision {
-        action: matched.map_or(Action::Log, |p| p.rules.action),
-        policy_id: matched.map(|p| p.id),
-        policy_name: matched.map(|p| p.name.clone()),
-        risk_level,
-    };
-    let alert = Alert::raised_by(&decision, prep.risk_score);
-    drop(rules);
+    let prep = prepare(req, scanned, PlatformRule::Required)?;
+    let judged = judge(&*st.policies.get(&st.store, by.tenant_id).await?, prep);
+    store(st, by.tenant_id, judged).await
+}
+
+/// Stores a judged interaction and its events in one transaction; returns it once committed.
+pub(crate) async fn store(st: &FirewallState, tenant: Uuid, judged: Judged) -> Result<Interaction, ApiError> {
+    let Judged { prep, platform_vetted, risk_score, decision, alert, message: _ } = judged;
+    let risk_level = decision.risk_level;
     let s = st.clone();
     let interaction = st
         .store
@@ -396,7 +421,7 @@ pub async fn record(st: &FirewallState, by: &Principal, req: NewInteraction) -> 
                 content_metadata: prep.content_metadata,
                 classification_count: prep.classification_count,
                 classifications: prep.classifications,
-                risk_score: prep.risk_score,
+                risk_score,
                 risk_level,
                 decision,
                 alert,
@@ -474,23 +499,48 @@ mod tests {
         );
     }
 
+    fn prepared(body: Value) -> Result<Prepared, ApiError> {
+        let mut req: NewInteraction = serde_json::from_value(body).expect("json");
+        let scanned = take_text(&mut req).map(|(t, _)| text::analyse(&SCANNER, t));
+        prepare(req, scanned, PlatformRule::Required)
+    }
+
     #[test]
     fn text_is_hashed_when_no_hash_is_given_and_then_dropped() {
-        let req: NewInteraction = serde_json::from_value(json!({"platform_id": "ChatGPT", "text": "héllo"})).expect("json");
-        let Ok(p) = prepare(req) else { panic!("a valid request") };
-        assert_eq!(
-            p.content_hash, "3c48591d8d098a4538f5e013dfcf406e948eac4d3277b10bf614e295d6068179",
-            "SHA-256 of the UTF-8 text, as Python's hashlib computes it"
-        );
-        assert_eq!(p.content_length, Some(5));
-        assert_eq!(p.platform_id, "chatgpt");
+        for body in [
+            json!({"platform_id": "ChatGPT", "text": "héllo"}),
+            json!({"platform_id": "ChatGPT", "content_metadata": {"text": "héllo", "model": "gpt-4o"}}),
+            json!({"platform_id": "ChatGPT", "text": "héllo", "content_hash": "sha256:3C48591D8D098A4538F5E013DFCF406E948EAC4D3277B10BF614E295D6068179"}),
+        ] {
+            let Ok(p) = prepared(body.clone()) else { panic!("a valid request: {body}") };
+            assert_eq!(
+                p.content_hash, "3c48591d8d098a4538f5e013dfcf406e948eac4d3277b10bf614e295d6068179",
+                "SHA-256 of the UTF-8 text, as Python's hashlib computes it"
+            );
+            assert_eq!(p.content_length, Some(5));
+            assert_eq!(p.platform_id, "chatgpt");
+            assert!(p.content_metadata.as_ref().is_none_or(|m| !m.contains_key("text")));
+        }
+    }
+
+    #[test]
+    fn a_client_hash_that_is_not_the_texts_is_refused() {
+        let Err(e) = prepared(json!({"platform_id": "claude", "text": "héllo", "content_hash": "a".repeat(64)})) else {
+            panic!("accepted a hash of another text")
+        };
+        assert_eq!(e.fields[0].field, "content_hash");
+        assert!(e.fields[0].message.contains("does not match the SHA-256 of text"), "{}", e.fields[0].message);
     }
 }
 
-/// Validates, masks and scrubs a request exactly as [`record`] does, without storing anything.
-/// For fuzzing and property tests of the untrusted-input path.
-pub fn check(req: NewInteraction) -> Result<(), ApiError> {
-    prepare(req).map(drop)
+#[cfg(test)]
+static SCANNER: std::sync::LazyLock<vigie_pii::Scanner> = std::sync::LazyLock::new(vigie_pii::Scanner::default);
+
+/// Validates, scans, masks and scrubs a request exactly as [`record`] does (without the size
+/// limit), and stores nothing. For fuzzing and property tests of the untrusted-input path.
+pub fn check(scanner: &vigie_pii::Scanner, mut req: NewInteraction) -> Result<(), ApiError> {
+    let scanned = take_text(&mut req).map(|(t, _)| text::analyse(scanner, t));
+    prepare(req, scanned, PlatformRule::Required).map(drop)
 }
 
 #[cfg(test)]
@@ -508,13 +558,16 @@ mod properties {
             )
         ) {
             let body = serde_json::to_vec(&Value::Object(fields.into_iter().collect())).expect("serialise");
-            if let Ok(req) = vigie_core::http::parse_json::<NewInteraction>(&body)
-                && let Ok(p) = prepare(req)
-            {
-                prop_assert!((0.0..=1.0).contains(&p.risk_score));
-                prop_assert_eq!(p.content_hash.len(), 64);
-                prop_assert!(p.content_metadata.as_ref().is_none_or(|m| !m.contains_key("text")));
-                prop_assert!(p.classifications.iter().all(|c| c.value.as_deref().is_none_or(|v| v.starts_with("****") || v.contains("***@"))));
+            if let Ok(mut req) = vigie_core::http::parse_json::<NewInteraction>(&body) {
+                let scanned = take_text(&mut req).map(|(t, _)| text::analyse(&SCANNER, t));
+                if let Ok(p) = prepare(req, scanned, PlatformRule::Required) {
+                    let j = judge(&crate::policy::TenantRules::default(), p);
+                    prop_assert!((0.0..=1.0).contains(&j.risk_score));
+                    let p = j.prep;
+                    prop_assert_eq!(p.content_hash.len(), 64);
+                    prop_assert!(p.content_metadata.as_ref().is_none_or(|m| !m.contains_key("text")));
+                    prop_assert!(p.classifications.iter().all(|c| c.value.as_deref().is_none_or(|v| v.starts_with("****") || v.contains("***@"))));
+                }
             }
         }
     }

@@ -19,12 +19,16 @@ pub fn router() -> OpenApiRouter<FirewallState> {
     OpenApiRouter::new().routes(routes!(interactions_create, interactions_list)).routes(routes!(interactions_get))
 }
 
-/// Record an AI interaction and get the policy decision. Classification values are masked and
-/// any raw text is dropped before anything is stored; offsets are in Unicode code points.
-/// Needs a token with the `admin` or `ingest` role.
+/// Record an AI interaction and get the policy decision. A `text` (or `content_metadata.text`)
+/// is scanned by the server, hashed (a `content_hash` that differs is refused) and dropped; its
+/// findings join the classifications. Classification values are masked before anything is
+/// stored; offsets are in Unicode code points. The stored risk is the higher of the client's
+/// `risk_score` and the server's score of the classifications. A text over `max_text_bytes`
+/// gets 413 `text_too_large`. Needs a token with the `admin` or `ingest` role.
 #[utoipa::path(post, path = "/api/v1/interactions", tag = "interactions", security(("bearer" = [])), request_body = NewInteraction,
     responses((status = 201, body = Interaction), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 413, description = "the text is longer than max_text_bytes (code text_too_large), or the body too large", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 async fn interactions_create(
     State(st): State<FirewallState>,
     Recorder(p): Recorder,

@@ -24,7 +24,15 @@ pub struct RulesSpec {
     /// Conditions; all must hold.
     #[schema(min_items = 1, max_items = 50)]
     pub conditions: Vec<ConditionSpec>,
+    /// What the person is told on a block or coach decision (up to 500 characters). Without
+    /// it, the message names the policy and the types found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 500)]
+    pub message: Option<String>,
 }
+
+/// The longest policy message.
+pub const MAX_MESSAGE: usize = 500;
 
 /// One condition as written: `{field, operator, value}`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
@@ -135,6 +143,8 @@ enum Cond {
 pub struct CompiledRules {
     /// The action of a match.
     pub action: Action,
+    /// The message shown on a match, if the policy has one (trimmed, never empty).
+    pub message: Option<String>,
     conditions: Vec<Cond>,
 }
 
@@ -185,6 +195,10 @@ pub fn compile(spec: &RulesSpec) -> Result<CompiledRules, Vec<FieldError>> {
     if spec.conditions.len() > MAX_CONDITIONS {
         errors.push(FieldError::new("rules.conditions", format!("at most {MAX_CONDITIONS} conditions per policy")));
     }
+    let message = spec.message.as_deref().map(str::trim).filter(|m| !m.is_empty()).map(str::to_owned);
+    if message.as_ref().is_some_and(|m| m.chars().count() > MAX_MESSAGE) {
+        errors.push(FieldError::new("rules.message", format!("at most {MAX_MESSAGE} characters")));
+    }
     let mut conditions = Vec::with_capacity(spec.conditions.len());
     for (i, c) in spec.conditions.iter().enumerate() {
         match compile_condition(c) {
@@ -193,7 +207,7 @@ pub fn compile(spec: &RulesSpec) -> Result<CompiledRules, Vec<FieldError>> {
         }
     }
     match action {
-        Some(action) if errors.is_empty() => Ok(CompiledRules { action, conditions }),
+        Some(action) if errors.is_empty() => Ok(CompiledRules { action, message, conditions }),
         _ => Err(errors),
     }
 }

@@ -82,8 +82,8 @@ async fn bad_input_gets_the_error_shape_with_the_right_status_and_nothing_is_wri
             Some("classifications[0].score"),
         ),
         (
-            "body over 1 MiB",
-            with("content_metadata", json!({"pad": "x".repeat(1_100_000)})),
+            "body over twice max_text_bytes plus 64 KiB",
+            with("content_metadata", json!({"pad": "x".repeat(2 * 1_048_576 + 70_000)})),
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             None,
@@ -184,4 +184,106 @@ async fn the_list_filters_and_pages_newest_first_without_gaps_or_repeats() {
     assert_eq!((status, e["fields"][0]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("action")));
     let (status, e) = s.get("/api/v1/interactions?limit=many", &s.admin).await;
     assert_eq!((status, e["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_query")));
+}
+
+fn sha256(text: &str) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(text.as_bytes()))
+}
+
+#[tokio::test]
+async fn a_sent_text_is_hashed_by_the_server_and_a_hash_of_something_else_is_refused() {
+    let s = TestServer::start().await;
+    let text = "Résume ce contrat pour moi, s'il te plaît.";
+    let (status, r) = s.interaction(&s.admin, json!({"platform_id": "claude", "text": text})).await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    assert_eq!(
+        (r["content_hash"].as_str(), r["content_length"].as_u64()),
+        (Some(sha256(text).as_str()), Some(text.chars().count() as u64))
+    );
+    let (status, r) =
+        s.interaction(&s.admin, json!({"platform_id": "claude", "text": text, "content_hash": sha256(text).to_uppercase()})).await;
+    assert_eq!(status, StatusCode::CREATED, "the same hash in capitals: {r}");
+    let (status, e) = s.interaction(&s.admin, json!({"platform_id": "claude", "text": text, "content_hash": HASH})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["fields"][0]["field"], "content_hash");
+    assert!(e["fields"][0]["message"].as_str().unwrap_or_default().contains("does not match the SHA-256 of text"), "{e}");
+    let (status, _) =
+        s.interaction(&s.admin, json!({"platform_id": "claude", "content_metadata": {"text": text}, "content_hash": HASH})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "content_metadata.text is checked the same way");
+    assert_eq!(s.count("SELECT count(*) FROM interactions"), 2);
+}
+
+#[tokio::test]
+async fn the_stored_risk_is_the_higher_of_the_clients_and_the_servers_and_decides() {
+    let s = TestServer::start().await;
+    s.policy("Coach critical", 10, "coach", json!([{"field": "risk_score", "operator": "gte", "value": 0.9}])).await;
+    // The server never lowers what the client saw.
+    let (status, r) = s.interaction(&s.admin, json!({"platform_id": "claude", "text": "nothing to see", "risk_score": 0.99})).await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    assert_eq!((r["risk_score"].as_f64(), r["decision"]["action"].as_str()), (Some(0.99), Some("coach")));
+    // Nor ignores what the client found: a card it reports with a risk of 0 is scored by the server.
+    let body = json!({"platform_id": "claude", "content_hash": HASH, "risk_score": 0.0,
+                      "classifications": [{"type": "CREDIT_CARD", "value": "4532015112830366", "score": 0.97}]});
+    let (status, r) = s.interaction(&s.admin, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    let risk = r["risk_score"].as_f64().expect("risk");
+    assert!(risk > 0.9, "{risk}");
+    assert_eq!((r["risk_level"].as_str(), r["decision"]["action"].as_str()), (Some("critical"), Some("coach")), "{r}");
+    assert_eq!(r["alert"]["severity"], "critical");
+    let id = r["id"].as_str().expect("id");
+    let high = s.count(&format!(
+        "SELECT count(*) FROM outbox WHERE event_type = 'interaction.high_risk' AND json_extract(payload, '$.data.interaction.id') = '{id}'"
+    ));
+    assert_eq!(high, 1, "interaction.high_risk follows the final risk");
+}
+
+#[tokio::test]
+async fn a_text_at_the_limit_is_accepted_even_when_json_escaping_doubles_it_and_one_byte_more_gets_413() {
+    let s = TestServer::start().await;
+    // 1 MiB of quotes: 2 MiB of JSON once escaped. Scanned on the blocking pool (over 64 KiB).
+    let at_limit = "\"".repeat(1 << 20);
+    let (status, r) = s.interaction(&s.admin, json!({"platform_id": "claude", "text": at_limit})).await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    assert_eq!(r["content_length"].as_u64(), Some(1 << 20));
+    let over = format!("{at_limit}x");
+    let (status, e) = s.interaction(&s.admin, json!({"platform_id": "claude", "text": over})).await;
+    assert_eq!((status, e["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("text_too_large")), "{e}");
+    let (status, e) = s.interaction(&s.admin, json!({"platform_id": "claude", "content_metadata": {"text": over}})).await;
+    assert_eq!((status, e["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("text_too_large")), "{e}");
+    assert!(e["error"].as_str().is_some_and(|m| m.contains("content_metadata.text")), "{e}");
+    assert_eq!(s.count("SELECT count(*) FROM interactions"), 1);
+
+    let small = TestServer::start_with(|o| o.max_text_bytes = 1024).await;
+    let (status, _) = small.interaction(&small.admin, json!({"platform_id": "claude", "text": "a".repeat(1024)})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, e) = small.interaction(&small.admin, json!({"platform_id": "claude", "text": "a".repeat(1025)})).await;
+    assert_eq!((status, e["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("text_too_large")), "{e}");
+}
+
+/// Needs the detection engine.
+#[tokio::test]
+async fn server_findings_join_the_classifications_and_replace_the_clients_on_the_same_span() {
+    let s = TestServer::start().await;
+    let text = "my card 4532 0151 1283 0366, mail alice@acme.fr";
+    let (status, r) = s
+        .interaction(
+            &s.admin,
+            json!({"platform_id": "claude", "text": text, "risk_score": 0.0, "classifications": [
+                {"type": "credit_card", "value": "4532015112830366", "score": 0.6, "start": 8, "end": 27},
+                {"type": "PERSON", "value": "Alice Martin", "score": 0.7}
+            ]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    let got: Vec<(&str, &str, Option<u64>)> = r["classifications"]
+        .as_array()
+        .expect("classifications")
+        .iter()
+        .map(|c| (c["type"].as_str().unwrap_or(""), c["value"].as_str().unwrap_or(""), c["start"].as_u64()))
+        .collect();
+    assert_eq!(got, [("CREDIT_CARD", "****0366", Some(8)), ("EMAIL", "a***@acme.fr", Some(34)), ("PERSON", "****in", None)]);
+    assert!(r["classifications"][0]["score"].as_f64().is_some_and(|x| x > 0.6), "the server's finding replaced the client's: {r}");
+    assert_eq!(r["classification_count"], 3);
+    assert!(r["risk_score"].as_f64().is_some_and(|x| x > 0.9), "a card in the text: {r}");
 }

@@ -113,10 +113,12 @@ async fn enabled_policies_run_by_priority_then_creation_and_the_first_match_wins
 async fn every_operator_and_alias_decides_through_the_api() {
     let s = TestServer::start().await;
     let user = "0190a3c1-0000-7000-8000-000000000010";
+    // A card scored 0.5 and an unscored e-mail give a server risk of 0.68 on this unvetted
+    // platform, below the client's 0.8, which stands.
     let base = json!({
         "platform_id": "deepseek", "content_hash": HASH, "risk_score": 0.8, "source": "proxy", "direction": "outbound",
         "interaction_type": "prompt", "user_id": user,
-        "classifications": [{"type": "email", "value": "a@b.fr"}, {"type": "CREDIT_CARD", "value": "4532015112830366"}]
+        "classifications": [{"type": "email", "value": "a@b.fr"}, {"type": "CREDIT_CARD", "value": "4532015112830366", "score": 0.5}]
     });
     let table = [
         (json!({"field": "platform_id", "operator": "eq", "value": "deepseek"}), true),

@@ -4,6 +4,7 @@ mod api_auth;
 mod api_interactions;
 mod api_platforms;
 mod api_policies;
+mod api_scan;
 mod compat;
 mod openapi;
 mod outbox;
@@ -37,14 +38,21 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// A server whose options `tune` changes first.
+    pub async fn start_with(tune: impl FnOnce(&mut FirewallOptions)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        let opts = FirewallOptions {
+        let mut opts = FirewallOptions {
             data_dir: dir.path().to_path_buf(),
             store: StoreOptions::default(),
             event_source: "noxys".into(),
             secret_key: None,
             auth: AuthSettings::default(),
+            max_text_bytes: 1 << 20,
         };
+        tune(&mut opts);
         let state = vigie_firewall::open(opts, Arc::new(SystemClock)).expect("open");
         state.auth.bootstrap("acme", ADMIN_EMAIL, Some(ADMIN_PASSWORD)).await.expect("bootstrap").expect("first start");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

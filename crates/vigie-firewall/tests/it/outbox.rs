@@ -32,9 +32,11 @@ async fn each_committed_interaction_has_exactly_the_events_it_implies() {
         ("deepseek", 0.5, &["interaction.created", "interaction.policy_violated", "alert.severity_medium"]),
         ("deepseek", 0.8, &["interaction.created", "interaction.policy_violated", "interaction.high_risk", "alert.severity_high"]),
     ];
+    // A barely confident IBAN: the server's score of it (under 0.06) stays below every client
+    // risk here, so the client's risk decides.
     for (platform, risk, expected) in cases {
         let (status, r) = s
-            .interaction(&s.admin, json!({"platform_id": platform, "content_hash": HASH, "risk_score": risk, "classifications": [{"type": "IBAN", "value": "FR7630006000011234567890189"}]}))
+            .interaction(&s.admin, json!({"platform_id": platform, "content_hash": HASH, "risk_score": risk, "classifications": [{"type": "IBAN", "value": "FR7630006000011234567890189", "score": 0.05}]}))
             .await;
         assert_eq!(status, StatusCode::CREATED, "{r}");
         let id = r["id"].as_str().expect("id");

@@ -1,5 +1,5 @@
 //! No raw sensitive value or prompt text reaches any file of the data directory.
-use crate::{HASH, TestServer};
+use crate::TestServer;
 use reqwest::StatusCode;
 use serde_json::json;
 use std::path::Path;
@@ -26,7 +26,7 @@ async fn a_posted_card_number_appears_in_no_file_of_the_data_dir() {
         .interaction(
             &s.admin,
             json!({
-                "platform_id": "chatgpt", "content_hash": HASH, "risk_score": 0.96,
+                "platform_id": "chatgpt", "risk_score": 0.96,
                 "classifications": [
                     {"type": "CREDIT_CARD", "value": "4532015112830366", "score": 0.99, "start": 8, "end": 24},
                     {"type": "CREDIT_CARD", "value": "5500-0055-5555-5559", "score": 0.99},
@@ -67,4 +67,25 @@ async fn a_posted_card_number_appears_in_no_file_of_the_data_dir() {
     let db = rusqlite::Connection::open(dir.path().join("firewall.db")).expect("open");
     let n: i64 = db.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0)).expect("count");
     assert_eq!(n, 5, "the policy, the interaction and its events were stored, masked");
+}
+
+#[tokio::test]
+async fn a_scanned_text_appears_in_no_file_of_the_data_dir() {
+    let s = TestServer::start().await;
+    s.policy("Coach cards", 10, "coach", json!([{"field": "classifications", "operator": "contains", "value": "CREDIT_CARD"}])).await;
+    let text = "Bonjour, ma carte 4532 0151 1283 0366 expire bientôt; écrivez à alice.martin@acme.fr — zebra quokka lantern";
+    let (status, r) = s.interaction(&s.admin, json!({"platform_id": "mistral", "text": text, "risk_score": 0.2})).await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    let (status, r) =
+        s.interaction(&s.admin, json!({"platform_id": "mistral", "content_metadata": {"text": text, "model": "large"}})).await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    for record in [true, false] {
+        let (status, r) = s.post("/api/v1/scan", &s.admin, json!({"text": text, "platform_id": "mistral", "record": record})).await;
+        assert_eq!(status, StatusCode::OK, "{r}");
+    }
+    assert_eq!(s.count("SELECT count(*) FROM interactions"), 3);
+    let needles = ["4532 0151 1283 0366", "4532015112830366", "alice.martin", "zebra quokka", "Bonjour", "bientôt"];
+    assert_eq!(files_containing(s.dir.path(), &needles), Vec::<String>::new(), "while running (WAL included)");
+    let dir = s.stop().await;
+    assert_eq!(files_containing(dir.path(), &needles), Vec::<String>::new(), "after shutdown");
 }

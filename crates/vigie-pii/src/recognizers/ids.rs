@@ -13,10 +13,15 @@ pub fn coded(scan: &mut Scan<'_>, start: usize, end: usize) -> Option<usize> {
     let b = scan.text;
     let w = &b[start..end];
     let n = w.len();
-    if n >= 4 && w[0].is_ascii_alphabetic() && w[1].is_ascii_alphabetic() && w[2].is_ascii_digit() && w[3].is_ascii_digit()
-        && let Some(r) = iban(scan, start, end) {
-            return Some(r);
-        }
+    if n >= 4
+        && w[0].is_ascii_alphabetic()
+        && w[1].is_ascii_alphabetic()
+        && w[2].is_ascii_digit()
+        && w[3].is_ascii_digit()
+        && let Some(r) = iban(scan, start, end)
+    {
+        return Some(r);
+    }
     if n == 16 {
         let mut up = [0u8; 16];
         up.copy_from_slice(w);
@@ -47,12 +52,16 @@ pub fn coded(scan: &mut Scan<'_>, start: usize, end: usize) -> Option<usize> {
             return Some(stop);
         }
     }
-    if n == 9 && w[..2].iter().all(u8::is_ascii_alphabetic) && w[2..8].iter().all(u8::is_ascii_digit)
-        && checksum::uk_nino([w[0], w[1]], &w[2..8], w[8]) && !w.iter().any(u8::is_ascii_lowercase) {
-            let sig = scan.signals(start, end);
-            scan.push(PiiType::UkNino, contextual(0.75, 0.2, sig, PiiType::UkNino), start, end, None);
-            return Some(end);
-        }
+    if n == 9
+        && w[..2].iter().all(u8::is_ascii_alphabetic)
+        && w[2..8].iter().all(u8::is_ascii_digit)
+        && checksum::uk_nino([w[0], w[1]], &w[2..8], w[8])
+        && !w.iter().any(u8::is_ascii_lowercase)
+    {
+        let sig = scan.signals(start, end);
+        scan.push(PiiType::UkNino, contextual(0.75, 0.2, sig, PiiType::UkNino), start, end, None);
+        return Some(end);
+    }
     None
 }
 

@@ -69,8 +69,8 @@ pub fn at(scan: &mut Scan<'_>, pos: usize) -> Option<usize> {
         // A Corsican department inside a NIR: 2A / 2B.
         // The department follows the sex, year and month digits: one digit into a spaced group
         // or six into a plain one, and digits follow.
-        let then_digit = b.get(i + 1).is_some_and(u8::is_ascii_digit)
-            || (b.get(i + 1) == Some(&b' ') && b.get(i + 2).is_some_and(u8::is_ascii_digit));
+        let then_digit =
+            b.get(i + 1).is_some_and(u8::is_ascii_digit) || (b.get(i + 1) == Some(&b' ') && b.get(i + 2).is_some_and(u8::is_ascii_digit));
         if i < b.len() && matches!(b[i], b'A' | b'B') && matches!(i - gs, 1 | 6) && b[i - 1] == b'2' && then_digit {
             i += 1;
             while i < b.len() && b[i].is_ascii_digit() {
@@ -119,7 +119,10 @@ pub fn at(scan: &mut Scan<'_>, pos: usize) -> Option<usize> {
     let glued = suffix.is_none() && end < b.len() && (is_word(b[end]) || b[end] == b'@');
     // Digits inside a hyphenated or dotted token (a UUID, `ID-12345678-x`) are not a number.
     let in_token = |k: usize| k < b.len() && matches!(b[k], b'-' | b'.' | b'/') && b.get(k + 1).is_some_and(|&c| c.is_ascii_alphabetic());
-    if (glued && n > 1 && groups[n - 1].sep != b' ') || (suffix.is_none() && in_token(end)) || (pos >= 2 && lead == 0 && matches!(b[pos - 1], b'-' | b'.') && is_word(b[pos - 2])) {
+    if (glued && n > 1 && groups[n - 1].sep != b' ')
+        || (suffix.is_none() && in_token(end))
+        || (pos >= 2 && lead == 0 && matches!(b[pos - 1], b'-' | b'.') && is_word(b[pos - 2]))
+    {
         return Some(end);
     }
     let usable = if glued { n - 1 } else { n };
@@ -278,10 +281,18 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: &mut 
     }
     let grouped4 =
         groups.len() > 1 && groups[..groups.len() - 1].iter().all(|g| g.len == 4) && last.len <= 4 && (one_sep(b' ') || one_sep(b'-'));
-    if (13..=19).contains(&n) && !lead && (plain || grouped4 || lens.is(&[4, 6, 5]) || lens.is(&[4, 6, 4])) && checksum::luhn(d)
-        && let Some(network) = checksum::card_network(d) {
-            offer((PiiType::CreditCard, contextual(0.95, 0.04, sig.get(), PiiType::CreditCard), start, end, Some(network)), &mut best, sig.get());
-        }
+    if (13..=19).contains(&n)
+        && !lead
+        && (plain || grouped4 || lens.is(&[4, 6, 5]) || lens.is(&[4, 6, 4]))
+        && checksum::luhn(d)
+        && let Some(network) = checksum::card_network(d)
+    {
+        offer(
+            (PiiType::CreditCard, contextual(0.95, 0.04, sig.get(), PiiType::CreditCard), start, end, Some(network)),
+            &mut best,
+            sig.get(),
+        );
+    }
     match n {
         15 if !lead && (plain || lens.is(&[1, 2, 2, 2, 3, 3, 2]) || lens.is(&[13, 2])) && checksum::fr_nir(d) => {
             offer((PiiType::FrNir, contextual(0.8, 0.19, sig.get(), PiiType::FrNir), start, end, None), &mut best, sig.get());
@@ -294,7 +305,11 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: &mut 
             let be_format = lens.is(&[2, 2, 2, 3, 2]) && seps().any(|x| x == b'-') || lens.is(&[6, 3, 2]);
             if (plain || be_format || lens.is(&[2, 2, 2, 5])) && checksum::be_national_number(d) {
                 let base = if be_format { 0.8 } else { 0.4 };
-                offer((PiiType::BeNationalNumber, contextual(base, 0.45, sig.get(), PiiType::BeNationalNumber), start, end, None), &mut best, sig.get());
+                offer(
+                    (PiiType::BeNationalNumber, contextual(base, 0.45, sig.get(), PiiType::BeNationalNumber), start, end, None),
+                    &mut best,
+                    sig.get(),
+                );
             }
             if (plain || lens.is(&[6, 5])) && checksum::pl_pesel(d) {
                 offer((PiiType::PlPesel, contextual(0.4, 0.5, sig.get(), PiiType::PlPesel), start, end, None), &mut best, sig.get());
@@ -324,10 +339,12 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: &mut 
         }
         _ => {}
     }
-    if (8..=15).contains(&n) && best.as_ref().is_none_or(|m| m.1 < 0.9)
-        && let Some(score) = phone(scan, start, &b[start..end], d, lead, groups.len(), sig) {
-            offer((PiiType::Phone, score, start, end, None), &mut best, sig.get());
-        }
+    if (8..=15).contains(&n)
+        && best.as_ref().is_none_or(|m| m.1 < 0.9)
+        && let Some(score) = phone(scan, start, &b[start..end], d, lead, groups.len(), sig)
+    {
+        offer((PiiType::Phone, score, start, end, None), &mut best, sig.get());
+    }
     best
 }
 
@@ -342,7 +359,7 @@ const NO_TRUNK: &[Id] = &[Id::ES, Id::IT, Id::PL, Id::PT, Id::GR, Id::CZ, Id::DK
 /// national number without a trunk prefix.
 fn phone(scan: &mut Scan<'_>, start: usize, raw: &[u8], d: &[u8], lead: bool, groups: usize, sig: &mut Lazy<'_>) -> Option<f64> {
     let raw = std::str::from_utf8(raw).ok()?;
-    
+
     let formatted = groups > 1;
     let (base, regions): (f64, &[Id]) = if raw.starts_with('+') || d.starts_with(b"00") {
         (0.85, &[])

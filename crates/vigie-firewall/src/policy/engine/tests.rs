@@ -19,7 +19,11 @@ fn facts<'a>(types: &'a [String]) -> Facts<'a> {
 }
 
 fn rules(field: &str, op: &str, value: Value) -> Result<CompiledRules, Vec<FieldError>> {
-    compile(&RulesSpec { action: "block".into(), conditions: vec![ConditionSpec { field: field.into(), operator: op.into(), value }] })
+    compile(&RulesSpec {
+        message: None,
+        action: "block".into(),
+        conditions: vec![ConditionSpec { field: field.into(), operator: op.into(), value }],
+    })
 }
 
 fn check(field: &str, op: &str, value: Value, expected: bool) {
@@ -100,6 +104,7 @@ fn a_missing_user_id_fails_eq_and_in_and_passes_ne_and_nin() {
 #[test]
 fn all_conditions_must_hold() {
     let spec = RulesSpec {
+        message: None,
         action: "Coach".into(),
         conditions: vec![
             ConditionSpec { field: "platform_id".into(), operator: "eq".into(), value: json!("deepseek") },
@@ -114,6 +119,7 @@ fn all_conditions_must_hold() {
 #[test]
 fn invalid_conditions_are_named_by_path_all_at_once() {
     let spec = RulesSpec {
+        message: None,
         action: "deny".into(),
         conditions: vec![
             ConditionSpec { field: "platform_id".into(), operator: "eq".into(), value: json!("chatgpt") },
@@ -146,7 +152,7 @@ fn invalid_conditions_are_named_by_path_all_at_once() {
         ]
     );
     assert!(errors[1].message.contains("eq, ne, in or nin"), "{}", errors[1].message);
-    assert!(compile(&RulesSpec { action: "log".into(), conditions: vec![] }).is_err());
+    assert!(compile(&RulesSpec { message: None, action: "log".into(), conditions: vec![] }).is_err());
 }
 
 #[test]
@@ -156,6 +162,7 @@ fn the_first_match_by_priority_then_creation_wins() {
         name: format!("p{id}"),
         priority,
         rules: compile(&RulesSpec {
+            message: None,
             action: action.into(),
             conditions: vec![ConditionSpec { field: "platform_id".into(), operator: "eq".into(), value: json!(platform) }],
         })
@@ -183,7 +190,7 @@ mod properties {
             value in crate::test_support::json_value(&["field", "value"]),
             risk in 0.0f64..=1.0,
         ) {
-            let spec = RulesSpec { action: "log".into(), conditions: vec![ConditionSpec { field: field.into(), operator: operator.into(), value }] };
+            let spec = RulesSpec { message: None, action: "log".into(), conditions: vec![ConditionSpec { field: field.into(), operator: operator.into(), value }] };
             match compile(&spec) {
                 Ok(r) => {
                     let types = vec!["EMAIL".to_owned()];
@@ -198,4 +205,20 @@ mod properties {
             }
         }
     }
+}
+
+#[test]
+fn a_message_is_kept_trimmed_and_a_long_one_refused() {
+    let with = |message: &str| {
+        compile(&RulesSpec {
+            action: "coach".into(),
+            conditions: vec![ConditionSpec { field: "platform_id".into(), operator: "eq".into(), value: json!("grok") }],
+            message: Some(message.into()),
+        })
+    };
+    assert_eq!(with("  Remove the card number.  ").expect("valid").message.as_deref(), Some("Remove the card number."));
+    assert_eq!(with("   ").expect("valid").message, None, "a blank message means the default one");
+    assert_eq!(with(&"é".repeat(500)).expect("500 characters").message.map(|m| m.chars().count()), Some(500));
+    let errors = with(&"x".repeat(501)).expect_err("too long");
+    assert_eq!(errors[0].field, "rules.message");
 }
