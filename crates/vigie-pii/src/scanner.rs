@@ -94,9 +94,8 @@ pub(crate) struct Scan<'a> {
     pub text: &'a [u8],
     pub scanner: &'a Scanner,
     pub found: Vec<Raw>,
-    /// Phone-number parses left: libphonenumber takes microseconds, so a text made of digit
-    /// groups cannot make the scan quadratic or slow. Generous for real text (one per 128
-    /// bytes, at least 16).
+    /// Phone-number validations left (one per region tried), so a text made of digit groups
+    /// cannot make the scan slow: 64, plus one per 8 bytes — far more than real text uses.
     pub phone_budget: usize,
 }
 
@@ -141,7 +140,7 @@ impl Scanner {
     /// The findings in `text`, in order of their start, none overlapping.
     pub fn scan(&self, text: &str) -> Vec<Finding> {
         let b = text.as_bytes();
-        let mut scan = Scan { text: b, scanner: self, found: Vec::new(), phone_budget: 16 + b.len() / 128 };
+        let mut scan = Scan { text: b, scanner: self, found: Vec::new(), phone_budget: 64 + b.len() / 8 };
         let mut i = 0;
         let n = b.len();
         while i < n {

@@ -4,4 +4,5 @@ pub mod email;
 pub mod ids;
 pub mod ip;
 pub mod numeric;
+pub mod phone;
 pub mod secrets;

@@ -8,11 +8,11 @@
 //! longest span that validates wins and the search goes on after it; when none does, it starts
 //! again from the next group. Clusters are capped at [`MAX_GROUPS`] groups and [`MAX_DIGITS`]
 //! digits, so the work per cluster is bounded.
+use super::phone;
 use crate::PiiType;
 use crate::checksum;
 use crate::context::{Context, Signals};
 use crate::scanner::{Scan, contextual, is_word};
-use phonenumber::country::Id;
 
 /// The most groups in one cluster.
 pub const MAX_GROUPS: usize = 12;
@@ -29,9 +29,10 @@ struct Group {
     sep: u8,
 }
 
-/// Loads libphonenumber's metadata now, so the first scan does not pay for it.
+/// Loads the phone metadata and compiles the national patterns now, so no scan pays for it.
 pub fn warm_up() {
-    let _ = phonenumber::parse(None, "+33612345678");
+    phone::warm_up(TRUNK_ZERO);
+    phone::warm_up(NO_TRUNK);
 }
 
 /// The numeric recognizer at `pos`, a digit, `+` or `(`. Returns where the scan resumes.
@@ -348,22 +349,21 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: &mut 
     best
 }
 
-/// EU countries whose national numbers start with a trunk `0`, most populous first.
-const TRUNK_ZERO: &[Id] =
-    &[Id::DE, Id::FR, Id::IT, Id::NL, Id::BE, Id::AT, Id::GB, Id::IE, Id::SE, Id::FI, Id::RO, Id::HU, Id::HR, Id::SK, Id::SI, Id::BG];
-/// EU countries whose national numbers have no trunk prefix.
-const NO_TRUNK: &[Id] = &[Id::ES, Id::IT, Id::PL, Id::PT, Id::GR, Id::CZ, Id::DK, Id::LU, Id::LV, Id::EE, Id::MT, Id::CY];
+/// EU (and neighbouring) regions whose national numbers start with a trunk `0`, most
+/// populous first.
+pub const TRUNK_ZERO: &[&str] = &["DE", "FR", "IT", "NL", "BE", "AT", "GB", "IE", "SE", "FI", "RO", "HU", "HR", "SK", "SI", "BG", "CH"];
+/// EU regions whose national numbers have no trunk prefix.
+pub const NO_TRUNK: &[&str] = &["ES", "IT", "PL", "PT", "GR", "CZ", "DK", "LU", "LV", "EE", "MT", "CY"];
 
-/// A phone number's score when `raw` (as written) is a valid number: international (`+` or
-/// `00`), national with a trunk `0` in an EU country, or — next to a phone word only — an EU
-/// national number without a trunk prefix.
+/// A phone number's score when it is a valid number: international (`+` or `00`), national
+/// with a trunk `0` in an EU country, or — next to a phone word only — an EU national number
+/// without a trunk prefix.
 fn phone(scan: &mut Scan<'_>, start: usize, raw: &[u8], d: &[u8], lead: bool, groups: usize, sig: &mut Lazy<'_>) -> Option<f64> {
-    let raw = std::str::from_utf8(raw).ok()?;
-
     let formatted = groups > 1;
-    let (base, regions): (f64, &[Id]) = if raw.starts_with('+') || d.starts_with(b"00") {
+    let digits = std::str::from_utf8(d).ok()?;
+    let (base, regions): (f64, &[&str]) = if raw.starts_with(b"+") || d.starts_with(b"00") {
         (0.85, &[])
-    } else if raw.starts_with('(') {
+    } else if raw.starts_with(b"(") {
         (0.65, TRUNK_ZERO)
     } else if d[0] == b'0' && d[1] != b'0' {
         (if formatted { 0.7 } else { 0.6 }, TRUNK_ZERO)
@@ -387,22 +387,20 @@ fn phone(scan: &mut Scan<'_>, start: usize, raw: &[u8], d: &[u8], lead: bool, gr
         return None;
     }
     let valid = if regions.is_empty() {
-        match raw.strip_prefix("00") {
-            Some(rest) => try_parse(scan, None, &format!("+{rest}")),
-            None => try_parse(scan, None, raw),
-        }
+        spend(scan, 1) && phone::valid_international(digits.strip_prefix("00").unwrap_or(digits))
     } else {
-        regions.iter().any(|&r| try_parse(scan, Some(r), raw))
+        regions.iter().any(|r| spend(scan, 1) && phone::valid_national(r, digits))
     };
     valid.then(|| contextual(base, 0.25, sig.get(), PiiType::Phone))
 }
 
-fn try_parse(scan: &mut Scan<'_>, region: Option<Id>, raw: &str) -> bool {
-    if scan.phone_budget == 0 {
+/// Takes `n` phone validations from the scan's budget; false when it is spent.
+fn spend(scan: &mut Scan<'_>, n: usize) -> bool {
+    if scan.phone_budget < n {
         return false;
     }
-    scan.phone_budget -= 1;
-    phonenumber::parse(region, raw).is_ok_and(|n| phonenumber::is_valid(&n))
+    scan.phone_budget -= n;
+    true
 }
 
 fn followed_by_dot_digit(b: &[u8], end: usize) -> bool {
