@@ -156,3 +156,20 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn one_card_or_iban_is_critical_and_a_lone_email_is_low() {
+    use crate::risk::of_findings;
+    for (text, band) in [
+        ("4532015112830366", 0.9..=1.0),
+        ("please pay FR1420041010050500013M02606 today", 0.9..=1.0),
+        ("DE89 3704 0044 0532 0130 00", 0.9..=1.0),
+        ("write to alice@acme.fr", 0.1..=0.3),
+    ] {
+        let found = SCANNER.scan(text);
+        for vetted in [true, false] {
+            let risk = of_findings(&found, vetted);
+            assert!(band.contains(&risk), "{text:?} (vetted {vetted}) scored {risk}");
+        }
+    }
+}
