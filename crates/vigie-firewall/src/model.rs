@@ -102,53 +102,13 @@ impl Severity {
     }
 }
 
-/// Classification type codes Vigie knows by name. Other upper-case codes are accepted as given.
-pub const KNOWN_TYPES: &[&str] = &[
-    "EMAIL",
-    "PHONE",
-    "CREDIT_CARD",
-    "IBAN",
-    "SSN",
-    "FR_NIR",
-    "FR_SIRET",
-    "FR_SIREN",
-    "IP_ADDRESS",
-    "API_KEY",
-    "ES_DNI",
-    "ES_NIE",
-    "IT_FISCAL_CODE",
-    "NL_BSN",
-    "BE_NATIONAL_NUMBER",
-    "PL_PESEL",
-    "DE_TAX_ID",
-    "UK_NINO",
-    "PERSON",
-];
-
 /// Normalises a classification type code: upper case, known aliases mapped (`nir` → `FR_NIR`,
 /// `SIRET` → `FR_SIRET`, `SECRET` → `API_KEY`…). `None` when it cannot be a type code.
 pub fn normalize_type(raw: &str) -> Option<String> {
-    let up = raw.trim().to_ascii_uppercase().replace(['-', ' '], "_");
-    let canonical = match up.as_str() {
-        "NIR" => "FR_NIR",
-        "SIRET" => "FR_SIRET",
-        "SIREN" => "FR_SIREN",
-        "SECRET" | "APIKEY" | "TOKEN" => "API_KEY",
-        "CARD" | "CREDITCARD" | "CC" => "CREDIT_CARD",
-        "PHONE_NUMBER" => "PHONE",
-        "EMAIL_ADDRESS" => "EMAIL",
-        "IP" => "IP_ADDRESS",
-        "US_SSN" => "SSN",
-        "DNI" => "ES_DNI",
-        "NIE" => "ES_NIE",
-        "BSN" => "NL_BSN",
-        "PESEL" => "PL_PESEL",
-        "NINO" => "UK_NINO",
-        _ => "",
-    };
-    if !canonical.is_empty() {
-        return Some(canonical.to_owned());
+    if let Some(t) = vigie_pii::PiiType::from_code(raw) {
+        return Some(t.code().to_owned());
     }
+    let up = raw.trim().to_ascii_uppercase().replace(['-', ' '], "_");
     let valid = !up.is_empty()
         && up.len() <= 48
         && up.starts_with(|c: char| c.is_ascii_uppercase())

@@ -1,5 +1,5 @@
-//! Scanner figures for BENCHMARKS.md: throughput on prose, prose with ~1 % sensitive data, and
-//! source code with logs (criterion), each beside a baseline in the same run — one regular
+//! Scanner figures for BENCHMARKS.md: throughput on prose, prose with ~1 % sensitive data,
+//! source code with logs, and hostile input (criterion), each beside a baseline in the same run — one regular
 //! expression per recognizer, each run over the whole text, as a regex-per-entity detector
 //! does; then per-prompt latency percentiles for 200 B, 2 KB and 64 KB prompts.
 //!
@@ -38,6 +38,7 @@ fn throughput(c: &mut Criterion, scanner: &Scanner) {
         ("a_prose", corpus::prose(11, SIZE)),
         ("b_prose_1pct_pii", corpus::prose_with_pii(12, SIZE)),
         ("c_code_and_logs", corpus::code_and_logs(13, SIZE)),
+        ("d_hostile", hostile(SIZE)),
     ];
     let mut g = c.benchmark_group("scan_throughput");
     g.throughput(Throughput::Bytes(SIZE as u64));
@@ -49,6 +50,19 @@ fn throughput(c: &mut Criterion, scanner: &Scanner) {
         });
     }
     g.finish();
+}
+
+/// Input written to make a scanner work hard: key prefixes with no key after them, digit
+/// groups that are almost numbers, `@` without addresses, half private-key headers.
+fn hostile(size: usize) -> String {
+    let units = ["sk-", "xoxb-", "0 6 1 2 3 4 5 ", "a@", "-----BEGIN ", "eyJ.", "4532 0151 1283 ", "::", "password: "];
+    let mut s = String::with_capacity(size + 16);
+    let mut i = 0;
+    while s.len() < size {
+        s.push_str(units[(i / 64) % units.len()]);
+        i += 1;
+    }
+    s
 }
 
 /// Prompts of `size` bytes cut from the ~1 % PII corpus at char boundaries.

@@ -10,6 +10,8 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 /// Bytes looked at before a candidate.
 pub const BEFORE: usize = 72;
+/// How far before a candidate a negative word may end and still name it.
+pub const NEGATIVE_REACH: usize = 32;
 /// Bytes looked at after a candidate.
 pub const AFTER: usize = 48;
 
@@ -159,6 +161,12 @@ const POSITIVE: &[(PiiType, &[&str])] = &[
             "whatsapp",
             "appeler",
             "appelle",
+            "appelez",
+            "rappeler",
+            "rappelez",
+            "rückruf",
+            "richiamare",
+            "terugbellen",
             "call",
             "rufnummer",
             "fax",
@@ -424,12 +432,17 @@ impl Context {
             let boundary_before = !letter_before(text, a);
             let boundary_after = !letter_at(text, b);
             if boundary_before && boundary_after {
+                // A negative word counts only when it names the value: just before it
+                // ("Order #100234567", "Bestellnummer: 4500012345"), not anywhere near
+                // ("Order 12345: ship to Jean, card 4532 …").
+                let names_it = b <= edge && edge - b <= NEGATIVE_REACH;
                 match self.masks[m.pattern().as_usize()] {
-                    0 => s.negative = true,
-                    VERSION_BIT => {
+                    0 if names_it => s.negative = true,
+                    VERSION_BIT if names_it => {
                         s.negative = true;
                         s.version = true;
                     }
+                    0 | VERSION_BIT => {}
                     mask => {
                         s.positive |= mask;
                         // People name a value before they write it: a word after it counts
@@ -450,11 +463,18 @@ impl Context {
 }
 
 /// Whether a sentence ends at `k`: a line break, or `.`, `!` or `?` followed by a space and a
-/// capital (so `Tel. 030…` and `IdNr. (54…` do not end one).
+/// capital, possibly after a bracket or quote (so `Tel. 030…` and `IdNr. (54…` do not end one).
 fn sentence_ends(text: &[u8], k: usize) -> bool {
     match text[k] {
         b'\n' => true,
-        b'.' | b'!' | b'?' => text.get(k + 1) == Some(&b' ') && text.get(k + 2).is_some_and(|&c| c.is_ascii_uppercase() || c >= 0xC3),
+        b'.' | b'!' | b'?' => {
+            // The next sentence may open with a bracket or quote: `… 984. (Tel. +48 …)`.
+            let next = match text.get(k + 2) {
+                Some(b'(' | b'"' | b'[' | b'\'') => text.get(k + 3),
+                other => other,
+            };
+            text.get(k + 1) == Some(&b' ') && next.is_some_and(|&c| c.is_ascii_uppercase() || c >= 0xC3)
+        }
         _ => false,
     }
 }

@@ -249,6 +249,12 @@ impl Scanner {
             *pos = to;
         };
         for r in kept {
+            // Every recognizer ends its candidates on character boundaries; a candidate that
+            // did not would be dropped here rather than panic on the slice.
+            let Some(value) = text.get(r.start..r.end) else {
+                debug_assert!(false, "a candidate off a character boundary");
+                continue;
+            };
             advance(r.start, &mut pos, &mut chars);
             let start = chars;
             advance(r.end, &mut pos, &mut chars);
@@ -259,7 +265,7 @@ impl Scanner {
                 end: chars,
                 byte_start: r.start,
                 byte_end: r.end,
-                masked: mask(r.kind.code(), &text[r.start..r.end]),
+                masked: mask(r.kind.code(), value),
                 detail: r.detail,
             });
         }

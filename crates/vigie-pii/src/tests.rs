@@ -89,6 +89,31 @@ fn secrets_are_found() {
 }
 
 #[test]
+fn review_cases_are_found() {
+    // A negative word elsewhere in the sentence does not weaken a value it does not name.
+    check("Order 12345: ship to Jean, 4532 0151 1283 0366 exp 12/27", &[(CreditCard, "4532 0151 1283 0366")]);
+    check("Pour votre commande, appelez le 06 12 34 56 78.", &[(Phone, "06 12 34 56 78")]);
+    check("Bestellung 4711, Rückruf unter 0151 23456789", &[(Phone, "0151 23456789")]);
+    // Passwords may hold an @; URL credentials are secrets, and their host is no mailbox.
+    check("password: P@ssw0rd123", &[(ApiKey, "P@ssw0rd123")]);
+    check("DB_PASSWORD=S3cureP@ss!", &[(ApiKey, "S3cureP@ss!")]);
+    check("postgres://admin:S3cretPass2024@db.internal:5432/app", &[(ApiKey, "S3cretPass2024")]);
+    check("https://user:pa55w0rdXYZ@example.com/", &[(ApiKey, "pa55w0rdXYZ")]);
+    check("ssh admin@192.168.1.20", &[(IpAddress, "192.168.1.20")]);
+    check("écrire à françois@exemple.fr", &[(Email, "françois@exemple.fr")]);
+    check("Card: 4532  0151  1283  0366", &[(CreditCard, "4532  0151  1283  0366")]);
+    check("Card: 4532.0151.1283.0366", &[(CreditCard, "4532.0151.1283.0366")]);
+    check("IBAN: FR76 30006 00001 12345678901 89", &[(Iban, "FR76 30006 00001 12345678901 89")]);
+    check("Le 06 12 2023, 34 56 78 personnes.", &[]);
+    // Code after a secret's name is code.
+    check("token = get_token(user_id=12345678)", &[]);
+    check("apiKey: process.env.OPENAI_API_KEY_2", &[]);
+    check("secret = hashlib.sha256(data).hexdigest()", &[]);
+    check("cache key: user:12345:profile:v2", &[]);
+    check(r#"{"key": "order_2024_000123_reference"}"#, &[]);
+}
+
+#[test]
 fn offsets_are_code_points() {
     let text = "é€ alice@acme.fr";
     let f = &SCANNER.scan(text)[0];
@@ -103,6 +128,15 @@ fn invalid_utf8_is_read_lossily() {
     let f = SCANNER.scan_bytes(&bytes);
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].start, 8);
+}
+
+#[test]
+fn an_unterminated_private_key_block_is_cut_on_a_character_boundary() {
+    // Found in review: the 16 KiB cap fell inside a two-byte character and the slice panicked.
+    let text = format!("card 4532015112830366 -----BEGIN PRIVATE KEY-----MIIE-----END x{}", "é".repeat(10_000));
+    let found = SCANNER.scan(&text);
+    assert_eq!(found.iter().map(|f| f.kind).collect::<Vec<_>>(), [CreditCard, ApiKey]);
+    assert!(text.is_char_boundary(found[1].byte_end));
 }
 
 #[test]

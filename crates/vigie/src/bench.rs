@@ -36,6 +36,10 @@ pub struct InteractionsBench {
     /// Commit durability: full or normal.
     #[arg(long, default_value = "full")]
     pub durability: String,
+    /// Send a text of this many bytes for the server to scan (from the ~1 % PII corpus),
+    /// instead of a hash and classifications; measured beside the hash-only default.
+    #[arg(long, default_value_t = 0)]
+    pub text: usize,
 }
 
 struct Outcome {
@@ -59,13 +63,45 @@ struct Mode {
     name: &'static str,
     max_batch: usize,
     background_checkpoints: bool,
+    /// Requests carry a text to scan (of `--text` bytes).
+    text: bool,
 }
 
 const MODES: &[Mode] = &[
-    Mode { name: "default: group commit (≤ 512 per transaction)", max_batch: 512, background_checkpoints: false },
-    Mode { name: "alternative: group commit, background checkpoints", max_batch: 512, background_checkpoints: true },
-    Mode { name: "baseline: one transaction per request", max_batch: 1, background_checkpoints: false },
+    Mode { name: "default: group commit (≤ 512 per transaction)", max_batch: 512, background_checkpoints: false, text: false },
+    Mode { name: "alternative: group commit, background checkpoints", max_batch: 512, background_checkpoints: true, text: false },
+    Mode { name: "baseline: one transaction per request", max_batch: 1, background_checkpoints: false, text: false },
 ];
+
+/// With `--text`: the hash-only default against the same with a text scanned per request.
+const TEXT_MODES: &[Mode] = &[
+    Mode { name: "default: hash and classifications sent", max_batch: 512, background_checkpoints: false, text: false },
+    Mode { name: "default: text sent, scanned by the server", max_batch: 512, background_checkpoints: false, text: true },
+];
+
+/// Request bodies carrying texts of `size` bytes cut from the ~1 % PII corpus.
+fn text_bodies(rng: &mut impl rand::Rng, size: usize, count: usize) -> Vec<String> {
+    let corpus = vigie_pii::corpus::prose_with_pii(31, size * count + size);
+    let mut at = 0;
+    (0..count)
+        .map(|_| {
+            let mut end = (at + size).min(corpus.len());
+            while !corpus.is_char_boundary(end) {
+                end -= 1;
+            }
+            let text = &corpus[at..end];
+            at = end;
+            let mut body = traffic::interaction(rng, 40, None);
+            if let Some(o) = body.as_object_mut() {
+                o.remove("content_hash");
+                o.remove("classifications");
+                o.remove("risk_score");
+                o.insert("text".into(), serde_json::Value::String(text.to_owned()));
+            }
+            body.to_string()
+        })
+        .collect()
+}
 
 /// Starts a firewall on a fresh data dir configured as `mode` and drives it.
 async fn one(b: &InteractionsBench, mode: &Mode) -> anyhow::Result<Outcome> {
@@ -96,7 +132,11 @@ async fn one(b: &InteractionsBench, mode: &Mode) -> anyhow::Result<Outcome> {
     let server = tokio::spawn(vigie_firewall::serve(listener, state, shutdown.clone()));
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let bodies: Arc<Vec<String>> = Arc::new((0..2000).map(|_| traffic::interaction(&mut rng, 40, None).to_string()).collect());
+    let bodies: Arc<Vec<String>> = Arc::new(if mode.text {
+        text_bodies(&mut rng, b.text, 2000)
+    } else {
+        (0..2000).map(|_| traffic::interaction(&mut rng, 40, None).to_string()).collect()
+    });
     let client = reqwest::Client::builder().pool_max_idle_per_host(b.concurrency).build()?;
     let url = format!("http://{addr}/api/v1/interactions");
     let auth = format!("Bearer {token}");
@@ -165,7 +205,13 @@ pub async fn interactions(b: InteractionsBench) -> anyhow::Result<()> {
     );
     println!("| round | mode | requests/s | p50 ms | p99 ms | p99.9 ms | max ms | errors |");
     println!("|---|---|---|---|---|---|---|---|");
-    let modes: &[Mode] = if b.no_baseline { &MODES[..1] } else { MODES };
+    let modes: &[Mode] = if b.text > 0 {
+        TEXT_MODES
+    } else if b.no_baseline {
+        &MODES[..1]
+    } else {
+        MODES
+    };
     let mut results: Vec<Vec<Outcome>> = modes.iter().map(|_| Vec::new()).collect();
     for round in 1..=b.rounds {
         for (m, mode) in modes.iter().enumerate() {

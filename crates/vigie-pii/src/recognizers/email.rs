@@ -9,12 +9,29 @@ fn is_local(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-')
 }
 
+/// The start of the character that ends just before `pos`, if it is a letter or digit of any
+/// script (a local part may be `françois`).
+fn letter_before(b: &[u8], pos: usize) -> Option<usize> {
+    let mut k = pos.checked_sub(1)?;
+    while k > 0 && pos - k < 4 && (b[k] as i8) < -0x40 {
+        k -= 1;
+    }
+    let c = std::str::from_utf8(&b[k..pos]).ok()?.chars().next()?;
+    c.is_alphanumeric().then_some(k)
+}
+
 /// The address around the `@` at `at`, if there is one; where the scan resumes.
 pub fn at(scan: &mut Scan<'_>, at: usize) -> Option<usize> {
     let b = scan.text;
     let mut s = at;
-    while s > 0 && at - s < 64 && is_local(b[s - 1]) {
-        s -= 1;
+    while s > 0 && at - s < 64 {
+        if is_local(b[s - 1]) {
+            s -= 1;
+        } else if let Some(k) = letter_before(b, s).filter(|_| b[s - 1] >= 0x80) {
+            s = k;
+        } else {
+            break;
+        }
     }
     while s < at && matches!(b[s], b'.' | b'-' | b'+') {
         s += 1;
@@ -29,12 +46,25 @@ pub fn at(scan: &mut Scan<'_>, at: usize) -> Option<usize> {
     while e > at + 1 && matches!(b[e - 1], b'.' | b'-') {
         e -= 1;
     }
+    // `scheme://user:password@host`: the password is a secret, and the host no mailbox.
+    if s >= 2 && b[s - 1] == b':' {
+        let mut u = s - 1;
+        while u > 0 && is_local(b[u - 1]) {
+            u -= 1;
+        }
+        if u >= 3 && &b[u - 3..u] == b"://" && u < s - 1 {
+            let sig = scan.signals(s, at);
+            scan.push(PiiType::ApiKey, contextual(0.9, 0.05, sig, PiiType::ApiKey), s, at, Some("url_password"));
+            return Some(e.max(at + 1));
+        }
+    }
     let domain = &b[at + 1..e];
     let mut labels = domain.split(|&c| c == b'.');
     let valid_labels = domain.split(|&c| c == b'.').all(|l| !l.is_empty() && l.len() <= 63 && l[0] != b'-' && l[l.len() - 1] != b'-');
     let tld = labels.next_back()?;
     if labels.next().is_none() || !valid_labels || tld.len() < 2 || !tld.iter().all(u8::is_ascii_alphabetic) {
-        return Some(e.max(at + 1));
+        // Not a domain; what follows may be something else (`admin@192.168.1.20`).
+        return Some(at + 1);
     }
     if NOT_TLDS.iter().any(|x| tld.eq_ignore_ascii_case(x)) {
         return Some(e);

@@ -69,6 +69,10 @@ pub fn coded(scan: &mut Scan<'_>, start: usize, end: usize) -> Option<usize> {
 /// groups of four (`FR76 3000 6000 0112 3456 7890 189`).
 fn iban(scan: &mut Scan<'_>, start: usize, end: usize) -> Option<usize> {
     let b = scan.text;
+    // Inside a hyphenated token (a UUID's `be59-feb3…`) there is no IBAN.
+    if start >= 2 && matches!(b[start - 1], b'-' | b'.' | b'_') && is_word(b[start - 2]) {
+        return None;
+    }
     let country = [b[start].to_ascii_uppercase(), b[start + 1].to_ascii_uppercase()];
     let len = checksum::iban_length(country)?;
     let mut buf = [0u8; MAX_IBAN];
@@ -77,7 +81,9 @@ fn iban(scan: &mut Scan<'_>, start: usize, end: usize) -> Option<usize> {
         buf[..len].copy_from_slice(&b[start..end]);
         stop = end;
     } else if end - start == 4 {
-        // Printed: groups of four separated by one space (or dash); the last one may be shorter.
+        // Printed: groups separated by one space (or dash) — of four, the last one shorter, or
+        // as a French RIB is grouped (`FR76 30006 00001 12345678901 89`): the length and the
+        // checksum decide.
         buf[..4].copy_from_slice(&b[start..end]);
         let mut k = 4;
         let mut i = end;
@@ -90,11 +96,12 @@ fn iban(scan: &mut Scan<'_>, start: usize, end: usize) -> Option<usize> {
             }
             let gs = i + 1;
             let mut ge = gs;
-            while ge < b.len() && b[ge].is_ascii_alphanumeric() && ge - gs < 5 {
+            while ge < b.len() && b[ge].is_ascii_alphanumeric() && ge - gs <= 12 {
                 ge += 1;
             }
             let glen = ge - gs;
-            if glen > 4 || k + glen > len || (glen < 4 && k + glen != len) {
+            // Dashes join groups of four only (`FR76-3000-6000-…`); spaces also RIB groups.
+            if glen > 12 || k + glen > len || (b[i] == b'-' && glen != 4 && k + glen != len) {
                 return None;
             }
             buf[k..k + glen].copy_from_slice(&b[gs..ge]);

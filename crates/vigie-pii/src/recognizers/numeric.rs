@@ -40,7 +40,7 @@ pub fn at(scan: &mut Scan<'_>, pos: usize) -> Option<usize> {
     let b = scan.text;
     // A number glued to a word (`v1`, `abc123`), an address (`x@123`) or a decimal point
     // belongs to something else.
-    if pos > 0 && (is_word(b[pos - 1]) || b[pos - 1] == b'@') {
+    if pos > 0 && is_word(b[pos - 1]) {
         return None;
     }
     // `(` leads a number only as a trunk-prefixed area code, `(030) 1234567`; otherwise it
@@ -98,15 +98,23 @@ pub fn at(scan: &mut Scan<'_>, pos: usize) -> Option<usize> {
             break;
         }
         // Separators: one of space - . / between groups, or two when one is a parenthesis
-        // (`+33 (0)6`); ". " ends a sentence, it does not join two numbers.
+        // (`+33 (0)6`) or both are spaces; ". " ends a sentence, it does not join two numbers.
         let mut j = i;
         while j < b.len() && j - i < 2 && matches!(b[j], b' ' | b'-' | b'.' | b'/' | b'(' | b')') {
             j += 1;
         }
-        if j - i == 2 && !matches!(b[i], b'(' | b')') && !matches!(b[i + 1], b'(' | b')') {
+        if j - i == 2 && !matches!(b[i], b'(' | b')') && !matches!(b[i + 1], b'(' | b')') && &b[i..j] != b"  " {
             j = i + 1;
         }
         if j == i || j >= b.len() || !b[j].is_ascii_digit() {
+            break;
+        }
+        // A group followed by `:` starts an IPv6 address or a time, not more of this number.
+        let mut k = j;
+        while k < b.len() && b[k].is_ascii_hexdigit() {
+            k += 1;
+        }
+        if b.get(k) == Some(&b':') {
             break;
         }
         sep = b[i];
@@ -255,11 +263,14 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: &mut 
                 sig.get(),
             );
         }
-        return best;
+        if ok || groups.iter().any(|g| g.len < 4) {
+            // An address, or a dotted quad that is none (a version): nothing else to read.
+            return best;
+        }
     }
     let date = matches!(groups.len(), 3)
         && (lens.is(&[2, 2, 4]) || lens.is(&[4, 2, 2]) || lens.is(&[2, 2, 2]))
-        && seps().all(|x| matches!(x, b'.' | b'/' | b'-'));
+        && (seps().all(|x| matches!(x, b'.' | b'/' | b'-')) || (!lens.is(&[2, 2, 2]) && one_sep(b' ')));
     if dotted_neighbour || date {
         // Part of a longer dotted number (decimals, a version), or a date.
         return None;
@@ -280,8 +291,10 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: &mut 
         }
         return best;
     }
-    let grouped4 =
-        groups.len() > 1 && groups[..groups.len() - 1].iter().all(|g| g.len == 4) && last.len <= 4 && (one_sep(b' ') || one_sep(b'-'));
+    let grouped4 = groups.len() > 1
+        && groups[..groups.len() - 1].iter().all(|g| g.len == 4)
+        && last.len <= 4
+        && (one_sep(b' ') || one_sep(b'-') || one_sep(b'.'));
     if (13..=19).contains(&n)
         && !lead
         && (plain || grouped4 || lens.is(&[4, 6, 5]) || lens.is(&[4, 6, 4]))
@@ -383,7 +396,7 @@ fn phone(scan: &mut Scan<'_>, start: usize, raw: &[u8], d: &[u8], lead: bool, gr
         .unwrap_or(u16::MAX);
     // …unless a finding stands between that name and this number ("card 4532… y 0612…").
     let name_used = scan.found.last().is_some_and(|f| f.start + usize::from(other_word) >= start);
-    if !regions.is_empty() && other_word < named.distance(PiiType::Phone) && !name_used {
+    if !raw.starts_with(b"+") && other_word < named.distance(PiiType::Phone) && !name_used {
         return None;
     }
     let valid = if regions.is_empty() {

@@ -139,6 +139,10 @@ pub fn valid_national(id: &str, digits: &str) -> bool {
 /// code and a national significant number valid in one of its regions, also when the trunk
 /// prefix was kept in brackets (`+33 (0)6…`).
 pub fn valid_international(digits: &str) -> bool {
+    // Calling codes never start with 0 (`00 08 24…` is no international number).
+    if digits.starts_with('0') {
+        return false;
+    }
     (1..=3).any(|cc_len| {
         let Some(code) = digits.get(..cc_len).and_then(|c| c.parse::<u16>().ok()) else { return false };
         let Some(ids) = PLAN.by_code.get(&code) else { return false };

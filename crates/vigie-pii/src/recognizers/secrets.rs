@@ -96,13 +96,14 @@ pub fn prefixed(scan: &mut Scan<'_>, start: usize, end: usize, next: u8) -> Opti
             e += 1;
         }
         let len = e - body;
+        // On a miss the scan resumes after what was read, so `sk-sk-sk-…` costs one pass.
         if len < f.min || len > f.max || (e < b.len() && is_word(b[e])) {
-            return None;
+            return Some(e);
         }
         // A real key mixes letters with digits or capitals; `sk-this-is-a-long-sentence` does not.
         let v = &b[body..e];
         if f.min != f.max && (!v.iter().any(|c| c.is_ascii_digit() || c.is_ascii_uppercase()) || !v.iter().any(u8::is_ascii_alphabetic)) {
-            return None;
+            return Some(e);
         }
         let sig = scan.signals(start, e);
         scan.push(PiiType::ApiKey, contextual(0.95, 0.04, sig, PiiType::ApiKey).max(0.85), start, e, Some(f.detail));
@@ -186,7 +187,11 @@ pub fn pem(scan: &mut Scan<'_>, pos: usize) -> Option<usize> {
         return None;
     }
     let body = label_end + 5;
-    let limit = b.len().min(pos + MAX_CANDIDATE);
+    // The cap must fall between two characters of the (UTF-8) text.
+    let mut limit = b.len().min(pos + MAX_CANDIDATE);
+    while limit < b.len() && (b[limit] as i8) < -0x40 {
+        limit -= 1;
+    }
     let end = match b[body..limit].windows(9).position(|w| w == b"-----END ") {
         Some(i) => {
             let after = body + i + 9;
@@ -272,10 +277,7 @@ pub fn keyword(scan: &mut Scan<'_>, start: usize, end: usize, shape: u8) -> Opti
     let limit = b.len().min(i + 64);
     for _ in 0..4 {
         while i < limit
-            && matches!(
-                b[i],
-                b' ' | b'\t' | b':' | b'=' | b'"' | b'\'' | b'`' | b'>' | b'-' | b'(' | b'[' | b'{' | b')' | b']' | b'}' | b'\r'
-            )
+            && matches!(b[i], b' ' | b'\t' | b':' | b'=' | b'"' | b'\'' | b'`' | b'>' | b'-' | b'{' | b')' | b']' | b'}' | b'\r')
         {
             i += 1;
         }
@@ -331,7 +333,13 @@ fn mentions(hay: &[u8], word: &[u8]) -> bool {
 /// The score of `v` as a secret value after a secret word, if it looks like one.
 fn secret_value(v: &[u8], named: Named) -> Option<f64> {
     let min = if named == Named::Password { 8 } else { 16 };
-    if v.len() < min || v.len() > 200 || v.contains(&b'@') || contains(v, b"://") || !v.iter().all(|c| c.is_ascii_graphic()) {
+    if v.len() < min || v.len() > 200 || looks_like_email(v) || contains(v, b"://") || !v.iter().all(|c| c.is_ascii_graphic()) {
+        return None;
+    }
+    // Code, not a value: a call (`get_token(user_id=1)`), a property path
+    // (`process.env.OPENAI_API_KEY`), or words and numbers joined by separators
+    // (`order_2024_000123_reference`, `user:12345:profile:v2`).
+    if v.contains(&b'(') || v.contains(&b')') || is_property_path(v) || (named == Named::Key && is_joined_words(v)) {
         return None;
     }
     let lower = v.iter().any(u8::is_ascii_lowercase);
@@ -347,6 +355,28 @@ fn secret_value(v: &[u8], named: Named) -> Option<f64> {
         Named::Key if classes >= 2 && entropy(v) >= 3.0 => Some(if entropy(v) >= 3.5 { 0.85 } else { 0.7 }),
         _ => None,
     }
+}
+
+/// `local@domain.tld`.
+fn looks_like_email(v: &[u8]) -> bool {
+    let Some(at) = v.iter().position(|&c| c == b'@') else { return false };
+    let domain = &v[at + 1..];
+    at > 0
+        && domain.contains(&b'.')
+        && domain.rsplit(|&c| c == b'.').next().is_some_and(|tld| tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic))
+}
+
+/// `a.b.c` of identifiers.
+fn is_property_path(v: &[u8]) -> bool {
+    let ident =
+        |p: &[u8]| !p.is_empty() && !p[0].is_ascii_digit() && p.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'$');
+    v.contains(&b'.') && v.split(|&c| c == b'.').all(ident)
+}
+
+/// Parts joined by `_ - : . / =` that are each a word, a number or at most two characters.
+fn is_joined_words(v: &[u8]) -> bool {
+    let parts: Vec<&[u8]> = v.split(|&c| matches!(c, b'_' | b'-' | b':' | b'.' | b'/' | b'=')).collect();
+    parts.len() >= 2 && parts.iter().all(|p| p.len() <= 2 || p.iter().all(u8::is_ascii_alphabetic) || p.iter().all(u8::is_ascii_digit))
 }
 
 /// Shannon entropy of `v` in bits per byte.
