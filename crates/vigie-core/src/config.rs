@@ -43,7 +43,7 @@ pub struct RawConfig {
 
 /// The longest text the firewall scans by default: 1 MiB.
 pub const DEFAULT_MAX_TEXT_BYTES: usize = 1 << 20;
-/// The range `max_text_bytes` may take: 1 KiB to 64 MiB (the request body limit is twice it).
+/// The range `max_text_bytes` may take: 1 KiB to 64 MiB (the request body limit is six times it, room for JSON escapes).
 pub const MAX_TEXT_BYTES_RANGE: std::ops::RangeInclusive<usize> = 1024..=64 << 20;
 
 macro_rules! overlay_fields {

@@ -180,7 +180,7 @@ fn body_rejection(r: BytesRejection) -> ApiError {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            "the request body is larger than this endpoint accepts (1 MiB; twice max_text_bytes plus 64 KiB where a text is sent); send less per request",
+            "the request body is larger than this endpoint accepts (1 MiB; six times max_text_bytes plus 64 KiB where a text is sent, room for JSON escapes); send less per request",
         )
     } else {
         ApiError::bad_request("unreadable_body", format!("the request body could not be read: {r}"))
@@ -251,11 +251,23 @@ fn json_error(path: &str, e: &serde_json::Error) -> ApiError {
     }
 }
 
+/// The error without its position and without the value the client sent: serde quotes it
+/// first between backticks (``invalid type: integer `4532015112830366`, expected a string``,
+/// ``unknown variant `…`, expected one of …``), and a value sent in the wrong place can be
+/// exactly what must not be echoed (a card number, a prompt). Our own names (a missing
+/// field, the expected variants) stay.
 fn strip_position(e: &serde_json::Error) -> String {
     let s = e.to_string();
-    match s.rfind(" at line ") {
-        Some(i) => s[..i].to_owned(),
-        None => s,
+    let s = match s.rfind(" at line ") {
+        Some(i) => &s[..i],
+        None => &s,
+    };
+    if s.starts_with("missing field") {
+        return s.to_owned();
+    }
+    match s.find('`').and_then(|a| s[a + 1..].find('`').map(|b| (a, a + 1 + b))) {
+        Some((a, b)) => format!("{}(value not shown){}", &s[..a], &s[b + 1..]),
+        None => s.to_owned(),
     }
 }
 

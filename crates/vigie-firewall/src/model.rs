@@ -14,7 +14,7 @@ macro_rules! wire_enum {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = String::deserialize(d)?;
                 $name::parse(&s.to_ascii_lowercase())
-                    .ok_or_else(|| serde::de::Error::custom(format!("unknown value {s:?}, expected one of {}", $name::expected())))
+                    .ok_or_else(|| serde::de::Error::custom(format!("unknown value (not shown), expected one of {}", $name::expected())))
             }
         }
         impl $name {
@@ -109,7 +109,10 @@ pub fn normalize_type(raw: &str) -> Option<String> {
         return Some(t.code().to_owned());
     }
     let up = raw.trim().to_ascii_uppercase().replace(['-', ' '], "_");
+    // A code holds at most three digits (`PHONE_E164`): more would let a number ride in the type, which is
+    // stored and emitted as it is (`card 4532015112830366` is no type).
     let valid = !up.is_empty()
+        && up.chars().filter(char::is_ascii_digit).count() <= 3
         && up.len() <= 48
         && up.starts_with(|c: char| c.is_ascii_uppercase())
         && up.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
@@ -154,5 +157,11 @@ mod tests {
         assert_eq!(normalize_type("medical_term").as_deref(), Some("MEDICAL_TERM"));
         assert_eq!(normalize_type("1abc"), None);
         assert_eq!(normalize_type("a;b"), None);
+        // Every alias the engine knows, and no number riding in a type.
+        assert_eq!(normalize_type("codice fiscale").as_deref(), Some("IT_FISCAL_CODE"));
+        assert_eq!(normalize_type("private_key").as_deref(), Some("API_KEY"));
+        assert_eq!(normalize_type("card 4532015112830366"), None);
+        assert_eq!(normalize_type("ISO27001"), None);
+        assert_eq!(normalize_type("PHONE_E164").as_deref(), Some("PHONE_E164"));
     }
 }

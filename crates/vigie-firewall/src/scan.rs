@@ -12,7 +12,7 @@ use vigie_core::auth::{Permission, Principal};
 use vigie_core::http::{ApiError, FieldError};
 
 /// A text to classify, and what it is for.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScanRequest {
     /// The text: at most `max_text_bytes` bytes of UTF-8 (1 MiB by default; 413 beyond).
@@ -34,6 +34,21 @@ pub struct ScanRequest {
     /// and return its id. Default false: nothing is stored and no event is emitted.
     #[serde(default)]
     pub record: bool,
+}
+
+/// Debug output never shows the text, only its length.
+impl std::fmt::Debug for ScanRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScanRequest")
+            .field("text", &format_args!("<{} bytes>", self.text.len()))
+            .field("platform_id", &self.platform_id)
+            .field("user_id", &self.user_id)
+            .field("source", &self.source)
+            .field("direction", &self.direction)
+            .field("interaction_type", &self.interaction_type)
+            .field("record", &self.record)
+            .finish()
+    }
 }
 
 /// One piece of sensitive data found in the text.

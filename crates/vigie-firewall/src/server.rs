@@ -29,10 +29,10 @@ use vigie_core::{Store, StoreError};
 pub const MAX_BODY: usize = 1024 * 1024;
 
 /// The largest request body of the endpoints that take a text (`POST /api/v1/interactions` and
-/// `POST /api/v1/scan`): room for a text at the limit even if JSON escaping doubles it, plus the
-/// other fields.
+/// `POST /api/v1/scan`): room for a text at the limit even written with `\uXXXX` escapes (six
+/// bytes for a character of up to three), plus the other fields.
 pub fn text_body_limit(max_text_bytes: usize) -> usize {
-    max_text_bytes.saturating_mul(2).saturating_add(64 * 1024).max(MAX_BODY)
+    max_text_bytes.saturating_mul(6).saturating_add(64 * 1024).max(MAX_BODY)
 }
 
 /// Everything needed to open the firewall half.
@@ -147,7 +147,7 @@ impl utoipa::Modify for CommonErrors {
                     add("422", "well-formed but invalid input; `fields` names each problem");
                 }
                 if op.request_body.is_some() {
-                    add("413", "body larger than 1 MiB (where a text is sent: twice max_text_bytes plus 64 KiB)");
+                    add("413", "body larger than 1 MiB (where a text is sent: six times max_text_bytes plus 64 KiB)");
                 }
                 add("500", "server error; nothing was changed");
             }

@@ -74,7 +74,8 @@ struct JsonFinding<'a> {
     /// Code points, from 0, end exclusive.
     start: usize,
     end: usize,
-    /// Bytes of the (UTF-8) input, from 0, end exclusive.
+    /// Byte offsets, from 0, end exclusive: in the input when it is valid UTF-8; otherwise in
+    /// the text as read (each invalid sequence replaced by U+FFFD, three bytes).
     byte_start: usize,
     byte_end: usize,
     line: usize,

@@ -49,7 +49,7 @@ pub const METADATA_KEYS: &[&str] = &[
 pub const MAX_METADATA_VALUE: usize = 256;
 
 /// A classification as a client reports it.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct ClassificationIn {
     /// Type code (`EMAIL`, `CREDIT_CARD`…; lower case and aliases such as `nir` accepted).
     #[serde(rename = "type")]
@@ -72,7 +72,7 @@ pub struct ClassificationIn {
 }
 
 /// A request to record one AI interaction.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct NewInteraction {
     /// The AI platform (`chatgpt`, `claude`…; unknown ids are accepted as unvetted).
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
@@ -105,6 +105,38 @@ pub struct NewInteraction {
     /// UTF-8, 1 MiB by default; 413 beyond). Its findings join the classifications, replacing a
     /// client classification of the same type on an overlapping span. Never stored.
     pub text: Option<String>,
+}
+
+/// Debug output never shows the raw value.
+impl std::fmt::Debug for ClassificationIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClassificationIn")
+            .field("kind", &self.kind)
+            .field("value", &self.value.as_ref().map(|v| format!("<{} bytes>", v.len())))
+            .field("score", &self.score)
+            .field("start", &self.start)
+            .field("end", &self.end)
+            .field("count", &self.count)
+            .finish()
+    }
+}
+
+/// Debug output never shows the text or the metadata's values.
+impl std::fmt::Debug for NewInteraction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewInteraction")
+            .field("platform_id", &self.platform_id)
+            .field("content_hash", &self.content_hash)
+            .field("interaction_type", &self.interaction_type)
+            .field("content_metadata", &self.content_metadata.as_ref().map(|m| m.keys().collect::<Vec<_>>()))
+            .field("classifications", &self.classifications)
+            .field("risk_score", &self.risk_score)
+            .field("direction", &self.direction)
+            .field("source", &self.source)
+            .field("user_id", &self.user_id)
+            .field("text", &self.text.as_ref().map(|t| format!("<{} bytes>", t.len())))
+            .finish()
+    }
 }
 
 /// A stored classification (value masked).

@@ -104,20 +104,30 @@ pub fn classification(f: &Finding) -> Classification {
 /// The server's findings, then the client's classifications that do not repeat one of them.
 /// A client classification repeats a finding when it has the same type and its span overlaps
 /// the finding's, or, when it gives no span, the same masked value.
-pub fn merge(server: Vec<Classification>, client: Vec<Classification>) -> Vec<Classification> {
-    let repeats = |c: &Classification| {
-        server.iter().any(|s| {
-            s.kind == c.kind
-                && match (c.start, c.end, s.start, s.end) {
-                    (Some(cs), Some(ce), Some(ss), Some(se)) => cs < se && ss < ce.max(cs + 1),
-                    _ => c.value.is_some() && c.value == s.value,
-                }
-        })
+///
+/// The finding keeps the higher of the two confidences: sending the text must never lower the
+/// risk below what the client's classifications alone would give.
+pub fn merge(mut server: Vec<Classification>, client: Vec<Classification>) -> Vec<Classification> {
+    let repeats = |s: &Classification, c: &Classification| {
+        s.kind == c.kind
+            && match (c.start, c.end, s.start, s.end) {
+                (Some(cs), Some(ce), Some(ss), Some(se)) => cs < se && ss < ce.max(cs + 1),
+                _ => c.value.is_some() && c.value == s.value,
+            }
     };
-    let kept: Vec<Classification> = client.into_iter().filter(|c| !repeats(c)).collect();
-    let mut out = server;
-    out.extend(kept);
-    out
+    let mut kept = Vec::new();
+    for c in client {
+        match server.iter_mut().find(|s| repeats(s, &c)) {
+            Some(s) => {
+                if let Some(cs) = c.score {
+                    s.score = Some(s.score.map_or(cs, |ss| ss.max(cs)));
+                }
+            }
+            None => kept.push(c),
+        }
+    }
+    server.extend(kept);
+    server
 }
 
 /// The server's risk score of `classifications` ([`vigie_pii::risk::score`]: sensitivity of
@@ -134,6 +144,18 @@ pub fn risk_of(classifications: &[Classification], vetted: bool) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sending_the_text_never_lowers_the_clients_confidence() {
+        // Found in review: the server's weaker duplicate replaced the client's 0.99 card.
+        let server = vec![c("CREDIT_CARD", Some("****0366"), Some((7, 26)))];
+        let mut client = c("CREDIT_CARD", Some("****0366"), Some((7, 26)));
+        client.score = Some(0.99);
+        let merged = merge(server, vec![client]);
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].score, Some(0.99));
+        assert!(risk_of(&merged, false) > 0.99);
+    }
 
     fn c(kind: &str, value: Option<&str>, span: Option<(u32, u32)>) -> Classification {
         Classification {

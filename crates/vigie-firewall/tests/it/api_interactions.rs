@@ -82,8 +82,8 @@ async fn bad_input_gets_the_error_shape_with_the_right_status_and_nothing_is_wri
             Some("classifications[0].score"),
         ),
         (
-            "body over twice max_text_bytes plus 64 KiB",
-            with("content_metadata", json!({"pad": "x".repeat(2 * 1_048_576 + 70_000)})),
+            "body over six times max_text_bytes plus 64 KiB",
+            with("content_metadata", json!({"pad": "x".repeat(6 * 1_048_576 + 70_000)})),
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             None,

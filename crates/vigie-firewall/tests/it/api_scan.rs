@@ -119,7 +119,7 @@ async fn only_recorders_may_scan_and_bad_bodies_are_refused() {
     let cases = [
         (json!({}), "body", "missing field `text`"),
         (json!({"text": "hello", "recrod": true}), "recrod", "expected one of"),
-        (json!({"text": "hello", "direction": "sideways"}), "direction", "sideways"),
+        (json!({"text": "hello", "direction": "sideways"}), "direction", "expected one of outbound, inbound"),
         (json!({"text": "hello", "platform_id": "not a platform!"}), "platform_id", "not a platform id"),
     ];
     for (body, field, says) in cases {
@@ -189,4 +189,32 @@ async fn a_card_and_an_email_are_found_with_code_point_offsets_masked_values_and
         "This prompt contains CREDIT_CARD, EMAIL. Policy \"PII on unvetted platforms\" asks you to remove them before sending."
     );
     assert!(!r.to_string().contains("4532 0151") && !r.to_string().contains("alice@"), "a raw value was returned: {r}");
+}
+
+#[tokio::test]
+async fn a_text_at_the_limit_fits_even_when_its_json_escaping_makes_the_body_six_times_larger() {
+    // Found in review: the body limit assumed escaping at most doubles a text, so a text under
+    // the limit written with \u escapes (Python's default json.dumps) got a 413.
+    let s = TestServer::start_with(|o| o.max_text_bytes = 8 * 1024).await;
+    let text = "é".repeat(4 * 1024); // 8 KiB of UTF-8, the limit
+    let escaped = text.chars().map(|c| format!("\\u{:04x}", c as u32)).collect::<String>();
+    let body = format!(r#"{{"text": "{escaped}"}}"#);
+    assert!(body.len() > 3 * 8 * 1024, "the body is three times the text");
+    let (status, r) = s.post_raw("/api/v1/scan", &s.admin, body).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let (status, r) = s.post("/api/v1/scan", &s.admin, json!({"text": format!("{text}é")})).await;
+    assert_eq!((status, r["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("text_too_large")), "{r}");
+}
+
+#[tokio::test]
+async fn a_value_sent_in_the_wrong_place_is_not_echoed_in_the_error() {
+    let s = TestServer::start().await;
+    for body in [json!({"text": 4532015112830366_u64}), json!({"text": "x", "source": "4532015112830366"})] {
+        let (status, r) = s.post("/api/v1/scan", &s.admin, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{r}");
+        assert!(!r.to_string().contains("4532015112830366"), "{r}");
+        assert!(r.to_string().contains("not shown"), "{r}");
+    }
+    let (_, r) = s.post("/api/v1/scan", &s.admin, json!({"platform_id": "x"})).await;
+    assert!(r.to_string().contains("missing field `text`"), "our own names stay: {r}");
 }
