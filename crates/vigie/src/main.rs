@@ -82,4 +82,13 @@ fn init_logs(format: LogFormat) {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
+    // A panic's message can quote the data being processed (a slice of a prompt, a value), so
+    // the log says where it happened and not what it said. Set VIGIE_PANIC_MESSAGES=1 to see
+    // the messages while debugging on test data.
+    if std::env::var_os("VIGIE_PANIC_MESSAGES").is_none() {
+        std::panic::set_hook(Box::new(|info| {
+            let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+            tracing::error!(location = %at, "a task panicked (message withheld: it may quote request data)");
+        }));
+    }
 }

@@ -17,7 +17,7 @@
 //! where its small engine is as fast, and every region's patterns take ~5 MB instead of ~95 MB
 //! with `regex` (resident size measured after validating numbers of every calling code).
 use phonenumber::metadata::{DATABASE, Descriptor, Metadata};
-use regex::Regex;
+use regex_lite::{Regex, RegexBuilder};
 use std::collections::HashMap;
 use std::sync::{LazyLock, OnceLock};
 
@@ -26,7 +26,7 @@ struct Region {
     /// libphonenumber's `nationalPrefixForParsing` (anchored at the start) and its transform.
     prefix_for_parsing: Option<(Regex, Option<String>)>,
     /// (pattern, possible lengths) per valid number type, compiled on first use.
-    types: OnceLock<Vec<(regex_lite::Regex, Vec<u16>)>>,
+    types: OnceLock<Vec<(Regex, Vec<u16>)>>,
 }
 
 struct Plan {
@@ -41,7 +41,7 @@ static PLAN: LazyLock<Plan> = LazyLock::new(|| {
         for m in DATABASE.by_code(&code).unwrap_or_default() {
             by_code.entry(code).or_default().push(m.id().to_owned());
             let prefix_for_parsing = m.national_prefix_for_parsing().and_then(|re| {
-                let re = regex::RegexBuilder::new(&format!("^(?:{})", re.as_str())).ignore_whitespace(true).build().ok()?;
+                let re = RegexBuilder::new(&format!("^(?:{})", re.as_str())).ignore_whitespace(true).build().ok()?;
                 Some((re, m.national_prefix_transform_rule().map(str::to_owned)))
             });
             by_id.insert(
@@ -54,7 +54,7 @@ static PLAN: LazyLock<Plan> = LazyLock::new(|| {
 });
 
 /// The general descriptor first (every valid number matches it), then the valid types.
-fn compile(meta: &Metadata) -> Vec<(regex_lite::Regex, Vec<u16>)> {
+fn compile(meta: &Metadata) -> Vec<(Regex, Vec<u16>)> {
     let d = meta.descriptors();
     let kinds: [Option<&Descriptor>; 11] = [
         Some(d.general()),
@@ -74,20 +74,17 @@ fn compile(meta: &Metadata) -> Vec<(regex_lite::Regex, Vec<u16>)> {
         .flatten()
         .filter_map(|desc| {
             // The metadata writes its patterns in extended syntax (whitespace for layout).
-            let re = regex_lite::RegexBuilder::new(&format!("^(?:{})$", desc.national_number().as_str()))
-                .ignore_whitespace(true)
-                .build()
-                .ok()?;
+            let re = RegexBuilder::new(&format!("^(?:{})$", desc.national_number().as_str())).ignore_whitespace(true).build().ok()?;
             Some((re, desc.possible_length().to_vec()))
         })
         .collect()
 }
 
-fn types(id: &str, region: &'static Region) -> &'static [(regex_lite::Regex, Vec<u16>)] {
+fn types(id: &str, region: &'static Region) -> &'static [(Regex, Vec<u16>)] {
     region.types.get_or_init(|| DATABASE.by_id(id).map(compile).unwrap_or_default())
 }
 
-fn fits(nsn: &str) -> impl Fn(&(regex_lite::Regex, Vec<u16>)) -> bool + '_ {
+fn fits(nsn: &str) -> impl Fn(&(Regex, Vec<u16>)) -> bool + '_ {
     move |(re, lengths)| (lengths.is_empty() || lengths.contains(&(nsn.len() as u16))) && re.is_match(nsn)
 }
 
