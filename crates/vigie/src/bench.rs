@@ -91,14 +91,7 @@ fn text_bodies(rng: &mut impl rand::Rng, size: usize, count: usize) -> Vec<Strin
             }
             let text = &corpus[at..end];
             at = end;
-            let mut body = traffic::interaction(rng, 40, None);
-            if let Some(o) = body.as_object_mut() {
-                o.remove("content_hash");
-                o.remove("classifications");
-                o.remove("risk_score");
-                o.insert("text".into(), serde_json::Value::String(text.to_owned()));
-            }
-            body.to_string()
+            traffic::interaction_with_text(rng, 40, text).to_string()
         })
         .collect()
 }

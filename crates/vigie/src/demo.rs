@@ -3,7 +3,7 @@
 use crate::serve::{cancel_on_signal, print_bootstrap, start_firewall};
 use crate::traffic;
 use anyhow::Context;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use std::io::Write;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -57,6 +57,7 @@ pub async fn run(cfg: Config, rate: f64) -> anyhow::Result<()> {
     let url = format!("http://{}/api/v1/interactions", fw.addr);
     let mut rng = rand::rngs::StdRng::from_os_rng();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    let prompts = traffic::prompt_texts(5, 700);
     let mut report = tokio::time::interval(Duration::from_secs(2));
     let (mut sent, mut blocked, mut coached, mut failed) = (0u64, 0u64, 0u64, 0u64);
     loop {
@@ -67,7 +68,14 @@ pub async fn run(cfg: Config, rate: f64) -> anyhow::Result<()> {
                 let _ = std::io::stdout().flush();
             }
             _ = tick.tick() => {
-                let body = traffic::interaction(&mut rng, PEOPLE, Some(OFFENDER));
+                // Half the traffic comes as an extension reports it (hash and classifications),
+                // half as a proxy does (the text, scanned by the firewall).
+                let body = if rng.random_bool(0.5) {
+                    traffic::interaction(&mut rng, PEOPLE, Some(OFFENDER))
+                } else {
+                    let text = &prompts[rng.random_range(0..prompts.len())];
+                    traffic::interaction_with_text(&mut rng, PEOPLE, text)
+                };
                 let resp = client.post(&url).bearer_auth(&token).json(&body).send().await;
                 match resp {
                     Ok(r) if r.status().as_u16() == 201 => {

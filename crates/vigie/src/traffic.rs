@@ -64,6 +64,41 @@ pub fn interaction(rng: &mut impl Rng, people: usize, offender: Option<usize>) -
     })
 }
 
+/// Prompts a proxy would send as text for the firewall to scan: most plain multilingual prose,
+/// about a quarter holding sensitive data in the formats people type (generated and labelled
+/// by `vigie_pii::corpus`).
+pub fn prompt_texts(seed: u64, count: usize) -> Vec<String> {
+    let sensitive = vigie_pii::corpus::labelled(seed, count / 70 + 1);
+    let prose = vigie_pii::corpus::prose(seed, count * 240);
+    let mut clean = prose.split(". ").filter(|s| s.len() > 40).map(|s| format!("{s}."));
+    let mut out = Vec::with_capacity(count);
+    let mut k = 0;
+    while out.len() < count {
+        match clean.next() {
+            Some(c) if out.len() % 4 != 3 => out.push(c),
+            _ => {
+                out.push(sensitive[k % sensitive.len()].text.clone());
+                k += 7;
+            }
+        }
+    }
+    out
+}
+
+/// The same interaction as [`interaction`], sent the way a proxy sends it: the prompt's text
+/// for the firewall to scan instead of a hash and the client's classifications.
+pub fn interaction_with_text(rng: &mut impl Rng, people: usize, text: &str) -> Value {
+    let mut body = interaction(rng, people, None);
+    if let Some(o) = body.as_object_mut() {
+        o.remove("content_hash");
+        o.remove("classifications");
+        o.remove("risk_score");
+        o.insert("source".into(), json!("proxy"));
+        o.insert("text".into(), json!(text));
+    }
+    body
+}
+
 fn cond(field: &str, operator: &str, value: Value) -> ConditionSpec {
     ConditionSpec { field: field.into(), operator: operator.into(), value }
 }
