@@ -84,7 +84,7 @@ const POSITIVE: &[(PiiType, &[&str])] = &[
         ],
     ),
     (PiiType::FrSiren, &["siren", "entreprise", "société", "societe", "rcs", "company number", "registre du commerce"]),
-    (PiiType::FrSiret, &["siret", "établissement", "etablissement", "entreprise", "société", "societe", "company"]),
+    (PiiType::FrSiret, &["siret", "établissement", "etablissement", "entreprise", "société", "societe"]),
     (PiiType::Ssn, &["ssn", "social security", "social security number", "soc sec", "ss#", "ssn#"]),
     (PiiType::EsDni, &["dni", "nif", "documento nacional", "documento de identidad", "identidad", "carnet"]),
     (PiiType::EsNie, &["nie", "extranjero", "extranjería", "extranjeria", "identidad", "nif"]),
@@ -299,21 +299,10 @@ const NEGATIVE: &[&str] = &[
     "precio",
     "prezzo",
     "prijs",
-    "page",
-    "line",
-    "ligne",
-    "zeile",
     "transaction",
     "txn",
     "request",
     "req",
-    "trace",
-    "span",
-    "session",
-    "lot",
-    "batch",
-    "dossier",
-    "case",
     "colis",
     "paket",
     "parcel",
@@ -324,11 +313,44 @@ const NEGATIVE: &[&str] = &[
     "expédition",
     "lieferung",
     "envío",
+    "customer",
+    "customer number",
+    "client number",
+    "kundennummer",
+    "kunde",
+    "klantnummer",
+    "numéro client",
+    "numéro de client",
+    "número de cliente",
+    "numero cliente",
+    "contract",
+    "contrat",
+    "vertrag",
+    "vertragsnummer",
+    "contratto",
+    "contrato",
+    "contract number",
+    "euros",
+    "euro",
+    "eur",
+    "usd",
+    "dollars",
+    "€",
+    "$",
 ];
 
 /// Words that say a dotted number is a version, not an address.
 const VERSION: &[&str] =
     &["version", "versión", "versione", "versie", "build", "release", "ver", "v", "firmware", "chrome", "firefox", "safari", "edge", "os"];
+/// Words that make a number less likely only right before it (`Dossier 0587630578`, `case
+/// #12345678`, `page 12`), since they also start sentences that go on to give a phone number
+/// ("Dossier suivi par Mme Martin, 01 42 68 53 00").
+const NAMING_ONLY: &[&str] = &["dossier", "case", "page", "line", "ligne", "zeile", "lot", "session", "batch", "n°", "no.", "nr.", "#"];
+/// The mask bit of [`NAMING_ONLY`] words.
+const NAMING_BIT: u32 = 1 << 30;
+/// How far before a candidate a [`NAMING_ONLY`] word may end.
+const NAMING_REACH: usize = 6;
+
 /// The mask bit of [`VERSION`] words.
 const VERSION_BIT: u32 = 1 << 31;
 
@@ -397,6 +419,12 @@ impl Context {
             words.push(w);
             masks.push(VERSION_BIT);
         }
+        for w in NAMING_ONLY {
+            if !words.contains(w) {
+                words.push(w);
+                masks.push(NAMING_BIT);
+            }
+        }
         let automaton = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostLongest)
@@ -442,7 +470,8 @@ impl Context {
                         s.negative = true;
                         s.version = true;
                     }
-                    0 | VERSION_BIT => {}
+                    NAMING_BIT if b <= edge && edge - b <= NAMING_REACH => s.negative = true,
+                    0 | VERSION_BIT | NAMING_BIT => {}
                     mask => {
                         s.positive |= mask;
                         // People name a value before they write it: a word after it counts

@@ -166,8 +166,10 @@ impl Scanner {
                 shape |= k;
                 i += 1;
             }
+            // A recognizer may consume more than the word, never less: resuming inside it
+            // would read its tail as a word of its own (`0x8006740a` → `x8006740a`).
             if let Some(resume) = self.word(&mut scan, start, i, shape) {
-                i = resume.max(start + 1);
+                i = resume.max(i);
             }
         }
         self.finish(text, scan.found)

@@ -84,7 +84,7 @@ fn secrets_are_found() {
     check("a monkey ate 42 bananas", &[]);
     let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
     check(&format!("Authorization: Bearer {jwt}"), &[(ApiKey, jwt)]);
-    let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA1234\nabcd==\n-----END RSA PRIVATE KEY-----";
+    let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA1234abcdEFGH5678ijklMNOP\n9012qrstUVWX3456yzABcdef==\n-----END RSA PRIVATE KEY-----";
     check(&format!("here:\n{pem}\nthanks"), &[(ApiKey, pem)]);
 }
 
@@ -105,6 +105,36 @@ fn review_cases_are_found() {
     check("Card: 4532.0151.1283.0366", &[(CreditCard, "4532.0151.1283.0366")]);
     check("IBAN: FR76 30006 00001 12345678901 89", &[(Iban, "FR76 30006 00001 12345678901 89")]);
     check("Le 06 12 2023, 34 56 78 personnes.", &[]);
+    // Second review: logs, code and real secret formats.
+    check("2024-03-14T21:50:14.828827Z ERROR worker", &[]);
+    check("at 14:03:07.123456 and $37,500,019.72 (32.94% YoY)", &[]);
+    check("(merge 037714252f) and 02834739-3813-448d-9c1e-5b3a1f2e4d6c", &[]);
+    check("#define TIOCSETN 0x8006740a", &[]);
+    check("Boston, MA 02110-1301 USA", &[]);
+    check("## 0.1.0 (2016-05-06)", &[]);
+    check("Kundennummer 0473006684", &[]);
+    check("upstream 18.194.151.28:38955 and http://192.168.0.12:8080/admin", &[(IpAddress, "18.194.151.28"), (IpAddress, "192.168.0.12")]);
+    check("carte 4532\u{202f}0151\u{202f}1283\u{202f}0366", &[(CreditCard, "4532\u{202f}0151\u{202f}1283\u{202f}0366")]);
+    check("Tél. : 06\u{a0}12\u{a0}34\u{a0}56\u{a0}78", &[(Phone, "06\u{a0}12\u{a0}34\u{a0}56\u{a0}78")]);
+    check("In case you need me: 06 12 34 56 78", &[(Phone, "06 12 34 56 78")]);
+    check("Authorization: Basic YWRtaW46UzNjcjN0UGFzcw==", &[(ApiKey, "YWRtaW46UzNjcjN0UGFzcw==")]);
+    check("Bearer ya29.a0AfH6SMBx3kFq9Lz8mQ2wXyZ1234567890abcdef", &[(ApiKey, "ya29.a0AfH6SMBx3kFq9Lz8mQ2wXyZ1234567890abcdef")]);
+    check(
+        "SECRET_KEY_BASE=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        &[(ApiKey, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")],
+    );
+    check("password=hunter22", &[(ApiKey, "hunter22")]);
+    check("my password for the VPN is Winter2024!", &[(ApiKey, "Winter2024!")]);
+    check("user: admin pass: S3cure!Pass", &[(ApiKey, "S3cure!Pass")]);
+    check("?api_key=abcdef0123456789XYZ&limit=50", &[(ApiKey, "abcdef0123456789XYZ")]);
+    check("pub Token: super::super::Win32::Foundation::HANDLE", &[]);
+    check("key = cpp_line_parts[1]; token[tokenize_1.FIELDS.START_LINE]", &[]);
+    check("github.com/RustCrypto/password-hashes/pull/458", &[]);
+    check("The token expires at 2024-03-12T14:03:22Z", &[]);
+    check("REDIS_PASSWORD=$REDIS_PASSWORD_2024 and \"{{ vault_become_pass_2024 }}\"", &[]);
+    check("postgres://user:pass@localhost/db", &[]);
+    check("data.startswith(b\"-----BEGIN RSA PRIVATE KEY-----\")", &[]);
+    check("Idempotency-Key: 3f2504e0-4f89-11d3-9a0c-0305e82c3301", &[]);
     // Code after a secret's name is code.
     check("token = get_token(user_id=12345678)", &[]);
     check("apiKey: process.env.OPENAI_API_KEY_2", &[]);
@@ -133,7 +163,8 @@ fn invalid_utf8_is_read_lossily() {
 #[test]
 fn an_unterminated_private_key_block_is_cut_on_a_character_boundary() {
     // Found in review: the 16 KiB cap fell inside a two-byte character and the slice panicked.
-    let text = format!("card 4532015112830366 -----BEGIN PRIVATE KEY-----MIIE-----END x{}", "é".repeat(10_000));
+    let body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7";
+    let text = format!("card 4532015112830366 -----BEGIN PRIVATE KEY-----{body}-----END x{}", "é".repeat(10_000));
     let found = SCANNER.scan(&text);
     assert_eq!(found.iter().map(|f| f.kind).collect::<Vec<_>>(), [CreditCard, ApiKey]);
     assert!(text.is_char_boundary(found[1].byte_end));

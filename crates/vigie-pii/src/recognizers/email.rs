@@ -52,9 +52,17 @@ pub fn at(scan: &mut Scan<'_>, at: usize) -> Option<usize> {
         while u > 0 && is_local(b[u - 1]) {
             u -= 1;
         }
-        if u >= 3 && &b[u - 3..u] == b"://" && u < s - 1 {
+        // Documentation placeholders (`user:pass@`, `a:b@c`) are not credentials.
+        let password = &b[s..at];
+        let placeholder = password.len() < 4
+            || [&b"pass"[..], b"password", b"passwd", b"secret", b"changeme", b"xxxx"].iter().any(|p| password.eq_ignore_ascii_case(p));
+        if u >= 3 && &b[u - 3..u] == b"://" && u < s - 1 && !placeholder {
             let sig = scan.signals(s, at);
             scan.push(PiiType::ApiKey, contextual(0.9, 0.05, sig, PiiType::ApiKey), s, at, Some("url_password"));
+            return Some(e.max(at + 1));
+        }
+        if u >= 3 && &b[u - 3..u] == b"://" {
+            // A placeholder: no secret, and the host is no mailbox either.
             return Some(e.max(at + 1));
         }
     }

@@ -29,6 +29,40 @@ struct Group {
     sep: u8,
 }
 
+/// The separator between two digit groups at `i`: its end and its kind (a space for every
+/// kind of space). One of space, tab, no-break space (U+00A0), narrow no-break space (U+202F),
+/// `-`, `.` or `/`; two spaces; a space-padded `/` or `-` (`089 / 123 456`); or two bytes
+/// around a parenthesis (`+33 (0)6`). `. ` ends a sentence, it does not join two numbers.
+fn separator(b: &[u8], i: usize) -> Option<(usize, u8)> {
+    let space_at = |k: usize| -> Option<usize> {
+        match b.get(k..)? {
+            [b' ' | b'\t', ..] => Some(k + 1),
+            [0xC2, 0xA0, ..] => Some(k + 2),
+            [0xE2, 0x80, 0xAF, ..] => Some(k + 3),
+            _ => None,
+        }
+    };
+    let digit_at = |k: usize| b.get(k).is_some_and(u8::is_ascii_digit);
+    let (j, kind) = if let Some(k) = space_at(i) {
+        match b.get(k) {
+            Some(b'/' | b'-') if b.get(k + 1) == Some(&b' ') => (k + 2, b[k]),
+            Some(b'(') => (k + 1, b' '),
+            _ => match space_at(k) {
+                Some(k2) if b.get(k) == Some(&b' ') => (k2, b' '),
+                _ => (k, b' '),
+            },
+        }
+    } else {
+        match b.get(i)? {
+            b'-' | b'.' | b'/' => (i + 1, b[i]),
+            b')' => (space_at(i + 1).unwrap_or(i + 1), b' '),
+            b'(' => (i + 1, b' '),
+            _ => return None,
+        }
+    };
+    digit_at(j).then_some((j, kind))
+}
+
 /// Loads the phone metadata and compiles the national patterns now, so no scan pays for it.
 pub fn warm_up() {
     phone::warm_up(TRUNK_ZERO);
@@ -41,6 +75,10 @@ pub fn at(scan: &mut Scan<'_>, pos: usize) -> Option<usize> {
     // A number glued to a word (`v1`, `abc123`), an address (`x@123`) or a decimal point
     // belongs to something else.
     if pos > 0 && is_word(b[pos - 1]) {
+        return None;
+    }
+    // The fraction of a time or an amount (`14:50:14.828827Z`, `$37,500,019.72`).
+    if pos >= 2 && matches!(b[pos - 1], b':' | b',' | b'.') && b[pos - 2].is_ascii_digit() {
         return None;
     }
     // `(` leads a number only as a trunk-prefixed area code, `(030) 1234567`; otherwise it
@@ -88,36 +126,29 @@ pub fn at(scan: &mut Scan<'_>, pos: usize) -> Option<usize> {
         if n == MAX_GROUPS || digits >= MAX_DIGITS {
             break;
         }
-        // A check letter right after the digits (12345678Z, 12345678-Z).
-        if i < b.len() && b[i].is_ascii_alphabetic() && b.get(i + 1).is_none_or(|&c| !is_word(c)) {
+        // A check letter right after the digits (12345678Z), or a capital after a dash or
+        // space (12345678-Z); "… 0366 y 06…" is a word, not a check letter.
+        // Only after the DNI's eight digits.
+        let ends_word = |k: usize| b.get(k).is_none_or(|&c| !is_word(c) && c != b'\'');
+        if digits == 8 && i < b.len() && b[i].is_ascii_alphabetic() && ends_word(i + 1) {
             suffix = Some((i, b[i]));
             break;
         }
-        if i + 1 < b.len() && matches!(b[i], b'-' | b' ') && b[i + 1].is_ascii_alphabetic() && b.get(i + 2).is_none_or(|&c| !is_word(c)) {
+        if digits == 8 && i + 1 < b.len() && matches!(b[i], b'-' | b' ') && b[i + 1].is_ascii_uppercase() && ends_word(i + 2) {
             suffix = Some((i + 1, b[i + 1]));
             break;
         }
-        // Separators: one of space - . / between groups, or two when one is a parenthesis
-        // (`+33 (0)6`) or both are spaces; ". " ends a sentence, it does not join two numbers.
-        let mut j = i;
-        while j < b.len() && j - i < 2 && matches!(b[j], b' ' | b'-' | b'.' | b'/' | b'(' | b')') {
-            j += 1;
-        }
-        if j - i == 2 && !matches!(b[i], b'(' | b')') && !matches!(b[i + 1], b'(' | b')') && &b[i..j] != b"  " {
-            j = i + 1;
-        }
-        if j == i || j >= b.len() || !b[j].is_ascii_digit() {
-            break;
-        }
-        // A group followed by `:` starts an IPv6 address or a time, not more of this number.
+        let Some((j, this_sep)) = separator(b, i) else { break };
+        // A group followed by `:` starts an IPv6 address or a time, not more of this number
+        // (after dots it is a port: `10.0.0.5:5432`).
         let mut k = j;
         while k < b.len() && b[k].is_ascii_hexdigit() {
             k += 1;
         }
-        if b.get(k) == Some(&b':') {
+        if b.get(k) == Some(&b':') && this_sep != b'.' {
             break;
         }
-        sep = b[i];
+        sep = this_sep;
         i = j;
     }
     if n == 0 {
@@ -268,6 +299,10 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: &mut 
             return best;
         }
     }
+    // A US ZIP+4 code (`02110-1301`).
+    if lens.is(&[5, 4]) && one_sep(b'-') {
+        return None;
+    }
     let date = matches!(groups.len(), 3)
         && (lens.is(&[2, 2, 4]) || lens.is(&[4, 2, 2]) || lens.is(&[2, 2, 2]))
         && (seps().all(|x| matches!(x, b'.' | b'/' | b'-')) || (!lens.is(&[2, 2, 2]) && one_sep(b' ')));
@@ -277,12 +312,12 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: &mut 
     }
     if let Some((p, letter)) = c.suffix
         && e == c.groups.len()
-        && n == 8
-        && all_digits
-        && checksum::es_dni(d, letter)
     {
-        // Digits and their check letter: a Spanish DNI.
-        offer((PiiType::EsDni, contextual(0.85, 0.12, sig.get(), PiiType::EsDni), start, p + 1, None), &mut best, sig.get());
+        // Digits and their check letter: a Spanish DNI — or digits glued to a letter that is
+        // no check letter (`037714252f`, `…-78-9A`), which are nothing.
+        if n == 8 && all_digits && checksum::es_dni(d, letter) {
+            offer((PiiType::EsDni, contextual(0.85, 0.12, sig.get(), PiiType::EsDni), start, p + 1, None), &mut best, sig.get());
+        }
         return best;
     }
     if !all_digits {
@@ -353,7 +388,11 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: &mut 
         }
         _ => {}
     }
+    // People write a phone number with one kind of separator (or `/` then dots, in Belgium);
+    // `.` mixed with `-` is a version, a date or a range.
+    let mixed = seps().any(|x| x == b'.') && seps().any(|x| x == b'-');
     if (8..=15).contains(&n)
+        && !mixed
         && best.as_ref().is_none_or(|m| m.1 < 0.9)
         && let Some(score) = phone(scan, start, &b[start..end], d, lead, groups.len(), sig)
     {
@@ -378,7 +417,8 @@ fn phone(scan: &mut Scan<'_>, start: usize, raw: &[u8], d: &[u8], lead: bool, gr
         (0.85, &[])
     } else if raw.starts_with(b"(") {
         (0.65, TRUNK_ZERO)
-    } else if d[0] == b'0' && d[1] != b'0' {
+    } else if d[0] == b'0' && d[1] != b'0' && (d.len() >= 9 || sig.get().has(PiiType::Phone)) {
+        // Eight digits with a trunk 0 (`[01380208]`) are a phone number only when named one.
         (if formatted { 0.7 } else { 0.6 }, TRUNK_ZERO)
     } else if !lead && sig.get().has(PiiType::Phone) {
         (0.45, NO_TRUNK)

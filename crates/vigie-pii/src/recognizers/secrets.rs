@@ -20,6 +20,12 @@ fn word_char(c: u8) -> bool {
 fn alnum_dash(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'-'
 }
+fn b64url_dot(c: u8) -> bool {
+    b64url(c) || c == b'.'
+}
+fn url_path(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'/' | b'_' | b'-')
+}
 fn b64(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=')
 }
@@ -70,6 +76,10 @@ const FORMATS: &[KeyFormat] = &[
     key(b"npm_", alnum, 36, 36, "npm_token"),
     key(b"gsk_", alnum, 32, 255, "groq_api_key"),
     key(b"xai-", alnum, 32, 255, "xai_api_key"),
+    key(b"ya29.", b64url_dot, 20, 2048, "google_oauth_token"),
+    key(b"SG.", b64url_dot, 40, 128, "sendgrid_api_key"),
+    key(b"hooks.slack.com/services/", url_path, 20, 128, "slack_webhook"),
+    key(b"discord.com/api/webhooks/", url_path, 20, 160, "discord_webhook"),
 ];
 
 /// A key with a documented prefix at the word `text[start..end]` (followed by `next`).
@@ -83,7 +93,7 @@ pub fn prefixed(scan: &mut Scan<'_>, start: usize, end: usize, next: u8) -> Opti
     if b[start..].starts_with(b"eyJ") {
         return jwt(scan, start);
     }
-    if !matches!(b[start], b'A' | b'g' | b'x' | b's' | b'r' | b'w' | b'h' | b'n') {
+    if !matches!(b[start], b'A' | b'g' | b'x' | b's' | b'r' | b'w' | b'h' | b'n' | b'y' | b'S' | b'd') {
         return None;
     }
     for f in FORMATS {
@@ -201,16 +211,24 @@ pub fn pem(scan: &mut Scan<'_>, pos: usize) -> Option<usize> {
             }
         }
         None => {
+            // No end pasted: the body runs while it is base64, line breaks (also `\n` escaped
+            // inside JSON) or header fields.
             let mut e = body;
-            while e < limit && (b64(b[e]) || b[e].is_ascii_whitespace() || b[e] == b':' || b[e] == b'-' || b[e] == b',') {
+            while e < limit && (b64(b[e]) || b[e].is_ascii_whitespace() || matches!(b[e], b':' | b'-' | b',' | b'\\')) {
                 e += 1;
             }
-            while e > body && b[e - 1].is_ascii_whitespace() {
+            while e > body && (b[e - 1].is_ascii_whitespace() || b[e - 1] == b'\\') {
                 e -= 1;
             }
             e
         }
     };
+    // A header quoted in code or prose (`starts_with(b"-----BEGIN RSA PRIVATE KEY-----")`,
+    // "<your key here>") holds no key: a real body has dozens of base64 characters.
+    let material = b[body..end].iter().filter(|&&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/').count();
+    if material < 48 {
+        return Some(body);
+    }
     scan.push(PiiType::ApiKey, 0.99, pos, end, Some("private_key"));
     Some(end)
 }
@@ -233,6 +251,7 @@ fn secret_word(w: &[u8], after: &[u8]) -> Option<(Named, usize)> {
         3 if is(b"key") => Named::Key,
         3 if is(b"pwd") => Named::Password,
         4 if is(b"schl") && after.starts_with("üssel".as_bytes()) => return Some((Named::Key, 6)),
+        4 if is(b"pass") => Named::Password,
         5 if is(b"token") || is(b"clave") => Named::Key,
         5 if is(b"passe") => Named::Password,
         6 if is(b"secret") || is(b"apikey") || is(b"chiave") || is(b"bearer") => Named::Key,
@@ -255,30 +274,34 @@ pub fn keyword(scan: &mut Scan<'_>, start: usize, end: usize, shape: u8) -> Opti
     let b = scan.text;
     let w = &b[start..end];
     let (named, extra) = if shape & UNDERSCORE != 0 {
-        // An identifier: what its last part names.
-        let last = w.rsplit(|&c| c == b'_').next().unwrap_or(w);
-        let is = |x: &[u8]| last.eq_ignore_ascii_case(x);
-        if is(b"password") || is(b"passwd") || is(b"pwd") || is(b"pass") {
-            (Named::Password, 0)
-        } else if is(b"key") || is(b"secret") || is(b"token") || is(b"apikey") || is(b"credentials") {
-            (Named::Key, 0)
-        } else {
-            return None;
-        }
+        identifier_secret(w)?
     } else if let Some(named) = camel_case_secret(w) {
         (named, 0)
+    } else if w.len() > 8 && (ends_with_ci(w, b"password") || ends_with_ci(w, b"passwd")) {
+        // PGPASSWORD, dbpassword.
+        (Named::Password, 0)
+    } else if w.eq_ignore_ascii_case(b"basic") {
+        return basic_auth(scan, end);
     } else {
         if w.len() > 11 {
             return None;
         }
-        secret_word(w, &b[end..])?
+        let (named, extra) = secret_word(w, &b[end..])?;
+        // `pass` names a password only as a label: `pass: …`, `pass=…`.
+        if w.eq_ignore_ascii_case(b"pass") && !matches!(b.get(end), Some(b':' | b'=')) {
+            return None;
+        }
+        (named, extra)
     };
+    // The value is assigned or announced (`token: …`, `password = …`, `clé est …`), not reached
+    // through the name (`token[i]`, `key.len()`, `password-hashes`, `token(…)`).
+    if matches!(b.get(end + extra), Some(b'[' | b'.' | b'-' | b'(' | b'/' | b'&' | b'<')) {
+        return None;
+    }
     let mut i = end + extra;
-    let limit = b.len().min(i + 64);
-    for _ in 0..4 {
-        while i < limit
-            && matches!(b[i], b' ' | b'\t' | b':' | b'=' | b'"' | b'\'' | b'`' | b'>' | b'-' | b'{' | b')' | b']' | b'}' | b'\r')
-        {
+    let limit = b.len().min(i + 80);
+    for _ in 0..6 {
+        while i < limit && matches!(b[i], b' ' | b'\t' | b':' | b'=' | b'"' | b'\'' | b'`' | b'>' | b')' | b']' | b'}' | b'\r') {
             i += 1;
         }
         if i >= limit || b[i] == b'\n' {
@@ -286,9 +309,9 @@ pub fn keyword(scan: &mut Scan<'_>, start: usize, end: usize, shape: u8) -> Opti
         }
         let ts = i;
         while i < b.len()
-            && i - ts < 256
+            && i - ts < 4096
             && !b[i].is_ascii_whitespace()
-            && !matches!(b[i], b'"' | b'\'' | b'`' | b',' | b';' | b')' | b']' | b'}' | b'<')
+            && !matches!(b[i], b'"' | b'\'' | b'`' | b',' | b';' | b')' | b']' | b'}' | b'<' | b'&' | b'#')
         {
             i += 1;
         }
@@ -326,6 +349,63 @@ fn camel_case_secret(w: &[u8]) -> Option<Named> {
     })
 }
 
+/// What an identifier (`AWS_SECRET_ACCESS_KEY`, `SECRET_KEY_BASE`, `db_password_prod`)
+/// names, from any of its parts — except a key that is a database or cache key, or a key's
+/// id, name or path (`primary_key`, `sort_key`, `key_id`).
+fn identifier_secret(w: &[u8]) -> Option<(Named, usize)> {
+    let parts: Vec<&[u8]> = w.split(|&c| c == b'_').filter(|p| !p.is_empty()).collect();
+    let is = |p: &[u8], x: &[u8]| p.eq_ignore_ascii_case(x);
+    const NOT_SECRET_BEFORE: [&[u8]; 11] =
+        [b"primary", b"foreign", b"sort", b"partition", b"cache", b"unique", b"hash", b"range", b"idempotency", b"public", b"pub"];
+    const NOT_SECRET_AFTER: [&[u8]; 12] =
+        [b"id", b"ids", b"name", b"path", b"file", b"type", b"size", b"len", b"length", b"prefix", b"count", b"field"];
+    if parts.iter().any(|p| is(p, b"password") || is(p, b"passwd") || is(p, b"pwd") || is(p, b"pass")) {
+        return Some((Named::Password, 0));
+    }
+    for (k, p) in parts.iter().enumerate() {
+        let keyish = is(p, b"key") || is(p, b"secret") || is(p, b"token") || is(p, b"apikey") || is(p, b"credentials");
+        if !keyish {
+            continue;
+        }
+        let before = k.checked_sub(1).map(|j| parts[j]);
+        let after = parts.get(k + 1);
+        let excluded = before.is_some_and(|x| NOT_SECRET_BEFORE.iter().any(|n| is(x, n)))
+            || after.is_some_and(|x| NOT_SECRET_AFTER.iter().any(|n| is(x, n)));
+        if !excluded {
+            return Some((Named::Key, 0));
+        }
+    }
+    None
+}
+
+fn ends_with_ci(w: &[u8], suffix: &[u8]) -> bool {
+    w.len() >= suffix.len() && w[w.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+}
+
+/// `Basic <base64 of user:password>` (HTTP basic authentication).
+fn basic_auth(scan: &mut Scan<'_>, end: usize) -> Option<usize> {
+    let b = scan.text;
+    if b.get(end) != Some(&b' ') {
+        return None;
+    }
+    let ts = end + 1;
+    let mut te = ts;
+    while te < b.len() && te - ts < 1024 && b64(b[te]) {
+        te += 1;
+    }
+    if te - ts < 8 {
+        return None;
+    }
+    let decoded = decode_b64url(&b[ts..te]);
+    let credentials = decoded.iter().position(|&c| c == b':').is_some_and(|k| k > 0 && k + 1 < decoded.len())
+        && decoded.iter().all(|c| c.is_ascii_graphic() || *c == b' ');
+    if credentials {
+        scan.push(PiiType::ApiKey, 0.9, ts, te, Some("basic_auth"));
+        return Some(te);
+    }
+    None
+}
+
 fn mentions(hay: &[u8], word: &[u8]) -> bool {
     hay.windows(word.len()).any(|x| x.eq_ignore_ascii_case(word))
 }
@@ -333,13 +413,27 @@ fn mentions(hay: &[u8], word: &[u8]) -> bool {
 /// The score of `v` as a secret value after a secret word, if it looks like one.
 fn secret_value(v: &[u8], named: Named) -> Option<f64> {
     let min = if named == Named::Password { 8 } else { 16 };
-    if v.len() < min || v.len() > 200 || looks_like_email(v) || contains(v, b"://") || !v.iter().all(|c| c.is_ascii_graphic()) {
+    if v.len() < min || v.len() > 4096 || looks_like_email(v) || contains(v, b"://") || !v.iter().all(|c| c.is_ascii_graphic()) {
+        return None;
+    }
+    // Not a value but a reference to one or to code: a placeholder (`$VAR`, `${VAR}`,
+    // `{{ var }}`), a type or path (`super::Foo`, `&x`, `*p`, `@host`, `/path`), a constant's
+    // name (`MSV1_0_CREDENTIAL_KEY`), an ARN, a UUID or an address (`0x…`), a date.
+    if matches!(v[0], b'$' | b'{' | b'&' | b'*' | b'|' | b'@' | b'/' | b':' | b'[' | b'<' | b'%')
+        || contains(v, b"{{")
+        || contains(v, b"::")
+        || v.starts_with(b"arn:")
+        || v.starts_with(b"0x")
+        || is_constant_name(v)
+        || is_uuid(v)
+        || is_iso_date(v)
+    {
         return None;
     }
     // Code, not a value: a call (`get_token(user_id=1)`), a property path
     // (`process.env.OPENAI_API_KEY`), or words and numbers joined by separators
     // (`order_2024_000123_reference`, `user:12345:profile:v2`).
-    if v.contains(&b'(') || v.contains(&b')') || is_property_path(v) || (named == Named::Key && is_joined_words(v)) {
+    if v.iter().any(|c| matches!(c, b'(' | b')' | b'[' | b']')) || is_property_path(v) || is_joined_words(v) {
         return None;
     }
     let lower = v.iter().any(u8::is_ascii_lowercase);
@@ -351,10 +445,26 @@ fn secret_value(v: &[u8], named: Named) -> Option<f64> {
         return None;
     }
     match named {
-        Named::Password if classes >= 3 || (classes == 2 && v.len() >= 12) => Some(0.75),
+        // After an explicit password label, letters and digits are enough (`hunter22`).
+        Named::Password if classes >= 2 => Some(0.75),
         Named::Key if classes >= 2 && entropy(v) >= 3.0 => Some(if entropy(v) >= 3.5 { 0.85 } else { 0.7 }),
         _ => None,
     }
+}
+
+/// `A_CONSTANT_NAME2`: capitals, digits and underscores, with an underscore.
+fn is_constant_name(v: &[u8]) -> bool {
+    v.contains(&b'_') && v.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
+}
+
+/// `8-4-4-4-12` hexadecimal.
+fn is_uuid(v: &[u8]) -> bool {
+    v.len() == 36 && v.iter().enumerate().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { c.is_ascii_hexdigit() })
+}
+
+/// Starts with `YYYY-MM-DD`.
+fn is_iso_date(v: &[u8]) -> bool {
+    v.len() >= 10 && v[..4].iter().all(u8::is_ascii_digit) && v[4] == b'-' && v[5..7].iter().all(u8::is_ascii_digit) && v[7] == b'-'
 }
 
 /// `local@domain.tld`.
