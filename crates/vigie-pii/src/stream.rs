@@ -4,8 +4,8 @@
 //! scans the window whenever it holds [`WINDOW`] bytes. Findings that start before the window's
 //! last [`OVERLAP`] bytes are reported; the window then drops everything up to `OVERLAP` bytes
 //! before that point, so the next scan sees every later candidate with all the context the
-//! whole-text scan would give it (the engine keeps no candidate over 16 KiB and reads 128 bytes
-//! of context on each side, both well under `OVERLAP`). A finding starting before the point
+//! whole-text scan would give it (the engine keeps no candidate over 16 KiB and reads at most
+//! 72 bytes of context before a candidate and 48 after, both well under `OVERLAP`). A finding starting before the point
 //! already reported is skipped, so each is reported exactly once.
 //!
 //! The promise, tested with random chunkings: `feed` over any chunks then `finish` report what
@@ -14,10 +14,10 @@
 //! when a sequence is split across chunks: an incomplete sequence at the end of a chunk (at most
 //! three bytes) is held back until the next chunk completes it or `finish` ends the stream.
 //! Byte offsets are therefore offsets in that decoded text; they are the input's offsets
-//! whenever the input is valid UTF-8. One limit of the promise: the engine parses at most one
-//! phone candidate per 128 bytes of the text it is given (a budget against texts made of digit
-//! groups); a stream so dense with phone-like numbers that a window exhausts its budget can
-//! check different candidates than a scan of the whole text would.
+//! whenever the input is valid UTF-8. One limit of the promise: the engine validates at most 64
+//! phone candidates plus one per 8 bytes of the text it is given (a budget against texts made
+//! of digit groups); a stream so dense with phone-like numbers that a window exhausts its budget
+//! can check different candidates than a scan of the whole text would.
 //!
 //! Memory: the window (at most [`WINDOW`] plus the part of a chunk being decoded, three times
 //! that for input made only of invalid bytes) whatever the size of the stream or of a chunk.
