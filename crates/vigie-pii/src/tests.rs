@@ -135,6 +135,8 @@ fn review_cases_are_found() {
     check("postgres://user:pass@localhost/db", &[]);
     check("data.startswith(b\"-----BEGIN RSA PRIVATE KEY-----\")", &[]);
     check("Idempotency-Key: 3f2504e0-4f89-11d3-9a0c-0305e82c3301", &[]);
+    check("const MAX: u64 = 4611686018427387900;", &[]);
+    check("Visa 4111111111111111110 (19 chiffres)", &[(CreditCard, "4111111111111111110")]);
     // Code after a secret's name is code.
     check("token = get_token(user_id=12345678)", &[]);
     check("apiKey: process.env.OPENAI_API_KEY_2", &[]);

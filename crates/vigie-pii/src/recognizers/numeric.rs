@@ -173,14 +173,14 @@ pub fn at(scan: &mut Scan<'_>, pos: usize) -> Option<usize> {
     let cluster = Cluster { groups: &groups[..usable], lead: lead == 1, suffix: if glued { None } else { suffix } };
     let mut signals = Lazy { context: &scan.scanner.context, text: b, from: pos, to: resume, signals: None };
     // A span may start or end between two groups only where the separator differs from those
-    // inside the groups on one side (`+39 06 5730 4011 10.61.206.98`) or between standalone
-    // numbers of 8 digits or more: the groups of a mistyped card (`3533 0763 5983 1649`) or
+    // inside the groups on one side (`+39 06 5730 4011 10.61.206.98`) or next to a standalone
+    // number of 8 digits or more (`4532015112830366 (19`): the groups of a mistyped card (`3533 0763 5983 1649`) or
     // NIR are not a phone number.
     let groups = &groups[..usable];
     let cut_ok = |i: usize| {
         let sep = groups.get(i).map_or(0, |g| g.sep);
         let unused = |side: &[Group]| side.len() >= 2 && side[1..].iter().all(|g| g.sep != sep);
-        i == 0 || i == usable || (groups[i - 1].len >= 8 && groups[i].len >= 8) || unused(&groups[..i]) || unused(&groups[i..])
+        i == 0 || i == usable || (groups[i - 1].len >= 8 || groups[i].len >= 8) || unused(&groups[..i]) || unused(&groups[i..])
     };
     let mut s = 0;
     while s < usable {
@@ -326,6 +326,9 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: &mut 
         }
         return best;
     }
+    // An unformatted number of 17 to 19 digits is more often a 64-bit integer in code
+    // (`4611686018427387900`) or an id than one of the rare long cards: it needs the word.
+    let card_base = if plain && n >= 17 { 0.45 } else { 0.95 };
     let grouped4 = groups.len() > 1
         && groups[..groups.len() - 1].iter().all(|g| g.len == 4)
         && last.len <= 4
@@ -337,7 +340,13 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: &mut 
         && let Some(network) = checksum::card_network(d)
     {
         offer(
-            (PiiType::CreditCard, contextual(0.95, 0.04, sig.get(), PiiType::CreditCard), start, end, Some(network)),
+            (
+                PiiType::CreditCard,
+                contextual(card_base, if card_base < 0.9 { 0.5 } else { 0.04 }, sig.get(), PiiType::CreditCard),
+                start,
+                end,
+                Some(network),
+            ),
             &mut best,
             sig.get(),
         );
