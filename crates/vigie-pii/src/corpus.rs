@@ -33,20 +33,19 @@ pub struct Sample {
 }
 
 /// The types whose values carry a checksum (or check letter) that [`broken`] breaks.
-pub const CHECKSUM_TYPES: [PiiType; 12] = [
-    PiiType::CreditCard,
-    PiiType::Iban,
-    PiiType::FrNir,
-    PiiType::FrSiren,
-    PiiType::FrSiret,
-    PiiType::EsDni,
-    PiiType::EsNie,
-    PiiType::ItFiscalCode,
-    PiiType::NlBsn,
-    PiiType::BeNationalNumber,
-    PiiType::PlPesel,
-    PiiType::DeTaxId,
-];
+pub const CHECKSUM_TYPES: [PiiType; 12] = {
+    let mut out = [PiiType::CreditCard; 12];
+    let (mut i, mut k) = (0, 0);
+    while i < PiiType::ALL.len() {
+        if PiiType::ALL[i].has_checksum() {
+            out[k] = PiiType::ALL[i];
+            k += 1;
+        }
+        i += 1;
+    }
+    assert!(k == 12, "twelve types carry a checksum");
+    out
+};
 
 /// For every [`PiiType`], `per_type` sentences each holding one valid value of it, written the
 /// way people type it; about one in twelve also holds a second value of another type (an

@@ -65,6 +65,27 @@ impl PiiType {
         PiiType::IpAddress,
     ];
 
+    /// Whether a value of this type carries a check digit, letter or character (so a
+    /// mistyped one is not the type): cards, IBAN, NIR, SIREN, SIRET, DNI, NIE, codice fiscale,
+    /// BSN, Belgian national number, PESEL, Steuer-ID.
+    pub const fn has_checksum(self) -> bool {
+        matches!(
+            self,
+            PiiType::CreditCard
+                | PiiType::Iban
+                | PiiType::FrNir
+                | PiiType::FrSiren
+                | PiiType::FrSiret
+                | PiiType::EsDni
+                | PiiType::EsNie
+                | PiiType::ItFiscalCode
+                | PiiType::NlBsn
+                | PiiType::BeNationalNumber
+                | PiiType::PlPesel
+                | PiiType::DeTaxId
+        )
+    }
+
     /// The upper-case wire code (`CREDIT_CARD`, `FR_NIR`…).
     pub const fn code(self) -> &'static str {
         match self {
