@@ -137,6 +137,11 @@ fn review_cases_are_found() {
     check("Idempotency-Key: 3f2504e0-4f89-11d3-9a0c-0305e82c3301", &[]);
     check("const MAX: u64 = 4611686018427387900;", &[]);
     check("Visa 4111111111111111110 (19 chiffres)", &[(CreditCard, "4111111111111111110")]);
+    check(
+        "SENTRY_DSN=https://e3b0c44298fc1c149afbf4c8996fb924@o123456.ingest.sentry.io/4504",
+        &[(ApiKey, "e3b0c44298fc1c149afbf4c8996fb924")],
+    );
+    check("git clone https://git@example.com/repo.git", &[]);
     // Code after a secret's name is code.
     check("token = get_token(user_id=12345678)", &[]);
     check("apiKey: process.env.OPENAI_API_KEY_2", &[]);

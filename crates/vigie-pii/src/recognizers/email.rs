@@ -46,6 +46,17 @@ pub fn at(scan: &mut Scan<'_>, at: usize) -> Option<usize> {
     while e > at + 1 && matches!(b[e - 1], b'.' | b'-') {
         e -= 1;
     }
+    // `scheme://token@host` (a Sentry DSN, `https://<token>@github.com/…`): the user part is
+    // a key when it is long and random, and never a mailbox.
+    if s >= 3 && &b[s - 3..s] == b"://" {
+        let user = &b[s..at];
+        let random = user.len() >= 20 && user.iter().any(u8::is_ascii_digit) && user.iter().any(u8::is_ascii_alphabetic);
+        if random {
+            let sig = scan.signals(s, at);
+            scan.push(PiiType::ApiKey, contextual(0.85, 0.1, sig, PiiType::ApiKey), s, at, Some("url_token"));
+        }
+        return Some(e.max(at + 1));
+    }
     // `scheme://user:password@host`: the password is a secret, and the host no mailbox.
     if s >= 2 && b[s - 1] == b':' {
         let mut u = s - 1;
