@@ -350,8 +350,9 @@ const VERSION: &[&str] =
     &["version", "versión", "versione", "versie", "build", "release", "ver", "v", "firmware", "chrome", "firefox", "safari", "edge", "os"];
 /// Words that make a number less likely only right before it (`Dossier 0587630578`, `case
 /// #12345678`, `page 12`), since they also start sentences that go on to give a phone number
-/// ("Dossier suivi par Mme Martin, 01 42 68 53 00").
-const NAMING_ONLY: &[&str] = &["dossier", "case", "page", "line", "ligne", "zeile", "lot", "session", "batch", "n°", "no.", "nr.", "#"];
+/// ("Dossier suivi par Mme Martin, 01 42 68 53 00"). Each must end in a letter or `.`/`°`: the match
+/// needs a boundary after it, so a symbol glued to the number (`#123`) could never match.
+const NAMING_ONLY: &[&str] = &["dossier", "case", "page", "line", "ligne", "zeile", "lot", "session", "batch", "n°", "no.", "nr."];
 /// The mask bit of [`NAMING_ONLY`] words.
 const NAMING_BIT: u32 = 1 << 30;
 /// How far before a candidate a [`NAMING_ONLY`] word may end.

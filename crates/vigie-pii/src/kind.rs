@@ -1,5 +1,8 @@
 //! The classification types the engine reports, their wire codes and their sensitivity.
 
+/// The sensitivity of a type code this engine does not know (a client's own `PERSON`…).
+pub const UNKNOWN_SENSITIVITY: f64 = 0.5;
+
 /// A kind of sensitive data. The wire code ([`PiiType::code`]) is upper case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PiiType {
@@ -158,7 +161,7 @@ impl PiiType {
     /// The sensitivity of a wire code a client sent; codes this engine does not know (a
     /// client's own `PERSON`, `MEDICAL`…) count as 0.5.
     pub fn sensitivity_of_code(code: &str) -> f64 {
-        PiiType::from_code(code).map_or(0.5, PiiType::sensitivity)
+        PiiType::from_code(code).map_or(UNKNOWN_SENSITIVITY, PiiType::sensitivity)
     }
 }
 

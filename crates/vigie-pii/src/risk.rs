@@ -45,9 +45,11 @@ pub fn score<'a>(inputs: impl IntoIterator<Item = RiskInput<'a>>, vetted: bool) 
     let mut items: Vec<(String, f64, f64, u32)> = inputs
         .into_iter()
         .map(|i| {
-            let code = PiiType::from_code(i.code).map_or_else(|| i.code.trim().to_ascii_uppercase(), |t| t.code().to_owned());
+            let known = PiiType::from_code(i.code);
+            let code = known.map_or_else(|| i.code.trim().to_ascii_uppercase(), |t| t.code().to_owned());
+            let sensitivity = known.map_or(crate::kind::UNKNOWN_SENSITIVITY, PiiType::sensitivity);
             let confidence = if i.confidence.is_nan() { 0.0 } else { i.confidence.clamp(0.0, 1.0) };
-            (code, PiiType::sensitivity_of_code(i.code), confidence, i.count.max(1))
+            (code, sensitivity, confidence, i.count.max(1))
         })
         .collect();
     if items.is_empty() {

@@ -127,32 +127,9 @@ fn epoch_seconds(e: &Value) -> Value {
     e.get("timestamp").and_then(Value::as_str).and_then(parse_rfc3339).map_or(Value::Null, |ms| json!(ms as f64 / 1000.0))
 }
 
-/// Milliseconds since the epoch of `YYYY-MM-DDTHH:MM:SS[.frac]Z`.
+/// Milliseconds since the epoch of an RFC 3339 timestamp.
 fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
-    let rest = &s[19..];
-    let (frac, zone) = match rest.strip_prefix('.') {
-        Some(r) => {
-            let digits = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
-            let ms = r[..digits.min(3)].parse::<i64>().ok()? * 10_i64.pow(3 - digits.min(3) as u32);
-            (ms, &r[digits..])
-        }
-        None => (0, rest),
-    };
-    if !matches!(zone, "Z" | "z" | "+00:00") {
-        return None;
-    }
-    let yy = if mo <= 2 { y - 1 } else { y };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let doy = (153 * ((mo + 9) % 12) + 2) / 5 + d - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    Some(((days * 86_400 + h * 3600 + mi * 60 + se) * 1000) + frac)
+    chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_millis())
 }
 
 fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
@@ -282,6 +259,7 @@ mod tests {
         assert_eq!(Format::parse("syslog"), None);
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_rfc3339("2000-03-01T00:00:01.5Z"), Some(951_868_801_500));
-        assert_eq!(parse_rfc3339("2026-11-28T10:15:30+02:00"), None);
+        assert_eq!(parse_rfc3339("2026-11-28T10:15:30+02:00"), Some(1_795_853_730_000), "offsets are honoured");
+        assert_eq!(parse_rfc3339("yesterday"), None);
     }
 }

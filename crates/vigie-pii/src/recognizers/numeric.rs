@@ -260,7 +260,7 @@ fn evaluate(scan: &mut Scan<'_>, c: &Cluster<'_>, s: usize, e: usize, sig: &mut 
     }
     let d = &digits[..k];
     let all_digits = d.iter().all(u8::is_ascii_digit);
-    let lens: heapless_lens::Lens = heapless_lens::of(groups);
+    let lens: lens::Lens = lens::of(groups);
     let min = scan.scanner.options().min_score;
     let mut best: Option<Match> = None;
     // Of two valid readings, the one whose name is written nearest wins (a 14-digit SIRET
@@ -474,7 +474,7 @@ fn atoi(v: &[u8]) -> u32 {
 }
 
 /// The group lengths of a span, to compare with the formats people write.
-mod heapless_lens {
+mod lens {
     use super::{Group, MAX_GROUPS};
 
     pub struct Lens {

@@ -156,6 +156,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_pattern_of_every_region_compiles() {
+        // `compile` skips a pattern regex-lite refuses; none may be skipped, or a region's
+        // numbers would silently lose a type.
+        for (id, region) in &PLAN.by_id {
+            let meta = DATABASE.by_id(id.as_str()).expect("a region of the plan is in the metadata");
+            let d = meta.descriptors();
+            let present = [
+                d.fixed_line(),
+                d.mobile(),
+                d.toll_free(),
+                d.premium_rate(),
+                d.shared_cost(),
+                d.voip(),
+                d.personal_number(),
+                d.pager(),
+                d.uan(),
+                d.voicemail(),
+            ]
+            .iter()
+            .flatten()
+            .count()
+                + 1;
+            assert_eq!(types(id, region).len(), present, "{id}");
+            let parsing = meta.national_prefix_for_parsing().is_some();
+            assert_eq!(region.prefix_for_parsing.is_some(), parsing, "{id}: prefix for parsing");
+        }
+    }
+
+    #[test]
     fn numbers_are_judged_as_libphonenumber_judges_them() {
         for (raw, region) in [
             ("+33612345678", None),

@@ -1,7 +1,7 @@
 //! Secrets (API_KEY): provider keys by their documented prefixes, JWTs, private key blocks, and
 //! high-entropy values right after a word that names a secret (`password`, `token`, `clé`…).
 use crate::PiiType;
-use crate::scanner::{MAX_CANDIDATE, Scan, UNDERSCORE, contextual, is_word};
+use crate::scanner::{LOWER, MAX_CANDIDATE, Scan, UNDERSCORE, UPPER, contextual, is_word};
 
 type Charset = fn(u8) -> bool;
 
@@ -275,7 +275,7 @@ pub fn keyword(scan: &mut Scan<'_>, start: usize, end: usize, shape: u8) -> Opti
     let w = &b[start..end];
     let (named, extra) = if shape & UNDERSCORE != 0 {
         identifier_secret(w)?
-    } else if let Some(named) = camel_case_secret(w) {
+    } else if let Some(named) = (shape & UPPER != 0 && shape & LOWER != 0).then(|| camel_case_secret(w)).flatten() {
         (named, 0)
     } else if w.len() > 8 && (ends_with_ci(w, b"password") || ends_with_ci(w, b"passwd")) {
         // PGPASSWORD, dbpassword.
