@@ -39,6 +39,35 @@ pub struct RawConfig {
     pub secret_key: Option<String>,
     /// The longest text, in UTF-8 bytes, the firewall scans in one request.
     pub max_text_bytes: Option<usize>,
+    /// Delays before each webhook delivery attempt (`["0s", "5s", "5m", …]`).
+    pub webhook_retry_delays: Option<Vec<String>>,
+    /// Jitter of each delay, a fraction below 1 (default 0.2).
+    pub webhook_retry_jitter: Option<f64>,
+    /// A webhook failing without a success this long is disabled (default `5d`).
+    pub webhook_disable_after: Option<String>,
+    /// Timeout of one webhook request (default `15s`).
+    pub webhook_timeout: Option<String>,
+}
+
+/// The default webhook retry delays: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+pub const DEFAULT_WEBHOOK_DELAYS: &[&str] = &["0s", "5s", "5m", "30m", "2h", "5h", "10h", "10h"];
+
+/// `250ms`, `0s`, `5s`, `5m`, `2h`, `1d`: a whole number and a unit.
+pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let secs = match unit {
+        "ms" => return Some(Duration::from_millis(n)),
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
 }
 
 /// The longest text the firewall scans by default: 1 MiB.
@@ -74,7 +103,11 @@ impl RawConfig {
             write_batch_max,
             log_format,
             secret_key,
-            max_text_bytes
+            max_text_bytes,
+            webhook_retry_delays,
+            webhook_retry_jitter,
+            webhook_disable_after,
+            webhook_timeout
         );
         self
     }
@@ -131,6 +164,14 @@ pub struct Config {
     pub secret_key: Option<MasterKey>,
     /// The longest text the firewall scans, in UTF-8 bytes.
     pub max_text_bytes: usize,
+    /// Delays before each webhook delivery attempt.
+    pub webhook_retry_delays: Vec<std::time::Duration>,
+    /// Jitter of each delay (fraction).
+    pub webhook_retry_jitter: f64,
+    /// Continuous failure after which a webhook is disabled.
+    pub webhook_disable_after: std::time::Duration,
+    /// Timeout of one webhook request.
+    pub webhook_timeout: std::time::Duration,
 }
 
 /// One problem in the configuration.
@@ -220,6 +261,31 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
     if !MAX_TEXT_BYTES_RANGE.contains(&max_text_bytes) {
         bad("max_text_bytes", format!("{max_text_bytes} is out of range; use 1024 (1 KiB) to 67108864 (64 MiB), default 1048576"));
     }
+    let duration_hint = "write a whole number and a unit: 250ms, 5s, 5m, 2h, 1d";
+    let delays_raw = raw.webhook_retry_delays.unwrap_or_else(|| DEFAULT_WEBHOOK_DELAYS.iter().map(|s| (*s).to_owned()).collect());
+    let mut webhook_retry_delays = Vec::with_capacity(delays_raw.len());
+    for d in &delays_raw {
+        match parse_duration(d) {
+            Some(v) => webhook_retry_delays.push(v),
+            None => bad("webhook_retry_delays", format!("{d:?} is not a delay; {duration_hint}")),
+        }
+    }
+    if delays_raw.is_empty() || delays_raw.len() > 50 {
+        bad("webhook_retry_delays", "give 1 to 50 delays; the first is usually 0s (deliver at once)".into());
+    }
+    let webhook_retry_jitter = raw.webhook_retry_jitter.unwrap_or(0.2);
+    if !(0.0..1.0).contains(&webhook_retry_jitter) {
+        bad("webhook_retry_jitter", format!("{webhook_retry_jitter} is out of range; use a fraction from 0 to below 1 (default 0.2)"));
+    }
+    let mut duration = |key: &'static str, v: Option<String>, default: &str| {
+        let v = v.unwrap_or_else(|| default.to_owned());
+        parse_duration(&v).filter(|d| !d.is_zero()).unwrap_or_else(|| {
+            bad(key, format!("{v:?} is not a positive duration; {duration_hint}"));
+            std::time::Duration::from_secs(1)
+        })
+    };
+    let webhook_disable_after = duration("webhook_disable_after", raw.webhook_disable_after, "5d");
+    let webhook_timeout = duration("webhook_timeout", raw.webhook_timeout, "15s");
     let secret_key = raw.secret_key.as_deref().and_then(|s| MasterKey::from_base64(s).map_err(|e| bad("secret_key", e)).ok());
     problems.extend(problems2);
     if !problems.is_empty() {
@@ -240,6 +306,10 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
         log_format,
         secret_key,
         max_text_bytes,
+        webhook_retry_delays,
+        webhook_retry_jitter,
+        webhook_disable_after,
+        webhook_timeout,
     })
 }
 

@@ -130,6 +130,7 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     max_readers: usize,
     commits: Arc<AtomicU64>,
+    committed: tokio::sync::watch::Receiver<u64>,
     checkpointer: Checkpointer,
 }
 
@@ -279,9 +280,10 @@ impl Store {
         let max_batch = opts.max_batch.max(1);
         let commits = Arc::new(AtomicU64::new(0));
         let counter = commits.clone();
+        let (signal, committed) = tokio::sync::watch::channel(0u64);
         std::thread::Builder::new()
             .name("vigie-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, max_batch, metrics, counter))
+            .spawn(move || writer_loop(conn, rx, max_batch, metrics, counter, signal))
             .map_err(io("cannot start the database writer thread"))?;
         Ok(Store {
             inner: Arc::new(Inner {
@@ -290,6 +292,7 @@ impl Store {
                 readers: Mutex::new(Vec::new()),
                 max_readers: opts.readers.max(1),
                 commits,
+                committed,
                 checkpointer,
             }),
         })
@@ -318,6 +321,14 @@ impl Store {
     /// Transactions committed since the store was opened.
     pub fn commits(&self) -> u64 {
         self.inner.commits.load(Ordering::Relaxed)
+    }
+
+    /// A signal that changes after every committed transaction (its value is the count of
+    /// commits), so a consumer of what writes produce (the webhook dispatcher reading the
+    /// outbox) wakes when there is something new instead of polling. Changes seen together
+    /// coalesce: a slow consumer is woken once for many commits.
+    pub fn commit_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.committed.clone()
     }
 
     /// Runs `f` on a read connection off the async threads. Reads see every committed write.
@@ -395,7 +406,14 @@ where
     }
 }
 
-fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Command>, max_batch: usize, metrics: StoreMetrics, commits: Arc<AtomicU64>) {
+fn writer_loop(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Command>,
+    max_batch: usize,
+    metrics: StoreMetrics,
+    commits: Arc<AtomicU64>,
+    signal: tokio::sync::watch::Sender<u64>,
+) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
     let mut closing: Option<std::sync::mpsc::Sender<()>> = None;
     while closing.is_none() {
@@ -419,7 +437,8 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Command>, max_batch: usi
         let (replies, outcome) = run_batch(&conn, &mut batch);
         match &outcome {
             Ok(()) => {
-                commits.fetch_add(1, Ordering::Relaxed);
+                let n = commits.fetch_add(1, Ordering::Relaxed) + 1;
+                signal.send_replace(n);
             }
             Err(e) => {
                 metrics.commit_failures.inc();

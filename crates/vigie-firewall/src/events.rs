@@ -1,11 +1,6 @@
 //! The events the firewall emits, and the outbox they wait in. Every event is written in the
 //! same transaction as the change it describes, so an event exists if and only if that change
-//! was committed. The webhook dispatcher drains the outbox by `seq`.
-use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
-use serde::Serialize;
-use uuid::Uuid;
-use vigie_core::StoreError;
+//! was committed. The webhook dispatcher (`vigie-webhook`) fans the outbox out by `seq`.
 
 /// Every interaction recorded.
 pub const INTERACTION_CREATED: &str = "interaction.created";
@@ -20,7 +15,9 @@ pub const POLICY_UPDATED: &str = "policy.updated";
 /// A policy was deleted.
 pub const POLICY_DELETED: &str = "policy.deleted";
 /// A test delivery.
-pub const WEBHOOK_TEST: &str = "webhook.test";
+pub const WEBHOOK_TEST: &str = vigie_webhook::WEBHOOK_TEST;
+/// A webhook was disabled by its receiver (410) or by five days of failure.
+pub const WEBHOOK_DISABLED: &str = vigie_webhook::WEBHOOK_DISABLED;
 
 /// Every event type a webhook can subscribe to.
 pub const EVENT_TYPES: &[&str] = &[
@@ -35,6 +32,7 @@ pub const EVENT_TYPES: &[&str] = &[
     POLICY_UPDATED,
     POLICY_DELETED,
     WEBHOOK_TEST,
+    WEBHOOK_DISABLED,
 ];
 
 /// The event type of an alert of `severity` (`alert.severity_high`…).
@@ -47,33 +45,4 @@ pub fn alert_event_type(severity: crate::model::Severity) -> &'static str {
     }
 }
 
-/// The envelope every event is delivered in.
-#[derive(Serialize)]
-struct Envelope<'a, D: Serialize> {
-    id: &'a str,
-    #[serde(rename = "type")]
-    kind: &'a str,
-    timestamp: DateTime<Utc>,
-    source: &'a str,
-    tenant_id: Uuid,
-    data: &'a D,
-}
-
-/// Writes one event into the outbox on `conn` (inside the caller's transaction) and returns its
-/// id (`evt_…`).
-pub fn emit<D: Serialize>(
-    conn: &Connection,
-    id: Uuid,
-    source: &str,
-    tenant_id: Uuid,
-    kind: &str,
-    at: DateTime<Utc>,
-    data: &D,
-) -> Result<String, StoreError> {
-    let mut buf = Uuid::encode_buffer();
-    let id = format!("evt_{}", id.hyphenated().encode_lower(&mut buf));
-    let payload = serde_json::to_string(&Envelope { id: &id, kind, timestamp: at, source, tenant_id, data })?;
-    conn.prepare_cached("INSERT INTO outbox (id, tenant_id, event_type, created_at, payload) VALUES (?1, ?2, ?3, ?4, ?5)")?
-        .execute(params![id, tenant_id.hyphenated().encode_lower(&mut buf) as &str, kind, at.timestamp_micros(), payload])?;
-    Ok(id)
-}
+pub use vigie_webhook::outbox::emit;

@@ -50,6 +50,9 @@ pub struct FirewallOptions {
     pub auth: AuthSettings,
     /// The longest text, in UTF-8 bytes, the server scans in one request (413 beyond).
     pub max_text_bytes: usize,
+    /// Webhook delivery: retry schedule, client timeout, private destinations. The event types
+    /// and source are the firewall's own (set by [`open`]).
+    pub webhooks: vigie_webhook::WebhookSettings,
 }
 
 impl FirewallOptions {
@@ -62,14 +65,26 @@ impl FirewallOptions {
             secret_key: c.secret_key.clone(),
             auth: AuthSettings::default(),
             max_text_bytes: c.max_text_bytes,
+            webhooks: webhook_settings(c),
         }
     }
+}
+
+/// The webhook settings of a configuration.
+pub fn webhook_settings(c: &vigie_core::config::Config) -> vigie_webhook::WebhookSettings {
+    let schedule = vigie_webhook::schedule::RetrySchedule::new(c.webhook_retry_delays.clone(), c.webhook_retry_jitter, c.webhook_disable_after)
+        .unwrap_or_default();
+    let mut w = vigie_webhook::WebhookSettings { schedule, ..Default::default() };
+    w.client.allow_private = c.allow_private_webhooks;
+    w.client.timeout = c.webhook_timeout;
+    w
 }
 
 /// The migrations of the firewall database, in order.
 pub const MIGRATIONS: &[vigie_core::db::Migration] = &[
     vigie_core::auth::MIGRATIONS[0],
     vigie_core::db::Migration { name: "fw_001_firewall", sql: include_str!("../migrations/fw_001_firewall.sql") },
+    vigie_webhook::MIGRATIONS[0],
 ];
 
 /// Opens the firewall's store (running migrations) and builds its state.
@@ -81,6 +96,11 @@ pub fn open(opts: FirewallOptions, clock: SharedClock) -> Result<FirewallState, 
         None => MasterKey::load_or_create(&opts.data_dir)?,
     };
     let auth = Auth::new(store.clone(), clock.clone(), &key, opts.auth);
+    let ids = Arc::new(IdGen::default());
+    let mut hooks = opts.webhooks;
+    hooks.event_types = crate::events::EVENT_TYPES.iter().map(|s| (*s).to_owned()).collect();
+    hooks.event_source = opts.event_source.clone();
+    let webhooks = vigie_webhook::Webhooks::new(store.clone(), clock.clone(), ids.clone(), &key, hooks).map_err(StoreError::Commit)?;
     let stats = FirewallStats::default();
     metrics.register("interactions_recorded", "Interactions recorded, by decision", stats.interactions.clone());
     metrics.register("outbox_events", "Events written to the outbox, by type", stats.events.clone());
@@ -91,12 +111,13 @@ pub fn open(opts: FirewallOptions, clock: SharedClock) -> Result<FirewallState, 
         auth,
         metrics,
         clock,
-        ids: Arc::new(IdGen::default()),
+        ids,
         settings: Arc::new(FirewallSettings { event_source: opts.event_source, max_text_bytes: opts.max_text_bytes }),
         policies: policy::PolicyCache::default(),
         scanner: Arc::new(vigie_pii::Scanner::default()),
         stats,
         ready: Arc::new(AtomicBool::new(false)),
+        webhooks,
     })
 }
 
@@ -105,7 +126,7 @@ pub fn open(opts: FirewallOptions, clock: SharedClock) -> Result<FirewallState, 
     info(title = "Vigie AI firewall API", description = "Records AI interactions, evaluates policies (block, coach, log) and emits events. Compatible with the Noxys AI firewall API. Offsets of classifications are Unicode code points."),
     modifiers(&BearerAuth),
     components(schemas(ErrorBody)),
-    tags((name = "interactions"), (name = "scan"), (name = "policies"), (name = "platforms"), (name = "auth"), (name = "users"), (name = "tokens"), (name = "operations"))
+    tags((name = "interactions"), (name = "scan"), (name = "policies"), (name = "platforms"), (name = "webhooks"), (name = "auth"), (name = "users"), (name = "tokens"), (name = "operations"))
 )]
 struct ApiDoc;
 
@@ -194,6 +215,7 @@ fn split(max_text_bytes: usize) -> (Router<FirewallState>, utoipa::openapi::Open
         .merge(scan::routes::router().layer(text_limit))
         .merge(policy::routes::router())
         .merge(platforms::routes::router())
+        .merge(vigie_webhook::routes::router())
         .merge(vigie_core::auth::routes::router())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
@@ -224,11 +246,13 @@ pub fn app(state: FirewallState) -> Router {
         .with_state(state)
 }
 
-/// Serves the firewall on `listener` until `shutdown` is cancelled, then finishes in-flight
-/// requests and the queued writes and closes the store.
+/// Serves the firewall on `listener` and runs the webhook dispatcher until `shutdown` is
+/// cancelled, then finishes in-flight requests, gives deliveries in flight a moment, finishes
+/// the queued writes and closes the store.
 pub async fn serve(listener: tokio::net::TcpListener, state: FirewallState, shutdown: CancellationToken) -> std::io::Result<()> {
     let store = state.store.clone();
     let ready = state.ready.clone();
+    let dispatcher = state.webhooks.start(shutdown.clone());
     let app = app(state);
     ready.store(true, Ordering::Release);
     let stopping = shutdown.clone();
@@ -238,6 +262,9 @@ pub async fn serve(listener: tokio::net::TcpListener, state: FirewallState, shut
             ready.store(false, Ordering::Release);
         })
         .await;
+    if let Err(e) = dispatcher.await {
+        tracing::error!(error = %e, "the webhook dispatcher stopped abnormally; pending deliveries resume at the next start");
+    }
     store.close().await;
     result
 }

@@ -100,6 +100,14 @@ pub struct FirewallState {
     pub stats: FirewallStats,
     /// False while starting or shutting down (`/readyz`).
     pub ready: Arc<AtomicBool>,
+    /// Webhooks: their API and the dispatcher that delivers the outbox.
+    pub webhooks: vigie_webhook::Webhooks,
+}
+
+impl FromRef<FirewallState> for vigie_webhook::Webhooks {
+    fn from_ref(s: &FirewallState) -> vigie_webhook::Webhooks {
+        s.webhooks.clone()
+    }
 }
 
 impl FromRef<FirewallState> for Auth {

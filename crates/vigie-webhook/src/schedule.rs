@@ -60,6 +60,17 @@ impl RetrySchedule {
             return Err(ScheduleError::BadJitter);
         }
         let delays = delays.iter().map(|d| parse_delay(d.as_ref())).collect::<Result<Vec<_>, _>>()?;
+        RetrySchedule::new(delays, jitter, disable_after)
+    }
+
+    /// A schedule from delays already read.
+    pub fn new(delays: Vec<Duration>, jitter: f64, disable_after: Duration) -> Result<RetrySchedule, ScheduleError> {
+        if delays.is_empty() {
+            return Err(ScheduleError::Empty);
+        }
+        if !(0.0..1.0).contains(&jitter) {
+            return Err(ScheduleError::BadJitter);
+        }
         Ok(RetrySchedule { delays, jitter, disable_after })
     }
 
@@ -96,20 +107,7 @@ impl RetrySchedule {
 
 /// `250ms`, `0s`, `5s`, `5m`, `2h`, `1d`.
 pub fn parse_delay(s: &str) -> Result<Duration, ScheduleError> {
-    let bad = || ScheduleError::BadDelay(s.to_owned());
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (n, unit) = t.split_at(split);
-    let n: u64 = n.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "ms" => return Ok(Duration::from_millis(n)),
-        "s" => n,
-        "m" => n.checked_mul(60).ok_or_else(bad)?,
-        "h" => n.checked_mul(3600).ok_or_else(bad)?,
-        "d" => n.checked_mul(86_400).ok_or_else(bad)?,
-        _ => return Err(bad()),
-    };
-    Ok(Duration::from_secs(secs))
+    vigie_core::config::parse_duration(s).ok_or_else(|| ScheduleError::BadDelay(s.to_owned()))
 }
 
 /// A `Retry-After` header value: delay seconds, or an HTTP date (RFC 9110) relative to `now`

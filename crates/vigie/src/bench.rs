@@ -112,6 +112,7 @@ async fn one(b: &InteractionsBench, mode: &Mode) -> anyhow::Result<Outcome> {
         secret_key: None,
         auth: Default::default(),
         max_text_bytes: vigie_core::config::DEFAULT_MAX_TEXT_BYTES,
+        webhooks: Default::default(),
     };
     let state = vigie_firewall::open(opts, Arc::new(SystemClock))?;
     let boot = state.auth.bootstrap("bench", "bench@vigie.local", Some("bench-password-123")).await.map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -100,6 +100,7 @@ impl ServeArgs {
             log_format: self.log_format.clone(),
             secret_key: std::env::var("VIGIE_SECRET_KEY").ok().filter(|s| !s.is_empty()),
             max_text_bytes: self.max_text_bytes,
+            ..RawConfig::default()
         }
     }
 }

@@ -25,6 +25,18 @@ pub const ADMIN_EMAIL: &str = "admin@acme.test";
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 pub const HASH: &str = "a665a45920422f9d417e4867efdc4fb8a04a1f3fff1fa07e998e86f7f7a27ae3";
 
+/// Webhook settings for tests: loopback receivers allowed, a schedule in milliseconds.
+pub fn test_webhook_settings() -> vigie_webhook::WebhookSettings {
+    let mut w = vigie_webhook::WebhookSettings {
+        schedule: vigie_webhook::schedule::RetrySchedule::parse(&["0ms", "20ms", "40ms", "80ms", "160ms"], 0.2, std::time::Duration::from_secs(3600))
+            .expect("schedule"),
+        ..Default::default()
+    };
+    w.client.allow_private = true;
+    w.client.timeout = std::time::Duration::from_secs(5);
+    w
+}
+
 /// A firewall serving on 127.0.0.1 with a fresh data directory and a logged-in admin.
 pub struct TestServer {
     pub base: String,
@@ -51,6 +63,7 @@ impl TestServer {
             secret_key: None,
             auth: AuthSettings::default(),
             max_text_bytes: 1 << 20,
+            webhooks: test_webhook_settings(),
         };
         tune(&mut opts);
         let state = vigie_firewall::open(opts, Arc::new(SystemClock)).expect("open");

@@ -44,6 +44,15 @@ async fn every_documented_operation_is_routed_and_every_route_is_documented() {
         ("get", "/metrics"),
         ("get", "/api/v1/openapi.json"),
         ("post", "/api/v1/scan"),
+        ("post", "/api/v1/webhooks"),
+        ("get", "/api/v1/webhooks"),
+        ("get", "/api/v1/webhooks/{id}"),
+        ("patch", "/api/v1/webhooks/{id}"),
+        ("delete", "/api/v1/webhooks/{id}"),
+        ("post", "/api/v1/webhooks/{id}/test"),
+        ("post", "/api/v1/webhooks/{id}/rotate-secret"),
+        ("get", "/api/v1/webhooks/{id}/deliveries"),
+        ("post", "/api/v1/webhooks/{id}/replay"),
     ];
     let mut documented = Vec::new();
     for (path, item) in paths {
@@ -57,7 +66,16 @@ async fn every_documented_operation_is_routed_and_every_route_is_documented() {
     assert_eq!(documented, want);
     // Each documented operation reaches a handler: never the unknown-route or wrong-method answer.
     for (method, path) in &documented {
-        let concrete = path.replace("{id}", if path.contains("platforms") { "chatgpt" } else { "0190a3c1-0000-7000-8000-000000000099" });
+        let concrete = path.replace(
+            "{id}",
+            if path.contains("platforms") {
+                "chatgpt"
+            } else if path.contains("webhooks") {
+                "whk_0190a3c100007000800000000000009a"
+            } else {
+                "0190a3c1-0000-7000-8000-000000000099"
+            },
+        );
         let body = (method != "get" && method != "delete").then(|| json!({}));
         let (status, resp) = s.call(&method.to_uppercase(), &concrete, Some(&s.admin), body).await;
         let code = resp["code"].as_str().unwrap_or_default();

@@ -1,0 +1,516 @@
+//! The dispatcher: fans outbox rows out into deliveries, claims the due ones, posts them and
+//! records every attempt.
+//!
+//! One task owns the loop; it wakes when a transaction commits (the store's commit signal),
+//! when a request finishes, when a retry falls due, or when webhooks change — there is no
+//! polling delay, only a slow fallback tick.
+//!
+//! - **Fan-out**: one write reads the outbox after the cursor, inserts a delivery per (event,
+//!   active webhook of the event's tenant subscribed to its type, created before the event) and
+//!   moves the cursor, in one transaction: an event is fanned out exactly once, even across
+//!   a crash.
+//! - **Claim**: per webhook with free capacity (`max_in_flight` requests), the pending
+//!   deliveries in due order. Claims are in memory (one dispatcher per database): a delivery in
+//!   flight is skipped until its attempt is recorded; after a restart nothing is in flight, so
+//!   every pending delivery is due again — at least once, never lost.
+//! - **Send**: the webhook's format renders the body (SIEM formats batch up to `batch_max`
+//!   events, or fewer once the oldest has waited `batch_ms`); Standard Webhooks headers signed
+//!   with the current secret (and the previous one during a rotation), custom headers, the
+//!   bearer token. `webhook-id` is the event id (a batch's: derived from its event ids), the
+//!   same on every retry.
+//! - **Record**: one write logs the attempt, marks the deliveries delivered, or schedules the
+//!   next attempt (the retry schedule with jitter, `Retry-After`), or gives up when the schedule
+//!   is spent; updates the webhook's health; a 410 or five days of failure disable the webhook
+//!   and emit `webhook.disabled`.
+use crate::client::{Outcome, Request};
+use crate::format::Format;
+use crate::model::Stored;
+use crate::schedule::{NextAttempt, parse_retry_after};
+use crate::service::{WEBHOOK_DISABLED, Webhooks, body, format_options, log_attempt, sign_with};
+use crate::signature::SigningSecret;
+use rusqlite::{Connection, params};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use vigie_core::StoreError;
+
+/// Outbox rows fanned out per transaction.
+const FANOUT_BATCH: i64 = 1000;
+/// The loop wakes at least this often (a safety net; every real cause wakes it directly).
+const FALLBACK_TICK: Duration = Duration::from_secs(5);
+/// After a store error, the loop waits this long before trying again.
+const ERROR_BACKOFF: Duration = Duration::from_millis(500);
+
+/// A webhook as the dispatcher uses it: settings and opened secrets.
+pub(crate) struct Endpoint {
+    pub(crate) id: String,
+    pub(crate) tenant: String,
+    url: String,
+    format: Format,
+    batch_max: usize,
+    batch_ms: i64,
+    max_in_flight: usize,
+    headers: Vec<(String, String)>,
+    secret: SigningSecret,
+    previous: Option<(SigningSecret, i64)>,
+    options: crate::format::FormatOptions,
+}
+
+impl Endpoint {
+    pub(crate) fn from_stored(svc: &Webhooks, s: &Stored) -> Result<Endpoint, StoreError> {
+        let w = &s.webhook;
+        let secrets = svc.unseal(&w.id, &s.sealed)?;
+        let parse = |x: &str| SigningSecret::parse(x).map_err(|e| StoreError::Commit(format!("webhook {}: {e}", w.id)));
+        let mut headers = secrets.headers.clone();
+        if let Some(t) = &secrets.auth_token {
+            headers.push(("Authorization".into(), format!("Bearer {t}")));
+        }
+        let previous = match (&secrets.previous, s.previous_expires_us) {
+            (Some(p), Some(until)) => Some((parse(p)?, until)),
+            _ => None,
+        };
+        Ok(Endpoint {
+            id: w.id.clone(),
+            tenant: s.tenant_id.clone(),
+            url: w.url.clone(),
+            format: Format::parse(&w.format).unwrap_or(Format::Standard),
+            batch_max: if Format::parse(&w.format).is_some_and(Format::batches) { w.batch_max.max(1) as usize } else { 1 },
+            batch_ms: i64::from(w.batch_ms) * 1000,
+            max_in_flight: w.max_in_flight.max(1) as usize,
+            headers,
+            secret: parse(&secrets.secret)?,
+            previous,
+            options: format_options(w.sourcetype.clone(), &secrets),
+        })
+    }
+
+    /// The request carrying `events` (id, payload), signed at `timestamp` (seconds).
+    pub(crate) fn request(&self, events: &[(&str, &str)], timestamp: i64) -> Result<Request, crate::format::FormatError> {
+        let payloads: Vec<&str> = events.iter().map(|e| e.1).collect();
+        let body = body(self.format, &payloads, &self.options)?;
+        let message_id = message_id(events.iter().map(|e| e.0));
+        let mut secrets = vec![self.secret.clone()];
+        if let Some((p, until)) = &self.previous
+            && timestamp.saturating_mul(1_000_000) < *until
+        {
+            secrets.push(p.clone());
+        }
+        let signed = sign_with(&message_id, timestamp, &body, &secrets);
+        let mut headers = self.headers.clone();
+        headers.extend(signed.pairs().into_iter().map(|(k, v)| (k.to_owned(), v)));
+        Ok(Request { url: self.url.clone(), headers, body, content_type: self.format.content_type() })
+    }
+}
+
+/// The `webhook-id` of a request: the event's id for one event; for a batch, `bat_` and a hash
+/// of its event ids (the same batch retried keeps its id).
+pub fn message_id<'a>(mut ids: impl ExactSizeIterator<Item = &'a str>) -> String {
+    if ids.len() == 1 {
+        return ids.next().unwrap_or_default().to_owned();
+    }
+    let mut h = Sha256::new();
+    for id in ids {
+        h.update(id.as_bytes());
+        h.update(b"\n");
+    }
+    let d = h.finalize();
+    let hex: String = d.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("bat_{hex}")
+}
+
+/// A webhook's place in the loop.
+struct Slot {
+    endpoint: Arc<Endpoint>,
+    /// Deliveries in flight (claimed, attempt not yet recorded).
+    in_flight: HashSet<i64>,
+    /// Requests in flight.
+    requests: usize,
+}
+
+/// A finished request, after its attempt was recorded (or failed to be).
+struct Done {
+    webhook: String,
+    deliveries: Vec<i64>,
+    disabled: bool,
+}
+
+/// A claimed delivery.
+struct Due {
+    id: i64,
+    event_id: String,
+    event_type: String,
+    attempts: i64,
+    payload: String,
+}
+
+pub(crate) async fn run(svc: Webhooks, shutdown: CancellationToken) {
+    let inner = svc.0.clone();
+    let mut commits = inner.store.commit_signal();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    let mut slots: HashMap<String, Slot> = HashMap::new();
+    let mut generation = u64::MAX;
+    let mut fanned: i64 = -1;
+    let mut sends = JoinSet::new();
+    loop {
+        let mut next_wake = Instant::now() + FALLBACK_TICK;
+        let current = inner.generation.load(Ordering::Acquire);
+        let step = async {
+            if current != generation {
+                reload(&svc, &mut slots).await?;
+                generation = current;
+            }
+            fanned = fan_out(&svc, fanned).await?;
+            claim(&svc, &mut slots, &mut sends, &done_tx, &mut next_wake).await
+        };
+        if let Err(e) = step.await {
+            tracing::error!(error = %e, "webhook dispatcher: a database step failed; retrying shortly");
+            next_wake = Instant::now() + ERROR_BACKOFF;
+            generation = u64::MAX;
+        }
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            Some(done) = done_rx.recv() => {
+                let mut reload_needed = finish(&mut slots, done);
+                while let Ok(d) = done_rx.try_recv() {
+                    reload_needed |= finish(&mut slots, d);
+                }
+                if reload_needed {
+                    generation = u64::MAX;
+                }
+            }
+            changed = commits.changed() => if changed.is_err() { break },
+            _ = inner.wake.notified() => {}
+            Some(_) = sends.join_next() => {}
+            _ = tokio::time::sleep_until(next_wake) => {}
+        }
+    }
+    // Requests in flight get a moment to finish and be recorded; the rest stay pending and are
+    // sent again after the restart.
+    let _ = tokio::time::timeout(inner.settings.shutdown_grace, async { while sends.join_next().await.is_some() {} }).await;
+    sends.abort_all();
+}
+
+fn finish(slots: &mut HashMap<String, Slot>, done: Done) -> bool {
+    if let Some(slot) = slots.get_mut(&done.webhook) {
+        slot.requests = slot.requests.saturating_sub(1);
+        for d in &done.deliveries {
+            slot.in_flight.remove(d);
+        }
+    }
+    done.disabled
+}
+
+/// Loads the active webhooks, keeping the in-flight state of those still there.
+async fn reload(svc: &Webhooks, slots: &mut HashMap<String, Slot>) -> Result<(), StoreError> {
+    let stored: Vec<Stored> = svc
+        .0
+        .store
+        .read(|c| {
+            let mut stmt = c.prepare(&format!("SELECT {} FROM webhooks WHERE active = 1", crate::model::COLS))?;
+            let rows = stmt.query_map([], crate::model::from_row)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::from)
+        })
+        .await?;
+    let mut next = HashMap::with_capacity(stored.len());
+    for s in &stored {
+        match Endpoint::from_stored(svc, s) {
+            Ok(e) => {
+                let (in_flight, requests) = slots.remove(&e.id).map(|s| (s.in_flight, s.requests)).unwrap_or_default();
+                next.insert(e.id.clone(), Slot { endpoint: Arc::new(e), in_flight, requests });
+            }
+            Err(e) => tracing::error!(webhook = %s.webhook.id, error = %e, "webhook skipped: its settings cannot be read"),
+        }
+    }
+    *slots = next;
+    Ok(())
+}
+
+/// Fans the outbox out after `fanned` (the last seq done; -1 before the first look).
+async fn fan_out(svc: &Webhooks, fanned: i64) -> Result<i64, StoreError> {
+    let newest: i64 = svc.0.store.read(|c| c.query_row("SELECT COALESCE(MAX(seq), 0) FROM outbox", [], |r| r.get(0)).map_err(StoreError::from)).await?;
+    let mut done = fanned;
+    while newest > done {
+        let now = svc.now_us();
+        let first = svc.0.settings.schedule.first().as_micros() as i64;
+        let (last, rows) = svc.0.store.write(move |c| fan_out_batch(c, now, first)).await?;
+        done = last;
+        if rows < FANOUT_BATCH {
+            break;
+        }
+    }
+    Ok(done)
+}
+
+/// One fan-out transaction: returns the cursor after it and the outbox rows it read.
+fn fan_out_batch(c: &Connection, now: i64, first_delay: i64) -> Result<(i64, i64), StoreError> {
+    let cursor: i64 = c.query_row("SELECT seq FROM webhook_cursor WHERE id = 1", [], |r| r.get(0))?;
+    let hooks: Vec<(String, String, Vec<String>, i64)> = {
+        let mut stmt = c.prepare_cached("SELECT id, tenant_id, events, created_at FROM webhooks WHERE active = 1")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?)))?;
+        let mut v = Vec::new();
+        for row in rows {
+            let (id, tenant, events, created): (String, String, String, i64) = row?;
+            v.push((id, tenant, serde_json::from_str(&events).unwrap_or_default(), created));
+        }
+        v
+    };
+    let mut read = c.prepare_cached("SELECT seq, id, tenant_id, event_type, created_at FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+    let events: Vec<(i64, String, String, String, i64)> = read
+        .query_map(params![cursor, FANOUT_BATCH], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+        .collect::<Result<_, _>>()?;
+    if events.is_empty() {
+        return Ok((cursor, 0));
+    }
+    let mut insert = c.prepare_cached(
+        "INSERT OR IGNORE INTO webhook_deliveries (webhook_id, tenant_id, event_seq, event_id, event_type, state, attempts, next_attempt_at, \
+         created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?7, ?7)",
+    )?;
+    for (seq, id, tenant, kind, at) in &events {
+        for (hook, hook_tenant, subscribed, created) in &hooks {
+            if hook_tenant == tenant && *at >= *created && subscribed.iter().any(|s| s == kind) {
+                insert.execute(params![hook, tenant, seq, id, kind, now + first_delay, now])?;
+            }
+        }
+    }
+    let last = events.last().map_or(cursor, |e| e.0);
+    c.execute("UPDATE webhook_cursor SET seq = ?1 WHERE id = 1", [last])?;
+    Ok((last, events.len() as i64))
+}
+
+/// Claims due deliveries for every webhook with free capacity and starts their requests;
+/// lowers `next_wake` to the earliest future due time seen.
+async fn claim(
+    svc: &Webhooks,
+    slots: &mut HashMap<String, Slot>,
+    sends: &mut JoinSet<()>,
+    done_tx: &mpsc::UnboundedSender<Done>,
+    next_wake: &mut Instant,
+) -> Result<(), StoreError> {
+    let now = svc.now_us();
+    let wants: Vec<(String, usize, i64)> = slots
+        .iter()
+        .filter(|(_, s)| s.requests < s.endpoint.max_in_flight)
+        .map(|(id, s)| {
+            let free = s.endpoint.max_in_flight - s.requests;
+            (id.clone(), free, (free * s.endpoint.batch_max + s.in_flight.len()) as i64)
+        })
+        .collect();
+    if wants.is_empty() {
+        return Ok(());
+    }
+    let queries: Vec<(String, i64)> = wants.iter().map(|(id, _, limit)| (id.clone(), *limit)).collect();
+    let found: Vec<(String, Vec<(i64, String, String, i64, i64, String)>)> = svc
+        .0
+        .store
+        .read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT d.id, d.event_id, d.event_type, d.attempts, d.next_attempt_at, o.payload FROM webhook_deliveries d \
+                 JOIN outbox o ON o.seq = d.event_seq WHERE d.webhook_id = ?1 AND d.state = 'pending' \
+                 ORDER BY d.next_attempt_at, d.id LIMIT ?2",
+            )?;
+            let mut out = Vec::with_capacity(queries.len());
+            for (id, limit) in queries {
+                let rows = stmt
+                    .query_map(params![id, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                out.push((id, rows));
+            }
+            Ok::<_, StoreError>(out)
+        })
+        .await?;
+    let wake_at = |us: i64| Instant::now() + Duration::from_micros(us.saturating_sub(now).max(0) as u64);
+    for ((id, rows), (_, free, _)) in found.into_iter().zip(wants) {
+        let Some(slot) = slots.get_mut(&id) else { continue };
+        let mut due: Vec<Due> = Vec::new();
+        let mut oldest_due = i64::MAX;
+        for (did, event_id, event_type, attempts, next_at, payload) in rows {
+            if slot.in_flight.contains(&did) {
+                continue;
+            }
+            if next_at > now {
+                *next_wake = (*next_wake).min(wake_at(next_at));
+                break;
+            }
+            oldest_due = oldest_due.min(next_at);
+            due.push(Due { id: did, event_id, event_type, attempts, payload });
+        }
+        let ep = slot.endpoint.clone();
+        let mut started = 0;
+        while !due.is_empty() && started < free {
+            if due.len() < ep.batch_max && ep.batch_max > 1 && oldest_due + ep.batch_ms > now {
+                // A partial batch waits for more events until its oldest has waited batch_ms.
+                *next_wake = (*next_wake).min(wake_at(oldest_due + ep.batch_ms));
+                break;
+            }
+            let batch: Vec<Due> = due.drain(..due.len().min(ep.batch_max)).collect();
+            for d in &batch {
+                slot.in_flight.insert(d.id);
+            }
+            slot.requests += 1;
+            started += 1;
+            sends.spawn(deliver(svc.clone(), ep.clone(), batch, done_tx.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Sends one request and records its attempt.
+async fn deliver(svc: Webhooks, ep: Arc<Endpoint>, batch: Vec<Due>, done: mpsc::UnboundedSender<Done>) {
+    let at = svc.now();
+    let events: Vec<(&str, &str)> = batch.iter().map(|d| (d.event_id.as_str(), d.payload.as_str())).collect();
+    let outcome = match ep.request(&events, at.timestamp()) {
+        Ok(req) => svc.0.client.send(req).await,
+        Err(e) => Outcome { status: None, error: Some(e.to_string()), latency: Duration::ZERO, excerpt: String::new(), retry_after: None },
+    };
+    let ids: Vec<i64> = batch.iter().map(|d| d.id).collect();
+    let message = message_id(batch.iter().map(|d| d.event_id.as_str()));
+    let record = Record {
+        webhook: ep.id.clone(),
+        tenant: ep.tenant.clone(),
+        at: vigie_core::clock::to_micros(at),
+        message,
+        deliveries: batch.iter().map(|d| (d.id, d.event_id.clone(), d.event_type.clone(), d.attempts)).collect(),
+        outcome,
+    };
+    let svc2 = svc.clone();
+    let disabled = match svc.0.store.write(move |c| record_attempt(&svc2, c, record)).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(webhook = %ep.id, error = %e, "a delivery attempt could not be recorded; it stays pending and will be sent again");
+            false
+        }
+    };
+    let _ = done.send(Done { webhook: ep.id.clone(), deliveries: ids, disabled });
+}
+
+struct Record {
+    webhook: String,
+    tenant: String,
+    at: i64,
+    message: String,
+    deliveries: Vec<(i64, String, String, i64)>,
+    outcome: Outcome,
+}
+
+/// Records one request's outcome: the attempt, each delivery's next state, the webhook's
+/// health. Returns whether the webhook was disabled by it.
+fn record_attempt(svc: &Webhooks, c: &Connection, r: Record) -> Result<bool, StoreError> {
+    let Some((failing_since, failures)): Option<(Option<i64>, i64)> = c
+        .prepare_cached("SELECT failing_since, consecutive_failures FROM webhooks WHERE id = ?1")?
+        .query_row([&r.webhook], |row| Ok((row.get(0)?, row.get(1)?)))
+        .map(Some)
+        .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })?
+    else {
+        // Deleted while the request was in flight.
+        return Ok(false);
+    };
+    let o = &r.outcome;
+    let schedule = &svc.0.settings.schedule;
+    let retry_after = o.retry_after.as_deref().and_then(|v| parse_retry_after(v, r.at / 1_000_000));
+    let success = o.success();
+    let since = failing_since.unwrap_or(r.at);
+    let disable_reason = if o.gone() {
+        Some("the receiver answered 410 Gone".to_owned())
+    } else if !success && schedule.disables(Duration::from_micros((r.at - since).max(0) as u64)) {
+        Some(format!("every delivery failed for {} (last: {})", human(r.at - since), o.summary()))
+    } else {
+        None
+    };
+    let mut first_outcome = "delivered";
+    let mut first_next = None;
+    for (i, (id, _, _, attempts)) in r.deliveries.iter().enumerate() {
+        let tried = attempts + 1;
+        let (state, next) = if success {
+            ("delivered", None)
+        } else {
+            match schedule.next(tried as usize, rand::random::<f64>(), retry_after) {
+                NextAttempt::After(d) => ("pending", Some(r.at + d.as_micros() as i64)),
+                NextAttempt::GiveUp => ("failed", None),
+            }
+        };
+        if i == 0 {
+            first_outcome = match (state, &disable_reason) {
+                ("delivered", _) => "delivered",
+                (_, Some(_)) => "disabled",
+                ("pending", None) => "retrying",
+                _ => "failed",
+            };
+            first_next = next;
+        }
+        c.prepare_cached("UPDATE webhook_deliveries SET state = ?2, attempts = ?3, next_attempt_at = ?4, updated_at = ?5 WHERE id = ?1")?
+            .execute(params![id, state, tried, next, r.at])?;
+    }
+    let ids: Vec<&str> = r.deliveries.iter().map(|d| d.1.as_str()).collect();
+    let (event_type, attempt) = r.deliveries.first().map_or(("", 1), |d| (d.2.as_str(), d.3 + 1));
+    log_attempt(c, &r.webhook, &r.tenant, r.at, "delivery", &r.message, &ids, event_type, attempt, o, first_outcome, first_next)?;
+    if success {
+        c.prepare_cached("UPDATE webhooks SET consecutive_failures = 0, failing_since = NULL, last_success_at = ?2, last_error = NULL WHERE id = ?1")?
+            .execute(params![r.webhook, r.at])?;
+        return Ok(false);
+    }
+    c.prepare_cached(
+        "UPDATE webhooks SET consecutive_failures = consecutive_failures + 1, failing_since = COALESCE(failing_since, ?2), \
+         last_failure_at = ?2, last_error = ?3 WHERE id = ?1",
+    )?
+    .execute(params![r.webhook, r.at, o.summary()])?;
+    let Some(reason) = disable_reason else { return Ok(false) };
+    let changed = c.execute(
+        "UPDATE webhooks SET active = 0, disabled_reason = ?2, updated_at = ?3 WHERE id = ?1 AND active = 1",
+        params![r.webhook, reason, r.at],
+    )?;
+    if changed == 1 {
+        tracing::warn!(webhook = %r.webhook, reason = %reason, "webhook disabled");
+        let at = vigie_core::clock::from_micros(r.at);
+        let tenant = uuid::Uuid::parse_str(&r.tenant).unwrap_or_default();
+        crate::outbox::emit(
+            c,
+            svc.0.ids.at(at),
+            &svc.0.settings.event_source,
+            tenant,
+            WEBHOOK_DISABLED,
+            at,
+            &json!({"webhook_id": r.webhook, "reason": reason, "consecutive_failures": failures + 1, "failing_since": vigie_core::clock::from_micros(since)}),
+        )?;
+    }
+    Ok(true)
+}
+
+/// `5 d 0 h`, `3 h 20 min`, `12 s`.
+fn human(us: i64) -> String {
+    let s = us / 1_000_000;
+    match s {
+        s if s >= 86_400 => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
+        s if s >= 3600 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        s if s >= 60 => format!("{} min {} s", s / 60, s % 60),
+        s => format!("{s} s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_id_is_the_event_id_alone_and_a_batch_id_is_stable() {
+        assert_eq!(message_id(["evt_1"].into_iter()), "evt_1");
+        let a = message_id(["evt_1", "evt_2"].into_iter());
+        assert_eq!(a, message_id(["evt_1", "evt_2"].into_iter()));
+        assert_ne!(a, message_id(["evt_2", "evt_1"].into_iter()));
+        assert!(a.starts_with("bat_") && a.len() == 36, "{a}");
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(human(5 * 86_400_000_000 + 3_600_000_000), "5 d 1 h");
+        assert_eq!(human(12_000_000), "12 s");
+        assert_eq!(human(200 * 60_000_000), "3 h 20 min");
+    }
+}

@@ -1,0 +1,677 @@
+//! The webhook service: webhooks stored with their secrets sealed, the test call, the delivery
+//! log and replays. The dispatcher ([`crate::dispatcher`]) delivers what the outbox holds.
+use crate::client::{Client, ClientOptions, Outcome};
+use crate::format::{Format, FormatOptions};
+use crate::model::{
+    ATTEMPT_COLS, Attempt, COLS, HIDDEN, MAX_WEBHOOKS, NewWebhook, ReplayRequest, ReplayResult, Secrets, Spec, Stored, TestResult, Webhook,
+    WebhookPatch, WebhookWithSecret, check_events, check_headers, check_settings, from_row,
+};
+use crate::schedule::RetrySchedule;
+use crate::signature::{SigningSecret, sign};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::Notify;
+use uuid::Uuid;
+use vigie_core::auth::Principal;
+use vigie_core::clock::{SharedClock, to_micros};
+use vigie_core::http::{ApiError, FieldError};
+use vigie_core::ids::{IdGen, max_v7_at, min_v7_at};
+use vigie_core::secrets::{MasterKey, SecretBox};
+use vigie_core::{Store, StoreError};
+
+/// A test delivery.
+pub const WEBHOOK_TEST: &str = "webhook.test";
+/// A webhook was disabled by its receiver (410) or by five days of failure.
+pub const WEBHOOK_DISABLED: &str = "webhook.disabled";
+/// The most events one range replay queues.
+pub const MAX_REPLAY: i64 = 100_000;
+
+/// Settings of the webhook service.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// When failed deliveries are tried again, and when a failing webhook is disabled.
+    pub schedule: RetrySchedule,
+    /// The HTTP client's timeout and whether private destinations are allowed.
+    pub client: ClientOptions,
+    /// The event types a webhook may subscribe to.
+    pub event_types: Vec<String>,
+    /// The `source` of the events the service emits itself (`webhook.test`, `webhook.disabled`).
+    pub event_source: String,
+    /// How long a rotated-out signing secret keeps signing beside its successor.
+    pub rotation_overlap: Duration,
+    /// How long a dispatcher that is shutting down waits for requests in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            schedule: RetrySchedule::default(),
+            client: ClientOptions::default(),
+            event_types: vec![WEBHOOK_TEST.into(), WEBHOOK_DISABLED.into()],
+            event_source: "vigie".into(),
+            rotation_overlap: Duration::from_secs(24 * 3600),
+            shutdown_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The webhook service; cheap to clone.
+#[derive(Clone)]
+pub struct Webhooks(pub(crate) Arc<Inner>);
+
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) clock: SharedClock,
+    pub(crate) ids: Arc<IdGen>,
+    pub(crate) settings: WebhookSettings,
+    pub(crate) client: Client,
+    pub(crate) sealer: SecretBox,
+    /// Bumped after every committed change to a webhook; the dispatcher reloads on change.
+    pub(crate) generation: AtomicU64,
+    /// Wakes the dispatcher (a change, a replay).
+    pub(crate) wake: Notify,
+}
+
+fn store_err(what: &'static str) -> impl FnOnce(StoreError) -> ApiError {
+    ApiError::from_store(what)
+}
+
+/// The text form of a webhook id: `whk_` and 32 hex digits.
+pub fn webhook_id(id: Uuid) -> String {
+    format!("whk_{}", id.simple())
+}
+
+/// Reads a webhook id from a path (404 for anything that cannot be one).
+pub fn parse_webhook_id(raw: &str) -> Result<String, ApiError> {
+    let hex = raw.strip_prefix("whk_").ok_or_else(|| ApiError::not_found("webhook"))?;
+    let id = Uuid::try_parse(hex).map_err(|_| ApiError::not_found("webhook"))?;
+    Ok(webhook_id(id))
+}
+
+impl Webhooks {
+    /// The service over `store` (which must have run [`crate::MIGRATIONS`] after the outbox's).
+    pub fn new(store: Store, clock: SharedClock, ids: Arc<IdGen>, key: &MasterKey, settings: WebhookSettings) -> Result<Webhooks, String> {
+        let client = Client::new(&settings.client)?;
+        Ok(Webhooks(Arc::new(Inner {
+            store,
+            clock,
+            ids,
+            client,
+            sealer: SecretBox::new(key, "webhook-secrets"),
+            settings,
+            generation: AtomicU64::new(0),
+            wake: Notify::new(),
+        })))
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &WebhookSettings {
+        &self.0.settings
+    }
+
+    pub(crate) fn seal(&self, id: &str, s: &Secrets) -> Result<String, StoreError> {
+        Ok(self.0.sealer.seal(&serde_json::to_vec(s)?, id.as_bytes()))
+    }
+
+    pub(crate) fn unseal(&self, id: &str, sealed: &str) -> Result<Secrets, StoreError> {
+        let plain = self
+            .0
+            .sealer
+            .open(sealed, id.as_bytes())
+            .map_err(|e| StoreError::Commit(format!("the secrets of webhook {id} cannot be opened ({e}); was the master key changed?")))?;
+        Ok(serde_json::from_slice(&plain)?)
+    }
+
+    /// Tells the dispatcher that webhooks changed (after the change committed).
+    fn changed(&self) {
+        self.0.generation.fetch_add(1, Ordering::Release);
+        self.0.wake.notify_one();
+    }
+
+    async fn check_url(&self, url: &str, errors: &mut Vec<FieldError>) {
+        if url.len() > 2048 {
+            errors.push(FieldError::new("url", "at most 2048 characters"));
+            return;
+        }
+        match self.0.client.check_url(url) {
+            Err(e) => errors.push(FieldError::new("url", e.to_string())),
+            Ok(u) => {
+                // A name that resolves now to a private address is refused now; one that does
+                // not resolve is accepted (the delivery log will say so). The client checks
+                // again at every connection.
+                if let Some(url::Host::Domain(host)) = u.host()
+                    && !self.0.client.allows_private()
+                    && let Ok(Ok(addrs)) = tokio::time::timeout(Duration::from_secs(3), tokio::net::lookup_host((host, 443))).await
+                {
+                    let ips: Vec<_> = addrs.map(|a| a.ip()).collect();
+                    if let Err(e) = crate::destination::check_addresses(&ips, false)
+                        && !ips.is_empty()
+                    {
+                        errors.push(FieldError::new("url", e.to_string()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Creates a webhook and its signing secret.
+    pub async fn create(&self, by: &Principal, new: NewWebhook) -> Result<WebhookWithSecret, ApiError> {
+        let mut errors = Vec::new();
+        let url = new.url.trim().to_owned();
+        self.check_url(&url, &mut errors).await;
+        let events = check_events(&new.events, &self.known_events(), &mut errors);
+        let headers: Vec<(String, String)> = new.headers.unwrap_or_default().into_iter().collect();
+        let auth_token = new.auth_token.filter(|t| !t.is_empty());
+        let intake_key = new.intake_key.filter(|t| !t.is_empty());
+        check_headers(&headers, auth_token.is_some(), &mut errors);
+        if headers.iter().any(|(_, v)| v == HIDDEN) {
+            errors.push(FieldError::new("headers", format!("{HIDDEN} stands for a stored value; a new webhook has none")));
+        }
+        if auth_token.as_ref().is_some_and(|t| t.len() > 4096 || t.bytes().any(|b| b < 0x20 || b == 0x7f)) {
+            errors.push(FieldError::new("auth_token", "at most 4096 characters, no control characters"));
+        }
+        let description = new.description.unwrap_or_default();
+        let format = check_settings(
+            &description,
+            new.format.as_deref().unwrap_or("standard"),
+            new.sourcetype.as_deref(),
+            new.batch_max.unwrap_or(crate::model::DEFAULT_BATCH_MAX),
+            new.batch_ms.unwrap_or(crate::model::DEFAULT_BATCH_MS),
+            new.max_in_flight.unwrap_or(crate::model::DEFAULT_MAX_IN_FLIGHT),
+            intake_key.is_some(),
+            &mut errors,
+        );
+        if !errors.is_empty() {
+            return Err(ApiError::validation(errors));
+        }
+        let spec = Spec {
+            url,
+            events,
+            active: new.active.unwrap_or(true),
+            description,
+            format,
+            sourcetype: new.sourcetype,
+            batch_max: if format.batches() { new.batch_max.unwrap_or(crate::model::DEFAULT_BATCH_MAX) } else { 1 },
+            batch_ms: new.batch_ms.unwrap_or(crate::model::DEFAULT_BATCH_MS),
+            max_in_flight: new.max_in_flight.unwrap_or(crate::model::DEFAULT_MAX_IN_FLIGHT),
+        };
+        let secret = SigningSecret::generate();
+        let now = self.0.clock.now();
+        let id = webhook_id(self.0.ids.at(now));
+        let secrets = Secrets { secret: secret.expose(), previous: None, headers, auth_token, intake_key };
+        let sealed = self.seal(&id, &secrets).map_err(ApiError::from)?;
+        let tenant = by.tenant_id.to_string();
+        let actor = by.label();
+        let (id2, t2) = (id.clone(), tenant.clone());
+        self.0
+            .store
+            .write(move |c| {
+                let n: i64 = c.query_row("SELECT COUNT(*) FROM webhooks WHERE tenant_id = ?1", [&t2], |r| r.get(0))?;
+                if n >= MAX_WEBHOOKS {
+                    return Err(StoreError::Conflict(format!("the limit of {MAX_WEBHOOKS} webhooks per tenant is reached; delete one first")));
+                }
+                insert(c, &id2, &t2, &spec, &secrets, &sealed, &actor, to_micros(now))
+            })
+            .await
+            .map_err(store_err("webhook"))?;
+        self.changed();
+        let webhook = self.get(by.tenant_id, &id).await?;
+        Ok(WebhookWithSecret { webhook, signing_secret: secret.expose() })
+    }
+
+    fn known_events(&self) -> Vec<&str> {
+        self.0.settings.event_types.iter().map(String::as_str).collect()
+    }
+
+    /// Lists a tenant's webhooks by id, after `after`.
+    pub async fn list(&self, tenant: Uuid, active: Option<bool>, after: Option<String>, limit: usize) -> Result<Vec<Webhook>, ApiError> {
+        self.0
+            .store
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {COLS} FROM webhooks WHERE tenant_id = ?1 AND (?2 IS NULL OR active = ?2) AND (?3 IS NULL OR id > ?3) ORDER BY id LIMIT ?4"
+                ))?;
+                let rows = stmt.query_map(params![tenant.to_string(), active, after, limit as i64 + 1], from_row)?;
+                rows.map(|r| r.map(|s| s.webhook).map_err(StoreError::from)).collect::<Result<Vec<_>, StoreError>>()
+            })
+            .await
+            .map_err(store_err("webhook"))
+    }
+
+    /// One webhook.
+    pub async fn get(&self, tenant: Uuid, id: &str) -> Result<Webhook, ApiError> {
+        Ok(self.stored(tenant, id).await?.webhook)
+    }
+
+    pub(crate) async fn stored(&self, tenant: Uuid, id: &str) -> Result<Stored, ApiError> {
+        let id = id.to_owned();
+        self.0.store.read(move |c| get_in(c, &tenant.to_string(), &id)).await.map_err(store_err("webhook"))
+    }
+
+    /// Changes a webhook.
+    pub async fn update(&self, by: &Principal, id: &str, patch: WebhookPatch) -> Result<Webhook, ApiError> {
+        let current = self.stored(by.tenant_id, id).await?;
+        let old = current.webhook.clone();
+        let mut secrets = self.unseal(id, &current.sealed).map_err(ApiError::from)?;
+        let mut errors = Vec::new();
+        let url = match patch.url {
+            Some(u) => {
+                let u = u.trim().to_owned();
+                self.check_url(&u, &mut errors).await;
+                u
+            }
+            None => old.url.clone(),
+        };
+        let events = match &patch.events {
+            Some(e) => check_events(e, &self.known_events(), &mut errors),
+            None => old.events.clone(),
+        };
+        if let Some(t) = patch.auth_token
+            && t != HIDDEN
+        {
+            secrets.auth_token = Some(t).filter(|t| !t.is_empty());
+        }
+        if let Some(k) = patch.intake_key
+            && k != HIDDEN
+        {
+            secrets.intake_key = Some(k).filter(|k| !k.is_empty());
+        }
+        if let Some(h) = patch.headers {
+            let mut next = Vec::with_capacity(h.len());
+            for (name, value) in h {
+                if value == HIDDEN {
+                    match secrets.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+                        Some((_, v)) => next.push((name, v.clone())),
+                        None => errors.push(FieldError::new(format!("headers.{name}"), format!("{HIDDEN} stands for a stored value; this header has none"))),
+                    }
+                } else {
+                    next.push((name, value));
+                }
+            }
+            secrets.headers = next;
+        }
+        check_headers(&secrets.headers, secrets.auth_token.is_some(), &mut errors);
+        let description = patch.description.unwrap_or(old.description);
+        let format_name = patch.format.unwrap_or(old.format);
+        let sourcetype = patch.sourcetype.or(old.sourcetype);
+        let batch_max = patch.batch_max.unwrap_or(old.batch_max.max(1));
+        let batch_ms = patch.batch_ms.unwrap_or(old.batch_ms);
+        let max_in_flight = patch.max_in_flight.unwrap_or(old.max_in_flight);
+        let format = check_settings(
+            &description,
+            &format_name,
+            sourcetype.as_deref(),
+            batch_max,
+            batch_ms,
+            max_in_flight,
+            secrets.intake_key.is_some(),
+            &mut errors,
+        );
+        if !errors.is_empty() {
+            return Err(ApiError::validation(errors));
+        }
+        let active = patch.active.unwrap_or(old.active);
+        let reenabled = patch.active == Some(true);
+        let spec = Spec {
+            url,
+            events,
+            active,
+            description,
+            format,
+            sourcetype,
+            batch_max: if format.batches() { batch_max } else { 1 },
+            batch_ms,
+            max_in_flight,
+        };
+        let sealed = self.seal(id, &secrets).map_err(ApiError::from)?;
+        let now = to_micros(self.0.clock.now());
+        let (id2, tenant) = (id.to_owned(), by.tenant_id.to_string());
+        self.0
+            .store
+            .write(move |c| {
+                let n = c.execute(
+                    "UPDATE webhooks SET url = ?3, events = ?4, active = ?5, description = ?6, format = ?7, sourcetype = ?8, batch_max = ?9, \
+                     batch_ms = ?10, max_in_flight = ?11, header_names = ?12, has_auth_token = ?13, sealed = ?14, updated_at = ?15, \
+                     disabled_reason = CASE WHEN ?16 THEN NULL ELSE disabled_reason END, \
+                     consecutive_failures = CASE WHEN ?16 THEN 0 ELSE consecutive_failures END, \
+                     failing_since = CASE WHEN ?16 THEN NULL ELSE failing_since END \
+                     WHERE tenant_id = ?1 AND id = ?2",
+                    params![
+                        tenant,
+                        id2,
+                        spec.url,
+                        serde_json::to_string(&spec.events)?,
+                        spec.active,
+                        spec.description,
+                        spec.format.as_str(),
+                        spec.sourcetype,
+                        spec.batch_max,
+                        spec.batch_ms,
+                        spec.max_in_flight,
+                        serde_json::to_string(&secrets.headers.iter().map(|(n, _)| n).collect::<Vec<_>>())?,
+                        secrets.auth_token.is_some(),
+                        sealed,
+                        now,
+                        reenabled,
+                    ],
+                )?;
+                if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            })
+            .await
+            .map_err(store_err("webhook"))?;
+        self.changed();
+        self.get(by.tenant_id, id).await
+    }
+
+    /// Deletes a webhook, its pending deliveries and its log.
+    pub async fn delete(&self, by: &Principal, id: &str) -> Result<(), ApiError> {
+        let (id, tenant) = (id.to_owned(), by.tenant_id.to_string());
+        self.0
+            .store
+            .write(move |c| {
+                let n = c.execute("DELETE FROM webhooks WHERE tenant_id = ?1 AND id = ?2", params![tenant, id])?;
+                if n == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                c.execute("DELETE FROM webhook_deliveries WHERE webhook_id = ?1", [&id])?;
+                c.execute("DELETE FROM webhook_attempts WHERE webhook_id = ?1", [&id])?;
+                Ok(())
+            })
+            .await
+            .map_err(store_err("webhook"))?;
+        self.changed();
+        Ok(())
+    }
+
+    /// Replaces the signing secret; the old one keeps signing beside it for the rotation
+    /// overlap (24 h), so receivers can switch without losing a delivery.
+    pub async fn rotate_secret(&self, by: &Principal, id: &str) -> Result<WebhookWithSecret, ApiError> {
+        let current = self.stored(by.tenant_id, id).await?;
+        let mut secrets = self.unseal(id, &current.sealed).map_err(ApiError::from)?;
+        let fresh = SigningSecret::generate();
+        secrets.previous = Some(std::mem::replace(&mut secrets.secret, fresh.expose()));
+        let sealed = self.seal(id, &secrets).map_err(ApiError::from)?;
+        let now = self.0.clock.now();
+        let until = to_micros(now) + self.0.settings.rotation_overlap.as_micros() as i64;
+        let (id2, tenant) = (id.to_owned(), by.tenant_id.to_string());
+        self.0
+            .store
+            .write(move |c| {
+                let n = c.execute(
+                    "UPDATE webhooks SET sealed = ?3, previous_expires_at = ?4, updated_at = ?5 WHERE tenant_id = ?1 AND id = ?2",
+                    params![tenant, id2, sealed, until, to_micros(now)],
+                )?;
+                if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            })
+            .await
+            .map_err(store_err("webhook"))?;
+        self.changed();
+        Ok(WebhookWithSecret { webhook: self.get(by.tenant_id, id).await?, signing_secret: fresh.expose() })
+    }
+
+    /// Sends a `webhook.test` event now (active or not) and reports the answer; the attempt is
+    /// logged.
+    pub async fn test(&self, by: &Principal, id: &str) -> Result<TestResult, ApiError> {
+        let stored = self.stored(by.tenant_id, id).await?;
+        let endpoint = crate::dispatcher::Endpoint::from_stored(self, &stored).map_err(ApiError::from)?;
+        let now = self.0.clock.now();
+        let event_id = crate::outbox::event_id(self.0.ids.at(now));
+        let payload = serde_json::to_string(&json!({
+            "id": event_id,
+            "type": WEBHOOK_TEST,
+            "timestamp": now,
+            "source": self.0.settings.event_source,
+            "tenant_id": by.tenant_id,
+            "data": {"webhook_id": id, "message": "A test event from Vigie: this webhook is reachable."},
+        }))
+        .map_err(|e| ApiError::internal(e))?;
+        let req = endpoint
+            .request(&[(event_id.as_str(), payload.as_str())], now.timestamp())
+            .map_err(|e| ApiError::validation(vec![FieldError::new("format", e.to_string())]))?;
+        let outcome = self.0.client.send(req).await;
+        let (id2, tenant, eid) = (id.to_owned(), stored.tenant_id.clone(), event_id.clone());
+        let logged = outcome.clone();
+        self.0
+            .store
+            .write(move |c| {
+                log_attempt(c, &id2, &tenant, to_micros(now), "test", &eid, &[eid.as_str()], WEBHOOK_TEST, 1, &logged, "test", None)
+            })
+            .await
+            .map_err(store_err("webhook"))?;
+        Ok(TestResult {
+            success: outcome.success(),
+            status_code: outcome.status,
+            error: outcome.error,
+            latency_ms: outcome.latency.as_secs_f64() * 1000.0,
+            response_body: outcome.excerpt,
+            event_id,
+        })
+    }
+
+    /// The delivery log, newest first.
+    pub async fn attempts(&self, tenant: Uuid, id: &str, event_id: Option<String>, before: Option<i64>, limit: usize) -> Result<Vec<Attempt>, ApiError> {
+        self.stored(tenant, id).await?;
+        let id = id.to_owned();
+        self.0
+            .store
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {ATTEMPT_COLS} FROM webhook_attempts WHERE webhook_id = ?1 AND (?2 IS NULL OR id < ?2) \
+                     AND (?3 IS NULL OR EXISTS (SELECT 1 FROM json_each(event_ids) WHERE value = ?3)) ORDER BY id DESC LIMIT ?4"
+                ))?;
+                let rows = stmt.query_map(params![id, before, event_id, limit as i64 + 1], crate::model::attempt_from_row)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::from)
+            })
+            .await
+            .map_err(store_err("webhook"))
+    }
+
+    /// Queues events again: one, or every subscribed event of a range (at most
+    /// [`MAX_REPLAY`]). Their deliveries restart from the first attempt.
+    pub async fn replay(&self, by: &Principal, id: &str, req: ReplayRequest) -> Result<ReplayResult, ApiError> {
+        let stored = self.stored(by.tenant_id, id).await?;
+        if !stored.webhook.active {
+            return Err(ApiError::conflict("the webhook is disabled; enable it (PATCH active: true) before replaying"));
+        }
+        let now = to_micros(self.0.clock.now());
+        let due = now + self.0.settings.schedule.first().as_micros() as i64;
+        let (id2, tenant) = (id.to_owned(), stored.tenant_id.clone());
+        let events = serde_json::to_string(&stored.webhook.events).map_err(|e| ApiError::internal(e))?;
+        let queued = match (req.event_id, req.from, req.to) {
+            (Some(event), None, None) => {
+                self.0
+                    .store
+                    .write(move |c| {
+                        let n = c.execute(
+                            &format!("{REPLAY_INSERT} WHERE o.tenant_id = ?2 AND o.id = ?5 {REPLAY_UPSERT}"),
+                            params![id2, tenant, due, now, event, req.failed_only],
+                        )?;
+                        if n == 0 {
+                            let exists: Option<i64> =
+                                c.query_row("SELECT seq FROM outbox WHERE tenant_id = ?1 AND id = ?2", params![tenant, event], |r| r.get(0)).optional()?;
+                            if exists.is_none() {
+                                return Err(StoreError::NotFound);
+                            }
+                        }
+                        Ok(n as u64)
+                    })
+                    .await
+                    .map_err(store_err("event"))?
+            }
+            (None, Some(from), Some(to)) if from < to => {
+                let lo = crate::outbox::event_id(min_v7_at(from.timestamp_millis().max(0) as u64));
+                let hi = crate::outbox::event_id(max_v7_at((to.timestamp_millis() - 1).max(0) as u64));
+                let (lo2, hi2, t2) = (lo.clone(), hi.clone(), tenant.clone());
+                let count: i64 = self
+                    .0
+                    .store
+                    .read(move |c| {
+                        c.query_row(
+                            "SELECT COUNT(*) FROM outbox WHERE id BETWEEN ?1 AND ?2 AND tenant_id = ?3",
+                            params![lo2, hi2, t2],
+                            |r| r.get(0),
+                        )
+                        .map_err(StoreError::from)
+                    })
+                    .await
+                    .map_err(store_err("event"))?;
+                if count > MAX_REPLAY {
+                    return Err(ApiError::validation(vec![FieldError::new(
+                        "from",
+                        format!("the range holds {count} events; replay at most {MAX_REPLAY} at once (narrow the range)"),
+                    )]));
+                }
+                self.0
+                    .store
+                    .write(move |c| {
+                        let n = c.execute(
+                            &format!(
+                                "{REPLAY_INSERT} WHERE o.id BETWEEN ?5 AND ?7 AND o.tenant_id = ?2 \
+                                 AND o.event_type IN (SELECT value FROM json_each(?8)) {REPLAY_UPSERT}"
+                            ),
+                            params![id2, tenant, due, now, lo, req.failed_only, hi, events],
+                        )?;
+                        Ok::<_, StoreError>(n as u64)
+                    })
+                    .await
+                    .map_err(store_err("event"))?
+            }
+            _ => {
+                return Err(ApiError::validation(vec![FieldError::new(
+                    "body",
+                    "give either event_id, or from and to (from before to) for a range",
+                )]));
+            }
+        };
+        self.0.wake.notify_one();
+        Ok(ReplayResult { queued })
+    }
+
+    /// Starts the dispatcher; it runs until `shutdown` is cancelled, then waits a moment for
+    /// requests in flight (their deliveries stay pending if they do not finish: at least once).
+    pub fn start(&self, shutdown: tokio_util::sync::CancellationToken) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(crate::dispatcher::run(self.clone(), shutdown))
+    }
+
+    /// The time now, in microseconds.
+    pub(crate) fn now_us(&self) -> i64 {
+        to_micros(self.0.clock.now())
+    }
+
+    /// The time now.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.0.clock.now()
+    }
+}
+
+/// Inserts (or resets) deliveries from outbox rows `o`: ?1 webhook, ?2 tenant, ?3 due, ?4 now,
+/// ?6 failed only.
+const REPLAY_INSERT: &str = "INSERT INTO webhook_deliveries (webhook_id, tenant_id, event_seq, event_id, event_type, state, attempts, \
+     next_attempt_at, created_at, updated_at) SELECT ?1, ?2, o.seq, o.id, o.event_type, 'pending', 0, ?3, ?4, ?4 FROM outbox o";
+const REPLAY_UPSERT: &str = "AND (?6 = 0 OR EXISTS (SELECT 1 FROM webhook_deliveries x WHERE x.webhook_id = ?1 AND x.event_id = o.id AND x.state = 'failed')) \
+     ON CONFLICT (webhook_id, event_id) DO UPDATE SET state = 'pending', attempts = 0, next_attempt_at = excluded.next_attempt_at, \
+     updated_at = excluded.updated_at";
+
+#[allow(clippy::too_many_arguments)]
+fn insert(c: &Connection, id: &str, tenant: &str, spec: &Spec, secrets: &Secrets, sealed: &str, actor: &str, now: i64) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO webhooks (id, tenant_id, url, events, active, description, format, sourcetype, batch_max, batch_ms, max_in_flight, \
+         header_names, has_auth_token, sealed, created_by, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16)",
+        params![
+            id,
+            tenant,
+            spec.url,
+            serde_json::to_string(&spec.events)?,
+            spec.active,
+            spec.description,
+            spec.format.as_str(),
+            spec.sourcetype,
+            spec.batch_max,
+            spec.batch_ms,
+            spec.max_in_flight,
+            serde_json::to_string(&secrets.headers.iter().map(|(n, _)| n).collect::<Vec<_>>())?,
+            secrets.auth_token.is_some(),
+            sealed,
+            actor,
+            now,
+        ],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn get_in(c: &Connection, tenant: &str, id: &str) -> Result<Stored, StoreError> {
+    c.prepare_cached(&format!("SELECT {COLS} FROM webhooks WHERE tenant_id = ?1 AND id = ?2"))?
+        .query_row(params![tenant, id], from_row)
+        .optional()?
+        .ok_or(StoreError::NotFound)
+}
+
+/// Writes one attempt into the log.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn log_attempt(
+    c: &Connection,
+    webhook: &str,
+    tenant: &str,
+    at: i64,
+    trigger: &str,
+    message_id: &str,
+    event_ids: &[&str],
+    event_type: &str,
+    attempt: i64,
+    o: &Outcome,
+    outcome: &str,
+    next: Option<i64>,
+) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO webhook_attempts (webhook_id, tenant_id, attempted_at, trigger, message_id, event_ids, event_type, attempt, \
+         status_code, error, latency_us, response_excerpt, outcome, next_attempt_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        webhook,
+        tenant,
+        at,
+        trigger,
+        message_id,
+        serde_json::to_string(event_ids)?,
+        event_type,
+        attempt,
+        o.status,
+        o.error,
+        o.latency.as_micros() as i64,
+        o.excerpt,
+        outcome,
+        next,
+    ])?;
+    Ok(())
+}
+
+/// The format options of a webhook.
+pub(crate) fn format_options(sourcetype: Option<String>, secrets: &Secrets) -> FormatOptions {
+    FormatOptions { intake_key: secrets.intake_key.clone(), sourcetype }
+}
+
+/// Renders a batch's body; the standard format sends the stored payload's bytes as they are.
+pub(crate) fn body(format: Format, payloads: &[&str], opts: &FormatOptions) -> Result<Vec<u8>, crate::format::FormatError> {
+    if format == Format::Standard {
+        return match payloads {
+            [one] => Ok(one.as_bytes().to_vec()),
+            [] => Err(crate::format::FormatError::Empty),
+            _ => Err(crate::format::FormatError::OneEventOnly("standard")),
+        };
+    }
+    let values: Vec<serde_json::Value> = payloads.iter().map(|p| serde_json::from_str(p).unwrap_or_else(|_| json!({"raw": p}))).collect();
+    crate::format::render(format, &values, opts)
+}
+
+/// Signs `body` for message `id` at `timestamp` with the secrets that sign now.
+pub(crate) fn sign_with(id: &str, timestamp: i64, body: &[u8], secrets: &[SigningSecret]) -> crate::signature::StandardHeaders {
+    let refs: Vec<&SigningSecret> = secrets.iter().collect();
+    sign(id, timestamp, body, &refs)
+}
