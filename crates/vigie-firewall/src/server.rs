@@ -72,8 +72,9 @@ impl FirewallOptions {
 
 /// The webhook settings of a configuration.
 pub fn webhook_settings(c: &vigie_core::config::Config) -> vigie_webhook::WebhookSettings {
-    let schedule = vigie_webhook::schedule::RetrySchedule::new(c.webhook_retry_delays.clone(), c.webhook_retry_jitter, c.webhook_disable_after)
-        .unwrap_or_default();
+    let schedule =
+        vigie_webhook::schedule::RetrySchedule::new(c.webhook_retry_delays.clone(), c.webhook_retry_jitter, c.webhook_disable_after)
+            .unwrap_or_default();
     let mut w = vigie_webhook::WebhookSettings { schedule, ..Default::default() };
     w.client.allow_private = c.allow_private_webhooks;
     w.client.timeout = c.webhook_timeout;

@@ -25,7 +25,11 @@ pub struct ClientOptions {
 
 impl Default for ClientOptions {
     fn default() -> Self {
-        ClientOptions { timeout: Duration::from_secs(15), allow_private: false, user_agent: format!("Vigie-Webhooks/{}", env!("CARGO_PKG_VERSION")) }
+        ClientOptions {
+            timeout: Duration::from_secs(15),
+            allow_private: false,
+            user_agent: format!("Vigie-Webhooks/{}", env!("CARGO_PKG_VERSION")),
+        }
     }
 }
 

@@ -141,12 +141,13 @@ struct Done {
     disabled: bool,
 }
 
-/// A claimed delivery.
+/// A pending delivery, as the claim reads it.
 struct Due {
     id: i64,
     event_id: String,
     event_type: String,
     attempts: i64,
+    next_at: i64,
     payload: String,
 }
 
@@ -235,7 +236,8 @@ async fn reload(svc: &Webhooks, slots: &mut HashMap<String, Slot>) -> Result<(),
 
 /// Fans the outbox out after `fanned` (the last seq done; -1 before the first look).
 async fn fan_out(svc: &Webhooks, fanned: i64) -> Result<i64, StoreError> {
-    let newest: i64 = svc.0.store.read(|c| c.query_row("SELECT COALESCE(MAX(seq), 0) FROM outbox", [], |r| r.get(0)).map_err(StoreError::from)).await?;
+    let newest: i64 =
+        svc.0.store.read(|c| c.query_row("SELECT COALESCE(MAX(seq), 0) FROM outbox", [], |r| r.get(0)).map_err(StoreError::from)).await?;
     let mut done = fanned;
     while newest > done {
         let now = svc.now_us();
@@ -262,7 +264,8 @@ fn fan_out_batch(c: &Connection, now: i64, first_delay: i64) -> Result<(i64, i64
         }
         v
     };
-    let mut read = c.prepare_cached("SELECT seq, id, tenant_id, event_type, created_at FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+    let mut read =
+        c.prepare_cached("SELECT seq, id, tenant_id, event_type, created_at FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
     let events: Vec<(i64, String, String, String, i64)> = read
         .query_map(params![cursor, FANOUT_BATCH], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
         .collect::<Result<_, _>>()?;
@@ -307,7 +310,7 @@ async fn claim(
         return Ok(());
     }
     let queries: Vec<(String, i64)> = wants.iter().map(|(id, _, limit)| (id.clone(), *limit)).collect();
-    let found: Vec<(String, Vec<(i64, String, String, i64, i64, String)>)> = svc
+    let found: Vec<(String, Vec<Due>)> = svc
         .0
         .store
         .read(move |c| {
@@ -319,7 +322,16 @@ async fn claim(
             let mut out = Vec::with_capacity(queries.len());
             for (id, limit) in queries {
                 let rows = stmt
-                    .query_map(params![id, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+                    .query_map(params![id, limit], |r| {
+                        Ok(Due {
+                            id: r.get(0)?,
+                            event_id: r.get(1)?,
+                            event_type: r.get(2)?,
+                            attempts: r.get(3)?,
+                            next_at: r.get(4)?,
+                            payload: r.get(5)?,
+                        })
+                    })?
                     .collect::<Result<Vec<_>, _>>()?;
                 out.push((id, rows));
             }
@@ -331,16 +343,16 @@ async fn claim(
         let Some(slot) = slots.get_mut(&id) else { continue };
         let mut due: Vec<Due> = Vec::new();
         let mut oldest_due = i64::MAX;
-        for (did, event_id, event_type, attempts, next_at, payload) in rows {
-            if slot.in_flight.contains(&did) {
+        for row in rows {
+            if slot.in_flight.contains(&row.id) {
                 continue;
             }
-            if next_at > now {
-                *next_wake = (*next_wake).min(wake_at(next_at));
+            if row.next_at > now {
+                *next_wake = (*next_wake).min(wake_at(row.next_at));
                 break;
             }
-            oldest_due = oldest_due.min(next_at);
-            due.push(Due { id: did, event_id, event_type, attempts, payload });
+            oldest_due = oldest_due.min(row.next_at);
+            due.push(row);
         }
         let ep = slot.endpoint.clone();
         let mut started = 0;
@@ -452,8 +464,10 @@ fn record_attempt(svc: &Webhooks, c: &Connection, r: Record) -> Result<bool, Sto
     let (event_type, attempt) = r.deliveries.first().map_or(("", 1), |d| (d.2.as_str(), d.3 + 1));
     log_attempt(c, &r.webhook, &r.tenant, r.at, "delivery", &r.message, &ids, event_type, attempt, o, first_outcome, first_next)?;
     if success {
-        c.prepare_cached("UPDATE webhooks SET consecutive_failures = 0, failing_since = NULL, last_success_at = ?2, last_error = NULL WHERE id = ?1")?
-            .execute(params![r.webhook, r.at])?;
+        c.prepare_cached(
+            "UPDATE webhooks SET consecutive_failures = 0, failing_since = NULL, last_success_at = ?2, last_error = NULL WHERE id = ?1",
+        )?
+        .execute(params![r.webhook, r.at])?;
         return Ok(false);
     }
     c.prepare_cached(

@@ -254,7 +254,8 @@ pub fn check_events(events: &[String], known: &[&str], errors: &mut Vec<FieldErr
         let e = e.trim().to_ascii_lowercase();
         if !known.contains(&e.as_str()) {
             let shown: String = e.chars().take(60).collect();
-            errors.push(FieldError::new(format!("events[{i}]"), format!("{shown:?} is not an event type; use one of {}", known.join(", "))));
+            errors
+                .push(FieldError::new(format!("events[{i}]"), format!("{shown:?} is not an event type; use one of {}", known.join(", "))));
         } else if !out.contains(&e) {
             out.push(e);
         }

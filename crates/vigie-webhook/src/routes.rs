@@ -62,7 +62,11 @@ pub struct WebhookListParams {
 /// List webhooks.
 #[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks", security(("bearer" = [])), params(WebhookListParams),
     responses((status = 200, body = Page<Webhook>)))]
-async fn webhooks_list(State(svc): State<Webhooks>, p: Principal, ApiQuery(q): ApiQuery<WebhookListParams>) -> Result<Json<Page<Webhook>>, ApiError> {
+async fn webhooks_list(
+    State(svc): State<Webhooks>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<WebhookListParams>,
+) -> Result<Json<Page<Webhook>>, ApiError> {
     p.require(Permission::ReadConfig)?;
     let limit = page_limit(q.limit);
     let after = match q.cursor {
@@ -114,7 +118,11 @@ async fn webhooks_test(State(svc): State<Webhooks>, Admin(p): Admin, Path(id): P
 /// 24 hours; the new one is shown this once.
 #[utoipa::path(post, path = "/api/v1/webhooks/{id}/rotate-secret", tag = "webhooks", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = WebhookWithSecret), (status = 404, body = ErrorBody)))]
-async fn webhooks_rotate_secret(State(svc): State<Webhooks>, Admin(p): Admin, Path(id): Path<String>) -> Result<Json<WebhookWithSecret>, ApiError> {
+async fn webhooks_rotate_secret(
+    State(svc): State<Webhooks>,
+    Admin(p): Admin,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookWithSecret>, ApiError> {
     Ok(Json(svc.rotate_secret(&p, &parse_webhook_id(&id)?).await?))
 }
 

@@ -119,11 +119,10 @@ impl Webhooks {
     }
 
     pub(crate) fn unseal(&self, id: &str, sealed: &str) -> Result<Secrets, StoreError> {
-        let plain = self
-            .0
-            .sealer
-            .open(sealed, id.as_bytes())
-            .map_err(|e| StoreError::Commit(format!("the secrets of webhook {id} cannot be opened ({e}); was the master key changed?")))?;
+        let plain =
+            self.0.sealer.open(sealed, id.as_bytes()).map_err(|e| {
+                StoreError::Commit(format!("the secrets of webhook {id} cannot be opened ({e}); was the master key changed?"))
+            })?;
         Ok(serde_json::from_slice(&plain)?)
     }
 
@@ -213,7 +212,9 @@ impl Webhooks {
             .write(move |c| {
                 let n: i64 = c.query_row("SELECT COUNT(*) FROM webhooks WHERE tenant_id = ?1", [&t2], |r| r.get(0))?;
                 if n >= MAX_WEBHOOKS {
-                    return Err(StoreError::Conflict(format!("the limit of {MAX_WEBHOOKS} webhooks per tenant is reached; delete one first")));
+                    return Err(StoreError::Conflict(format!(
+                        "the limit of {MAX_WEBHOOKS} webhooks per tenant is reached; delete one first"
+                    )));
                 }
                 insert(c, &id2, &t2, &spec, &secrets, &sealed, &actor, to_micros(now))
             })
@@ -287,7 +288,10 @@ impl Webhooks {
                 if value == HIDDEN {
                     match secrets.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
                         Some((_, v)) => next.push((name, v.clone())),
-                        None => errors.push(FieldError::new(format!("headers.{name}"), format!("{HIDDEN} stands for a stored value; this header has none"))),
+                        None => errors.push(FieldError::new(
+                            format!("headers.{name}"),
+                            format!("{HIDDEN} stands for a stored value; this header has none"),
+                        )),
                     }
                 } else {
                     next.push((name, value));
@@ -429,7 +433,7 @@ impl Webhooks {
             "tenant_id": by.tenant_id,
             "data": {"webhook_id": id, "message": "A test event from Vigie: this webhook is reachable."},
         }))
-        .map_err(|e| ApiError::internal(e))?;
+        .map_err(ApiError::internal)?;
         let req = endpoint
             .request(&[(event_id.as_str(), payload.as_str())], now.timestamp())
             .map_err(|e| ApiError::validation(vec![FieldError::new("format", e.to_string())]))?;
@@ -454,7 +458,14 @@ impl Webhooks {
     }
 
     /// The delivery log, newest first.
-    pub async fn attempts(&self, tenant: Uuid, id: &str, event_id: Option<String>, before: Option<i64>, limit: usize) -> Result<Vec<Attempt>, ApiError> {
+    pub async fn attempts(
+        &self,
+        tenant: Uuid,
+        id: &str,
+        event_id: Option<String>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Attempt>, ApiError> {
         self.stored(tenant, id).await?;
         let id = id.to_owned();
         self.0
@@ -481,28 +492,28 @@ impl Webhooks {
         let now = to_micros(self.0.clock.now());
         let due = now + self.0.settings.schedule.first().as_micros() as i64;
         let (id2, tenant) = (id.to_owned(), stored.tenant_id.clone());
-        let events = serde_json::to_string(&stored.webhook.events).map_err(|e| ApiError::internal(e))?;
+        let events = serde_json::to_string(&stored.webhook.events).map_err(ApiError::internal)?;
         let queued = match (req.event_id, req.from, req.to) {
-            (Some(event), None, None) => {
-                self.0
-                    .store
-                    .write(move |c| {
-                        let n = c.execute(
-                            &format!("{REPLAY_INSERT} WHERE o.tenant_id = ?2 AND o.id = ?5 {REPLAY_UPSERT}"),
-                            params![id2, tenant, due, now, event, req.failed_only],
-                        )?;
-                        if n == 0 {
-                            let exists: Option<i64> =
-                                c.query_row("SELECT seq FROM outbox WHERE tenant_id = ?1 AND id = ?2", params![tenant, event], |r| r.get(0)).optional()?;
-                            if exists.is_none() {
-                                return Err(StoreError::NotFound);
-                            }
+            (Some(event), None, None) => self
+                .0
+                .store
+                .write(move |c| {
+                    let n = c.execute(
+                        &format!("{REPLAY_INSERT} WHERE o.tenant_id = ?2 AND o.id = ?5 {REPLAY_UPSERT}"),
+                        params![id2, tenant, due, now, event, req.failed_only],
+                    )?;
+                    if n == 0 {
+                        let exists: Option<i64> = c
+                            .query_row("SELECT seq FROM outbox WHERE tenant_id = ?1 AND id = ?2", params![tenant, event], |r| r.get(0))
+                            .optional()?;
+                        if exists.is_none() {
+                            return Err(StoreError::NotFound);
                         }
-                        Ok(n as u64)
-                    })
-                    .await
-                    .map_err(store_err("event"))?
-            }
+                    }
+                    Ok(n as u64)
+                })
+                .await
+                .map_err(store_err("event"))?,
             (None, Some(from), Some(to)) if from < to => {
                 let lo = crate::outbox::event_id(min_v7_at(from.timestamp_millis().max(0) as u64));
                 let hi = crate::outbox::event_id(max_v7_at((to.timestamp_millis() - 1).max(0) as u64));
@@ -578,7 +589,16 @@ const REPLAY_UPSERT: &str = "AND (?6 = 0 OR EXISTS (SELECT 1 FROM webhook_delive
      updated_at = excluded.updated_at";
 
 #[allow(clippy::too_many_arguments)]
-fn insert(c: &Connection, id: &str, tenant: &str, spec: &Spec, secrets: &Secrets, sealed: &str, actor: &str, now: i64) -> Result<(), StoreError> {
+fn insert(
+    c: &Connection,
+    id: &str,
+    tenant: &str,
+    spec: &Spec,
+    secrets: &Secrets,
+    sealed: &str,
+    actor: &str,
+    now: i64,
+) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO webhooks (id, tenant_id, url, events, active, description, format, sourcetype, batch_max, batch_ms, max_in_flight, \
          header_names, has_auth_token, sealed, created_by, created_at, updated_at) \

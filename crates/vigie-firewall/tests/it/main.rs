@@ -9,7 +9,9 @@ mod compat;
 mod openapi;
 mod outbox;
 mod privacy;
+mod receiver;
 mod regression;
+mod webhooks;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -28,8 +30,12 @@ pub const HASH: &str = "a665a45920422f9d417e4867efdc4fb8a04a1f3fff1fa07e998e86f7
 /// Webhook settings for tests: loopback receivers allowed, a schedule in milliseconds.
 pub fn test_webhook_settings() -> vigie_webhook::WebhookSettings {
     let mut w = vigie_webhook::WebhookSettings {
-        schedule: vigie_webhook::schedule::RetrySchedule::parse(&["0ms", "20ms", "40ms", "80ms", "160ms"], 0.2, std::time::Duration::from_secs(3600))
-            .expect("schedule"),
+        schedule: vigie_webhook::schedule::RetrySchedule::parse(
+            &["0ms", "20ms", "40ms", "80ms", "160ms"],
+            0.2,
+            std::time::Duration::from_secs(3600),
+        )
+        .expect("schedule"),
         ..Default::default()
     };
     w.client.allow_private = true;
@@ -55,7 +61,15 @@ impl TestServer {
 
     /// A server whose options `tune` changes first.
     pub async fn start_with(tune: impl FnOnce(&mut FirewallOptions)) -> TestServer {
-        let dir = tempfile::tempdir().expect("tempdir");
+        TestServer::start_in(tempfile::tempdir().expect("tempdir"), tune).await
+    }
+
+    /// A server started again on the data directory a stopped one returned.
+    pub async fn restart(dir: TempDir) -> TestServer {
+        TestServer::start_in(dir, |_| {}).await
+    }
+
+    async fn start_in(dir: TempDir, tune: impl FnOnce(&mut FirewallOptions)) -> TestServer {
         let mut opts = FirewallOptions {
             data_dir: dir.path().to_path_buf(),
             store: StoreOptions::default(),
@@ -67,7 +81,7 @@ impl TestServer {
         };
         tune(&mut opts);
         let state = vigie_firewall::open(opts, Arc::new(SystemClock)).expect("open");
-        state.auth.bootstrap("acme", ADMIN_EMAIL, Some(ADMIN_PASSWORD)).await.expect("bootstrap").expect("first start");
+        state.auth.bootstrap("acme", ADMIN_EMAIL, Some(ADMIN_PASSWORD)).await.expect("bootstrap");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let shutdown = CancellationToken::new();
