@@ -101,7 +101,8 @@ pub fn open(opts: FirewallOptions, clock: SharedClock) -> Result<FirewallState, 
     let mut hooks = opts.webhooks;
     hooks.event_types = crate::events::EVENT_TYPES.iter().map(|s| (*s).to_owned()).collect();
     hooks.event_source = opts.event_source.clone();
-    let webhooks = vigie_webhook::Webhooks::new(store.clone(), clock.clone(), ids.clone(), &key, hooks).map_err(StoreError::Commit)?;
+    let webhooks =
+        vigie_webhook::Webhooks::new(store.clone(), clock.clone(), ids.clone(), &key, hooks, &metrics).map_err(StoreError::Commit)?;
     let stats = FirewallStats::default();
     metrics.register("interactions_recorded", "Interactions recorded, by decision", stats.interactions.clone());
     metrics.register("outbox_events", "Events written to the outbox, by type", stats.events.clone());

@@ -148,6 +148,7 @@ struct Due {
     event_type: String,
     attempts: i64,
     next_at: i64,
+    created_at: i64,
     payload: String,
 }
 
@@ -159,8 +160,15 @@ pub(crate) async fn run(svc: Webhooks, shutdown: CancellationToken) {
     let mut generation = u64::MAX;
     let mut fanned: i64 = -1;
     let mut sends = JoinSet::new();
+    let mut next_prune = Instant::now() + inner.settings.prune_every;
     loop {
-        let mut next_wake = Instant::now() + FALLBACK_TICK;
+        if Instant::now() >= next_prune {
+            if let Err(e) = prune(&svc).await {
+                tracing::warn!(error = %e, "webhook log pruning failed; it is tried again later");
+            }
+            next_prune = Instant::now() + inner.settings.prune_every;
+        }
+        let mut next_wake = (Instant::now() + FALLBACK_TICK).min(next_prune);
         let current = inner.generation.load(Ordering::Acquire);
         let step = async {
             if current != generation {
@@ -197,6 +205,26 @@ pub(crate) async fn run(svc: Webhooks, shutdown: CancellationToken) {
     // sent again after the restart.
     let _ = tokio::time::timeout(inner.settings.shutdown_grace, async { while sends.join_next().await.is_some() {} }).await;
     sends.abort_all();
+}
+
+/// Deletes attempts, and finished deliveries, older than the log retention; in chunks, each its
+/// own transaction, so the writer is never held long.
+async fn prune(svc: &Webhooks) -> Result<(), StoreError> {
+    const CHUNK: i64 = 5000;
+    let cutoff = svc.now_us() - svc.0.settings.log_retention.as_micros() as i64;
+    for sql in [
+        "DELETE FROM webhook_attempts WHERE rowid IN (SELECT rowid FROM webhook_attempts WHERE attempted_at < ?1 ORDER BY rowid LIMIT ?2)",
+        "DELETE FROM webhook_deliveries WHERE rowid IN \
+         (SELECT rowid FROM webhook_deliveries WHERE state != 'pending' AND updated_at < ?1 ORDER BY rowid LIMIT ?2)",
+    ] {
+        loop {
+            let n = svc.0.store.write(move |c| Ok::<_, StoreError>(c.execute(sql, params![cutoff, CHUNK])? as i64)).await?;
+            if n < CHUNK {
+                break;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn finish(slots: &mut HashMap<String, Slot>, done: Done) -> bool {
@@ -315,7 +343,7 @@ async fn claim(
         .store
         .read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT d.id, d.event_id, d.event_type, d.attempts, d.next_attempt_at, o.payload FROM webhook_deliveries d \
+                "SELECT d.id, d.event_id, d.event_type, d.attempts, d.next_attempt_at, o.payload, o.created_at FROM webhook_deliveries d \
                  JOIN outbox o ON o.seq = d.event_seq WHERE d.webhook_id = ?1 AND d.state = 'pending' \
                  ORDER BY d.next_attempt_at, d.id LIMIT ?2",
             )?;
@@ -330,6 +358,7 @@ async fn claim(
                             attempts: r.get(3)?,
                             next_at: r.get(4)?,
                             payload: r.get(5)?,
+                            created_at: r.get(6)?,
                         })
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
@@ -393,8 +422,25 @@ async fn deliver(svc: Webhooks, ep: Arc<Endpoint>, batch: Vec<Due>, done: mpsc::
         outcome,
     };
     let svc2 = svc.clone();
+    let latency = record.outcome.latency;
+    let success = record.outcome.success();
     let disabled = match svc.0.store.write(move |c| record_attempt(&svc2, c, record)).await {
-        Ok(d) => d,
+        Ok(recorded) => {
+            let stats = &svc.0.stats;
+            stats.requests.get_or_create(&crate::service::OutcomeLabel { outcome: recorded.outcome }).inc();
+            stats.request_seconds.observe(latency.as_secs_f64());
+            if success {
+                stats.events_delivered.inc_by(batch.len() as u64);
+                let now = svc.now_us();
+                for d in &batch {
+                    stats.delivery_lag_seconds.observe((now - d.created_at).max(0) as f64 / 1e6);
+                }
+            }
+            if recorded.started_failing {
+                tracing::warn!(webhook = %ep.id, error = %recorded.summary, "webhook failing: deliveries are being retried");
+            }
+            recorded.disabled
+        }
         Err(e) => {
             tracing::warn!(webhook = %ep.id, error = %e, "a delivery attempt could not be recorded; it stays pending and will be sent again");
             false
@@ -412,9 +458,23 @@ struct Record {
     outcome: Outcome,
 }
 
+/// What recording an attempt did.
+struct Recorded {
+    /// The attempt's outcome in the log.
+    outcome: &'static str,
+    /// The webhook was disabled by it.
+    disabled: bool,
+    /// The webhook was healthy before this failure.
+    started_failing: bool,
+    /// The status or error in a few words.
+    summary: String,
+}
+
 /// Records one request's outcome: the attempt, each delivery's next state, the webhook's
-/// health. Returns whether the webhook was disabled by it.
-fn record_attempt(svc: &Webhooks, c: &Connection, r: Record) -> Result<bool, StoreError> {
+/// health.
+fn record_attempt(svc: &Webhooks, c: &Connection, r: Record) -> Result<Recorded, StoreError> {
+    let summary = r.outcome.summary();
+    let recorded = |outcome, disabled, started_failing| Recorded { outcome, disabled, started_failing, summary: summary.clone() };
     let Some((failing_since, failures)): Option<(Option<i64>, i64)> = c
         .prepare_cached("SELECT failing_since, consecutive_failures FROM webhooks WHERE id = ?1")?
         .query_row([&r.webhook], |row| Ok((row.get(0)?, row.get(1)?)))
@@ -422,7 +482,7 @@ fn record_attempt(svc: &Webhooks, c: &Connection, r: Record) -> Result<bool, Sto
         .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })?
     else {
         // Deleted while the request was in flight.
-        return Ok(false);
+        return Ok(recorded("deleted", false, false));
     };
     let o = &r.outcome;
     let schedule = &svc.0.settings.schedule;
@@ -468,14 +528,14 @@ fn record_attempt(svc: &Webhooks, c: &Connection, r: Record) -> Result<bool, Sto
             "UPDATE webhooks SET consecutive_failures = 0, failing_since = NULL, last_success_at = ?2, last_error = NULL WHERE id = ?1",
         )?
         .execute(params![r.webhook, r.at])?;
-        return Ok(false);
+        return Ok(recorded(first_outcome, false, false));
     }
     c.prepare_cached(
         "UPDATE webhooks SET consecutive_failures = consecutive_failures + 1, failing_since = COALESCE(failing_since, ?2), \
          last_failure_at = ?2, last_error = ?3 WHERE id = ?1",
     )?
     .execute(params![r.webhook, r.at, o.summary()])?;
-    let Some(reason) = disable_reason else { return Ok(false) };
+    let Some(reason) = disable_reason else { return Ok(recorded(first_outcome, false, failures == 0)) };
     let changed = c.execute(
         "UPDATE webhooks SET active = 0, disabled_reason = ?2, updated_at = ?3 WHERE id = ?1 AND active = 1",
         params![r.webhook, reason, r.at],
@@ -494,7 +554,7 @@ fn record_attempt(svc: &Webhooks, c: &Connection, r: Record) -> Result<bool, Sto
             &json!({"webhook_id": r.webhook, "reason": reason, "consecutive_failures": failures + 1, "failing_since": vigie_core::clock::from_micros(since)}),
         )?;
     }
-    Ok(true)
+    Ok(recorded(first_outcome, true, failures == 0))
 }
 
 /// `5 d 0 h`, `3 h 20 min`, `12 s`.

@@ -45,6 +45,10 @@ pub struct WebhookSettings {
     pub rotation_overlap: Duration,
     /// How long a dispatcher that is shutting down waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// Attempts, and deliveries that are finished (delivered or failed), are kept this long.
+    pub log_retention: Duration,
+    /// How often the log is pruned.
+    pub prune_every: Duration,
 }
 
 impl Default for WebhookSettings {
@@ -56,6 +60,8 @@ impl Default for WebhookSettings {
             event_source: "vigie".into(),
             rotation_overlap: Duration::from_secs(24 * 3600),
             shutdown_grace: Duration::from_secs(2),
+            log_retention: Duration::from_secs(30 * 86_400),
+            prune_every: Duration::from_secs(3600),
         }
     }
 }
@@ -75,6 +81,51 @@ pub(crate) struct Inner {
     pub(crate) generation: AtomicU64,
     /// Wakes the dispatcher (a change, a replay).
     pub(crate) wake: Notify,
+    /// Counters and histograms of deliveries.
+    pub(crate) stats: WebhookStats,
+}
+
+/// Labels of the request counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// delivered, retrying, failed, disabled or test.
+    pub outcome: &'static str,
+}
+
+/// The dispatcher's metrics.
+#[derive(Clone)]
+pub(crate) struct WebhookStats {
+    pub(crate) requests: prometheus_client::metrics::family::Family<OutcomeLabel, prometheus_client::metrics::counter::Counter>,
+    pub(crate) events_delivered: prometheus_client::metrics::counter::Counter,
+    pub(crate) request_seconds: prometheus_client::metrics::histogram::Histogram,
+    pub(crate) delivery_lag_seconds: prometheus_client::metrics::histogram::Histogram,
+}
+
+impl WebhookStats {
+    fn register(metrics: &vigie_core::metrics::Metrics) -> WebhookStats {
+        use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+        let s = WebhookStats {
+            requests: Default::default(),
+            events_delivered: Default::default(),
+            // 1 ms to about 20 s.
+            request_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
+            // 1 ms to about 1.5 days: a retried event's lag spans the retry schedule.
+            delivery_lag_seconds: Histogram::new(exponential_buckets(0.001, 3.0, 18)),
+        };
+        metrics.register("webhook_requests", "Requests made to webhooks, by outcome", s.requests.clone());
+        metrics.register("webhook_events_delivered", "Events delivered to webhooks (acknowledged with 2xx)", s.events_delivered.clone());
+        metrics.register(
+            "webhook_request_duration_seconds",
+            "Time from sending a webhook request to the end of its answer",
+            s.request_seconds.clone(),
+        );
+        metrics.register(
+            "webhook_delivery_lag_seconds",
+            "Time from an event's commit to its successful delivery, retries included",
+            s.delivery_lag_seconds.clone(),
+        );
+        s
+    }
 }
 
 fn store_err(what: &'static str) -> impl FnOnce(StoreError) -> ApiError {
@@ -95,7 +146,14 @@ pub fn parse_webhook_id(raw: &str) -> Result<String, ApiError> {
 
 impl Webhooks {
     /// The service over `store` (which must have run [`crate::MIGRATIONS`] after the outbox's).
-    pub fn new(store: Store, clock: SharedClock, ids: Arc<IdGen>, key: &MasterKey, settings: WebhookSettings) -> Result<Webhooks, String> {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        ids: Arc<IdGen>,
+        key: &MasterKey,
+        settings: WebhookSettings,
+        metrics: &vigie_core::metrics::Metrics,
+    ) -> Result<Webhooks, String> {
         let client = Client::new(&settings.client)?;
         Ok(Webhooks(Arc::new(Inner {
             store,
@@ -106,6 +164,7 @@ impl Webhooks {
             settings,
             generation: AtomicU64::new(0),
             wake: Notify::new(),
+            stats: WebhookStats::register(metrics),
         })))
     }
 
@@ -438,6 +497,7 @@ impl Webhooks {
             .request(&[(event_id.as_str(), payload.as_str())], now.timestamp())
             .map_err(|e| ApiError::validation(vec![FieldError::new("format", e.to_string())]))?;
         let outcome = self.0.client.send(req).await;
+        self.0.stats.requests.get_or_create(&OutcomeLabel { outcome: "test" }).inc();
         let (id2, tenant, eid) = (id.to_owned(), stored.tenant_id.clone(), event_id.clone());
         let logged = outcome.clone();
         self.0

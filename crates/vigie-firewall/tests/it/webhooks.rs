@@ -528,3 +528,33 @@ async fn pending_deliveries_survive_a_restart() {
     assert!(got.len() >= 5);
     webhook_until(&s, &id, "drained", |w| w["pending_deliveries"] == 0).await;
 }
+
+#[tokio::test]
+async fn the_delivery_log_is_pruned_after_its_retention_and_pending_deliveries_are_kept() {
+    let s = TestServer::start_with(|o| {
+        o.webhooks.log_retention = Duration::from_millis(1);
+        o.webhooks.prune_every = Duration::from_millis(50);
+    })
+    .await;
+    let rx = Receiver::start().await;
+    let w = hook(&s, json!({"url": rx.url, "events": ["interaction.created"]})).await;
+    let id = w["id"].as_str().expect("id");
+    record(&s, "chatgpt").await;
+    rx.wait_until("the event", |g| !g.is_empty()).await;
+    let deadline = tokio::time::Instant::now() + crate::receiver::DEADLINE;
+    let mut commits = s.state.store.commit_signal();
+    while s.count("SELECT COUNT(*) FROM webhook_attempts") + s.count("SELECT COUNT(*) FROM webhook_deliveries") > 0 {
+        assert!(tokio::time::timeout_at(deadline, commits.changed()).await.is_ok(), "the log was never pruned");
+    }
+    // A webhook whose receiver is down keeps its pending delivery, however old.
+    rx.stop().await;
+    record(&s, "chatgpt").await;
+    let w = webhook_until(&s, id, "failing", |w| w["status"] == "failing").await;
+    assert_eq!(w["pending_deliveries"], 1);
+    let (status, metrics) = s.call("GET", "/metrics", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = metrics.as_str().expect("text");
+    for line in ["vigie_firewall_webhook_events_delivered_total 1", "vigie_firewall_webhook_requests_total{outcome=\"delivered\"} 1"] {
+        assert!(text.contains(line), "{line} missing from\n{text}");
+    }
+}
