@@ -4,8 +4,8 @@
 //! events it implies into the outbox in one transaction. `POST /api/v1/scan` gives the same
 //! verdict without storing anything. Its HTTP API is compatible with the Noxys AI firewall API.
 //!
-//! Must not depend on: the XDR crate (the halves talk only over HTTP), reqwest, or anything that
-//! prints or reads the environment.
+//! Must not depend on: the XDR crate (the halves talk only over HTTP), an HTTP client (outbound
+//! calls go through `vigie-webhook`), or anything that prints or reads the environment.
 //!
 //! Architecture invariants: no raw classification value or prompt text reaches the database,
 //! the outbox or a log line; an outbox row exists if and only if the change it describes was
