@@ -25,6 +25,7 @@ CREATE TABLE webhooks (
     last_error           TEXT,
     disabled_reason      TEXT,
     created_by           TEXT,
+    created_seq          INTEGER NOT NULL,          -- outbox seq at creation: later events are delivered
     created_at           INTEGER NOT NULL,
     updated_at           INTEGER NOT NULL
 );
@@ -46,6 +47,7 @@ CREATE TABLE webhook_deliveries (
     UNIQUE (webhook_id, event_id)
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (webhook_id, next_attempt_at, id) WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (updated_at) WHERE state != 'pending';
 
 -- Every HTTP request made to a webhook: automatic deliveries, replays and tests.
 CREATE TABLE webhook_attempts (
@@ -66,6 +68,7 @@ CREATE TABLE webhook_attempts (
     next_attempt_at  INTEGER
 );
 CREATE INDEX webhook_attempts_by_webhook ON webhook_attempts (webhook_id, id);
+CREATE INDEX webhook_attempts_time ON webhook_attempts (attempted_at);
 
 -- How far the dispatcher has fanned the outbox out into deliveries. Starts at the outbox's end:
 -- no webhook existed before this table did.

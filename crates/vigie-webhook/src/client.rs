@@ -113,6 +113,9 @@ impl Client {
             .timeout(opts.timeout)
             .connect_timeout(opts.timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
+            // No proxy from the environment: through a proxy, the address check would judge the
+            // proxy, not the destination.
+            .no_proxy()
             .user_agent(opts.user_agent.clone())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(64)

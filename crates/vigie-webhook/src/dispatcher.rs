@@ -28,7 +28,7 @@ use crate::model::Stored;
 use crate::schedule::{NextAttempt, parse_retry_after};
 use crate::service::{WEBHOOK_DISABLED, Webhooks, body, format_options, log_attempt, sign_with};
 use crate::signature::SigningSecret;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -128,26 +128,46 @@ pub fn message_id<'a>(mut ids: impl ExactSizeIterator<Item = &'a str>) -> String
 /// A webhook's place in the loop.
 struct Slot {
     endpoint: Arc<Endpoint>,
+    /// False once the webhook is disabled or deleted: the slot is kept only until its requests
+    /// in flight finish, so a quick re-enable cannot send them twice or overfill the slot.
+    active: bool,
     /// Deliveries in flight (claimed, attempt not yet recorded).
     in_flight: HashSet<i64>,
     /// Requests in flight.
     requests: usize,
+    /// Something may be due: new deliveries, a finished request, a replay, a reload.
+    dirty: bool,
+    /// The earliest known future due time (a retry, a partial batch's deadline).
+    next_due: Option<Instant>,
 }
 
-/// A finished request, after its attempt was recorded (or failed to be).
+impl Slot {
+    fn new(endpoint: Arc<Endpoint>) -> Slot {
+        Slot { endpoint, active: true, in_flight: HashSet::new(), requests: 0, dirty: true, next_due: None }
+    }
+}
+
+/// A finished request, after its attempt was recorded (or the dispatcher gave up recording it).
 struct Done {
     webhook: String,
     deliveries: Vec<i64>,
     disabled: bool,
 }
 
-/// A pending delivery, as the claim reads it.
+/// A pending delivery, as the claim reads it (payload fetched only for those sent).
 struct Due {
     id: i64,
+    seq: i64,
     event_id: String,
     event_type: String,
     attempts: i64,
     next_at: i64,
+    updated_at: i64,
+}
+
+/// A claimed delivery with its event.
+struct Claimed {
+    due: Due,
     created_at: i64,
     payload: String,
 }
@@ -161,11 +181,16 @@ pub(crate) async fn run(svc: Webhooks, shutdown: CancellationToken) {
     let mut fanned: i64 = -1;
     let mut sends = JoinSet::new();
     let mut next_prune = Instant::now() + inner.settings.prune_every;
+    let mut pruning: Option<tokio::task::JoinHandle<()>> = None;
     loop {
-        if Instant::now() >= next_prune {
-            if let Err(e) = prune(&svc).await {
-                tracing::warn!(error = %e, "webhook log pruning failed; it is tried again later");
-            }
+        if Instant::now() >= next_prune && pruning.as_ref().is_none_or(|p| p.is_finished()) {
+            // Its own task: the loop keeps delivering while old rows are deleted.
+            let svc = svc.clone();
+            pruning = Some(tokio::spawn(async move {
+                if let Err(e) = prune(&svc).await {
+                    tracing::warn!(error = %e, "webhook log pruning failed; it is tried again later");
+                }
+            }));
             next_prune = Instant::now() + inner.settings.prune_every;
         }
         let mut next_wake = (Instant::now() + FALLBACK_TICK).min(next_prune);
@@ -175,13 +200,22 @@ pub(crate) async fn run(svc: Webhooks, shutdown: CancellationToken) {
                 reload(&svc, &mut slots).await?;
                 generation = current;
             }
-            fanned = fan_out(&svc, fanned).await?;
-            claim(&svc, &mut slots, &mut sends, &done_tx, &mut next_wake).await
+            let (last, touched) = fan_out(&svc, fanned).await?;
+            fanned = last;
+            for id in touched {
+                if let Some(slot) = slots.get_mut(&id) {
+                    slot.dirty = true;
+                }
+            }
+            claim(&svc, &mut slots, &mut sends, &done_tx, &shutdown).await
         };
         if let Err(e) = step.await {
             tracing::error!(error = %e, "webhook dispatcher: a database step failed; retrying shortly");
             next_wake = Instant::now() + ERROR_BACKOFF;
             generation = u64::MAX;
+        }
+        if let Some(due) = slots.values().filter(|s| s.active).filter_map(|s| s.next_due).min() {
+            next_wake = next_wake.min(due);
         }
         tokio::select! {
             biased;
@@ -196,29 +230,73 @@ pub(crate) async fn run(svc: Webhooks, shutdown: CancellationToken) {
                 }
             }
             changed = commits.changed() => if changed.is_err() { break },
-            _ = inner.wake.notified() => {}
+            _ = inner.wake.notified() => {
+                // A replay (or a change): anything may be due.
+                for slot in slots.values_mut() {
+                    slot.dirty = true;
+                }
+            }
             Some(_) = sends.join_next() => {}
             _ = tokio::time::sleep_until(next_wake) => {}
         }
+        while sends.try_join_next().is_some() {}
     }
     // Requests in flight get a moment to finish and be recorded; the rest stay pending and are
     // sent again after the restart.
     let _ = tokio::time::timeout(inner.settings.shutdown_grace, async { while sends.join_next().await.is_some() {} }).await;
     sends.abort_all();
+    if let Some(p) = pruning {
+        p.abort();
+    }
 }
 
-/// Deletes attempts, and finished deliveries, older than the log retention; in chunks, each its
-/// own transaction, so the writer is never held long.
+/// Rows deleted per transaction by the pruning and purging jobs.
+const CHUNK: i64 = 5000;
+
+/// Deletes attempts, and finished deliveries, older than the log retention, and what a deleted
+/// webhook left (should its purge have been cut short); in chunks, each its own transaction, so
+/// the writer is never held long.
 async fn prune(svc: &Webhooks) -> Result<(), StoreError> {
-    const CHUNK: i64 = 5000;
     let cutoff = svc.now_us() - svc.0.settings.log_retention.as_micros() as i64;
     for sql in [
-        "DELETE FROM webhook_attempts WHERE rowid IN (SELECT rowid FROM webhook_attempts WHERE attempted_at < ?1 ORDER BY rowid LIMIT ?2)",
-        "DELETE FROM webhook_deliveries WHERE rowid IN \
-         (SELECT rowid FROM webhook_deliveries WHERE state != 'pending' AND updated_at < ?1 ORDER BY rowid LIMIT ?2)",
+        "DELETE FROM webhook_attempts WHERE rowid IN (SELECT rowid FROM webhook_attempts WHERE attempted_at < ?1 LIMIT ?2)",
+        "DELETE FROM webhook_deliveries WHERE rowid IN (SELECT rowid FROM webhook_deliveries WHERE state != 'pending' AND updated_at < ?1 LIMIT ?2)",
     ] {
         loop {
             let n = svc.0.store.write(move |c| Ok::<_, StoreError>(c.execute(sql, params![cutoff, CHUNK])? as i64)).await?;
+            if n < CHUNK {
+                break;
+            }
+        }
+    }
+    // Found on a reader, which does not hold up writes.
+    let orphans: Vec<String> = svc
+        .0
+        .store
+        .read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT webhook_id FROM (SELECT DISTINCT webhook_id FROM webhook_deliveries UNION SELECT DISTINCT webhook_id FROM webhook_attempts) \
+                 WHERE webhook_id NOT IN (SELECT id FROM webhooks)",
+            )?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::from)
+        })
+        .await?;
+    for id in orphans {
+        purge(svc, &id).await?;
+    }
+    Ok(())
+}
+
+/// Deletes the deliveries and attempts of a deleted webhook, in chunks.
+pub(crate) async fn purge(svc: &Webhooks, webhook: &str) -> Result<(), StoreError> {
+    for sql in [
+        "DELETE FROM webhook_deliveries WHERE rowid IN (SELECT rowid FROM webhook_deliveries WHERE webhook_id = ?1 LIMIT ?2)",
+        "DELETE FROM webhook_attempts WHERE rowid IN (SELECT rowid FROM webhook_attempts WHERE webhook_id = ?1 LIMIT ?2)",
+    ] {
+        loop {
+            let id = webhook.to_owned();
+            let n = svc.0.store.write(move |c| Ok::<_, StoreError>(c.execute(sql, params![id, CHUNK])? as i64)).await?;
             if n < CHUNK {
                 break;
             }
@@ -228,22 +306,29 @@ async fn prune(svc: &Webhooks) -> Result<(), StoreError> {
 }
 
 fn finish(slots: &mut HashMap<String, Slot>, done: Done) -> bool {
+    let mut drop_slot = false;
     if let Some(slot) = slots.get_mut(&done.webhook) {
         slot.requests = slot.requests.saturating_sub(1);
         for d in &done.deliveries {
             slot.in_flight.remove(d);
         }
+        slot.dirty = true;
+        drop_slot = !slot.active && slot.requests == 0;
+    }
+    if drop_slot {
+        slots.remove(&done.webhook);
     }
     done.disabled
 }
 
-/// Loads the active webhooks, keeping the in-flight state of those still there.
+/// Loads the active webhooks. A slot keeps its in-flight state across reloads, and a webhook no
+/// longer active keeps an inactive slot until its requests in flight finish.
 async fn reload(svc: &Webhooks, slots: &mut HashMap<String, Slot>) -> Result<(), StoreError> {
     let stored: Vec<Stored> = svc
         .0
         .store
         .read(|c| {
-            let mut stmt = c.prepare(&format!("SELECT {} FROM webhooks WHERE active = 1", crate::model::COLS))?;
+            let mut stmt = c.prepare(&format!("SELECT {} FROM webhooks WHERE active = 1", crate::model::cols(false)))?;
             let rows = stmt.query_map([], crate::model::from_row)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::from)
         })
@@ -252,38 +337,62 @@ async fn reload(svc: &Webhooks, slots: &mut HashMap<String, Slot>) -> Result<(),
     for s in &stored {
         match Endpoint::from_stored(svc, s) {
             Ok(e) => {
-                let (in_flight, requests) = slots.remove(&e.id).map(|s| (s.in_flight, s.requests)).unwrap_or_default();
-                next.insert(e.id.clone(), Slot { endpoint: Arc::new(e), in_flight, requests });
+                let endpoint = Arc::new(e);
+                let slot = match slots.remove(&endpoint.id) {
+                    Some(old) => {
+                        Slot { endpoint, in_flight: old.in_flight, requests: old.requests, ..Slot::new(Arc::clone(&old.endpoint)) }
+                    }
+                    None => Slot::new(endpoint),
+                };
+                next.insert(slot.endpoint.id.clone(), slot);
             }
             Err(e) => tracing::error!(webhook = %s.webhook.id, error = %e, "webhook skipped: its settings cannot be read"),
+        }
+    }
+    for (id, mut old) in slots.drain() {
+        if old.requests > 0 {
+            old.active = false;
+            next.insert(id, old);
         }
     }
     *slots = next;
     Ok(())
 }
 
-/// Fans the outbox out after `fanned` (the last seq done; -1 before the first look).
-async fn fan_out(svc: &Webhooks, fanned: i64) -> Result<i64, StoreError> {
+/// Fans the outbox out after `fanned` (the last seq done; -1 before the first look); returns the
+/// new cursor and the webhooks that got deliveries.
+async fn fan_out(svc: &Webhooks, fanned: i64) -> Result<(i64, HashSet<String>), StoreError> {
     let newest: i64 =
         svc.0.store.read(|c| c.query_row("SELECT COALESCE(MAX(seq), 0) FROM outbox", [], |r| r.get(0)).map_err(StoreError::from)).await?;
     let mut done = fanned;
+    let mut touched = HashSet::new();
     while newest > done {
         let now = svc.now_us();
         let first = svc.0.settings.schedule.first().as_micros() as i64;
-        let (last, rows) = svc.0.store.write(move |c| fan_out_batch(c, now, first)).await?;
+        let (last, rows, hooks) = svc.0.store.write(move |c| fan_out_batch(c, now, first)).await?;
         done = last;
+        touched.extend(hooks);
         if rows < FANOUT_BATCH {
             break;
         }
     }
-    Ok(done)
+    Ok((done, touched))
 }
 
-/// One fan-out transaction: returns the cursor after it and the outbox rows it read.
-fn fan_out_batch(c: &Connection, now: i64, first_delay: i64) -> Result<(i64, i64), StoreError> {
+/// One fan-out transaction: returns the cursor after it, the outbox rows it read and the
+/// webhooks that got deliveries. A webhook gets the events committed after it was created
+/// (by outbox sequence, not by clock).
+fn fan_out_batch(c: &Connection, now: i64, first_delay: i64) -> Result<(i64, i64, HashSet<String>), StoreError> {
     let cursor: i64 = c.query_row("SELECT seq FROM webhook_cursor WHERE id = 1", [], |r| r.get(0))?;
+    let mut read = c.prepare_cached("SELECT seq, id, tenant_id, event_type FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+    let events: Vec<(i64, String, String, String)> =
+        read.query_map(params![cursor, FANOUT_BATCH], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<Result<_, _>>()?;
+    let mut touched = HashSet::new();
+    if events.is_empty() {
+        return Ok((cursor, 0, touched));
+    }
     let hooks: Vec<(String, String, Vec<String>, i64)> = {
-        let mut stmt = c.prepare_cached("SELECT id, tenant_id, events, created_at FROM webhooks WHERE active = 1")?;
+        let mut stmt = c.prepare_cached("SELECT id, tenant_id, events, created_seq FROM webhooks WHERE active = 1")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?)))?;
         let mut v = Vec::new();
         for row in rows {
@@ -292,48 +401,44 @@ fn fan_out_batch(c: &Connection, now: i64, first_delay: i64) -> Result<(i64, i64
         }
         v
     };
-    let mut read =
-        c.prepare_cached("SELECT seq, id, tenant_id, event_type, created_at FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
-    let events: Vec<(i64, String, String, String, i64)> = read
-        .query_map(params![cursor, FANOUT_BATCH], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
-        .collect::<Result<_, _>>()?;
-    if events.is_empty() {
-        return Ok((cursor, 0));
-    }
     let mut insert = c.prepare_cached(
         "INSERT OR IGNORE INTO webhook_deliveries (webhook_id, tenant_id, event_seq, event_id, event_type, state, attempts, next_attempt_at, \
          created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?7, ?7)",
     )?;
-    for (seq, id, tenant, kind, at) in &events {
-        for (hook, hook_tenant, subscribed, created) in &hooks {
-            if hook_tenant == tenant && *at >= *created && subscribed.iter().any(|s| s == kind) {
+    for (seq, id, tenant, kind) in &events {
+        for (hook, hook_tenant, subscribed, created_seq) in &hooks {
+            if hook_tenant == tenant && *seq > *created_seq && subscribed.iter().any(|s| s == kind) {
                 insert.execute(params![hook, tenant, seq, id, kind, now + first_delay, now])?;
+                touched.insert(hook.clone());
             }
         }
     }
     let last = events.last().map_or(cursor, |e| e.0);
     c.execute("UPDATE webhook_cursor SET seq = ?1 WHERE id = 1", [last])?;
-    Ok((last, events.len() as i64))
+    Ok((last, events.len() as i64, touched))
 }
 
-/// Claims due deliveries for every webhook with free capacity and starts their requests;
-/// lowers `next_wake` to the earliest future due time seen.
+/// Claims due deliveries for the webhooks that have free capacity and may have something due,
+/// and starts their requests. Two reads: the pending rows in due order (from the partial
+/// index, no payload), then the events of those chosen.
 async fn claim(
     svc: &Webhooks,
     slots: &mut HashMap<String, Slot>,
     sends: &mut JoinSet<()>,
     done_tx: &mpsc::UnboundedSender<Done>,
-    next_wake: &mut Instant,
+    shutdown: &CancellationToken,
 ) -> Result<(), StoreError> {
+    let now_instant = Instant::now();
     let now = svc.now_us();
-    let wants: Vec<(String, usize, i64)> = slots
-        .iter()
-        .filter(|(_, s)| s.requests < s.endpoint.max_in_flight)
-        .map(|(id, s)| {
-            let free = s.endpoint.max_in_flight - s.requests;
-            (id.clone(), free, (free * s.endpoint.batch_max + s.in_flight.len()) as i64)
-        })
-        .collect();
+    let mut wants: Vec<(String, usize, i64)> = Vec::new();
+    for (id, s) in slots.iter_mut() {
+        let due_now = s.next_due.is_some_and(|t| t <= now_instant);
+        if !s.active || s.requests >= s.endpoint.max_in_flight || !(s.dirty || due_now) {
+            continue;
+        }
+        let free = s.endpoint.max_in_flight - s.requests;
+        wants.push((id.clone(), free, (free * s.endpoint.batch_max + s.in_flight.len()) as i64));
+    }
     if wants.is_empty() {
         return Ok(());
     }
@@ -343,9 +448,8 @@ async fn claim(
         .store
         .read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT d.id, d.event_id, d.event_type, d.attempts, d.next_attempt_at, o.payload, o.created_at FROM webhook_deliveries d \
-                 JOIN outbox o ON o.seq = d.event_seq WHERE d.webhook_id = ?1 AND d.state = 'pending' \
-                 ORDER BY d.next_attempt_at, d.id LIMIT ?2",
+                "SELECT id, event_seq, event_id, event_type, attempts, next_attempt_at, updated_at FROM webhook_deliveries \
+                 WHERE webhook_id = ?1 AND state = 'pending' ORDER BY next_attempt_at, id LIMIT ?2",
             )?;
             let mut out = Vec::with_capacity(queries.len());
             for (id, limit) in queries {
@@ -353,12 +457,12 @@ async fn claim(
                     .query_map(params![id, limit], |r| {
                         Ok(Due {
                             id: r.get(0)?,
-                            event_id: r.get(1)?,
-                            event_type: r.get(2)?,
-                            attempts: r.get(3)?,
-                            next_at: r.get(4)?,
-                            payload: r.get(5)?,
-                            created_at: r.get(6)?,
+                            seq: r.get(1)?,
+                            event_id: r.get(2)?,
+                            event_type: r.get(3)?,
+                            attempts: r.get(4)?,
+                            next_at: r.get(5)?,
+                            updated_at: r.get(6)?,
                         })
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
@@ -367,28 +471,32 @@ async fn claim(
             Ok::<_, StoreError>(out)
         })
         .await?;
-    let wake_at = |us: i64| Instant::now() + Duration::from_micros(us.saturating_sub(now).max(0) as u64);
-    for ((id, rows), (_, free, _)) in found.into_iter().zip(wants) {
+    let wake_at = |us: i64| now_instant + Duration::from_micros(us.saturating_sub(now).max(0) as u64);
+    let mut chosen: Vec<(Arc<Endpoint>, Vec<Due>)> = Vec::new();
+    for ((id, rows), (_, free, limit)) in found.into_iter().zip(wants) {
         let Some(slot) = slots.get_mut(&id) else { continue };
+        // A full page may hide more due rows: look again at the next wake.
+        slot.dirty = rows.len() as i64 >= limit;
+        slot.next_due = None;
         let mut due: Vec<Due> = Vec::new();
-        let mut oldest_due = i64::MAX;
         for row in rows {
             if slot.in_flight.contains(&row.id) {
                 continue;
             }
             if row.next_at > now {
-                *next_wake = (*next_wake).min(wake_at(row.next_at));
+                slot.next_due = Some(wake_at(row.next_at));
                 break;
             }
-            oldest_due = oldest_due.min(row.next_at);
             due.push(row);
         }
         let ep = slot.endpoint.clone();
         let mut started = 0;
         while !due.is_empty() && started < free {
-            if due.len() < ep.batch_max && ep.batch_max > 1 && oldest_due + ep.batch_ms > now {
+            let oldest = due.iter().map(|d| d.next_at).min().unwrap_or(now);
+            if due.len() < ep.batch_max && ep.batch_max > 1 && oldest + ep.batch_ms > now {
                 // A partial batch waits for more events until its oldest has waited batch_ms.
-                *next_wake = (*next_wake).min(wake_at(oldest_due + ep.batch_ms));
+                let deadline = wake_at(oldest + ep.batch_ms);
+                slot.next_due = Some(slot.next_due.map_or(deadline, |t| t.min(deadline)));
                 break;
             }
             let batch: Vec<Due> = due.drain(..due.len().min(ep.batch_max)).collect();
@@ -397,56 +505,122 @@ async fn claim(
             }
             slot.requests += 1;
             started += 1;
-            sends.spawn(deliver(svc.clone(), ep.clone(), batch, done_tx.clone()));
+            chosen.push((ep.clone(), batch));
         }
+    }
+    if chosen.is_empty() {
+        return Ok(());
+    }
+    let seqs: Vec<i64> = chosen.iter().flat_map(|(_, b)| b.iter().map(|d| d.seq)).collect();
+    let events: HashMap<i64, (i64, String)> = match svc
+        .0
+        .store
+        .read(move |c| {
+            let mut stmt = c.prepare_cached("SELECT created_at, payload FROM outbox WHERE seq = ?1")?;
+            let mut out = HashMap::with_capacity(seqs.len());
+            for seq in seqs {
+                if let Some(row) = stmt.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?))).optional()? {
+                    out.insert(seq, row);
+                }
+            }
+            Ok::<_, StoreError>(out)
+        })
+        .await
+    {
+        Ok(e) => e,
+        Err(e) => {
+            // Nothing was sent: release the claims.
+            for (ep, batch) in &chosen {
+                let _ = done_tx.send(Done { webhook: ep.id.clone(), deliveries: batch.iter().map(|d| d.id).collect(), disabled: false });
+            }
+            return Err(e);
+        }
+    };
+    for (ep, batch) in chosen {
+        let claimed: Vec<Claimed> = batch
+            .into_iter()
+            .map(|due| {
+                let (created_at, payload) = events.get(&due.seq).cloned().unwrap_or((now, String::new()));
+                Claimed { due, created_at, payload }
+            })
+            .collect();
+        sends.spawn(deliver(svc.clone(), ep, claimed, done_tx.clone(), shutdown.clone()));
     }
     Ok(())
 }
 
-/// Sends one request and records its attempt.
-async fn deliver(svc: Webhooks, ep: Arc<Endpoint>, batch: Vec<Due>, done: mpsc::UnboundedSender<Done>) {
+/// Sends one request and records its attempt. The record is written until it succeeds (with a
+/// growing pause), so a database that refuses writes does not turn into a resend storm; at
+/// shutdown the delivery stays pending and is sent again after the restart.
+async fn deliver(svc: Webhooks, ep: Arc<Endpoint>, batch: Vec<Claimed>, done: mpsc::UnboundedSender<Done>, shutdown: CancellationToken) {
     let at = svc.now();
-    let events: Vec<(&str, &str)> = batch.iter().map(|d| (d.event_id.as_str(), d.payload.as_str())).collect();
+    let events: Vec<(&str, &str)> = batch.iter().map(|d| (d.due.event_id.as_str(), d.payload.as_str())).collect();
     let outcome = match ep.request(&events, at.timestamp()) {
         Ok(req) => svc.0.client.send(req).await,
         Err(e) => Outcome { status: None, error: Some(e.to_string()), latency: Duration::ZERO, excerpt: String::new(), retry_after: None },
     };
-    let ids: Vec<i64> = batch.iter().map(|d| d.id).collect();
-    let message = message_id(batch.iter().map(|d| d.event_id.as_str()));
-    let record = Record {
+    let ids: Vec<i64> = batch.iter().map(|d| d.due.id).collect();
+    let record = Arc::new(Record {
         webhook: ep.id.clone(),
         tenant: ep.tenant.clone(),
         at: vigie_core::clock::to_micros(at),
-        message,
-        deliveries: batch.iter().map(|d| (d.id, d.event_id.clone(), d.event_type.clone(), d.attempts)).collect(),
+        message: message_id(batch.iter().map(|d| d.due.event_id.as_str())),
+        deliveries: batch
+            .iter()
+            .map(|d| Delivery {
+                id: d.due.id,
+                event_id: d.due.event_id.clone(),
+                event_type: d.due.event_type.clone(),
+                attempts: d.due.attempts,
+                updated_at: d.due.updated_at,
+            })
+            .collect(),
+        // One draw per request: a batch retried keeps its events together, in order.
+        jitter: rand::random::<f64>(),
         outcome,
-    };
-    let svc2 = svc.clone();
-    let latency = record.outcome.latency;
-    let success = record.outcome.success();
-    let disabled = match svc.0.store.write(move |c| record_attempt(&svc2, c, record)).await {
-        Ok(recorded) => {
-            let stats = &svc.0.stats;
-            stats.requests.get_or_create(&crate::service::OutcomeLabel { outcome: recorded.outcome }).inc();
-            stats.request_seconds.observe(latency.as_secs_f64());
-            if success {
-                stats.events_delivered.inc_by(batch.len() as u64);
-                let now = svc.now_us();
-                for d in &batch {
-                    stats.delivery_lag_seconds.observe((now - d.created_at).max(0) as f64 / 1e6);
+    });
+    let mut pause = Duration::from_millis(100);
+    let disabled = loop {
+        let (svc2, r) = (svc.clone(), record.clone());
+        match svc.0.store.write(move |c| record_attempt(&svc2, c, &r)).await {
+            Ok(recorded) => {
+                let stats = &svc.0.stats;
+                stats.requests.get_or_create(&crate::service::OutcomeLabel { outcome: recorded.outcome }).inc();
+                stats.request_seconds.observe(record.outcome.latency.as_secs_f64());
+                if record.outcome.success() {
+                    stats.events_delivered.inc_by(batch.len() as u64);
+                    let now = svc.now_us();
+                    for d in &batch {
+                        stats.delivery_lag_seconds.observe((now - d.created_at).max(0) as f64 / 1e6);
+                    }
                 }
+                if recorded.started_failing {
+                    tracing::warn!(webhook = %ep.id, error = %recorded.summary, "webhook failing: deliveries are being retried");
+                }
+                break recorded.disabled;
             }
-            if recorded.started_failing {
-                tracing::warn!(webhook = %ep.id, error = %recorded.summary, "webhook failing: deliveries are being retried");
+            Err(e) => {
+                tracing::warn!(webhook = %ep.id, error = %e, "a delivery attempt could not be recorded; trying again");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break false,
+                    _ = tokio::time::sleep(pause) => {}
+                }
+                pause = (pause * 2).min(Duration::from_secs(10));
             }
-            recorded.disabled
-        }
-        Err(e) => {
-            tracing::warn!(webhook = %ep.id, error = %e, "a delivery attempt could not be recorded; it stays pending and will be sent again");
-            false
         }
     };
     let _ = done.send(Done { webhook: ep.id.clone(), deliveries: ids, disabled });
+}
+
+/// A delivery as claimed.
+struct Delivery {
+    id: i64,
+    event_id: String,
+    event_type: String,
+    attempts: i64,
+    /// Its `updated_at` when claimed: a replay in the meantime changes it, and the record then
+    /// leaves the replayed delivery alone.
+    updated_at: i64,
 }
 
 struct Record {
@@ -454,7 +628,8 @@ struct Record {
     tenant: String,
     at: i64,
     message: String,
-    deliveries: Vec<(i64, String, String, i64)>,
+    deliveries: Vec<Delivery>,
+    jitter: f64,
     outcome: Outcome,
 }
 
@@ -472,7 +647,7 @@ struct Recorded {
 
 /// Records one request's outcome: the attempt, each delivery's next state, the webhook's
 /// health.
-fn record_attempt(svc: &Webhooks, c: &Connection, r: Record) -> Result<Recorded, StoreError> {
+fn record_attempt(svc: &Webhooks, c: &Connection, r: &Record) -> Result<Recorded, StoreError> {
     let summary = r.outcome.summary();
     let recorded = |outcome, disabled, started_failing| Recorded { outcome, disabled, started_failing, summary: summary.clone() };
     let Some((failing_since, failures)): Option<(Option<i64>, i64)> = c
@@ -498,12 +673,12 @@ fn record_attempt(svc: &Webhooks, c: &Connection, r: Record) -> Result<Recorded,
     };
     let mut first_outcome = "delivered";
     let mut first_next = None;
-    for (i, (id, _, _, attempts)) in r.deliveries.iter().enumerate() {
-        let tried = attempts + 1;
+    for (i, d) in r.deliveries.iter().enumerate() {
+        let tried = d.attempts + 1;
         let (state, next) = if success {
             ("delivered", None)
         } else {
-            match schedule.next(tried as usize, rand::random::<f64>(), retry_after) {
+            match schedule.next(tried as usize, r.jitter, retry_after) {
                 NextAttempt::After(d) => ("pending", Some(r.at + d.as_micros() as i64)),
                 NextAttempt::GiveUp => ("failed", None),
             }
@@ -517,11 +692,14 @@ fn record_attempt(svc: &Webhooks, c: &Connection, r: Record) -> Result<Recorded,
             };
             first_next = next;
         }
-        c.prepare_cached("UPDATE webhook_deliveries SET state = ?2, attempts = ?3, next_attempt_at = ?4, updated_at = ?5 WHERE id = ?1")?
-            .execute(params![id, state, tried, next, r.at])?;
+        c.prepare_cached(
+            "UPDATE webhook_deliveries SET state = ?2, attempts = ?3, next_attempt_at = ?4, updated_at = ?5 \
+             WHERE id = ?1 AND state = 'pending' AND updated_at = ?6",
+        )?
+        .execute(params![d.id, state, tried, next, r.at.max(d.updated_at + 1), d.updated_at])?;
     }
-    let ids: Vec<&str> = r.deliveries.iter().map(|d| d.1.as_str()).collect();
-    let (event_type, attempt) = r.deliveries.first().map_or(("", 1), |d| (d.2.as_str(), d.3 + 1));
+    let ids: Vec<&str> = r.deliveries.iter().map(|d| d.event_id.as_str()).collect();
+    let (event_type, attempt) = r.deliveries.first().map_or(("", 1), |d| (d.event_type.as_str(), d.attempts + 1));
     log_attempt(c, &r.webhook, &r.tenant, r.at, "delivery", &r.message, &ids, event_type, attempt, o, first_outcome, first_next)?;
     if success {
         c.prepare_cached(

@@ -27,6 +27,13 @@ const RESERVED_HEADERS: &[&str] = &[
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",
+    "expect",
+    "te",
+    "trailer",
+    "upgrade",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-connection",
 ];
 
 /// Default batch size of the SIEM formats.
@@ -148,7 +155,7 @@ pub struct NewWebhook {
 /// A change to a webhook; absent fields stay. `headers` is replaced whole (a value of
 /// `********` keeps that header's stored value); an empty `auth_token` or `intake_key` removes
 /// it. Setting `active` to true clears a disablement and the failure count.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookPatch {
     /// New URL.
@@ -268,10 +275,12 @@ pub fn check_headers(headers: &[(String, String)], auth_token_set: bool, errors:
     if headers.len() > MAX_HEADERS {
         errors.push(FieldError::new("headers", format!("at most {MAX_HEADERS} headers")));
     }
-    for (name, value) in headers {
+    for (i, (name, value)) in headers.iter().enumerate() {
         let field = format!("headers.{name}");
         let lower = name.to_ascii_lowercase();
-        if !is_token(name) || name.len() > 100 {
+        if headers[..i].iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            errors.push(FieldError::new(field, "the same header twice (names are case-insensitive)"));
+        } else if !is_token(name) || name.len() > 100 {
             errors.push(FieldError::new(field, "not a valid header name (letters, digits and !#$%&'*+-.^_`|~, up to 100)"));
         } else if RESERVED_HEADERS.contains(&lower.as_str()) {
             errors.push(FieldError::new(field, "set by Vigie itself; it cannot be overridden"));
@@ -280,6 +289,14 @@ pub fn check_headers(headers: &[(String, String)], auth_token_set: bool, errors:
         } else if value.len() > 4096 || value.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f) {
             errors.push(FieldError::new(field, "a header value has at most 4096 characters and no control characters"));
         }
+    }
+}
+
+/// Checks a secret sent in a header (a bearer token, an intake key): at most 4096 characters,
+/// no control characters (a line break would break every request).
+pub fn check_secret_value(field: &str, value: &str, errors: &mut Vec<FieldError>) {
+    if value.len() > 4096 || value.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        errors.push(FieldError::new(field, "at most 4096 characters, no control characters"));
     }
 }
 
@@ -321,11 +338,20 @@ pub fn check_settings(
     f
 }
 
-/// The columns [`from_row`] reads, in order.
-pub const COLS: &str = "id, url, events, active, description, format, sourcetype, batch_max, batch_ms, max_in_flight, header_names, \
-     has_auth_token, sealed, previous_expires_at, consecutive_failures, failing_since, last_success_at, last_failure_at, \
-     last_error, disabled_reason, created_by, created_at, updated_at, \
-     (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.webhook_id = webhooks.id AND d.state = 'pending'), tenant_id";
+/// The columns [`from_row`] reads, in order; `pending_deliveries` counted (from the partial
+/// index of pending rows) only when the API shows it.
+pub fn cols(count_pending: bool) -> String {
+    let pending = if count_pending {
+        "(SELECT COUNT(*) FROM webhook_deliveries d WHERE d.webhook_id = webhooks.id AND d.state = 'pending')"
+    } else {
+        "0"
+    };
+    format!(
+        "id, url, events, active, description, format, sourcetype, batch_max, batch_ms, max_in_flight, header_names, \
+         has_auth_token, sealed, previous_expires_at, consecutive_failures, failing_since, last_success_at, last_failure_at, \
+         last_error, disabled_reason, created_by, created_at, updated_at, {pending}, tenant_id"
+    )
+}
 
 /// A webhook row: what the API shows, and the sealed secrets.
 #[derive(Debug, Clone)]
@@ -349,7 +375,7 @@ fn json_col<T: serde::de::DeserializeOwned>(r: &Row<'_>, i: usize) -> rusqlite::
     serde_json::from_str(&s).map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
 }
 
-/// Reads a row selected with [`COLS`].
+/// Reads a row selected with [`cols`].
 pub fn from_row(r: &Row<'_>) -> rusqlite::Result<Stored> {
     let names: Vec<String> = json_col(r, 10)?;
     let active: bool = r.get(3)?;

@@ -3,8 +3,8 @@
 use crate::client::{Client, ClientOptions, Outcome};
 use crate::format::{Format, FormatOptions};
 use crate::model::{
-    ATTEMPT_COLS, Attempt, COLS, HIDDEN, MAX_WEBHOOKS, NewWebhook, ReplayRequest, ReplayResult, Secrets, Spec, Stored, TestResult, Webhook,
-    WebhookPatch, WebhookWithSecret, check_events, check_headers, check_settings, from_row,
+    ATTEMPT_COLS, Attempt, HIDDEN, MAX_WEBHOOKS, NewWebhook, ReplayRequest, ReplayResult, Secrets, Spec, Stored, TestResult, Webhook,
+    WebhookPatch, WebhookWithSecret, check_events, check_headers, check_secret_value, check_settings, cols, from_row,
 };
 use crate::schedule::RetrySchedule;
 use crate::signature::{SigningSecret, sign};
@@ -230,8 +230,11 @@ impl Webhooks {
         if headers.iter().any(|(_, v)| v == HIDDEN) {
             errors.push(FieldError::new("headers", format!("{HIDDEN} stands for a stored value; a new webhook has none")));
         }
-        if auth_token.as_ref().is_some_and(|t| t.len() > 4096 || t.bytes().any(|b| b < 0x20 || b == 0x7f)) {
-            errors.push(FieldError::new("auth_token", "at most 4096 characters, no control characters"));
+        if let Some(t) = &auth_token {
+            check_secret_value("auth_token", t, &mut errors);
+        }
+        if let Some(k) = &intake_key {
+            check_secret_value("intake_key", k, &mut errors);
         }
         let description = new.description.unwrap_or_default();
         let format = check_settings(
@@ -294,7 +297,8 @@ impl Webhooks {
             .store
             .read(move |c| {
                 let mut stmt = c.prepare_cached(&format!(
-                    "SELECT {COLS} FROM webhooks WHERE tenant_id = ?1 AND (?2 IS NULL OR active = ?2) AND (?3 IS NULL OR id > ?3) ORDER BY id LIMIT ?4"
+                    "SELECT {} FROM webhooks WHERE tenant_id = ?1 AND (?2 IS NULL OR active = ?2) AND (?3 IS NULL OR id > ?3) ORDER BY id LIMIT ?4",
+                    cols(true)
                 ))?;
                 let rows = stmt.query_map(params![tenant.to_string(), active, after, limit as i64 + 1], from_row)?;
                 rows.map(|r| r.map(|s| s.webhook).map_err(StoreError::from)).collect::<Result<Vec<_>, StoreError>>()
@@ -315,7 +319,19 @@ impl Webhooks {
 
     /// Changes a webhook.
     pub async fn update(&self, by: &Principal, id: &str, patch: WebhookPatch) -> Result<Webhook, ApiError> {
+        // The secrets are one sealed document: a change is written only over the version it was
+        // made from, and made again from the new one if another change won the race.
+        for _ in 0..RACE_RETRIES {
+            if let Some(w) = self.update_once(by, id, patch.clone()).await? {
+                return Ok(w);
+            }
+        }
+        Err(ApiError::conflict("the webhook is being changed by someone else; try again"))
+    }
+
+    async fn update_once(&self, by: &Principal, id: &str, patch: WebhookPatch) -> Result<Option<Webhook>, ApiError> {
         let current = self.stored(by.tenant_id, id).await?;
+        let read_sealed = current.sealed.clone();
         let old = current.webhook.clone();
         let mut secrets = self.unseal(id, &current.sealed).map_err(ApiError::from)?;
         let mut errors = Vec::new();
@@ -334,11 +350,13 @@ impl Webhooks {
         if let Some(t) = patch.auth_token
             && t != HIDDEN
         {
+            check_secret_value("auth_token", &t, &mut errors);
             secrets.auth_token = Some(t).filter(|t| !t.is_empty());
         }
         if let Some(k) = patch.intake_key
             && k != HIDDEN
         {
+            check_secret_value("intake_key", &k, &mut errors);
             secrets.intake_key = Some(k).filter(|k| !k.is_empty());
         }
         if let Some(h) = patch.headers {
@@ -394,7 +412,8 @@ impl Webhooks {
         let sealed = self.seal(id, &secrets).map_err(ApiError::from)?;
         let now = to_micros(self.0.clock.now());
         let (id2, tenant) = (id.to_owned(), by.tenant_id.to_string());
-        self.0
+        let written = self
+            .0
             .store
             .write(move |c| {
                 let n = c.execute(
@@ -403,7 +422,7 @@ impl Webhooks {
                      disabled_reason = CASE WHEN ?16 THEN NULL ELSE disabled_reason END, \
                      consecutive_failures = CASE WHEN ?16 THEN 0 ELSE consecutive_failures END, \
                      failing_since = CASE WHEN ?16 THEN NULL ELSE failing_since END \
-                     WHERE tenant_id = ?1 AND id = ?2",
+                     WHERE tenant_id = ?1 AND id = ?2 AND sealed = ?17",
                     params![
                         tenant,
                         id2,
@@ -421,40 +440,57 @@ impl Webhooks {
                         sealed,
                         now,
                         reenabled,
+                        read_sealed,
                     ],
                 )?;
+                won_race(c, n, &tenant, &id2)
+            })
+            .await
+            .map_err(store_err("webhook"))?;
+        if !written {
+            return Ok(None);
+        }
+        self.changed();
+        self.get(by.tenant_id, id).await.map(Some)
+    }
+
+    /// Deletes a webhook, its pending deliveries and its log.
+    pub async fn delete(&self, by: &Principal, id: &str) -> Result<(), ApiError> {
+        let (id, tenant, id_owned) = (id.to_owned(), by.tenant_id.to_string(), id.to_owned());
+        self.0
+            .store
+            .write(move |c| {
+                let n = c.execute("DELETE FROM webhooks WHERE tenant_id = ?1 AND id = ?2", params![tenant, id])?;
                 if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
             })
             .await
             .map_err(store_err("webhook"))?;
         self.changed();
-        self.get(by.tenant_id, id).await
-    }
-
-    /// Deletes a webhook, its pending deliveries and its log.
-    pub async fn delete(&self, by: &Principal, id: &str) -> Result<(), ApiError> {
-        let (id, tenant) = (id.to_owned(), by.tenant_id.to_string());
-        self.0
-            .store
-            .write(move |c| {
-                let n = c.execute("DELETE FROM webhooks WHERE tenant_id = ?1 AND id = ?2", params![tenant, id])?;
-                if n == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                c.execute("DELETE FROM webhook_deliveries WHERE webhook_id = ?1", [&id])?;
-                c.execute("DELETE FROM webhook_attempts WHERE webhook_id = ?1", [&id])?;
-                Ok(())
-            })
-            .await
-            .map_err(store_err("webhook"))?;
-        self.changed();
+        // Its deliveries and log go in chunks, off the request (the hourly pruning finishes the
+        // job should this be cut short).
+        let (svc, id) = (self.clone(), id_owned);
+        tokio::spawn(async move {
+            if let Err(e) = crate::dispatcher::purge(&svc, &id).await {
+                tracing::warn!(webhook = %id, error = %e, "the log of a deleted webhook could not be deleted yet; pruning retries");
+            }
+        });
         Ok(())
     }
 
     /// Replaces the signing secret; the old one keeps signing beside it for the rotation
     /// overlap (24 h), so receivers can switch without losing a delivery.
     pub async fn rotate_secret(&self, by: &Principal, id: &str) -> Result<WebhookWithSecret, ApiError> {
+        for _ in 0..RACE_RETRIES {
+            if let Some(w) = self.rotate_once(by, id).await? {
+                return Ok(w);
+            }
+        }
+        Err(ApiError::conflict("the webhook is being changed by someone else; try again"))
+    }
+
+    async fn rotate_once(&self, by: &Principal, id: &str) -> Result<Option<WebhookWithSecret>, ApiError> {
         let current = self.stored(by.tenant_id, id).await?;
+        let read_sealed = current.sealed.clone();
         let mut secrets = self.unseal(id, &current.sealed).map_err(ApiError::from)?;
         let fresh = SigningSecret::generate();
         secrets.previous = Some(std::mem::replace(&mut secrets.secret, fresh.expose()));
@@ -462,19 +498,23 @@ impl Webhooks {
         let now = self.0.clock.now();
         let until = to_micros(now) + self.0.settings.rotation_overlap.as_micros() as i64;
         let (id2, tenant) = (id.to_owned(), by.tenant_id.to_string());
-        self.0
+        let written = self
+            .0
             .store
             .write(move |c| {
                 let n = c.execute(
-                    "UPDATE webhooks SET sealed = ?3, previous_expires_at = ?4, updated_at = ?5 WHERE tenant_id = ?1 AND id = ?2",
-                    params![tenant, id2, sealed, until, to_micros(now)],
+                    "UPDATE webhooks SET sealed = ?3, previous_expires_at = ?4, updated_at = ?5 WHERE tenant_id = ?1 AND id = ?2 AND sealed = ?6",
+                    params![tenant, id2, sealed, until, to_micros(now), read_sealed],
                 )?;
-                if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+                won_race(c, n, &tenant, &id2)
             })
             .await
             .map_err(store_err("webhook"))?;
+        if !written {
+            return Ok(None);
+        }
         self.changed();
-        Ok(WebhookWithSecret { webhook: self.get(by.tenant_id, id).await?, signing_secret: fresh.expose() })
+        Ok(Some(WebhookWithSecret { webhook: self.get(by.tenant_id, id).await?, signing_secret: fresh.expose() }))
     }
 
     /// Sends a `webhook.test` event now (active or not) and reports the answer; the attempt is
@@ -559,7 +599,7 @@ impl Webhooks {
                 .store
                 .write(move |c| {
                     let n = c.execute(
-                        &format!("{REPLAY_INSERT} WHERE o.tenant_id = ?2 AND o.id = ?5 {REPLAY_UPSERT}"),
+                        &format!("{REPLAY_INSERT_FROM} outbox o WHERE o.tenant_id = ?2 AND o.id = ?5 {REPLAY_UPSERT}"),
                         params![id2, tenant, due, now, event, req.failed_only],
                     )?;
                     if n == 0 {
@@ -597,20 +637,42 @@ impl Webhooks {
                         format!("the range holds {count} events; replay at most {MAX_REPLAY} at once (narrow the range)"),
                     )]));
                 }
-                self.0
-                    .store
-                    .write(move |c| {
-                        let n = c.execute(
-                            &format!(
-                                "{REPLAY_INSERT} WHERE o.id BETWEEN ?5 AND ?7 AND o.tenant_id = ?2 \
-                                 AND o.event_type IN (SELECT value FROM json_each(?8)) {REPLAY_UPSERT}"
-                            ),
-                            params![id2, tenant, due, now, lo, req.failed_only, hi, events],
-                        )?;
-                        Ok::<_, StoreError>(n as u64)
-                    })
-                    .await
-                    .map_err(store_err("event"))?
+                // In chunks of outbox rows, each its own transaction: a large range never holds
+                // the writer (and the interactions waiting on it) for long.
+                let mut after = String::new();
+                let mut queued = 0u64;
+                loop {
+                    let (id3, t3, lo3, hi3, ev3, from_id) =
+                        (id2.clone(), tenant.clone(), lo.clone(), hi.clone(), events.clone(), after.clone());
+                    let failed_only = req.failed_only;
+                    let (n, last) = self
+                        .0
+                        .store
+                        .write(move |c| {
+                            let chunk = "SELECT seq, id, tenant_id, event_type FROM outbox WHERE id BETWEEN ?5 AND ?7 AND id > ?9 AND tenant_id = ?2 ORDER BY id LIMIT 5000";
+                            let last: Option<String> = c.query_row(
+                                &format!("SELECT MAX(id) FROM ({chunk})"),
+                                params![id3, t3, due, now, lo3, failed_only, hi3, ev3, from_id],
+                                |r| r.get(0),
+                            )?;
+                            let n = c.execute(
+                                &format!(
+                                    "{REPLAY_INSERT_FROM} ({chunk}) o WHERE o.event_type IN (SELECT value FROM json_each(?8)) {REPLAY_UPSERT}"
+                                ),
+                                params![id3, t3, due, now, lo3, failed_only, hi3, ev3, from_id],
+                            )?;
+                            Ok::<_, StoreError>((n as u64, last))
+                        })
+                        .await
+                        .map_err(store_err("event"))?;
+                    queued += n;
+                    match last {
+                        Some(l) => after = l,
+                        None => break,
+                    }
+                    self.0.wake.notify_one();
+                }
+                queued
             }
             _ => {
                 return Err(ApiError::validation(vec![FieldError::new(
@@ -642,11 +704,25 @@ impl Webhooks {
 
 /// Inserts (or resets) deliveries from outbox rows `o`: ?1 webhook, ?2 tenant, ?3 due, ?4 now,
 /// ?6 failed only.
-const REPLAY_INSERT: &str = "INSERT INTO webhook_deliveries (webhook_id, tenant_id, event_seq, event_id, event_type, state, attempts, \
-     next_attempt_at, created_at, updated_at) SELECT ?1, ?2, o.seq, o.id, o.event_type, 'pending', 0, ?3, ?4, ?4 FROM outbox o";
+const REPLAY_INSERT_FROM: &str = "INSERT INTO webhook_deliveries (webhook_id, tenant_id, event_seq, event_id, event_type, state, attempts, \
+     next_attempt_at, created_at, updated_at) SELECT ?1, ?2, o.seq, o.id, o.event_type, 'pending', 0, ?3, ?4, ?4 FROM";
 const REPLAY_UPSERT: &str = "AND (?6 = 0 OR EXISTS (SELECT 1 FROM webhook_deliveries x WHERE x.webhook_id = ?1 AND x.event_id = o.id AND x.state = 'failed')) \
      ON CONFLICT (webhook_id, event_id) DO UPDATE SET state = 'pending', attempts = 0, next_attempt_at = excluded.next_attempt_at, \
      updated_at = excluded.updated_at";
+
+/// How often a change that lost a race with another is made again before giving up (409).
+const RACE_RETRIES: usize = 5;
+
+/// After an UPDATE guarded by the version it was made from: true if it was written, false if
+/// another change came first, NotFound if the webhook is gone.
+fn won_race(c: &Connection, updated: usize, tenant: &str, id: &str) -> Result<bool, StoreError> {
+    if updated > 0 {
+        return Ok(true);
+    }
+    let exists: Option<i64> =
+        c.query_row("SELECT 1 FROM webhooks WHERE tenant_id = ?1 AND id = ?2", params![tenant, id], |r| r.get(0)).optional()?;
+    if exists.is_some() { Ok(false) } else { Err(StoreError::NotFound) }
+}
 
 #[allow(clippy::too_many_arguments)]
 fn insert(
@@ -661,8 +737,8 @@ fn insert(
 ) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO webhooks (id, tenant_id, url, events, active, description, format, sourcetype, batch_max, batch_ms, max_in_flight, \
-         header_names, has_auth_token, sealed, created_by, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16)",
+         header_names, has_auth_token, sealed, created_by, created_seq, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, (SELECT COALESCE(MAX(seq), 0) FROM outbox), ?16, ?16)",
         params![
             id,
             tenant,
@@ -686,7 +762,7 @@ fn insert(
 }
 
 pub(crate) fn get_in(c: &Connection, tenant: &str, id: &str) -> Result<Stored, StoreError> {
-    c.prepare_cached(&format!("SELECT {COLS} FROM webhooks WHERE tenant_id = ?1 AND id = ?2"))?
+    c.prepare_cached(&format!("SELECT {} FROM webhooks WHERE tenant_id = ?1 AND id = ?2", cols(true)))?
         .query_row(params![tenant, id], from_row)
         .optional()?
         .ok_or(StoreError::NotFound)

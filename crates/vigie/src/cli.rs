@@ -151,4 +151,7 @@ pub enum BenchCommand {
     /// POST /api/v1/interactions throughput and latency against a firewall started in-process,
     /// with group commit and, as the baseline, one transaction per request.
     Interactions(crate::bench::InteractionsBench),
+    /// Webhook deliveries per second to a local receiver and commit-to-2xx latency at a steady
+    /// event rate, each against a baseline without the dispatcher.
+    Webhooks(crate::bench_webhooks::WebhooksBench),
 }

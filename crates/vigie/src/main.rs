@@ -2,6 +2,7 @@
 //! wires the library crates together. It is the only place that prints or reads the
 //! environment.
 mod bench;
+mod bench_webhooks;
 mod cli;
 mod demo;
 mod scan;
@@ -55,6 +56,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench { which: BenchCommand::Interactions(b) } => {
             init_logs(LogFormat::Text);
             bench::interactions(b).await?;
+        }
+        Command::Bench { which: BenchCommand::Webhooks(b) } => {
+            init_logs(LogFormat::Text);
+            bench_webhooks::webhooks(b).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

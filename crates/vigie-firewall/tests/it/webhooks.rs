@@ -46,6 +46,15 @@ async fn attempts(s: &TestServer, id: &str, n: usize) -> Vec<Value> {
     }
 }
 
+/// Waits until `cond` holds, looking again after each commit.
+async fn until(s: &TestServer, what: &str, cond: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + crate::receiver::DEADLINE;
+    let mut commits = s.state.store.commit_signal();
+    while !cond() {
+        assert!(tokio::time::timeout_at(deadline, commits.changed()).await.is_ok(), "never: {what}");
+    }
+}
+
 /// Waits until the webhook's object satisfies `cond`.
 async fn webhook_until(s: &TestServer, id: &str, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + crate::receiver::DEADLINE;
@@ -500,7 +509,7 @@ async fn tenants_see_and_receive_only_their_own() {
     // Deleting removes the webhook and its log.
     assert_eq!(s.call("DELETE", &format!("/api/v1/webhooks/{id}"), Some(&s.admin), None).await.0, StatusCode::NO_CONTENT);
     assert_eq!(s.get(&format!("/api/v1/webhooks/{id}"), &s.admin).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(s.count("SELECT COUNT(*) FROM webhook_attempts"), 0);
+    until(&s, "the log purged", || s.count("SELECT COUNT(*) FROM webhook_attempts") == 0).await;
 }
 
 #[tokio::test]
@@ -541,11 +550,10 @@ async fn the_delivery_log_is_pruned_after_its_retention_and_pending_deliveries_a
     let id = w["id"].as_str().expect("id");
     record(&s, "chatgpt").await;
     rx.wait_until("the event", |g| !g.is_empty()).await;
-    let deadline = tokio::time::Instant::now() + crate::receiver::DEADLINE;
-    let mut commits = s.state.store.commit_signal();
-    while s.count("SELECT COUNT(*) FROM webhook_attempts") + s.count("SELECT COUNT(*) FROM webhook_deliveries") > 0 {
-        assert!(tokio::time::timeout_at(deadline, commits.changed()).await.is_ok(), "the log was never pruned");
-    }
+    until(&s, "the log pruned", || {
+        s.count("SELECT COUNT(*) FROM webhook_attempts") + s.count("SELECT COUNT(*) FROM webhook_deliveries") == 0
+    })
+    .await;
     // A webhook whose receiver is down keeps its pending delivery, however old.
     rx.stop().await;
     record(&s, "chatgpt").await;
@@ -557,4 +565,56 @@ async fn the_delivery_log_is_pruned_after_its_retention_and_pending_deliveries_a
     for line in ["vigie_firewall_webhook_events_delivered_total 1", "vigie_firewall_webhook_requests_total{outcome=\"delivered\"} 1"] {
         assert!(text.contains(line), "{line} missing from\n{text}");
     }
+}
+
+#[tokio::test]
+async fn an_attempt_that_cannot_be_recorded_is_recorded_later_not_sent_again() {
+    let s = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let w = hook(&s, json!({"url": rx.url, "events": ["interaction.created"]})).await;
+    let id = w["id"].as_str().expect("id").to_owned();
+    // The database refuses to log attempts (as a full disk would).
+    s.state
+        .store
+        .write(|c| {
+            c.execute_batch("CREATE TRIGGER refuse BEFORE INSERT ON webhook_attempts BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+                .map_err(vigie_core::StoreError::from)
+        })
+        .await
+        .expect("trigger");
+    record(&s, "chatgpt").await;
+    rx.wait_until("the event", |g| !g.is_empty()).await;
+    s.state.store.write(|c| c.execute_batch("DROP TRIGGER refuse").map_err(vigie_core::StoreError::from)).await.expect("drop");
+    let log = attempts(&s, &id, 1).await;
+    assert_eq!(log[0]["outcome"], "delivered");
+    webhook_until(&s, &id, "drained", |w| w["pending_deliveries"] == 0).await;
+    assert_eq!(rx.received().len(), 1, "the delivered event was not sent again while its record was retried");
+}
+
+#[tokio::test]
+async fn a_rotation_racing_an_update_keeps_the_new_secret() {
+    let s = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let w = hook(&s, json!({"url": rx.url, "events": ["interaction.created"]})).await;
+    let id = w["id"].as_str().expect("id").to_owned();
+    let mut secret = String::new();
+    let (rotate_path, patch_path) = (format!("/api/v1/webhooks/{id}/rotate-secret"), format!("/api/v1/webhooks/{id}"));
+    for i in 0..10 {
+        let rotate = s.post(&rotate_path, &s.admin, json!({}));
+        let patch = s.call(
+            "PATCH",
+            &patch_path,
+            Some(&s.admin),
+            Some(json!({"description": format!("round {i}"), "headers": {"X-Round": format!("{i}")}})),
+        );
+        let ((rs, r), (ps, p)) = tokio::join!(rotate, patch);
+        assert_eq!((rs, ps), (StatusCode::OK, StatusCode::OK), "{r} {p}");
+        secret = r["signing_secret"].as_str().expect("secret").to_owned();
+    }
+    let (_, t) = s.post(&format!("/api/v1/webhooks/{id}/test"), &s.admin, json!({})).await;
+    assert_eq!(t["success"], true, "{t}");
+    let got = rx.received();
+    let last = got.last().expect("the test delivery");
+    assert!(signed_by(last, &secret), "the last secret issued signs");
+    assert_eq!(last.header("x-round"), Some("9"), "the last header change is kept");
 }
