@@ -422,26 +422,12 @@ impl Webhooks {
                      disabled_reason = CASE WHEN ?16 THEN NULL ELSE disabled_reason END, \
                      consecutive_failures = CASE WHEN ?16 THEN 0 ELSE consecutive_failures END, \
                      failing_since = CASE WHEN ?16 THEN NULL ELSE failing_since END \
-                     WHERE tenant_id = ?1 AND id = ?2 AND sealed = ?17",
-                    params![
-                        tenant,
-                        id2,
-                        spec.url,
-                        serde_json::to_string(&spec.events)?,
-                        spec.active,
-                        spec.description,
-                        spec.format.as_str(),
-                        spec.sourcetype,
-                        spec.batch_max,
-                        spec.batch_ms,
-                        spec.max_in_flight,
-                        serde_json::to_string(&secrets.headers.iter().map(|(n, _)| n).collect::<Vec<_>>())?,
-                        secrets.auth_token.is_some(),
-                        sealed,
-                        now,
-                        reenabled,
-                        read_sealed,
-                    ],
+                     WHERE id = ?1 AND tenant_id = ?2 AND sealed = ?17",
+                    rusqlite::params_from_iter(row_values(&id2, &tenant, &spec, &secrets, sealed)?.into_iter().chain([
+                        now.into(),
+                        i64::from(reenabled).into(),
+                        read_sealed.into(),
+                    ])),
                 )?;
                 won_race(c, n, &tenant, &id2)
             })
@@ -710,6 +696,27 @@ const REPLAY_UPSERT: &str = "AND (?6 = 0 OR EXISTS (SELECT 1 FROM webhook_delive
      ON CONFLICT (webhook_id, event_id) DO UPDATE SET state = 'pending', attempts = 0, next_attempt_at = excluded.next_attempt_at, \
      updated_at = excluded.updated_at";
 
+/// The values of columns ?1–?14 of an insert or update: id, tenant, then the settings.
+fn row_values(id: &str, tenant: &str, spec: &Spec, secrets: &Secrets, sealed: String) -> Result<Vec<rusqlite::types::Value>, StoreError> {
+    let names: Vec<&String> = secrets.headers.iter().map(|(n, _)| n).collect();
+    Ok(vec![
+        id.to_owned().into(),
+        tenant.to_owned().into(),
+        spec.url.clone().into(),
+        serde_json::to_string(&spec.events)?.into(),
+        i64::from(spec.active).into(),
+        spec.description.clone().into(),
+        spec.format.as_str().to_owned().into(),
+        spec.sourcetype.clone().into(),
+        i64::from(spec.batch_max).into(),
+        i64::from(spec.batch_ms).into(),
+        i64::from(spec.max_in_flight).into(),
+        serde_json::to_string(&names)?.into(),
+        i64::from(secrets.auth_token.is_some()).into(),
+        sealed.into(),
+    ])
+}
+
 /// How often a change that lost a race with another is made again before giving up (409).
 const RACE_RETRIES: usize = 5;
 
@@ -739,24 +746,9 @@ fn insert(
         "INSERT INTO webhooks (id, tenant_id, url, events, active, description, format, sourcetype, batch_max, batch_ms, max_in_flight, \
          header_names, has_auth_token, sealed, created_by, created_seq, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, (SELECT COALESCE(MAX(seq), 0) FROM outbox), ?16, ?16)",
-        params![
-            id,
-            tenant,
-            spec.url,
-            serde_json::to_string(&spec.events)?,
-            spec.active,
-            spec.description,
-            spec.format.as_str(),
-            spec.sourcetype,
-            spec.batch_max,
-            spec.batch_ms,
-            spec.max_in_flight,
-            serde_json::to_string(&secrets.headers.iter().map(|(n, _)| n).collect::<Vec<_>>())?,
-            secrets.auth_token.is_some(),
-            sealed,
-            actor,
-            now,
-        ],
+        rusqlite::params_from_iter(
+            row_values(id, tenant, spec, secrets, sealed.to_owned())?.into_iter().chain([actor.to_owned().into(), now.into()]),
+        ),
     )?;
     Ok(())
 }
