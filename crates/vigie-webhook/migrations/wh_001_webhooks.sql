@@ -25,7 +25,7 @@ CREATE TABLE webhooks (
     last_error           TEXT,
     disabled_reason      TEXT,
     created_by           TEXT,
-    created_seq          INTEGER NOT NULL,          -- outbox seq at creation: later events are delivered
+    active_since_seq     INTEGER NOT NULL,          -- outbox seq when it was created or enabled again: later events are delivered
     created_at           INTEGER NOT NULL,
     updated_at           INTEGER NOT NULL
 );

@@ -200,7 +200,9 @@ pub(crate) async fn run(svc: Webhooks, shutdown: CancellationToken) {
                 reload(&svc, &mut slots).await?;
                 generation = current;
             }
-            let (last, touched) = fan_out(&svc, fanned).await?;
+            // With no active webhook nothing is fanned out (no write per event commit); the
+            // cursor catches up from the first webhook's active_since_seq.
+            let (last, touched) = if slots.values().any(|s| s.active) { fan_out(&svc, fanned).await? } else { (fanned, HashSet::new()) };
             fanned = last;
             for id in touched {
                 if let Some(slot) = slots.get_mut(&id) {
@@ -380,10 +382,13 @@ async fn fan_out(svc: &Webhooks, fanned: i64) -> Result<(i64, HashSet<String>), 
 }
 
 /// One fan-out transaction: returns the cursor after it, the outbox rows it read and the
-/// webhooks that got deliveries. A webhook gets the events committed after it was created
-/// (by outbox sequence, not by clock).
+/// webhooks that got deliveries. A webhook gets the events committed after it was created or
+/// enabled again (by outbox sequence, not by clock).
 fn fan_out_batch(c: &Connection, now: i64, first_delay: i64) -> Result<(i64, i64, HashSet<String>), StoreError> {
-    let cursor: i64 = c.query_row("SELECT seq FROM webhook_cursor WHERE id = 1", [], |r| r.get(0))?;
+    let stored: i64 = c.query_row("SELECT seq FROM webhook_cursor WHERE id = 1", [], |r| r.get(0))?;
+    // Events before every active webhook's active_since_seq go nowhere: skip them.
+    let floor: Option<i64> = c.query_row("SELECT MIN(active_since_seq) FROM webhooks WHERE active = 1", [], |r| r.get(0))?;
+    let cursor = floor.map_or(stored, |f| stored.max(f));
     let mut read = c.prepare_cached("SELECT seq, id, tenant_id, event_type FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
     let events: Vec<(i64, String, String, String)> =
         read.query_map(params![cursor, FANOUT_BATCH], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<Result<_, _>>()?;
@@ -392,7 +397,7 @@ fn fan_out_batch(c: &Connection, now: i64, first_delay: i64) -> Result<(i64, i64
         return Ok((cursor, 0, touched));
     }
     let hooks: Vec<(String, String, Vec<String>, i64)> = {
-        let mut stmt = c.prepare_cached("SELECT id, tenant_id, events, created_seq FROM webhooks WHERE active = 1")?;
+        let mut stmt = c.prepare_cached("SELECT id, tenant_id, events, active_since_seq FROM webhooks WHERE active = 1")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get(3)?)))?;
         let mut v = Vec::new();
         for row in rows {
@@ -406,8 +411,8 @@ fn fan_out_batch(c: &Connection, now: i64, first_delay: i64) -> Result<(i64, i64
          created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?7, ?7)",
     )?;
     for (seq, id, tenant, kind) in &events {
-        for (hook, hook_tenant, subscribed, created_seq) in &hooks {
-            if hook_tenant == tenant && *seq > *created_seq && subscribed.iter().any(|s| s == kind) {
+        for (hook, hook_tenant, subscribed, since) in &hooks {
+            if hook_tenant == tenant && *seq > *since && subscribed.iter().any(|s| s == kind) {
                 insert.execute(params![hook, tenant, seq, id, kind, now + first_delay, now])?;
                 touched.insert(hook.clone());
             }

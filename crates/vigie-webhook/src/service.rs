@@ -421,7 +421,8 @@ impl Webhooks {
                      batch_ms = ?10, max_in_flight = ?11, header_names = ?12, has_auth_token = ?13, sealed = ?14, updated_at = ?15, \
                      disabled_reason = CASE WHEN ?16 THEN NULL ELSE disabled_reason END, \
                      consecutive_failures = CASE WHEN ?16 THEN 0 ELSE consecutive_failures END, \
-                     failing_since = CASE WHEN ?16 THEN NULL ELSE failing_since END \
+                     failing_since = CASE WHEN ?16 THEN NULL ELSE failing_since END, \
+                     active_since_seq = CASE WHEN ?16 AND active = 0 THEN (SELECT COALESCE(MAX(seq), 0) FROM outbox) ELSE active_since_seq END \
                      WHERE id = ?1 AND tenant_id = ?2 AND sealed = ?17",
                     rusqlite::params_from_iter(row_values(&id2, &tenant, &spec, &secrets, sealed)?.into_iter().chain([
                         now.into(),
@@ -744,7 +745,7 @@ fn insert(
 ) -> Result<(), StoreError> {
     c.execute(
         "INSERT INTO webhooks (id, tenant_id, url, events, active, description, format, sourcetype, batch_max, batch_ms, max_in_flight, \
-         header_names, has_auth_token, sealed, created_by, created_seq, created_at, updated_at) \
+         header_names, has_auth_token, sealed, created_by, active_since_seq, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, (SELECT COALESCE(MAX(seq), 0) FROM outbox), ?16, ?16)",
         rusqlite::params_from_iter(
             row_values(id, tenant, spec, secrets, sealed.to_owned())?.into_iter().chain([actor.to_owned().into(), now.into()]),

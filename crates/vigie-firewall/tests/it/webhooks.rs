@@ -618,3 +618,24 @@ async fn a_rotation_racing_an_update_keeps_the_new_secret() {
     assert!(signed_by(last, &secret), "the last secret issued signs");
     assert_eq!(last.header("x-round"), Some("9"), "the last header change is kept");
 }
+
+#[tokio::test]
+async fn without_an_active_webhook_the_dispatcher_writes_nothing_and_a_new_one_gets_only_later_events() {
+    let s = TestServer::start().await;
+    for _ in 0..5 {
+        record(&s, "chatgpt").await;
+    }
+    let commits = s.state.store.commits();
+    for _ in 0..5 {
+        record(&s, "chatgpt").await;
+    }
+    // Five interactions, five commits: no fan-out transaction beside them.
+    assert_eq!(s.state.store.commits() - commits, 5);
+    let rx = Receiver::start().await;
+    let w = hook(&s, json!({"url": rx.url, "events": ["interaction.created"]})).await;
+    let later = record(&s, "claude").await;
+    let got = rx.wait_until("the later event", |g| !g.is_empty()).await;
+    assert_eq!(got[0].json()["data"]["interaction"]["id"], later.as_str());
+    webhook_until(&s, w["id"].as_str().expect("id"), "drained", |w| w["pending_deliveries"] == 0).await;
+    assert_eq!(rx.received().len(), 1, "events from before the webhook existed are not sent");
+}
