@@ -68,6 +68,10 @@ pub struct WebhooksBench {
     /// Print one JSON document on standard output (the table goes to standard error).
     #[arg(long)]
     pub json: bool,
+    /// Other webhooks of the same tenant, subscribed to an event type that never occurs here
+    /// (the dispatcher must not pay for them on every wake).
+    #[arg(long, default_value_t = 0)]
+    pub idle_webhooks: usize,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -217,10 +221,14 @@ impl Firewall {
         Ok(Firewall { state, tenant, admin, sample, shutdown, server, _dir: dir })
     }
 
-    /// Subscribes a standard webhook at `url` to `interaction.created`.
-    async fn subscribe(&self, url: &str, max_in_flight: u32) -> anyhow::Result<()> {
-        let new = serde_json::from_value(json!({"url": url, "events": ["interaction.created"], "max_in_flight": max_in_flight}))?;
-        self.state.webhooks.create(&self.admin, new).await.map_err(|e| anyhow::anyhow!("webhook: {} {:?}", e.message, e.fields))?;
+    /// Subscribes a standard webhook at `url` to `interaction.created`, and `idle` others to
+    /// `policy.deleted`.
+    async fn subscribe(&self, url: &str, max_in_flight: u32, idle: usize) -> anyhow::Result<()> {
+        for i in 0..=idle {
+            let events = if i == 0 { "interaction.created" } else { "policy.deleted" };
+            let new = serde_json::from_value(json!({"url": url, "events": [events], "max_in_flight": max_in_flight}))?;
+            self.state.webhooks.create(&self.admin, new).await.map_err(|e| anyhow::anyhow!("webhook: {} {:?}", e.message, e.fields))?;
+        }
         // Let the dispatcher load it before anything is measured.
         tokio::time::sleep(Duration::from_millis(200)).await;
         Ok(())
@@ -443,7 +451,7 @@ async fn throughput(b: &WebhooksBench, max_in_flight: u32) -> anyhow::Result<Thr
     let n = b.events;
     let fw = Firewall::start(durability(&b.durability)?).await?;
     let rx = Receiver::start().await?;
-    fw.subscribe(&rx.url, max_in_flight).await?;
+    fw.subscribe(&rx.url, max_in_flight, b.idle_webhooks).await?;
     let commits_before = fw.state.store.commits();
     let scrape = Scrape::of(&fw.state);
     let started = Instant::now();
@@ -585,7 +593,7 @@ async fn latency(b: &WebhooksBench, direct: bool) -> anyhow::Result<Latency> {
     let fw = Arc::new(Firewall::start(durability(&b.durability)?).await?);
     let rx = Receiver::start().await?;
     if !direct {
-        fw.subscribe(&rx.url, DEFAULT_MAX_IN_FLIGHT).await?;
+        fw.subscribe(&rx.url, DEFAULT_MAX_IN_FLIGHT, b.idle_webhooks).await?;
     }
     let client = plain_client(16)?;
     let body = Bytes::from(fw.body()?);
