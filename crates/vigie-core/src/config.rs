@@ -338,6 +338,31 @@ mod tests {
     }
 
     #[test]
+    fn webhook_delivery_settings_are_read_and_checked() {
+        let c = validate(RawConfig::default()).expect("defaults");
+        assert_eq!(c.webhook_retry_delays.len(), 8);
+        assert_eq!(c.webhook_retry_delays[1], std::time::Duration::from_secs(5));
+        assert_eq!((c.webhook_retry_jitter, c.webhook_disable_after.as_secs(), c.webhook_timeout.as_secs()), (0.2, 5 * 86_400, 15));
+        let raw = RawConfig::from_toml(
+            "webhook_retry_delays = [\"0ms\", \"250ms\", \"1s\"]\nwebhook_retry_jitter = 0.0\nwebhook_disable_after = \"1h\"\nwebhook_timeout = \"3s\"",
+        )
+        .expect("toml");
+        let c = validate(raw).expect("valid");
+        assert_eq!(
+            c.webhook_retry_delays,
+            vec![std::time::Duration::ZERO, std::time::Duration::from_millis(250), std::time::Duration::from_secs(1)]
+        );
+        assert_eq!((c.webhook_disable_after.as_secs(), c.webhook_timeout.as_secs()), (3600, 3));
+        let raw = RawConfig::from_toml(
+            "webhook_retry_delays = [\"soon\"]\nwebhook_retry_jitter = 1.5\nwebhook_disable_after = \"0s\"\nwebhook_timeout = \"15\"",
+        )
+        .expect("toml");
+        let keys: Vec<_> = validate(raw).expect_err("invalid").into_iter().map(|p| p.key).collect();
+        assert_eq!(keys, vec!["webhook_retry_delays", "webhook_retry_jitter", "webhook_disable_after", "webhook_timeout"]);
+        assert!(validate(RawConfig { webhook_retry_delays: Some(vec![]), ..RawConfig::default() }).is_err());
+    }
+
+    #[test]
     fn unknown_keys_in_the_file_are_refused_and_later_sources_win() {
         assert!(RawConfig::from_toml("firewal_addr = \"x\"").expect_err("unknown").contains("firewal_addr"));
         let file = RawConfig::from_toml("firewall_addr = \"127.0.0.1:1\"\nrole = \"xdr\"").expect("toml");

@@ -45,12 +45,13 @@ pub struct Reply {
     pub status: u16,
     pub delay: Duration,
     pub retry_after: Option<String>,
+    pub location: Option<String>,
     pub body: String,
 }
 
 impl Reply {
     pub fn status(status: u16) -> Reply {
-        Reply { status, delay: Duration::ZERO, retry_after: None, body: String::new() }
+        Reply { status, delay: Duration::ZERO, retry_after: None, location: None, body: String::new() }
     }
 }
 
@@ -89,6 +90,9 @@ async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
     let mut resp = (StatusCode::from_u16(reply.status).expect("status"), reply.body).into_response();
     if let Some(r) = reply.retry_after {
         resp.headers_mut().insert("retry-after", r.parse().expect("header"));
+    }
+    if let Some(l) = reply.location {
+        resp.headers_mut().insert("location", l.parse().expect("header"));
     }
     resp
 }

@@ -222,7 +222,8 @@ async fn deliveries_are_signed_carry_the_headers_and_token_and_verify_with_the_r
 async fn a_receiver_that_fails_the_first_attempts_gets_the_event_later_with_the_same_webhook_id() {
     let s = TestServer::start().await;
     let rx = Receiver::start().await;
-    rx.script([Reply::status(500), Reply { body: "x".repeat(5000), ..Reply::status(503) }]);
+    // A redirect is a failure, not followed (it could point anywhere).
+    rx.script([Reply { location: Some(rx.url.clone()), ..Reply::status(307) }, Reply { body: "x".repeat(5000), ..Reply::status(503) }]);
     let w = hook(&s, json!({"url": rx.url, "events": ["interaction.created"]})).await;
     let id = w["id"].as_str().expect("id");
     record(&s, "chatgpt").await;
@@ -235,7 +236,7 @@ async fn a_receiver_that_fails_the_first_attempts_gets_the_event_later_with_the_
         log.iter().rev().map(|a| (a["status_code"].as_u64(), a["outcome"].as_str(), a["attempt"].as_u64())).collect();
     assert_eq!(
         seen,
-        vec![(Some(500), Some("retrying"), Some(1)), (Some(503), Some("retrying"), Some(2)), (Some(200), Some("delivered"), Some(3))]
+        vec![(Some(307), Some("retrying"), Some(1)), (Some(503), Some("retrying"), Some(2)), (Some(200), Some("delivered"), Some(3))]
     );
     assert_eq!(log[1]["response_excerpt"].as_str().map(str::len), Some(1024), "the first KiB of the answer is kept");
     assert!(log[2]["next_attempt_at"].is_string());
