@@ -152,6 +152,34 @@ struct Done {
     webhook: String,
     deliveries: Vec<i64>,
     disabled: bool,
+    /// Whether it frees a request slot (false for the unreadable part of a batch sent anyway).
+    request: bool,
+}
+
+/// Sends a task's [`Done`] when dropped, so even a task that panics releases its claims.
+struct DoneGuard {
+    tx: mpsc::UnboundedSender<Done>,
+    done: Option<Done>,
+}
+
+impl DoneGuard {
+    fn new(tx: mpsc::UnboundedSender<Done>, webhook: &str, deliveries: Vec<i64>, request: bool) -> DoneGuard {
+        DoneGuard { tx, done: Some(Done { webhook: webhook.to_owned(), deliveries, disabled: false, request }) }
+    }
+
+    fn disabled(&mut self, disabled: bool) {
+        if let Some(d) = &mut self.done {
+            d.disabled = disabled;
+        }
+    }
+}
+
+impl Drop for DoneGuard {
+    fn drop(&mut self) {
+        if let Some(d) = self.done.take() {
+            let _ = self.tx.send(d);
+        }
+    }
 }
 
 /// A pending delivery, as the claim reads it (payload fetched only for those sent).
@@ -172,6 +200,12 @@ struct Claimed {
     payload: String,
 }
 
+/// A claimed delivery whose event cannot be sent: its outbox row is gone or unreadable.
+struct Unsendable {
+    due: Due,
+    why: String,
+}
+
 pub(crate) async fn run(svc: Webhooks, shutdown: CancellationToken) {
     let inner = svc.0.clone();
     let mut commits = inner.store.commit_signal();
@@ -183,14 +217,17 @@ pub(crate) async fn run(svc: Webhooks, shutdown: CancellationToken) {
     let mut next_prune = Instant::now() + inner.settings.prune_every;
     let mut pruning: Option<tokio::task::JoinHandle<()>> = None;
     loop {
-        if Instant::now() >= next_prune && pruning.as_ref().is_none_or(|p| p.is_finished()) {
-            // Its own task: the loop keeps delivering while old rows are deleted.
-            let svc = svc.clone();
-            pruning = Some(tokio::spawn(async move {
-                if let Err(e) = prune(&svc).await {
-                    tracing::warn!(error = %e, "webhook log pruning failed; it is tried again later");
-                }
-            }));
+        if Instant::now() >= next_prune {
+            // Its own task: the loop keeps delivering while old rows are deleted. A round still
+            // running when the next falls due is not doubled; the next is simply later.
+            if pruning.as_ref().is_none_or(|p| p.is_finished()) {
+                let svc = svc.clone();
+                pruning = Some(tokio::spawn(async move {
+                    if let Err(e) = prune(&svc).await {
+                        tracing::warn!(error = %e, "webhook log pruning failed; it is tried again later");
+                    }
+                }));
+            }
             next_prune = Instant::now() + inner.settings.prune_every;
         }
         let mut next_wake = (Instant::now() + FALLBACK_TICK).min(next_prune);
@@ -310,7 +347,9 @@ pub(crate) async fn purge(svc: &Webhooks, webhook: &str) -> Result<(), StoreErro
 fn finish(slots: &mut HashMap<String, Slot>, done: Done) -> bool {
     let mut drop_slot = false;
     if let Some(slot) = slots.get_mut(&done.webhook) {
-        slot.requests = slot.requests.saturating_sub(1);
+        if done.request {
+            slot.requests = slot.requests.saturating_sub(1);
+        }
         for d in &done.deliveries {
             slot.in_flight.remove(d);
         }
@@ -517,16 +556,20 @@ async fn claim(
         return Ok(());
     }
     let seqs: Vec<i64> = chosen.iter().flat_map(|(_, b)| b.iter().map(|d| d.seq)).collect();
-    let events: HashMap<i64, (i64, String)> = match svc
+    // Each row on its own: one unreadable event fails its delivery, not the round.
+    let events: HashMap<i64, Result<(i64, String), String>> = match svc
         .0
         .store
         .read(move |c| {
             let mut stmt = c.prepare_cached("SELECT created_at, payload FROM outbox WHERE seq = ?1")?;
             let mut out = HashMap::with_capacity(seqs.len());
             for seq in seqs {
-                if let Some(row) = stmt.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?))).optional()? {
-                    out.insert(seq, row);
-                }
+                let row = match stmt.query_row([seq], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))).optional() {
+                    Ok(Some(row)) => Ok(row),
+                    Ok(None) => Err("the event is no longer in the outbox".to_owned()),
+                    Err(e) => Err(format!("the event cannot be read from the outbox: {e}")),
+                };
+                out.insert(seq, row);
             }
             Ok::<_, StoreError>(out)
         })
@@ -534,37 +577,79 @@ async fn claim(
     {
         Ok(e) => e,
         Err(e) => {
-            // Nothing was sent: release the claims.
+            // Nothing was sent: release the claims here (not through Done, which would wake
+            // the loop at once and skip the error pause).
             for (ep, batch) in &chosen {
-                let _ = done_tx.send(Done { webhook: ep.id.clone(), deliveries: batch.iter().map(|d| d.id).collect(), disabled: false });
+                if let Some(slot) = slots.get_mut(&ep.id) {
+                    slot.requests = slot.requests.saturating_sub(1);
+                    for d in batch {
+                        slot.in_flight.remove(&d.id);
+                    }
+                    slot.dirty = true;
+                }
             }
             return Err(e);
         }
     };
     for (ep, batch) in chosen {
-        let claimed: Vec<Claimed> = batch
-            .into_iter()
-            .map(|due| {
-                let (created_at, payload) = events.get(&due.seq).cloned().unwrap_or((now, String::new()));
-                Claimed { due, created_at, payload }
-            })
-            .collect();
-        sends.spawn(deliver(svc.clone(), ep, claimed, done_tx.clone(), shutdown.clone()));
+        let mut sendable = Vec::with_capacity(batch.len());
+        let mut unsendable = Vec::new();
+        for due in batch {
+            match events.get(&due.seq).cloned().unwrap_or_else(|| Err("the event is no longer in the outbox".into())) {
+                Ok((created_at, payload)) => sendable.push(Claimed { due, created_at, payload }),
+                Err(why) => unsendable.push(Unsendable { due, why }),
+            }
+        }
+        let request_taken = !sendable.is_empty();
+        if !unsendable.is_empty() {
+            sends.spawn(give_up(svc.clone(), ep.clone(), unsendable, done_tx.clone(), !request_taken));
+        }
+        if request_taken {
+            sends.spawn(deliver(svc.clone(), ep, sendable, done_tx.clone(), shutdown.clone()));
+        }
     }
     Ok(())
+}
+
+/// Fails deliveries whose event cannot be sent, with the reason in the log.
+async fn give_up(svc: Webhooks, ep: Arc<Endpoint>, items: Vec<Unsendable>, done: mpsc::UnboundedSender<Done>, request: bool) {
+    let _guard = DoneGuard::new(done, &ep.id, items.iter().map(|u| u.due.id).collect(), request);
+    let at = svc.now_us();
+    let tenant = ep.tenant.clone();
+    let webhook = ep.id.clone();
+    let result = svc
+        .0
+        .store
+        .write(move |c| {
+            for u in &items {
+                tracing::error!(webhook = %webhook, event = %u.due.event_id, reason = %u.why, "a delivery failed for good: its event cannot be sent");
+                c.prepare_cached(
+                    "UPDATE webhook_deliveries SET state = 'failed', attempts = attempts + 1, next_attempt_at = NULL, updated_at = ?2 \
+                     WHERE id = ?1 AND state = 'pending' AND updated_at = ?3",
+                )?
+                .execute(params![u.due.id, at.max(u.due.updated_at + 1), u.due.updated_at])?;
+                let o = Outcome { status: None, error: Some(u.why.clone()), latency: Duration::ZERO, excerpt: String::new(), retry_after: None };
+                log_attempt(c, &webhook, &tenant, at, "delivery", &u.due.event_id, &[u.due.event_id.as_str()], &u.due.event_type, u.due.attempts + 1, &o, "failed", None)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await;
+    if let Err(e) = result {
+        tracing::warn!(webhook = %ep.id, error = %e, "an unsendable delivery could not be marked failed; it is tried again");
+    }
 }
 
 /// Sends one request and records its attempt. The record is written until it succeeds (with a
 /// growing pause), so a database that refuses writes does not turn into a resend storm; at
 /// shutdown the delivery stays pending and is sent again after the restart.
 async fn deliver(svc: Webhooks, ep: Arc<Endpoint>, batch: Vec<Claimed>, done: mpsc::UnboundedSender<Done>, shutdown: CancellationToken) {
+    let mut guard = DoneGuard::new(done, &ep.id, batch.iter().map(|d| d.due.id).collect(), true);
     let at = svc.now();
     let events: Vec<(&str, &str)> = batch.iter().map(|d| (d.due.event_id.as_str(), d.payload.as_str())).collect();
     let outcome = match ep.request(&events, at.timestamp()) {
         Ok(req) => svc.0.client.send(req).await,
         Err(e) => Outcome { status: None, error: Some(e.to_string()), latency: Duration::ZERO, excerpt: String::new(), retry_after: None },
     };
-    let ids: Vec<i64> = batch.iter().map(|d| d.due.id).collect();
     let record = Arc::new(Record {
         webhook: ep.id.clone(),
         tenant: ep.tenant.clone(),
@@ -614,7 +699,7 @@ async fn deliver(svc: Webhooks, ep: Arc<Endpoint>, batch: Vec<Claimed>, done: mp
             }
         }
     };
-    let _ = done.send(Done { webhook: ep.id.clone(), deliveries: ids, disabled });
+    guard.disabled(disabled);
 }
 
 /// A delivery as claimed.

@@ -396,7 +396,10 @@ impl Webhooks {
         if !errors.is_empty() {
             return Err(ApiError::validation(errors));
         }
+        // `active` is written only when the change sets it: the dispatcher may have disabled the
+        // webhook since it was read (a 410), and an edit of its description must not undo that.
         let active = patch.active.unwrap_or(old.active);
+        let patch_active = patch.active;
         let reenabled = patch.active == Some(true);
         let spec = Spec {
             url,
@@ -417,17 +420,18 @@ impl Webhooks {
             .store
             .write(move |c| {
                 let n = c.execute(
-                    "UPDATE webhooks SET url = ?3, events = ?4, active = ?5, description = ?6, format = ?7, sourcetype = ?8, batch_max = ?9, \
+                    "UPDATE webhooks SET url = ?3, events = ?4, active = COALESCE(?18, active), description = ?6, format = ?7, sourcetype = ?8, batch_max = ?9, \
                      batch_ms = ?10, max_in_flight = ?11, header_names = ?12, has_auth_token = ?13, sealed = ?14, updated_at = ?15, \
-                     disabled_reason = CASE WHEN ?16 THEN NULL ELSE disabled_reason END, \
-                     consecutive_failures = CASE WHEN ?16 THEN 0 ELSE consecutive_failures END, \
-                     failing_since = CASE WHEN ?16 THEN NULL ELSE failing_since END, \
+                     disabled_reason = CASE WHEN ?16 AND active = 0 THEN NULL ELSE disabled_reason END, \
+                     consecutive_failures = CASE WHEN ?16 AND active = 0 THEN 0 ELSE consecutive_failures END, \
+                     failing_since = CASE WHEN ?16 AND active = 0 THEN NULL ELSE failing_since END, \
                      active_since_seq = CASE WHEN ?16 AND active = 0 THEN (SELECT COALESCE(MAX(seq), 0) FROM outbox) ELSE active_since_seq END \
                      WHERE id = ?1 AND tenant_id = ?2 AND sealed = ?17",
                     rusqlite::params_from_iter(row_values(&id2, &tenant, &spec, &secrets, sealed)?.into_iter().chain([
                         now.into(),
                         i64::from(reenabled).into(),
                         read_sealed.into(),
+                        patch_active.map(i64::from).into(),
                     ])),
                 )?;
                 won_race(c, n, &tenant, &id2)

@@ -259,6 +259,10 @@ async fn retry_after_is_honoured_and_a_failing_webhook_shows_it() {
     record(&s, "chatgpt").await;
     let failing = webhook_until(&s, id, "failing", |w| w["status"] == "failing").await;
     assert_eq!((failing["consecutive_failures"].as_i64(), failing["last_error"].as_str()), (Some(1), Some("HTTP 429")));
+    // Sending back `active: true` (as a client that always sends the whole object does) does not
+    // reset the failure record of a webhook that is on.
+    let (_, same) = s.call("PATCH", &format!("/api/v1/webhooks/{id}"), Some(&s.admin), Some(json!({"active": true}))).await;
+    assert_eq!((same["status"].as_str(), same["failing_since"].clone()), (Some("failing"), failing["failing_since"].clone()), "{same}");
     let got = rx.wait_until("the retry", |g| g.len() >= 2).await;
     // The schedule's next delay is 20 ms; the receiver asked for a second.
     assert!(got[1].at - got[0].at >= Duration::from_millis(950), "retried after {:?}", got[1].at - got[0].at);
@@ -639,4 +643,33 @@ async fn without_an_active_webhook_the_dispatcher_writes_nothing_and_a_new_one_g
     assert_eq!(got[0].json()["data"]["interaction"]["id"], later.as_str());
     webhook_until(&s, w["id"].as_str().expect("id"), "drained", |w| w["pending_deliveries"] == 0).await;
     assert_eq!(rx.received().len(), 1, "events from before the webhook existed are not sent");
+}
+
+#[tokio::test]
+async fn an_event_gone_from_the_outbox_fails_its_delivery_with_the_reason_and_others_still_go() {
+    let s = TestServer::start().await;
+    let rx = Receiver::start().await;
+    let (url, addr) = (rx.url.clone(), rx.addr);
+    rx.stop().await;
+    let w = hook(&s, json!({"url": url, "events": ["interaction.created"]})).await;
+    let id = w["id"].as_str().expect("id").to_owned();
+    record(&s, "chatgpt").await;
+    let first = attempts(&s, &id, 1).await;
+    let lost = first[0]["event_ids"][0].as_str().expect("event").to_owned();
+    let gone = lost.clone();
+    s.state
+        .store
+        .write(move |c| c.execute("DELETE FROM outbox WHERE id = ?1", [gone]).map_err(vigie_core::StoreError::from))
+        .await
+        .expect("delete");
+    let rx = Receiver::start_on(addr).await;
+    let kept = record(&s, "claude").await;
+    let got = rx.wait_until("the other event", |g| !g.is_empty()).await;
+    assert_eq!(got[0].json()["data"]["interaction"]["id"], kept.as_str());
+    let log = attempts(&s, &id, 3).await;
+    let failed = log.iter().find(|a| a["outcome"] == "failed").expect("the lost event's delivery failed");
+    assert_eq!(failed["event_ids"][0], lost.as_str());
+    assert!(failed["error"].as_str().is_some_and(|e| e.contains("no longer in the outbox")), "{failed}");
+    webhook_until(&s, &id, "drained", |w| w["pending_deliveries"] == 0).await;
+    assert_eq!(rx.received().len(), 1, "nothing empty was sent for the lost event");
 }
