@@ -49,6 +49,10 @@ pub async fn run(cfg: Config, rate: f64) -> anyhow::Result<()> {
     println!("Firewall API:  http://{}/api/v1   (OpenAPI: http://{}/api/v1/openapi.json)", fw.addr, fw.addr);
     println!("Log in:        curl -s http://{}/api/v1/auth/login -d '{{\"email\":\"{}\",\"password\":\"…\"}}'", fw.addr, cfg.admin_email);
     println!("Interactions:  curl -s -H 'authorization: Bearer <token>' http://{}/api/v1/interactions", fw.addr);
+    println!(
+        "Webhooks:      curl -s -H 'authorization: Bearer <token>' http://{}/api/v1/webhooks -d '{{\"url\": \"https://…\", \"events\": [\"interaction.policy_violated\"]}}'",
+        fw.addr
+    );
     println!("The XDR console comes with the XDR half (not in this build yet).");
     println!("Sending {rate} simulated interactions per second from {PEOPLE} people; Ctrl-C stops.");
     println!();
