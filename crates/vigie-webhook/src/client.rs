@@ -21,6 +21,9 @@ pub struct ClientOptions {
     pub allow_private: bool,
     /// The `User-Agent` header.
     pub user_agent: String,
+    /// Exact addresses (IP literal and port) allowed over plain http although private: the
+    /// all-in-one server's own XDR intake on loopback, and nothing else.
+    pub trusted: Vec<SocketAddr>,
 }
 
 impl Default for ClientOptions {
@@ -29,6 +32,7 @@ impl Default for ClientOptions {
             timeout: Duration::from_secs(15),
             allow_private: false,
             user_agent: format!("Vigie-Webhooks/{}", env!("CARGO_PKG_VERSION")),
+            trusted: Vec::new(),
         }
     }
 }
@@ -104,6 +108,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
 pub struct Client {
     http: reqwest::Client,
     allow_private: bool,
+    trusted: Vec<SocketAddr>,
 }
 
 impl Client {
@@ -123,7 +128,7 @@ impl Client {
             .dns_resolver(std::sync::Arc::new(GuardedResolver { allow_private: opts.allow_private }))
             .build()
             .map_err(|e| format!("cannot build the webhook HTTP client: {e}"))?;
-        Ok(Client { http, allow_private: opts.allow_private })
+        Ok(Client { http, allow_private: opts.allow_private, trusted: opts.trusted.clone() })
     }
 
     /// Whether private destinations are allowed.
@@ -133,6 +138,22 @@ impl Client {
 
     /// Checks a URL's form as the client will (https, no credentials, a public IP literal).
     pub fn check_url(&self, url: &str) -> Result<url::Url, DestinationError> {
+        if let Ok(u) = url::Url::parse(url.trim())
+            && u.username().is_empty()
+            && u.password().is_none()
+            && matches!(u.scheme(), "http" | "https")
+            && let Some(host) = u.host()
+            && let Some(port) = u.port_or_known_default()
+        {
+            let ip = match host {
+                url::Host::Ipv4(ip) => Some(std::net::IpAddr::V4(ip)),
+                url::Host::Ipv6(ip) => Some(std::net::IpAddr::V6(ip)),
+                url::Host::Domain(_) => None,
+            };
+            if ip.is_some_and(|ip| self.trusted.contains(&SocketAddr::new(ip, port))) {
+                return Ok(u);
+            }
+        }
         check_url(url, self.allow_private)
     }
 

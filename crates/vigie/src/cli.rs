@@ -29,6 +29,12 @@ pub enum Command {
         #[command(subcommand)]
         action: TenantsCommand,
     },
+    /// Manage XDR API keys in the data directory (works while the server runs).
+    Keys {
+        /// What to do with keys.
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
     /// Load generators for the figures in BENCHMARKS.md.
     Bench {
         /// Which benchmark.
@@ -139,6 +145,37 @@ pub enum TenantsCommand {
         /// The admin's e-mail.
         #[arg(long)]
         admin_email: String,
+        /// Data directory [default: ./vigie-data].
+        #[arg(long, env = "VIGIE_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+/// `keys` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Create a key in a space (created if absent); prints the key alone on the last line.
+    Create {
+        /// The space's name.
+        #[arg(long)]
+        space: String,
+        /// Scopes, comma-separated: events_write, events_read, alerts_read, alerts_write,
+        /// cases_read, cases_write, rules_read, rules_write, playbooks_write, intel_read,
+        /// intel_write, admin.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scope: Vec<String>,
+        /// A label for the key.
+        #[arg(long)]
+        name: String,
+        /// `source` given to events that name none.
+        #[arg(long)]
+        source: Option<String>,
+        /// Generate a Standard Webhooks signing secret: deliveries must be signed with it.
+        #[arg(long)]
+        signed: bool,
+        /// The key expires after this many days.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
         /// Data directory [default: ./vigie-data].
         #[arg(long, env = "VIGIE_DATA_DIR")]
         data_dir: Option<PathBuf>,

@@ -1,6 +1,6 @@
 //! `vigie demo`: serves Vigie and plays a few dozen people using AI platforms through the real
 //! HTTP API, at `--rate` interactions per second, with a live one-line summary.
-use crate::serve::{cancel_on_signal, print_bootstrap, start_firewall};
+use crate::serve::{cancel_on_signal, print_bootstrap, start};
 use crate::traffic;
 use anyhow::Context;
 use rand::{Rng, SeedableRng};
@@ -20,7 +20,8 @@ pub async fn run(cfg: Config, rate: f64) -> anyhow::Result<()> {
     }
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
-    let fw = start_firewall(&cfg, shutdown.clone()).await?;
+    let halves = start(&cfg, shutdown.clone()).await?;
+    let Some(fw) = halves.firewall else { anyhow::bail!("the demo needs the firewall half; run it with --role all or firewall") };
     let tenant = fw
         .state
         .auth
@@ -53,7 +54,13 @@ pub async fn run(cfg: Config, rate: f64) -> anyhow::Result<()> {
         "Webhooks:      curl -s -H 'authorization: Bearer <token>' http://{}/api/v1/webhooks -d '{{\"url\": \"https://…\", \"events\": [\"interaction.policy_violated\"]}}'",
         fw.addr
     );
-    println!("The XDR console comes with the XDR half (not in this build yet).");
+    match &halves.xdr {
+        Some(x) => println!(
+            "XDR API:       http://{}/api/v1   (events from the firewall: GET /api/v1/events with a key with events_read; `vigie keys create`)",
+            x.addr
+        ),
+        None => println!("The XDR half is not running (--role firewall)."),
+    }
     println!("Sending {rate} simulated interactions per second from {PEOPLE} people; Ctrl-C stops.");
     println!();
 
@@ -105,5 +112,8 @@ pub async fn run(cfg: Config, rate: f64) -> anyhow::Result<()> {
     }
     println!();
     fw.task.await.context("the firewall server task failed")??;
+    if let Some(x) = halves.xdr {
+        x.task.await.context("the XDR server task failed")??;
+    }
     Ok(())
 }

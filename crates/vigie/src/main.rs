@@ -11,7 +11,7 @@ mod traffic;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{BenchCommand, Cli, Command, ServeArgs, TenantsCommand};
+use cli::{BenchCommand, Cli, Command, KeysCommand, ServeArgs, TenantsCommand};
 use std::process::ExitCode;
 use vigie_core::config::{Config, LogFormat, RawConfig, validate};
 
@@ -52,6 +52,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let args = ServeArgs { data_dir, ..ServeArgs::default() };
             let cfg = load_config(&args)?;
             serve::create_tenant(cfg, &name, &admin_email).await?;
+        }
+        Command::Keys { action: KeysCommand::Create { space, scope, name, source, signed, expires_in_days, data_dir } } => {
+            init_logs(LogFormat::Text);
+            let args = ServeArgs { data_dir, ..ServeArgs::default() };
+            let cfg = load_config(&args)?;
+            serve::create_key(cfg, &space, &name, scope, source, signed, expires_in_days).await?;
         }
         Command::Bench { which: BenchCommand::Interactions(b) } => {
             init_logs(LogFormat::Text);

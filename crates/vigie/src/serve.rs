@@ -1,34 +1,93 @@
 //! `vigie serve`: opens the halves, runs the first-start bootstrap, and serves until SIGINT or
 //! SIGTERM, then shuts down gracefully.
 use anyhow::Context;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use vigie_core::SystemClock;
 use vigie_core::auth::Bootstrap;
 use vigie_core::config::{Config, ServeRole};
 use vigie_firewall::{FirewallOptions, FirewallState};
+use vigie_xdr::{XdrOptions, XdrState};
 
 /// A running firewall: its state, address and the task serving it.
 pub struct Running {
     /// Shared state (the demo drives it directly).
     pub state: FirewallState,
     /// Where it listens.
-    pub addr: std::net::SocketAddr,
+    pub addr: SocketAddr,
     /// What the first start created, if this was the first start.
     pub bootstrap: Option<Bootstrap>,
     /// The serving task.
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// Opens and starts the firewall half.
-pub async fn start_firewall(cfg: &Config, shutdown: CancellationToken) -> anyhow::Result<Running> {
-    if cfg.role == ServeRole::Xdr {
-        anyhow::bail!("the XDR half is not part of this build yet; run with --role firewall");
+/// A running XDR.
+pub struct RunningXdr {
+    /// Shared state.
+    pub state: XdrState,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The serving task.
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// The halves a process runs.
+pub struct Halves {
+    /// The firewall, unless the role is `xdr`.
+    pub firewall: Option<Running>,
+    /// The XDR, unless the role is `firewall`.
+    pub xdr: Option<RunningXdr>,
+}
+
+/// The description that marks the webhook `serve` creates from the firewall to its own XDR.
+pub const XDR_WEBHOOK: &str = "Vigie XDR intake (created by vigie serve)";
+/// The event types it carries (default content 7).
+pub const XDR_EVENTS: &[&str] = &["interaction.policy_violated", "interaction.high_risk", "alert.severity_critical", "alert.severity_high"];
+
+/// Starts the halves of `cfg.role`; with both, connects the firewall to the XDR intake.
+pub async fn start(cfg: &Config, shutdown: CancellationToken) -> anyhow::Result<Halves> {
+    let xdr = match cfg.role {
+        ServeRole::Firewall => None,
+        _ => Some(start_xdr(cfg, shutdown.clone()).await?),
+    };
+    // The firewall may deliver over plain http to its own XDR on loopback, and only there.
+    let trusted: Vec<SocketAddr> = xdr.iter().map(|x| intake_addr(x.addr)).collect();
+    let firewall = match cfg.role {
+        ServeRole::Xdr => None,
+        _ => Some(start_firewall(cfg, shutdown, trusted).await?),
+    };
+    if let (Some(fw), Some(x)) = (&firewall, &xdr) {
+        connect(cfg, fw, x).await?;
     }
-    if cfg.role == ServeRole::All {
-        tracing::warn!("the XDR half is not part of this build yet; serving the firewall only");
-    }
-    let state = vigie_firewall::open(FirewallOptions::from_config(cfg), Arc::new(SystemClock))
+    Ok(Halves { firewall, xdr })
+}
+
+/// The address the firewall posts to: the XDR's, with an unspecified IP made loopback.
+fn intake_addr(a: SocketAddr) -> SocketAddr {
+    if a.ip().is_unspecified() { SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), a.port()) } else { a }
+}
+
+/// Opens and starts the XDR half.
+pub async fn start_xdr(cfg: &Config, shutdown: CancellationToken) -> anyhow::Result<RunningXdr> {
+    let state = vigie_xdr::open(XdrOptions::from_config(cfg), Arc::new(SystemClock))
+        .with_context(|| format!("cannot open the XDR database in {}", cfg.data_dir.display()))?;
+    state.keys.ensure_space(&cfg.tenant_name).await.context("cannot create the default space")?;
+    let listener = tokio::net::TcpListener::bind(cfg.xdr_addr)
+        .await
+        .with_context(|| format!("cannot listen on {} (is another process using it? pass --xdr-addr)", cfg.xdr_addr))?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(vigie_xdr::serve(listener, state.clone(), shutdown));
+    tracing::info!(%addr, "XDR listening");
+    Ok(RunningXdr { state, addr, task })
+}
+
+/// Opens and starts the firewall half; `trusted` are the addresses it may deliver to over
+/// plain http although private (its own XDR).
+pub async fn start_firewall(cfg: &Config, shutdown: CancellationToken, trusted: Vec<SocketAddr>) -> anyhow::Result<Running> {
+    let mut opts = FirewallOptions::from_config(cfg);
+    opts.webhooks.client.trusted = trusted;
+    let state = vigie_firewall::open(opts, Arc::new(SystemClock))
         .with_context(|| format!("cannot open the firewall database in {}", cfg.data_dir.display()))?;
     let bootstrap = state
         .auth
@@ -42,6 +101,60 @@ pub async fn start_firewall(cfg: &Config, shutdown: CancellationToken) -> anyhow
     let task = tokio::spawn(vigie_firewall::serve(listener, state.clone(), shutdown));
     tracing::info!(%addr, data_dir = %cfg.data_dir.display(), "firewall listening");
     Ok(Running { state, addr, bootstrap, task })
+}
+
+/// Default content 7: a webhook from the firewall's tenant to the XDR intake of the space of the
+/// same name, carrying the events the SOC needs, authenticated by a key with `events_write`.
+/// Created once; if the XDR moved to another address, the webhook follows it.
+async fn connect(cfg: &Config, fw: &Running, xdr: &RunningXdr) -> anyhow::Result<()> {
+    let tenant = fw.state.auth.tenant_by_name(&cfg.tenant_name).await.map_err(|e| anyhow::anyhow!("tenant {:?}: {e}", cfg.tenant_name))?;
+    let system = crate::traffic::system(tenant.id, "vigie serve");
+    let url = format!("http://{}/api/v1/events", intake_addr(xdr.addr));
+    let existing = fw.state.webhooks.list(tenant.id, None, None, 500).await.map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    if let Some(w) = existing.iter().find(|w| w.description == XDR_WEBHOOK) {
+        if w.url != url {
+            let patch = vigie_webhook::model::WebhookPatch { url: Some(url.clone()), ..Default::default() };
+            fw.state
+                .webhooks
+                .update(&system, &w.id, patch)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot point the XDR webhook at {url}: {}", e.message))?;
+        }
+        return Ok(());
+    }
+    let space = xdr.state.keys.ensure_space(&cfg.tenant_name).await?;
+    let key = xdr
+        .state
+        .keys
+        .create(
+            space.id,
+            vigie_xdr::keys::NewKey {
+                name: "firewall webhook".into(),
+                scopes: vec!["events_write".into()],
+                default_source: Some(cfg.event_source.clone()),
+                ..Default::default()
+            },
+            Some("vigie serve".into()),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot create the firewall's XDR key: {}", e.message))?;
+    let new = vigie_webhook::model::NewWebhook {
+        url,
+        events: XDR_EVENTS.iter().map(|s| (*s).to_owned()).collect(),
+        active: Some(true),
+        description: Some(XDR_WEBHOOK.into()),
+        headers: None,
+        auth_token: Some(key.secret_key),
+        format: None,
+        sourcetype: None,
+        intake_key: None,
+        batch_max: None,
+        batch_ms: None,
+        max_in_flight: None,
+    };
+    fw.state.webhooks.create(&system, new).await.map_err(|e| anyhow::anyhow!("cannot create the webhook to the XDR: {}", e.message))?;
+    tracing::info!("connected the firewall to the XDR intake (webhook and key created)");
+    Ok(())
 }
 
 /// Prints what the first start created; the generated password is shown here once and never
@@ -85,13 +198,59 @@ pub fn cancel_on_signal(token: CancellationToken) {
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
-    let fw = start_firewall(&cfg, shutdown.clone()).await?;
-    if let Some(b) = &fw.bootstrap {
-        print_bootstrap(b);
+    let halves = start(&cfg, shutdown.clone()).await?;
+    if let Some(fw) = &halves.firewall {
+        if let Some(b) = &fw.bootstrap {
+            print_bootstrap(b);
+        }
+        println!("Firewall API: http://{}/api/v1 (OpenAPI: http://{}/api/v1/openapi.json)", fw.addr, fw.addr);
     }
-    println!("Firewall API: http://{}/api/v1 (OpenAPI: http://{}/api/v1/openapi.json)", fw.addr, fw.addr);
-    fw.task.await.context("the firewall server task failed")?.context("the firewall server stopped with an error")?;
+    if let Some(x) = &halves.xdr {
+        println!("XDR API:      http://{}/api/v1 (OpenAPI: http://{}/api/v1/openapi.json)", x.addr, x.addr);
+    }
+    if let Some(fw) = halves.firewall {
+        fw.task.await.context("the firewall server task failed")?.context("the firewall server stopped with an error")?;
+    }
+    if let Some(x) = halves.xdr {
+        x.task.await.context("the XDR server task failed")?.context("the XDR server stopped with an error")?;
+    }
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `vigie keys create`: works on the data directory, also while the server runs; prints the
+/// key alone on the last line.
+pub async fn create_key(
+    cfg: Config,
+    space: &str,
+    name: &str,
+    scopes: Vec<String>,
+    source: Option<String>,
+    signed: bool,
+    days: Option<u32>,
+) -> anyhow::Result<()> {
+    let state = vigie_xdr::open(XdrOptions::from_config(&cfg), Arc::new(SystemClock))
+        .with_context(|| format!("cannot open the XDR database in {}", cfg.data_dir.display()))?;
+    let space = state.keys.ensure_space(space).await.context("cannot create the space")?;
+    let new = vigie_xdr::keys::NewKey {
+        name: name.to_owned(),
+        scopes,
+        default_source: source,
+        signed,
+        expires_at: days.map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d))),
+    };
+    let created = state.keys.create(space.id, new, Some("vigie keys create".into())).await.map_err(|e| {
+        let fields: Vec<String> = e.fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect();
+        anyhow::anyhow!("{}{}", e.message, if fields.is_empty() { String::new() } else { format!(" ({})", fields.join("; ")) })
+    })?;
+    state.store.close().await;
+    let scopes: Vec<&str> = created.key.scopes.iter().map(|s| s.as_str()).collect();
+    println!("Created key {:?} ({}) in space {:?} with scopes {}", created.key.name, created.key.id, space.name, scopes.join(","));
+    if let Some(s) = &created.signing_secret {
+        println!("Signing secret (deliveries must be signed with it; shown once): {s}");
+    }
+    println!("The key is shown once:");
+    println!("{}", created.secret_key);
     Ok(())
 }
 

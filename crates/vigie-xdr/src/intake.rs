@@ -1,0 +1,257 @@
+//! Intake: events in, acknowledged only once durably committed. Native `POST /api/v1/events`
+//! takes one JSON object, an array of them, or NDJSON (gzip accepted). A key with a signing
+//! secret must sign its deliveries (Standard Webhooks); a repeated event id, or a repeated
+//! `webhook-id`, is acknowledged and stored once.
+use crate::keys::{Authorized, Caller, EventsWrite};
+use crate::normalize::{firewall_fields, flatten};
+use crate::state::XdrState;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::io::Read;
+use utoipa::ToSchema;
+use vigie_core::StoreError;
+use vigie_core::clock::to_micros;
+use vigie_core::http::ApiError;
+
+/// The largest request body, compressed or not, and the largest once decompressed.
+pub const MAX_REQUEST: usize = 10 * 1024 * 1024;
+/// The largest event, as stored.
+pub const MAX_EVENT: usize = 250 * 1024;
+
+/// The answer to an accepted delivery.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Accepted {
+    /// The id of each event, in the order sent (a repeat has its first id).
+    pub event_ids: Vec<String>,
+}
+
+/// An event ready for the log.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// Its id.
+    pub id: String,
+    /// Its own time, else the time received (µs).
+    pub timestamp: i64,
+    /// `event_type`, if it has one.
+    pub event_type: Option<String>,
+    /// `source`.
+    pub source: String,
+    /// The normalised event as JSON.
+    pub body: String,
+}
+
+fn too_large(msg: String) -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", msg)
+}
+
+/// The body as sent, gunzipped when it says so, at most [`MAX_REQUEST`] either way.
+pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let gzip = headers
+        .get(axum::http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+    if !gzip {
+        return Ok(body.to_vec());
+    }
+    let mut out = Vec::with_capacity(body.len() * 4);
+    flate2::read::GzDecoder::new(body)
+        .take(MAX_REQUEST as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| ApiError::bad_request("bad_gzip", format!("the body is not valid gzip: {e}")))?;
+    if out.len() > MAX_REQUEST {
+        return Err(too_large("the body is larger than 10 MiB once decompressed; send fewer events per request".into()));
+    }
+    Ok(out)
+}
+
+fn malformed(e: &serde_json::Error) -> ApiError {
+    ApiError::bad_request("malformed_json", format!("the body is not valid JSON at line {}, column {}", e.line(), e.column()))
+}
+
+/// The events of a body: one object, an array of objects, or objects one per line (NDJSON).
+pub fn parse_events(bytes: &[u8]) -> Result<Vec<Map<String, Value>>, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    let values: Vec<Value> = match first {
+        None => return Err(ApiError::bad_request("malformed_json", "the body is empty; send a JSON object, an array or NDJSON")),
+        Some(b'[') => serde_json::from_slice(bytes).map_err(|e| malformed(&e))?,
+        Some(_) => serde_json::Deserializer::from_slice(bytes).into_iter::<Value>().collect::<Result<_, _>>().map_err(|e| malformed(&e))?,
+    };
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Value::Object(m) => Ok(m),
+            _ => Err(ApiError::bad_request("not_an_object", format!("event {i} is not a JSON object"))),
+        })
+        .collect()
+}
+
+/// Normalises `events` for `caller`'s space.
+pub fn prepare(
+    st: &XdrState,
+    caller: &Caller,
+    events: Vec<Map<String, Value>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Prepared>, ApiError> {
+    let received = to_micros(now);
+    let received_text = Value::String(now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+    let space = Value::String(caller.space_id.to_string());
+    let mut out = Vec::with_capacity(events.len());
+    for (i, e) in events.into_iter().enumerate() {
+        let id = match e.get("id").and_then(Value::as_str).map(str::trim) {
+            Some(s) if !s.is_empty() && s.len() <= 200 => s.to_owned(),
+            _ => st.ids.at(now).to_string(),
+        };
+        let mut flat = Map::new();
+        flatten("", &Value::Object(e.clone()), &mut flat);
+        if let Some(fields) = firewall_fields(&e) {
+            flat.extend(fields);
+        }
+        let source = match e.get("source").and_then(Value::as_str).filter(|s| !s.trim().is_empty()) {
+            Some(s) => s.to_owned(),
+            None => caller.default_source.clone().unwrap_or_else(|| "api".into()),
+        };
+        let timestamp = e
+            .get("timestamp")
+            .and_then(Value::as_str)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or(received, |t| t.timestamp_micros());
+        let event_type = flat.get("event_type").or_else(|| e.get("type")).and_then(Value::as_str).map(str::to_owned);
+        flat.insert("id".into(), Value::String(id.clone()));
+        flat.insert("received_at".into(), received_text.clone());
+        flat.insert("space_id".into(), space.clone());
+        flat.insert("source".into(), Value::String(source.clone()));
+        if let Some(t) = &event_type {
+            flat.insert("event_type".into(), Value::String(t.clone()));
+        }
+        let body = serde_json::to_string(&flat).map_err(ApiError::internal)?;
+        if body.len() > MAX_EVENT {
+            return Err(too_large(format!("event {i} is {} KiB; an event has at most 250 KiB", body.len() / 1024)));
+        }
+        out.push(Prepared { id, timestamp, event_type, source, body });
+    }
+    Ok(out)
+}
+
+/// Stores `events` in one group-committed write and returns their ids once committed; a
+/// `message_id` (the delivery's `webhook-id`) is remembered with the answer.
+pub async fn store(st: &XdrState, caller: &Caller, events: Vec<Prepared>, message_id: Option<String>) -> Result<Accepted, ApiError> {
+    let space = caller.space_id.to_string();
+    let received = to_micros(st.clock.now());
+    let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+    let answer = Accepted { event_ids: ids.clone() };
+    let stored_answer = serde_json::to_string(&ids).map_err(ApiError::internal)?;
+    st.store
+        .write(move |c| {
+            let mut insert = c.prepare_cached(
+                "INSERT INTO events (space_id, id, received_at, timestamp, event_type, source, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT (space_id, id) DO NOTHING",
+            )?;
+            for e in &events {
+                insert.execute(params![space, e.id, received, e.timestamp, e.event_type, e.source, e.body])?;
+            }
+            if let Some(m) = message_id {
+                c.prepare_cached("INSERT INTO intake_messages (space_id, message_id, event_ids, received_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")?
+                    .execute(params![space, m, stored_answer, received])?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .map_err(ApiError::from)?;
+    Ok(answer)
+}
+
+/// The answer already given to a delivery with this `webhook-id`, if any.
+pub async fn seen(st: &XdrState, caller: &Caller, message_id: &str) -> Result<Option<Accepted>, ApiError> {
+    let (space, m) = (caller.space_id.to_string(), message_id.to_owned());
+    let found: Option<String> = st
+        .store
+        .read(move |c| {
+            c.prepare_cached("SELECT event_ids FROM intake_messages WHERE space_id = ?1 AND message_id = ?2")?
+                .query_row(params![space, m], |r| r.get(0))
+                .optional()
+                .map_err(StoreError::from)
+        })
+        .await
+        .map_err(ApiError::from)?;
+    Ok(found.and_then(|s| serde_json::from_str(&s).ok()).map(|event_ids| Accepted { event_ids }))
+}
+
+/// Checks the Standard Webhooks signature when the key has a secret; returns the delivery's
+/// `webhook-id`, if any.
+pub fn check_signature(caller: &Caller, headers: &HeaderMap, body: &[u8], now: i64) -> Result<Option<String>, ApiError> {
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    if let Some(secret) = &caller.signing_secret {
+        vigie_webhook::verify(header, body, &[secret], now, vigie_webhook::signature::DEFAULT_TOLERANCE_SECS).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_signature",
+                format!("this key takes only signed deliveries (Standard Webhooks): {e}"),
+            )
+        })?;
+    }
+    Ok(header("webhook-id").map(str::trim).filter(|m| !m.is_empty() && m.len() <= 200).map(str::to_owned))
+}
+
+/// The whole intake path of a body of events.
+pub async fn accept(
+    st: &XdrState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    raw: &[u8],
+    events: impl FnOnce(&[u8]) -> Result<Vec<Map<String, Value>>, ApiError>,
+) -> Result<Accepted, ApiError> {
+    let now = st.clock.now();
+    let message_id = check_signature(caller, headers, raw, now.timestamp())?;
+    if let Some(m) = &message_id
+        && let Some(answer) = seen(st, caller, m).await?
+    {
+        return Ok(answer);
+    }
+    let body = decode_body(headers, raw)?;
+    let prepared = prepare(st, caller, events(&body)?, now)?;
+    store(st, caller, prepared, message_id).await
+}
+
+/// Send events (scope `events_write`): one JSON object, an array of objects or NDJSON, gzip
+/// accepted; answered after the events are durably committed. At most 10 MiB per request and
+/// 250 KiB per event.
+#[utoipa::path(post, path = "/api/v1/events", tag = "intake", security(("bearer" = [])),
+    request_body(content = String, description = "a JSON object, an array of objects, or NDJSON"),
+    responses((status = 200, body = Accepted), (status = 400), (status = 401), (status = 403), (status = 413)))]
+pub async fn events_post(
+    State(st): State<XdrState>,
+    Authorized(caller, _): Authorized<EventsWrite>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<Accepted>, ApiError> {
+    let body = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large("the request is larger than 10 MiB; send fewer events per request".into())
+        } else {
+            ApiError::bad_request("unreadable_body", format!("the request body could not be read: {r}"))
+        }
+    })?;
+    Ok(Json(accept(&st, &caller, &headers, &body, parse_events).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_arrays_and_ndjson_are_read_and_errors_say_where() {
+        assert_eq!(parse_events(br#"{"a": 1}"#).expect("object").len(), 1);
+        assert_eq!(parse_events(br#" [{"a": 1}, {"b": 2}] "#).expect("array").len(), 2);
+        assert_eq!(parse_events(b"{\"a\": 1}\n{\"b\": 2}\n\n{\"c\": 3}\n").expect("ndjson").len(), 3);
+        let e = parse_events(b"{\"a\": 1}\n{\"b\": }\n").expect_err("malformed");
+        assert!(e.message.contains("line 2"), "{}", e.message);
+        assert_eq!(parse_events(b"[1]").expect_err("not an object").code, "not_an_object");
+        assert!(parse_events(b"  ").is_err());
+    }
+}

@@ -1,0 +1,19 @@
+//! The XDR half of Vigie (modelled on Sekoia.io's operations center): spaces and their scoped
+//! API keys, event intake acknowledged only after a durable commit, normalisation of the
+//! firewall's events into flat fields, and the append-only event log with consumer checkpoints.
+//! Detection, alerts, cases and the rest build on the log in their own issues.
+//!
+//! Must not depend on: the firewall crate (the halves talk only over HTTP), or anything that
+//! prints or reads the environment.
+#![warn(missing_docs)]
+
+pub mod intake;
+pub mod keys;
+pub mod log;
+pub mod normalize;
+pub mod routes;
+pub mod server;
+pub mod state;
+
+pub use server::{XdrOptions, app, open, openapi, serve};
+pub use state::XdrState;

@@ -1,0 +1,93 @@
+//! Reading the event log: one event by id, and a listing by time range with a cursor (search
+//! with the query language comes with its own issue). Every query is scoped to the caller's
+//! space.
+use crate::keys::{Authorized, EventsRead};
+use crate::state::XdrState;
+use axum::Json;
+use axum::extract::{Path, State};
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::IntoParams;
+use vigie_core::StoreError;
+use vigie_core::clock::to_micros;
+use vigie_core::http::{ApiError, ApiQuery, Page, bad_query, page_limit};
+
+/// One event, as stored (normalised).
+#[utoipa::path(get, path = "/api/v1/events/{id}", tag = "events", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, description = "the event"), (status = 404)))]
+pub async fn events_get(
+    State(st): State<XdrState>,
+    Authorized(caller, _): Authorized<EventsRead>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let space = caller.space_id.to_string();
+    let body: Option<String> = st
+        .store
+        .read(move |c| {
+            c.prepare_cached("SELECT body FROM events WHERE space_id = ?1 AND id = ?2")?
+                .query_row(params![space, id], |r| r.get(0))
+                .optional()
+                .map_err(StoreError::from)
+        })
+        .await?;
+    let body = body.ok_or_else(|| ApiError::not_found("event"))?;
+    Ok(Json(serde_json::from_str(&body).map_err(ApiError::internal)?))
+}
+
+/// Filters of the event listing.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventListParams {
+    /// Start of the range (RFC 3339, inclusive); default 24 hours before `to`.
+    pub from: Option<DateTime<Utc>>,
+    /// End of the range (RFC 3339, exclusive); default now.
+    pub to: Option<DateTime<Utc>>,
+    /// Only this event type.
+    pub event_type: Option<String>,
+    /// Items per page, 1–500 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Events of a time range, newest first (by the events' own time).
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", security(("bearer" = [])), params(EventListParams),
+    responses((status = 200, description = "a page of events: {items, next_cursor}")))]
+pub async fn events_list(
+    State(st): State<XdrState>,
+    Authorized(caller, _): Authorized<EventsRead>,
+    ApiQuery(q): ApiQuery<EventListParams>,
+) -> Result<Json<Page<Value>>, ApiError> {
+    let to = q.to.unwrap_or_else(|| st.clock.now());
+    let from = q.from.unwrap_or(to - chrono::Duration::hours(24));
+    if from >= to {
+        return Err(bad_query("from", "from must be before to"));
+    }
+    let limit = page_limit(q.limit);
+    let (mut ts_before, mut seq_before) = (to_micros(to) - 1, i64::MAX);
+    if let Some(c) = q.cursor {
+        let (t, s) = c
+            .split_once(':')
+            .and_then(|(t, s)| Some((t.parse::<i64>().ok()?, s.parse::<i64>().ok()?)))
+            .ok_or_else(|| bad_query("cursor", "pass the next_cursor of the previous page unchanged"))?;
+        (ts_before, seq_before) = (t, s);
+    }
+    let (space, from_us, event_type) = (caller.space_id.to_string(), to_micros(from), q.event_type);
+    let rows: Vec<(i64, i64, String)> = st
+        .store
+        .read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT timestamp, seq, body FROM events WHERE space_id = ?1 AND timestamp >= ?2 AND (timestamp < ?3 OR (timestamp = ?3 AND seq < ?4)) \
+                 AND (?5 IS NULL OR event_type = ?5) ORDER BY timestamp DESC, seq DESC LIMIT ?6",
+            )?;
+            let rows = stmt.query_map(params![space, from_us, ts_before, seq_before, event_type, limit as i64 + 1], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::from)
+        })
+        .await?;
+    // With a cursor, the first bound is exclusive of (timestamp, seq); without, `to` is exclusive.
+    let page = Page::from_rows(rows, limit, |(t, s, _)| format!("{t}:{s}"));
+    let items = page.items.into_iter().map(|(_, _, b)| serde_json::from_str(&b).unwrap_or(Value::Null)).collect();
+    Ok(Json(Page { items, next_cursor: page.next_cursor }))
+}

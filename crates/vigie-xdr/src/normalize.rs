@@ -1,0 +1,146 @@
+//! Normalisation: what an event becomes in the log. Every JSON object is flattened into dotted
+//! paths (`data.interaction.platform_id`), arrays kept as values; a firewall event (a Noxys
+//! envelope: `type` + `data.interaction`) also gets the flat fields the rules use
+//! (`event_type`, `platform_id`, `user_id`, `risk_score`, `classification_type`, …). Every event
+//! gets `id`, `received_at`, `space_id` and `source`.
+use serde_json::{Map, Value};
+
+/// The fields a firewall event is given, in the order the brief lists them.
+pub const FIREWALL_FIELDS: &[&str] = &[
+    "event_type",
+    "source",
+    "timestamp",
+    "tenant_id",
+    "interaction_id",
+    "platform_id",
+    "user_id",
+    "user_email",
+    "risk_score",
+    "risk_level",
+    "classification_count",
+    "classification_type",
+    "policy_name",
+    "policy_action",
+    "alert_severity",
+    "direction",
+    "interaction_type",
+    "model",
+];
+
+/// Flattens `value` into `out` under `prefix` (objects become dotted paths; arrays and scalars
+/// are kept). Depth is bounded: past 16 levels a subtree is kept whole.
+pub fn flatten(prefix: &str, value: &Value, out: &mut Map<String, Value>) {
+    flatten_at(prefix, value, out, 0);
+}
+
+fn flatten_at(prefix: &str, value: &Value, out: &mut Map<String, Value>, depth: usize) {
+    match value {
+        Value::Object(m) if depth < 16 && !m.is_empty() => {
+            for (k, v) in m {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten_at(&key, v, out, depth + 1);
+            }
+        }
+        _ => {
+            out.insert(prefix.to_owned(), value.clone());
+        }
+    }
+}
+
+/// The flat fields of a firewall event, if `event` is one.
+pub fn firewall_fields(event: &Map<String, Value>) -> Option<Map<String, Value>> {
+    let kind = event.get("type")?.as_str()?;
+    let data = event.get("data")?.as_object()?;
+    let interaction = data.get("interaction").and_then(Value::as_object);
+    if interaction.is_none() && !kind.starts_with("alert.") && !kind.starts_with("policy.") && !kind.starts_with("webhook.") {
+        return None;
+    }
+    let mut f = Map::new();
+    f.insert("event_type".into(), kind.into());
+    for k in ["timestamp", "tenant_id"] {
+        if let Some(v) = event.get(k) {
+            f.insert(k.into(), v.clone());
+        }
+    }
+    if let Some(i) = interaction {
+        let get = |k: &str| i.get(k).filter(|v| !v.is_null()).cloned();
+        if let Some(v) = get("id") {
+            f.insert("interaction_id".into(), v);
+        }
+        for k in
+            ["platform_id", "user_id", "user_email", "risk_score", "risk_level", "classification_count", "direction", "interaction_type"]
+        {
+            if let Some(v) = get(k) {
+                f.insert(k.into(), v);
+            }
+        }
+        if let Some(Value::Array(cs)) = i.get("classifications") {
+            let mut types: Vec<Value> = Vec::new();
+            for c in cs {
+                if let Some(t) = c.get("type").filter(|t| t.is_string())
+                    && !types.contains(t)
+                {
+                    types.push(t.clone());
+                }
+            }
+            f.insert("classification_type".into(), Value::Array(types));
+        }
+        if let Some(d) = i.get("decision") {
+            if let Some(a) = d.get("action").filter(|v| !v.is_null()) {
+                f.insert("policy_action".into(), a.clone());
+            }
+            if let Some(n) = d.get("policy_name").filter(|v| !v.is_null()) {
+                f.insert("policy_name".into(), n.clone());
+            }
+            if !f.contains_key("risk_level")
+                && let Some(l) = d.get("risk_level")
+            {
+                f.insert("risk_level".into(), l.clone());
+            }
+        }
+        if let Some(m) = i.get("content_metadata").and_then(|m| m.get("model")).filter(|v| v.is_string()) {
+            f.insert("model".into(), m.clone());
+        }
+    }
+    if let Some(p) = data.get("policy").and_then(Value::as_object) {
+        if let Some(n) = p.get("name") {
+            f.entry("policy_name").or_insert(n.clone());
+        }
+        if let Some(a) = p.get("action") {
+            f.entry("policy_action").or_insert(a.clone());
+        }
+    }
+    if let Some(s) = data.get("alert").and_then(|a| a.get("severity")).filter(|v| !v.is_null()) {
+        f.insert("alert_severity".into(), s.clone());
+    }
+    Some(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_firewall_event_gets_the_flat_fields_and_keeps_everything_as_dotted_paths() {
+        let e = json!({"id": "evt_1", "type": "interaction.policy_violated", "timestamp": "2026-11-28T09:00:00Z", "source": "noxys", "tenant_id": "t1",
+            "data": {"interaction": {"id": "i1", "platform_id": "deepseek", "user_id": "u1", "risk_score": 0.97, "risk_level": "critical",
+                "classification_count": 3, "direction": "outbound", "interaction_type": "prompt", "content_metadata": {"model": "r1"},
+                "classifications": [{"type": "CREDIT_CARD"}, {"type": "IBAN"}, {"type": "CREDIT_CARD"}],
+                "decision": {"action": "block", "policy_name": "Block DeepSeek", "policy_id": "p1", "risk_level": "critical"}},
+              "policy": {"id": "p1", "name": "Block DeepSeek", "action": "block"}, "alert": {"severity": "critical", "reason": "x"}}});
+        let f = firewall_fields(e.as_object().expect("object")).expect("a firewall event");
+        assert_eq!(f["event_type"], "interaction.policy_violated");
+        assert_eq!(f["classification_type"], json!(["CREDIT_CARD", "IBAN"]));
+        assert_eq!(
+            (f["policy_name"].as_str(), f["policy_action"].as_str(), f["alert_severity"].as_str()),
+            (Some("Block DeepSeek"), Some("block"), Some("critical"))
+        );
+        assert_eq!((f["interaction_id"].as_str(), f["model"].as_str(), f["risk_score"].as_f64()), (Some("i1"), Some("r1"), Some(0.97)));
+        let mut flat = Map::new();
+        flatten("", &e, &mut flat);
+        assert_eq!(flat["data.interaction.platform_id"], "deepseek");
+        assert!(flat["data.interaction.classifications"].is_array());
+        assert!(firewall_fields(json!({"type": "login", "data": {"user": "x"}}).as_object().expect("object")).is_none());
+    }
+}

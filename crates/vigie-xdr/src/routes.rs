@@ -1,0 +1,59 @@
+//! HTTP routes of API keys (scope `admin`, within the key's own space).
+use crate::keys::{AdminScope, ApiKey, Authorized, CreatedKey, NewKey};
+use crate::state::XdrState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use vigie_core::http::{ApiError, ApiJson, ApiQuery, Page, bad_query, page_limit, path_id};
+
+/// Create an API key in the caller's space; the key (and its signing secret) is shown once.
+#[utoipa::path(post, path = "/api/v1/keys", tag = "keys", security(("bearer" = [])), request_body = NewKey,
+    responses((status = 201, body = CreatedKey), (status = 422)))]
+pub async fn keys_create(
+    State(st): State<XdrState>,
+    Authorized(caller, _): Authorized<AdminScope>,
+    ApiJson(new): ApiJson<NewKey>,
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+    let created = st.keys.create(caller.space_id, new, Some(format!("key:{}", caller.key_id))).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Filters of the key list.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct KeyListParams {
+    /// Items per page, 1–500 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The space's keys (never the keys themselves).
+#[utoipa::path(get, path = "/api/v1/keys", tag = "keys", security(("bearer" = [])), params(KeyListParams),
+    responses((status = 200, body = Page<ApiKey>)))]
+pub async fn keys_list(
+    State(st): State<XdrState>,
+    Authorized(caller, _): Authorized<AdminScope>,
+    ApiQuery(q): ApiQuery<KeyListParams>,
+) -> Result<Json<Page<ApiKey>>, ApiError> {
+    let limit = page_limit(q.limit);
+    let after = match q.cursor {
+        Some(c) => Some(uuid::Uuid::parse_str(&c).map_err(|_| bad_query("cursor", "pass the next_cursor of the previous page unchanged"))?),
+        None => None,
+    };
+    let rows = st.keys.list(caller.space_id, after, limit).await?;
+    Ok(Json(Page::from_rows(rows, limit, |k| k.id.to_string())))
+}
+
+/// Revoke a key of the space; it stops working at once.
+#[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "keys", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = ApiKey), (status = 404)))]
+pub async fn keys_revoke(
+    State(st): State<XdrState>,
+    Authorized(caller, _): Authorized<AdminScope>,
+    Path(id): Path<String>,
+) -> Result<Json<ApiKey>, ApiError> {
+    Ok(Json(st.keys.revoke(caller.space_id, path_id(&id, "key")?).await?))
+}

@@ -1,0 +1,164 @@
+//! Assembly of the XDR half: opening its store, the router with its OpenAPI document, the
+//! health and metrics endpoints, and serving with graceful shutdown.
+use crate::keys::Keys;
+use crate::state::XdrState;
+use crate::{intake, log, routes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::{Extension, Json, Router, middleware};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use vigie_core::clock::SharedClock;
+use vigie_core::db::StoreOptions;
+use vigie_core::http::{json_errors, method_not_allowed, route_not_found};
+use vigie_core::ids::IdGen;
+use vigie_core::metrics::{Metrics, metrics_handler, track};
+use vigie_core::secrets::{MasterKey, SecretBox};
+use vigie_core::{Store, StoreError};
+
+/// The largest request body the XDR reads (intake: 10 MiB; the rest is far smaller).
+pub const MAX_BODY: usize = intake::MAX_REQUEST;
+
+/// Everything needed to open the XDR half.
+#[derive(Debug, Clone)]
+pub struct XdrOptions {
+    /// Data directory; the database is `xdr.db` in it.
+    pub data_dir: PathBuf,
+    /// Store tuning.
+    pub store: StoreOptions,
+    /// Master key, if given in configuration; otherwise `<data_dir>/secret.key`.
+    pub secret_key: Option<MasterKey>,
+}
+
+impl XdrOptions {
+    /// Options from the validated configuration.
+    pub fn from_config(c: &vigie_core::config::Config) -> XdrOptions {
+        XdrOptions {
+            data_dir: c.data_dir.clone(),
+            store: StoreOptions { durability: c.durability, max_batch: c.write_batch_max, ..StoreOptions::default() },
+            secret_key: c.secret_key.clone(),
+        }
+    }
+}
+
+/// The migrations of the XDR database, in order.
+pub const MIGRATIONS: &[vigie_core::db::Migration] =
+    &[vigie_core::db::Migration { name: "xdr_001_xdr", sql: include_str!("../migrations/xdr_001_xdr.sql") }];
+
+/// Opens the XDR's store (running migrations) and builds its state.
+pub fn open(opts: XdrOptions, clock: SharedClock) -> Result<XdrState, StoreError> {
+    let metrics = Metrics::new("vigie_xdr");
+    let store = Store::open(&opts.data_dir.join("xdr.db"), opts.store, MIGRATIONS, metrics.store_metrics())?;
+    let key = match opts.secret_key {
+        Some(k) => k,
+        None => MasterKey::load_or_create(&opts.data_dir)?,
+    };
+    let ids = Arc::new(IdGen::default());
+    let keys = Keys::new(store.clone(), SecretBox::new(&key, "xdr-key-secrets"), clock.clone(), ids.clone());
+    Ok(XdrState { store, keys, metrics, clock, ids, ready: Arc::new(AtomicBool::new(false)) })
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Vigie XDR API", description = "Event intake, the event log and API keys. Modelled on Sekoia.io's operations center."),
+    modifiers(&BearerAuth),
+    tags((name = "intake"), (name = "events"), (name = "keys"), (name = "operations"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "alive")))]
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: started, not shutting down, and the database commits.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
+async fn readyz(State(st): State<XdrState>) -> impl IntoResponse {
+    let db = st.store.write(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map_err(StoreError::from)).await;
+    match (st.ready.load(Ordering::Acquire), db) {
+        (true, Ok(_)) => (StatusCode::OK, Json(json!({"status": "ready"}))),
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "starting or stopping"}))),
+        (true, Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "database unavailable", "error": e.to_string()}))),
+    }
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "metrics", content_type = "text/plain")))]
+async fn metrics(State(st): State<XdrState>) -> axum::response::Response {
+    metrics_handler(State(st.metrics.clone())).await
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations", responses((status = 200, description = "the OpenAPI document")))]
+async fn openapi_json(Extension(doc): Extension<Arc<String>>) -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], doc.as_str().to_owned())
+}
+
+fn split() -> (Router<XdrState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(intake::events_post, log::events_list))
+        .routes(routes!(log::events_get))
+        .routes(routes!(routes::keys_create, routes::keys_list))
+        .routes(routes!(routes::keys_revoke))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi_json))
+        .split_for_parts()
+}
+
+/// The OpenAPI document of the XDR API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    split().1
+}
+
+/// The XDR's HTTP application.
+pub fn app(state: XdrState) -> Router {
+    let (router, doc) = split();
+    let doc = Arc::new(doc.to_pretty_json().unwrap_or_default());
+    router
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(doc))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), track))
+        .with_state(state)
+}
+
+/// Serves the XDR on `listener` until `shutdown` is cancelled, then finishes in-flight requests
+/// and the queued writes and closes the store.
+pub async fn serve(listener: tokio::net::TcpListener, state: XdrState, shutdown: CancellationToken) -> std::io::Result<()> {
+    let store = state.store.clone();
+    let ready = state.ready.clone();
+    let app = app(state);
+    ready.store(true, Ordering::Release);
+    let stopping = shutdown.clone();
+    let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            stopping.cancelled().await;
+            ready.store(false, Ordering::Release);
+        })
+        .await;
+    store.close().await;
+    result
+}
