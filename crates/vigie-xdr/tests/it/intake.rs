@@ -1,0 +1,218 @@
+//! Intake and the event log over real HTTP: the accepted forms, idempotence, limits and errors,
+//! signatures, scopes and spaces.
+use crate::TestXdr;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::io::Write;
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).expect("gzip");
+    enc.finish().expect("gzip")
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v["event_ids"].as_array().expect("event_ids").iter().map(|i| i.as_str().expect("id").to_owned()).collect()
+}
+
+#[tokio::test]
+async fn an_object_an_array_ndjson_and_gzip_are_accepted_and_stored_normalised() {
+    let x = TestXdr::start().await;
+    let (key, _) = x.key("soc", &["events_write", "events_read"], false).await;
+    let (status, r) =
+        x.post("/api/v1/events", Some(&key), json!({"id": "e-1", "type": "login", "user": {"name": "alice"}}).to_string(), &[]).await;
+    assert_eq!((status, ids(&r)), (StatusCode::OK, vec!["e-1".to_owned()]), "{r}");
+    let (status, r) = x.post("/api/v1/events", Some(&key), json!([{"a": 1}, {"a": 2}]).to_string(), &[]).await;
+    assert_eq!((status, ids(&r).len()), (StatusCode::OK, 2), "{r}");
+    let generated = ids(&r)[0].clone();
+    assert_eq!(uuid::Uuid::parse_str(&generated).expect("a UUID").get_version_num(), 7);
+    let (status, r) = x.post("/api/v1/events", Some(&key), "{\"id\": \"n-1\"}\n{\"id\": \"n-2\"}\n\n{\"id\": \"n-3\"}\n", &[]).await;
+    assert_eq!((status, ids(&r)), (StatusCode::OK, vec!["n-1".to_owned(), "n-2".into(), "n-3".into()]), "{r}");
+    let body = gzip(json!([{"id": "g-1", "source": "edr", "timestamp": "2026-11-28T08:00:00Z"}]).to_string().as_bytes());
+    let (status, r) = x.post("/api/v1/events", Some(&key), body, &[("content-encoding", "gzip")]).await;
+    assert_eq!((status, ids(&r)), (StatusCode::OK, vec!["g-1".to_owned()]), "{r}");
+    assert_eq!(x.count("SELECT COUNT(*) FROM events"), 7);
+
+    let (status, e) = x.get("/api/v1/events/e-1", &key).await;
+    assert_eq!(status, StatusCode::OK, "{e}");
+    assert_eq!((e["user.name"].as_str(), e["event_type"].as_str(), e["source"].as_str()), (Some("alice"), Some("login"), Some("api")));
+    assert!(e["received_at"].is_string() && e["space_id"].is_string());
+    let (_, g) = x.get("/api/v1/events/g-1", &key).await;
+    assert_eq!(g["source"], "edr");
+    assert_eq!(x.get("/api/v1/events/nothing", &key).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_firewall_event_is_normalised_into_the_fields_rules_use() {
+    let x = TestXdr::start().await;
+    let (key, _) = x.key("soc", &["events_write", "events_read"], false).await;
+    let event = json!({"id": "evt_01", "type": "interaction.policy_violated", "timestamp": "2026-11-28T09:00:00Z", "source": "noxys", "tenant_id": "t",
+        "data": {"interaction": {"id": "i-1", "platform_id": "deepseek", "user_id": "u-1", "risk_score": 0.97, "risk_level": "critical", "classification_count": 2,
+            "classifications": [{"type": "CREDIT_CARD", "value": "****0366"}, {"type": "IBAN", "value": "****0189"}], "direction": "outbound", "interaction_type": "prompt",
+            "decision": {"action": "block", "policy_name": "Block DeepSeek", "risk_level": "critical"}}, "policy": {"name": "Block DeepSeek", "action": "block"}, "alert": {"severity": "high"}}});
+    let (status, _) = x.post("/api/v1/events", Some(&key), event.to_string(), &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, e) = x.get("/api/v1/events/evt_01", &key).await;
+    for (field, want) in [
+        ("event_type", json!("interaction.policy_violated")),
+        ("source", json!("noxys")),
+        ("platform_id", json!("deepseek")),
+        ("user_id", json!("u-1")),
+        ("risk_score", json!(0.97)),
+        ("classification_count", json!(2)),
+        ("classification_type", json!(["CREDIT_CARD", "IBAN"])),
+        ("policy_name", json!("Block DeepSeek")),
+        ("policy_action", json!("block")),
+        ("alert_severity", json!("high")),
+        ("interaction_id", json!("i-1")),
+    ] {
+        assert_eq!(e[field], want, "{field}: {e}");
+    }
+    assert_eq!(x.count("SELECT COUNT(*) FROM events WHERE event_type = 'interaction.policy_violated' AND timestamp = 1795856400000000"), 1);
+}
+
+#[tokio::test]
+async fn repeats_are_acknowledged_and_stored_once_by_event_id_and_by_webhook_id() {
+    let x = TestXdr::start().await;
+    let (key, _) = x.key("soc", &["events_write"], false).await;
+    for _ in 0..3 {
+        let (status, r) = x.post("/api/v1/events", Some(&key), json!({"id": "same", "n": 1}).to_string(), &[]).await;
+        assert_eq!((status, ids(&r)), (StatusCode::OK, vec!["same".to_owned()]));
+    }
+    assert_eq!(x.count("SELECT COUNT(*) FROM events"), 1);
+    // A redelivery of one webhook message: the events carry no id, the webhook-id says it is the
+    // same message; the first answer is given again and nothing more is stored.
+    let (_, first) = x.post("/api/v1/events", Some(&key), json!([{"n": 1}, {"n": 2}]).to_string(), &[("webhook-id", "msg_1")]).await;
+    let (status, again) = x.post("/api/v1/events", Some(&key), json!([{"n": 1}, {"n": 2}]).to_string(), &[("webhook-id", "msg_1")]).await;
+    assert_eq!((status, ids(&again)), (StatusCode::OK, ids(&first)));
+    assert_eq!(x.count("SELECT COUNT(*) FROM events"), 3);
+}
+
+#[tokio::test]
+async fn bad_requests_get_the_right_error_and_store_nothing() {
+    let x = TestXdr::start().await;
+    let (key, _) = x.key("soc", &["events_write"], false).await;
+    let (reader, _) = x.key("soc", &["events_read"], false).await;
+    let (status, e) = x.post("/api/v1/events", None, "{}", &[]).await;
+    assert_eq!((status, e["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")), "{e}");
+    assert_eq!(x.post("/api/v1/events", Some("vxk_nope"), "{}", &[]).await.0, StatusCode::UNAUTHORIZED);
+    // The scope is checked before the body is read: a reader is refused whatever it sends.
+    let (status, e) = x.post("/api/v1/events", Some(&reader), vec![b'x'; 11 << 20], &[]).await;
+    assert_eq!((status, e["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{e}");
+    let (status, e) = x.post("/api/v1/events", Some(&key), "{\"a\": 1}\n{\"b\": }", &[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(e["error"].as_str().expect("error").contains("line 2, column"), "{e}");
+    assert_eq!(x.post("/api/v1/events", Some(&key), "[1, 2]", &[]).await.0, StatusCode::BAD_REQUEST);
+    let big = json!({"blob": "x".repeat(260 * 1024)}).to_string();
+    let (status, e) = x.post("/api/v1/events", Some(&key), big, &[]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{e}");
+    let huge = Value::Array(vec![json!({"blob": "x".repeat(200 * 1024)}); 60]).to_string();
+    assert_eq!(x.post("/api/v1/events", Some(&key), huge, &[]).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    // A small gzip body that inflates past 10 MiB.
+    let bomb = gzip(&vec![b' '; 11 << 20]);
+    assert!(bomb.len() < 100 << 10);
+    assert_eq!(x.post("/api/v1/events", Some(&key), bomb, &[("content-encoding", "gzip")]).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(x.post("/api/v1/events", Some(&key), "not gzip", &[("content-encoding", "gzip")]).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(x.count("SELECT COUNT(*) FROM events"), 0);
+}
+
+#[tokio::test]
+async fn a_signed_key_takes_only_correctly_signed_deliveries() {
+    let x = TestXdr::start().await;
+    let (key, secret) = x.key("soc", &["events_write"], true).await;
+    let secret = vigie_webhook::SigningSecret::parse(&secret.expect("a signing secret")).expect("secret");
+    let body = json!({"id": "s-1"}).to_string();
+    let (status, e) = x.post("/api/v1/events", Some(&key), body.clone(), &[]).await;
+    assert_eq!((status, e["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("bad_signature")), "{e}");
+    let now = chrono::Utc::now().timestamp();
+    let h = vigie_webhook::sign("msg_9", now, body.as_bytes(), &[&secret]);
+    let ts = h.timestamp.to_string();
+    let forged = vigie_webhook::sign("msg_9", now, b"{\"id\": \"other\"}", &[&secret]);
+    let (status, _) = x
+        .post(
+            "/api/v1/events",
+            Some(&key),
+            body.clone(),
+            &[("webhook-id", "msg_9"), ("webhook-timestamp", &ts), ("webhook-signature", &forged.signature)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, r) = x
+        .post(
+            "/api/v1/events",
+            Some(&key),
+            body,
+            &[("webhook-id", "msg_9"), ("webhook-timestamp", &ts), ("webhook-signature", &h.signature)],
+        )
+        .await;
+    assert_eq!((status, ids(&r)), (StatusCode::OK, vec!["s-1".to_owned()]), "{r}");
+}
+
+#[tokio::test]
+async fn spaces_see_only_their_own_and_revoked_or_expired_keys_stop_working() {
+    let x = TestXdr::start().await;
+    let (a, _) = x.key("alpha", &["events_write", "events_read", "admin"], false).await;
+    let (b, _) = x.key("beta", &["events_write", "events_read"], false).await;
+    x.post("/api/v1/events", Some(&a), json!({"id": "shared-id", "secret": "alpha's"}).to_string(), &[]).await;
+    x.post("/api/v1/events", Some(&b), json!({"id": "shared-id", "secret": "beta's"}).to_string(), &[]).await;
+    let (_, ea) = x.get("/api/v1/events/shared-id", &a).await;
+    let (_, eb) = x.get("/api/v1/events/shared-id", &b).await;
+    assert_eq!((ea["secret"].as_str(), eb["secret"].as_str()), (Some("alpha's"), Some("beta's")));
+    let (_, list) = x.get("/api/v1/events", &b).await;
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
+    // Keys are managed by admin keys, within their space.
+    let (status, created) = x
+        .post(
+            "/api/v1/keys",
+            Some(&a),
+            json!({"name": "sender", "scopes": ["events_write"]}).to_string(),
+            &[("content-type", "application/json")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let new_key = created["secret_key"].as_str().expect("key").to_owned();
+    assert_eq!(x.post("/api/v1/keys", Some(&b), json!({"name": "x", "scopes": ["admin"]}).to_string(), &[]).await.0, StatusCode::FORBIDDEN);
+    let (_, keys) = x.get("/api/v1/keys", &a).await;
+    assert!(
+        keys["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|k| k.get("secret_key").is_none() && k["prefix"].as_str().is_some_and(|p| p.starts_with("vxk_")))
+    );
+    assert_eq!(x.post("/api/v1/events", Some(&new_key), "{}", &[]).await.0, StatusCode::OK);
+    let id = created["id"].as_str().expect("id");
+    let resp = x.http.delete(format!("{}/api/v1/keys/{id}", x.base)).bearer_auth(&a).send().await.expect("revoke");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(x.post("/api/v1/events", Some(&new_key), "{}", &[]).await.0, StatusCode::UNAUTHORIZED);
+    // Keys are stored hashed: the key itself is nowhere in the database.
+    let stopped = x.stop().await;
+    let bytes = std::fs::read(stopped.path().join("xdr.db")).expect("db");
+    assert!(!String::from_utf8_lossy(&bytes).contains(&new_key[4..]));
+}
+
+#[tokio::test]
+async fn the_log_lists_a_time_range_newest_first_with_a_cursor() {
+    let x = TestXdr::start().await;
+    let (key, _) = x.key("soc", &["events_write", "events_read"], false).await;
+    let events: Vec<Value> =
+        (0..7).map(|i| json!({"id": format!("t-{i}"), "type": if i % 2 == 0 { "even" } else { "odd" }, "timestamp": format!("2026-11-28T08:0{i}:00Z")})).collect();
+    x.post("/api/v1/events", Some(&key), Value::Array(events).to_string(), &[]).await;
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (status, page) =
+            x.get(&format!("/api/v1/events?from=2026-11-28T08:01:00Z&to=2026-11-28T08:06:00Z&limit=2{cursor}"), &key).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        seen.extend(page["items"].as_array().expect("items").iter().map(|e| e["id"].as_str().expect("id").to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec!["t-5", "t-4", "t-3", "t-2", "t-1"], "the range includes from and excludes to");
+    let (_, odd) = x.get("/api/v1/events?from=2026-11-28T00:00:00Z&to=2026-11-29T00:00:00Z&event_type=odd", &key).await;
+    assert_eq!(odd["items"].as_array().map(Vec::len), Some(3));
+    assert_eq!(x.get("/api/v1/events?from=2026-11-29T00:00:00Z&to=2026-11-28T00:00:00Z", &key).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(x.get("/api/v1/events?cursor=nonsense", &key).await.0, StatusCode::BAD_REQUEST);
+}
