@@ -7,6 +7,7 @@
 //! prints or reads the environment.
 #![warn(missing_docs)]
 
+pub mod compat;
 pub mod intake;
 pub mod keys;
 pub mod log;

@@ -2,7 +2,7 @@
 //! health and metrics endpoints, and serving with graceful shutdown.
 use crate::keys::Keys;
 use crate::state::XdrState;
-use crate::{intake, log, routes};
+use crate::{compat, intake, log, routes};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -119,6 +119,14 @@ fn split() -> (Router<XdrState>, utoipa::openapi::OpenApi) {
         .routes(routes!(log::events_get))
         .routes(routes!(routes::keys_create, routes::keys_list))
         .routes(routes!(routes::keys_revoke))
+        .routes(routes!(compat::plain))
+        .routes(routes!(compat::plain_batch))
+        .routes(routes!(compat::jsons))
+        .routes(routes!(compat::batch))
+        .routes(routes!(compat::single))
+        .routes(routes!(compat::array))
+        .routes(routes!(compat::hec_event))
+        .routes(routes!(compat::hec_raw))
         .routes(routes!(healthz))
         .routes(routes!(readyz))
         .routes(routes!(metrics))
@@ -136,6 +144,8 @@ pub fn app(state: XdrState) -> Router {
     let (router, doc) = split();
     let doc = Arc::new(doc.to_pretty_json().unwrap_or_default());
     router
+        // HEC senders also post to the collector's root.
+        .route("/services/collector", axum::routing::post(compat::hec_event))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(doc))

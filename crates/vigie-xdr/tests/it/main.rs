@@ -1,5 +1,6 @@
 //! Integration tests of the XDR API: a real server on a loopback port, a real SQLite file, a
 //! real HTTP client.
+mod compat;
 mod intake;
 
 use reqwest::StatusCode;
