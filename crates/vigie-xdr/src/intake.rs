@@ -163,6 +163,7 @@ pub async fn store(st: &XdrState, caller: &Caller, events: Vec<Prepared>, messag
         })
         .await
         .map_err(ApiError::from)?;
+    st.appended.send_modify(|n| *n += 1);
     Ok(answer)
 }
 

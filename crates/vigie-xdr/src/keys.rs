@@ -222,6 +222,29 @@ pub struct Keys {
     clock: vigie_core::clock::SharedClock,
     ids: Arc<vigie_core::ids::IdGen>,
     cache: Arc<Mutex<KeyCache>>,
+    limiter: Arc<Mutex<HashMap<Uuid, Bucket>>>,
+    rate: KeyRate,
+}
+
+/// The request rate each key is allowed: a token bucket.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyRate {
+    /// Requests per second, sustained.
+    pub per_second: f64,
+    /// Requests allowed at once above the rate.
+    pub burst: f64,
+}
+
+impl Default for KeyRate {
+    fn default() -> Self {
+        KeyRate { per_second: 20_000.0, burst: 40_000.0 }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
 }
 
 /// Authenticated keys by the hash of the key, with when they were looked up.
@@ -282,8 +305,45 @@ const KEY_COLS: &str =
 
 impl Keys {
     /// The key service over the XDR store.
-    pub fn new(store: Store, sealer: SecretBox, clock: vigie_core::clock::SharedClock, ids: Arc<vigie_core::ids::IdGen>) -> Keys {
-        Keys { store, sealer: Arc::new(sealer), clock, ids, cache: Arc::new(Mutex::new(HashMap::new())) }
+    pub fn new(
+        store: Store,
+        sealer: SecretBox,
+        clock: vigie_core::clock::SharedClock,
+        ids: Arc<vigie_core::ids::IdGen>,
+        rate: KeyRate,
+    ) -> Keys {
+        Keys {
+            store,
+            sealer: Arc::new(sealer),
+            clock,
+            ids,
+            cache: Arc::new(Mutex::new(HashMap::new())),
+            limiter: Arc::new(Mutex::new(HashMap::new())),
+            rate,
+        }
+    }
+
+    /// Takes one request from the key's bucket; 429 with `Retry-After` when it is empty.
+    fn admit(&self, key: Uuid) -> Result<(), ApiError> {
+        let Ok(mut buckets) = self.limiter.lock() else { return Ok(()) };
+        let now = Instant::now();
+        let KeyRate { per_second, burst } = self.rate;
+        let b = buckets.entry(key).or_insert(Bucket { tokens: burst, at: now });
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * per_second).min(burst);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            return Ok(());
+        }
+        let wait = ((1.0 - b.tokens) / per_second).ceil().max(1.0) as u64;
+        Err(ApiError {
+            retry_after: Some(wait),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("this key sends more than {per_second} requests per second; slow down"),
+            )
+        })
     }
 
     /// The space named `name`, created if absent.
@@ -300,6 +360,31 @@ impl Keys {
                 space_by_name(c, &name)
             })
             .await
+    }
+
+    /// A space by id.
+    pub async fn space(&self, id: Uuid) -> Result<Space, ApiError> {
+        self.store
+            .read(move |c| {
+                let name: String = c
+                    .query_row("SELECT name FROM spaces WHERE id = ?1", [id.to_string()], |r| r.get(0))
+                    .optional()?
+                    .ok_or(StoreError::NotFound)?;
+                space_by_name(c, &name)
+            })
+            .await
+            .map_err(ApiError::from_store("space"))
+    }
+
+    /// Sets how many days a space keeps its events.
+    pub async fn set_retention(&self, id: Uuid, days: i64) -> Result<(), ApiError> {
+        self.store
+            .write(move |c| {
+                c.execute("UPDATE spaces SET retention_days = ?2 WHERE id = ?1", params![id.to_string(), days]).map_err(StoreError::from)
+            })
+            .await
+            .map_err(ApiError::from_store("space"))?;
+        Ok(())
     }
 
     /// Creates a key in `space`.
@@ -443,6 +528,7 @@ impl Keys {
         if caller.expires_at.is_some_and(|t| t <= to_micros(now)) {
             return Err(unauthorized("this API key has expired"));
         }
+        self.admit(caller.key_id)?;
         Ok(caller)
     }
 }

@@ -12,6 +12,7 @@ pub mod intake;
 pub mod keys;
 pub mod log;
 pub mod normalize;
+pub mod retention;
 pub mod routes;
 pub mod server;
 pub mod state;

@@ -91,3 +91,43 @@ pub async fn events_list(
     let items = page.items.into_iter().map(|(_, _, b)| serde_json::from_str(&b).unwrap_or(Value::Null)).collect();
     Ok(Json(Page { items, next_cursor: page.next_cursor }))
 }
+
+/// One event as a consumer reads the log.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    /// Position in the log.
+    pub seq: i64,
+    /// The event's space.
+    pub space_id: String,
+    /// The event's id.
+    pub id: String,
+    /// The normalised event.
+    pub body: Value,
+}
+
+/// Where consumer `name` has got to (0 before its first event).
+pub fn checkpoint(c: &rusqlite::Connection, name: &str) -> Result<i64, StoreError> {
+    Ok(c.prepare_cached("SELECT seq FROM consumer_checkpoints WHERE name = ?1")?.query_row([name], |r| r.get(0)).optional()?.unwrap_or(0))
+}
+
+/// Moves consumer `name` to `seq`, on the caller's transaction (with whatever the consumer
+/// wrote for the events it read, so a restart neither skips nor repeats them).
+pub fn advance(c: &rusqlite::Connection, name: &str, seq: i64, now: i64) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO consumer_checkpoints (name, seq, updated_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (name) DO UPDATE SET seq = MAX(seq, excluded.seq), updated_at = excluded.updated_at",
+    )?
+    .execute(params![name, seq, now])?;
+    Ok(())
+}
+
+/// Up to `limit` events after `seq`, in log order, across spaces.
+pub fn read_after(c: &rusqlite::Connection, seq: i64, limit: usize) -> Result<Vec<Logged>, StoreError> {
+    let mut stmt = c.prepare_cached("SELECT seq, space_id, id, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+    let rows = stmt.query_map(params![seq, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?)))?;
+    rows.map(|r| {
+        let (seq, space_id, id, body) = r?;
+        Ok(Logged { seq, space_id, id, body: serde_json::from_str(&body).unwrap_or(Value::Null) })
+    })
+    .collect()
+}

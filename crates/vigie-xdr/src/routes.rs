@@ -57,3 +57,36 @@ pub async fn keys_revoke(
 ) -> Result<Json<ApiKey>, ApiError> {
     Ok(Json(st.keys.revoke(caller.space_id, path_id(&id, "key")?).await?))
 }
+
+/// The caller's space.
+#[utoipa::path(get, path = "/api/v1/space", tag = "keys", security(("bearer" = [])), responses((status = 200, body = crate::keys::Space)))]
+pub async fn space_get(
+    State(st): State<XdrState>,
+    Authorized(caller, _): Authorized<AdminScope>,
+) -> Result<Json<crate::keys::Space>, ApiError> {
+    Ok(Json(st.keys.space(caller.space_id).await?))
+}
+
+/// A change to the caller's space.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpacePatch {
+    /// Days events are kept, 1–3650 (default 1095: three years).
+    pub retention_days: Option<i64>,
+}
+
+/// Change the caller's space (its retention).
+#[utoipa::path(patch, path = "/api/v1/space", tag = "keys", security(("bearer" = [])), request_body = SpacePatch, responses((status = 200, body = crate::keys::Space), (status = 422)))]
+pub async fn space_update(
+    State(st): State<XdrState>,
+    Authorized(caller, _): Authorized<AdminScope>,
+    ApiJson(patch): ApiJson<SpacePatch>,
+) -> Result<Json<crate::keys::Space>, ApiError> {
+    if let Some(d) = patch.retention_days {
+        if !(1..=3650).contains(&d) {
+            return Err(ApiError::validation(vec![vigie_core::http::FieldError::new("retention_days", format!("{d} is outside 1..3650"))]));
+        }
+        st.keys.set_retention(caller.space_id, d).await?;
+    }
+    Ok(Json(st.keys.space(caller.space_id).await?))
+}

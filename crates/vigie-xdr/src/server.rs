@@ -37,6 +37,10 @@ pub struct XdrOptions {
     pub store: StoreOptions,
     /// Master key, if given in configuration; otherwise `<data_dir>/secret.key`.
     pub secret_key: Option<MasterKey>,
+    /// The request rate each API key is allowed.
+    pub key_rate: crate::keys::KeyRate,
+    /// How often events past their space's retention are deleted.
+    pub retention_every: std::time::Duration,
 }
 
 impl XdrOptions {
@@ -46,6 +50,8 @@ impl XdrOptions {
             data_dir: c.data_dir.clone(),
             store: StoreOptions { durability: c.durability, max_batch: c.write_batch_max, ..StoreOptions::default() },
             secret_key: c.secret_key.clone(),
+            key_rate: crate::keys::KeyRate::default(),
+            retention_every: std::time::Duration::from_secs(3600),
         }
     }
 }
@@ -63,8 +69,18 @@ pub fn open(opts: XdrOptions, clock: SharedClock) -> Result<XdrState, StoreError
         None => MasterKey::load_or_create(&opts.data_dir)?,
     };
     let ids = Arc::new(IdGen::default());
-    let keys = Keys::new(store.clone(), SecretBox::new(&key, "xdr-key-secrets"), clock.clone(), ids.clone());
-    Ok(XdrState { store, keys, metrics, clock, ids, ready: Arc::new(AtomicBool::new(false)) })
+    let keys = Keys::new(store.clone(), SecretBox::new(&key, "xdr-key-secrets"), clock.clone(), ids.clone(), opts.key_rate);
+    let (appended, _) = tokio::sync::watch::channel(0);
+    Ok(XdrState {
+        store,
+        keys,
+        metrics,
+        clock,
+        ids,
+        ready: Arc::new(AtomicBool::new(false)),
+        appended: Arc::new(appended),
+        retention_every: opts.retention_every,
+    })
 }
 
 #[derive(OpenApi)]
@@ -119,6 +135,7 @@ fn split() -> (Router<XdrState>, utoipa::openapi::OpenApi) {
         .routes(routes!(log::events_get))
         .routes(routes!(routes::keys_create, routes::keys_list))
         .routes(routes!(routes::keys_revoke))
+        .routes(routes!(routes::space_get, routes::space_update))
         .routes(routes!(compat::plain))
         .routes(routes!(compat::plain_batch))
         .routes(routes!(compat::jsons))
@@ -160,6 +177,7 @@ pub fn app(state: XdrState) -> Router {
 pub async fn serve(listener: tokio::net::TcpListener, state: XdrState, shutdown: CancellationToken) -> std::io::Result<()> {
     let store = state.store.clone();
     let ready = state.ready.clone();
+    let retention = tokio::spawn(crate::retention::run(state.clone(), shutdown.clone()));
     let app = app(state);
     ready.store(true, Ordering::Release);
     let stopping = shutdown.clone();
@@ -169,6 +187,7 @@ pub async fn serve(listener: tokio::net::TcpListener, state: XdrState, shutdown:
             ready.store(false, Ordering::Release);
         })
         .await;
+    let _ = retention.await;
     store.close().await;
     result
 }

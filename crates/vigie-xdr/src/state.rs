@@ -22,6 +22,18 @@ pub struct XdrState {
     pub ids: Arc<IdGen>,
     /// False while starting or shutting down (`/readyz`).
     pub ready: Arc<AtomicBool>,
+    /// Changes after every commit that appended events: consumers of the log (detection,
+    /// intel matching) wait on it instead of polling.
+    pub appended: Arc<tokio::sync::watch::Sender<u64>>,
+    /// How often events past their retention are deleted.
+    pub retention_every: std::time::Duration,
+}
+
+impl XdrState {
+    /// A receiver that changes whenever events were appended to the log.
+    pub fn log_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.appended.subscribe()
+    }
 }
 
 impl axum::extract::FromRef<XdrState> for Metrics {

@@ -216,3 +216,69 @@ async fn the_log_lists_a_time_range_newest_first_with_a_cursor() {
     assert_eq!(x.get("/api/v1/events?from=2026-11-29T00:00:00Z&to=2026-11-28T00:00:00Z", &key).await.0, StatusCode::BAD_REQUEST);
     assert_eq!(x.get("/api/v1/events?cursor=nonsense", &key).await.0, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn a_key_over_its_rate_gets_429_with_retry_after() {
+    let x = TestXdr::start_with(|o| o.key_rate = vigie_xdr::keys::KeyRate { per_second: 1.0, burst: 3.0 }).await;
+    let (key, _) = x.key("soc", &["events_write"], false).await;
+    let (other, _) = x.key("soc", &["events_write"], false).await;
+    for _ in 0..3 {
+        assert_eq!(x.post("/api/v1/events", Some(&key), "{}", &[]).await.0, StatusCode::OK);
+    }
+    let resp = x.http.post(format!("{}/api/v1/events", x.base)).bearer_auth(&key).body("{}").send().await.expect("request");
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).is_some_and(|v| v.parse::<u64>().is_ok_and(|s| s >= 1)));
+    // The limit is per key.
+    assert_eq!(x.post("/api/v1/events", Some(&other), "{}", &[]).await.0, StatusCode::OK);
+    assert_eq!(x.count("SELECT COUNT(*) FROM events"), 4);
+}
+
+#[tokio::test]
+async fn events_past_their_space_retention_are_deleted_and_consumers_wake_on_appends() {
+    let x = TestXdr::start().await;
+    let (key, _) = x.key("soc", &["events_write", "admin"], false).await;
+    let mut signal = x.state.log_signal();
+    let old = chrono::Utc::now() - chrono::Duration::days(40);
+    let body = json!([{"id": "old", "timestamp": old.to_rfc3339()}, {"id": "new"}]).to_string();
+    x.post("/api/v1/events", Some(&key), body, &[]).await;
+    assert!(signal.has_changed().expect("signal"), "an append wakes consumers");
+    signal.borrow_and_update();
+    let (status, space) = x.call_json("PATCH", "/api/v1/space", &key, json!({"retention_days": 30})).await;
+    assert_eq!((status, space["retention_days"].as_i64()), (StatusCode::OK, Some(30)), "{space}");
+    assert_eq!(x.call_json("PATCH", "/api/v1/space", &key, json!({"retention_days": 0})).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    let deleted = vigie_xdr::retention::apply(&x.state).await.expect("retention");
+    assert_eq!(deleted, 1);
+    assert_eq!(x.count("SELECT COUNT(*) FROM events WHERE id = 'new'"), 1);
+    assert_eq!(x.count("SELECT COUNT(*) FROM events"), 1);
+}
+
+#[tokio::test]
+async fn a_consumer_reads_the_log_in_order_and_resumes_from_its_checkpoint_after_a_restart() {
+    let x = TestXdr::start().await;
+    let (key, _) = x.key("soc", &["events_write"], false).await;
+    x.post("/api/v1/events", Some(&key), json!([{"id": "c-1"}, {"id": "c-2"}, {"id": "c-3"}]).to_string(), &[]).await;
+    let first = x
+        .state
+        .store
+        .write(|c| {
+            let from = vigie_xdr::log::checkpoint(c, "test")?;
+            let got = vigie_xdr::log::read_after(c, from, 2)?;
+            vigie_xdr::log::advance(c, "test", got.last().map_or(from, |e| e.seq), 0)?;
+            Ok::<_, vigie_core::StoreError>(got.into_iter().map(|e| e.id).collect::<Vec<_>>())
+        })
+        .await
+        .expect("consume");
+    assert_eq!(first, vec!["c-1", "c-2"]);
+    let dir = x.stop().await;
+    let x = TestXdr::start_in(dir, |_| {}).await;
+    let rest = x
+        .state
+        .store
+        .read(|c| {
+            let from = vigie_xdr::log::checkpoint(c, "test")?;
+            Ok::<_, vigie_core::StoreError>(vigie_xdr::log::read_after(c, from, 10)?.into_iter().map(|e| e.id).collect::<Vec<_>>())
+        })
+        .await
+        .expect("resume");
+    assert_eq!(rest, vec!["c-3"]);
+}

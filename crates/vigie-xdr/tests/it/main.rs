@@ -24,11 +24,23 @@ pub struct TestXdr {
 
 impl TestXdr {
     pub async fn start() -> TestXdr {
-        TestXdr::start_in(tempfile::tempdir().expect("tempdir")).await
+        TestXdr::start_with(|_| {}).await
     }
 
-    pub async fn start_in(dir: TempDir) -> TestXdr {
-        let opts = XdrOptions { data_dir: dir.path().to_path_buf(), store: StoreOptions::default(), secret_key: None };
+    /// A server whose options `tune` changes first.
+    pub async fn start_with(tune: impl FnOnce(&mut XdrOptions)) -> TestXdr {
+        TestXdr::start_in(tempfile::tempdir().expect("tempdir"), tune).await
+    }
+
+    pub async fn start_in(dir: TempDir, tune: impl FnOnce(&mut XdrOptions)) -> TestXdr {
+        let mut opts = XdrOptions {
+            data_dir: dir.path().to_path_buf(),
+            store: StoreOptions::default(),
+            secret_key: None,
+            key_rate: Default::default(),
+            retention_every: std::time::Duration::from_secs(3600),
+        };
+        tune(&mut opts);
         let state = vigie_xdr::open(opts, Arc::new(SystemClock)).expect("open");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -69,6 +81,20 @@ impl TestXdr {
         let status = resp.status();
         let bytes = resp.bytes().await.expect("body");
         (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// Sends `body` as JSON with `method`.
+    pub async fn call_json(&self, method: &str, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
+        let resp = self
+            .http
+            .request(method.parse().expect("method"), format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
