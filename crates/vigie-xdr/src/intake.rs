@@ -3,7 +3,7 @@
 //! secret must sign its deliveries (Standard Webhooks); a repeated event id, or a repeated
 //! `webhook-id`, is acknowledged and stored once.
 use crate::keys::{Authorized, Caller, EventsWrite};
-use crate::normalize::{firewall_fields, flatten};
+use crate::normalize::{firewall_fields, flatten_object};
 use crate::state::XdrState;
 use axum::Json;
 use axum::body::Bytes;
@@ -108,7 +108,7 @@ pub fn prepare(
             _ => st.ids.at(now).to_string(),
         };
         let mut flat = Map::new();
-        flatten("", &Value::Object(e.clone()), &mut flat);
+        flatten_object(&e, &mut flat);
         if let Some(fields) = firewall_fields(&e) {
             flat.extend(fields);
         }

@@ -33,6 +33,13 @@ pub fn flatten(prefix: &str, value: &Value, out: &mut Map<String, Value>) {
     flatten_at(prefix, value, out, 0);
 }
 
+/// Flattens an object's fields into `out` (the top level of an event).
+pub fn flatten_object(m: &Map<String, Value>, out: &mut Map<String, Value>) {
+    for (k, v) in m {
+        flatten_at(k, v, out, 1);
+    }
+}
+
 fn flatten_at(prefix: &str, value: &Value, out: &mut Map<String, Value>, depth: usize) {
     match value {
         Value::Object(m) if depth < 16 && !m.is_empty() => {
