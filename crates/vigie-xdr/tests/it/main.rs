@@ -2,6 +2,7 @@
 //! real HTTP client.
 mod compat;
 mod intake;
+mod matrix;
 
 use reqwest::StatusCode;
 use serde_json::Value;
