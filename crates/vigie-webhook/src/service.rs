@@ -191,12 +191,16 @@ impl Webhooks {
         self.0.wake.notify_one();
     }
 
-    async fn check_url(&self, url: &str, errors: &mut Vec<FieldError>) {
+    async fn check_url(&self, url: &str, errors: &mut Vec<FieldError>, system: bool) {
         if url.len() > 2048 {
             errors.push(FieldError::new("url", "at most 2048 characters"));
             return;
         }
-        match self.0.client.check_url(url) {
+        // The trusted addresses (the all-in-one server's own XDR) are for the webhook the
+        // server creates itself, not for any tenant's.
+        let checked =
+            if system { self.0.client.check_url(url) } else { crate::destination::check_url(url, self.0.client.allows_private()) };
+        match checked {
             Err(e) => errors.push(FieldError::new("url", e.to_string())),
             Ok(u) => {
                 // A name that resolves now to a private address is refused now; one that does
@@ -219,9 +223,19 @@ impl Webhooks {
 
     /// Creates a webhook and its signing secret.
     pub async fn create(&self, by: &Principal, new: NewWebhook) -> Result<WebhookWithSecret, ApiError> {
+        self.create_as(by, new, false).await
+    }
+
+    /// Creates a webhook the server itself needs (the all-in-one server's webhook to its own
+    /// XDR): it may point at the client's trusted addresses.
+    pub async fn create_system(&self, by: &Principal, new: NewWebhook) -> Result<WebhookWithSecret, ApiError> {
+        self.create_as(by, new, true).await
+    }
+
+    async fn create_as(&self, by: &Principal, new: NewWebhook, system: bool) -> Result<WebhookWithSecret, ApiError> {
         let mut errors = Vec::new();
         let url = new.url.trim().to_owned();
-        self.check_url(&url, &mut errors).await;
+        self.check_url(&url, &mut errors, system).await;
         let events = check_events(&new.events, &self.known_events(), &mut errors);
         let headers: Vec<(String, String)> = new.headers.unwrap_or_default().into_iter().collect();
         let auth_token = new.auth_token.filter(|t| !t.is_empty());
@@ -319,17 +333,26 @@ impl Webhooks {
 
     /// Changes a webhook.
     pub async fn update(&self, by: &Principal, id: &str, patch: WebhookPatch) -> Result<Webhook, ApiError> {
+        self.update_as(by, id, patch, false).await
+    }
+
+    /// Changes a webhook the server itself manages (see [`Webhooks::create_system`]).
+    pub async fn update_system(&self, by: &Principal, id: &str, patch: WebhookPatch) -> Result<Webhook, ApiError> {
+        self.update_as(by, id, patch, true).await
+    }
+
+    async fn update_as(&self, by: &Principal, id: &str, patch: WebhookPatch, system: bool) -> Result<Webhook, ApiError> {
         // The secrets are one sealed document: a change is written only over the version it was
         // made from, and made again from the new one if another change won the race.
         for _ in 0..RACE_RETRIES {
-            if let Some(w) = self.update_once(by, id, patch.clone()).await? {
+            if let Some(w) = self.update_once(by, id, patch.clone(), system).await? {
                 return Ok(w);
             }
         }
         Err(ApiError::conflict("the webhook is being changed by someone else; try again"))
     }
 
-    async fn update_once(&self, by: &Principal, id: &str, patch: WebhookPatch) -> Result<Option<Webhook>, ApiError> {
+    async fn update_once(&self, by: &Principal, id: &str, patch: WebhookPatch, system: bool) -> Result<Option<Webhook>, ApiError> {
         let current = self.stored(by.tenant_id, id).await?;
         let read_sealed = current.sealed.clone();
         let old = current.webhook.clone();
@@ -338,7 +361,7 @@ impl Webhooks {
         let url = match patch.url {
             Some(u) => {
                 let u = u.trim().to_owned();
-                self.check_url(&u, &mut errors).await;
+                self.check_url(&u, &mut errors, system).await;
                 u
             }
             None => old.url.clone(),

@@ -5,7 +5,7 @@
 //! `/services/collector/raw`, `Authorization: Splunk <token>`). Every form goes through the same
 //! path as the native intake: signature, idempotence, limits, the durable commit.
 use crate::intake::{Accepted, accept};
-use crate::keys::{Caller, Scope, presented_key};
+use crate::keys::{Authorized, Caller, EventsWrite, Scope, presented_key};
 use crate::state::XdrState;
 use axum::Json;
 use axum::body::Bytes;
@@ -103,11 +103,10 @@ fn one(a: Accepted) -> Json<AcceptedOne> {
 #[utoipa::path(post, path = "/plain", tag = "intake", request_body(content = String), responses((status = 200, body = AcceptedOne)))]
 pub async fn plain(
     State(st): State<XdrState>,
-    uri: Uri,
+    Authorized(caller, _): Authorized<EventsWrite>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<AcceptedOne>, ApiError> {
-    let caller = caller_for(&st, key_of(&headers, &uri)).await?;
     let raw = body_or_error(body)?;
     let h = headers.clone();
     let a = accept(&st, &caller, &headers, &raw, move |b| Ok(with_timestamp(&h, vec![from_string(&String::from_utf8_lossy(b))]))).await?;
@@ -118,11 +117,10 @@ pub async fn plain(
 #[utoipa::path(post, path = "/plain/batch", tag = "intake", request_body(content = String), responses((status = 200, body = Accepted)))]
 pub async fn plain_batch(
     State(st): State<XdrState>,
-    uri: Uri,
+    Authorized(caller, _): Authorized<EventsWrite>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Accepted>, ApiError> {
-    let caller = caller_for(&st, key_of(&headers, &uri)).await?;
     let raw = body_or_error(body)?;
     let h = headers.clone();
     let a = accept(&st, &caller, &headers, &raw, move |b| {
@@ -148,11 +146,11 @@ fn at_path<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
 #[utoipa::path(post, path = "/jsons", tag = "intake", request_body(content = String), responses((status = 200, body = Accepted)))]
 pub async fn jsons(
     State(st): State<XdrState>,
+    Authorized(caller, _): Authorized<EventsWrite>,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Accepted>, ApiError> {
-    let caller = caller_for(&st, key_of(&headers, &uri)).await?;
     let raw = body_or_error(body)?;
     let path =
         uri.query().and_then(|q| q.split('&').find_map(|p| p.strip_prefix("path="))).map(|p| p.replace("%24", "$").replace("%2E", "."));
@@ -233,8 +231,12 @@ pub async fn single(
     Ok(one(a))
 }
 
+/// The most distinct intake keys one `/array` request may name.
+pub const MAX_ARRAY_KEYS: usize = 16;
+
 /// Sekoia.io `/array`: `[{"intake_key", "json": "<event>", "timestamp"}, …]`; each item may
-/// name another intake (space): every key must be valid, and each space gets its events.
+/// name another intake (space). Every key must be valid (at most 16 distinct), and the whole
+/// request is stored in one transaction: all or nothing.
 #[utoipa::path(post, path = "/array", tag = "intake", request_body(content = String), responses((status = 200, body = Accepted)))]
 pub async fn array(
     State(st): State<XdrState>,
@@ -251,31 +253,49 @@ pub async fn array(
         return Err(ApiError::bad_request("not_an_array", "/array takes [{\"intake_key\", \"json\"}, …]"));
     };
     let request_key = key_of(&headers, &uri);
-    // Group by key, keeping each item's position for the answer.
+    let mut by_key: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut groups: Vec<(String, Positioned)> = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
-        let key = item.get("intake_key").and_then(Value::as_str).map(str::to_owned).or_else(|| request_key.clone());
+        let Value::Object(mut item) = item else {
+            return Err(ApiError::bad_request("not_an_object", format!("item {i} is not an object")));
+        };
+        let key = item.get("intake_key").and_then(Value::as_str).map(|k| k.trim().to_owned()).or_else(|| request_key.clone());
         let key = key.ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", format!("item {i} names no intake_key")))?;
-        let mut e = from_value(item.get("json").cloned().unwrap_or(Value::Null));
+        let event = item.remove("json").ok_or_else(|| ApiError::bad_request("missing_json", format!("item {i} has no \"json\"")))?;
+        let mut e = from_value(event);
         if let Some(t) = item.get("timestamp").and_then(Value::as_str) {
             e.entry("timestamp").or_insert_with(|| Value::String(t.to_owned()));
         }
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, g)) => g.push((i, e)),
-            None => groups.push((key, vec![(i, e)])),
-        }
-    }
-    let mut callers = Vec::with_capacity(groups.len());
-    for (key, _) in &groups {
-        callers.push(caller_for(&st, Some(key.clone())).await?);
+        let slot = match by_key.get(&key) {
+            Some(&g) => g,
+            None => {
+                if groups.len() == MAX_ARRAY_KEYS {
+                    return Err(ApiError::bad_request(
+                        "too_many_keys",
+                        format!("one /array request names at most {MAX_ARRAY_KEYS} intake keys"),
+                    ));
+                }
+                by_key.insert(key.clone(), groups.len());
+                groups.push((key, Vec::new()));
+                groups.len() - 1
+            }
+        };
+        groups[slot].1.push((i, e));
     }
     let total: usize = groups.iter().map(|(_, g)| g.len()).sum();
+    let mut callers = Vec::with_capacity(groups.len());
+    let mut positions = Vec::with_capacity(groups.len());
+    for (key, group) in groups {
+        let caller = caller_for(&st, Some(key)).await?;
+        let (pos, events): (Vec<usize>, Vec<Map<String, Value>>) = group.into_iter().unzip();
+        let events = with_timestamp(&headers, events);
+        callers.push((caller, events));
+        positions.push(pos);
+    }
+    let answers = crate::intake::accept_groups(&st, &headers, &raw, callers).await?;
     let mut ids = vec![String::new(); total];
-    for ((_, group), caller) in groups.into_iter().zip(callers) {
-        let (positions, events): (Vec<usize>, Vec<Map<String, Value>>) = group.into_iter().unzip();
-        let h = headers.clone();
-        let a = accept(&st, &caller, &headers, &raw, move |_| Ok(with_timestamp(&h, events))).await?;
-        for (p, id) in positions.into_iter().zip(a.event_ids) {
+    for (pos, answer) in positions.into_iter().zip(answers) {
+        for (p, id) in pos.into_iter().zip(answer) {
             ids[p] = id;
         }
     }
@@ -322,11 +342,10 @@ fn from_hec(v: Value) -> Result<Map<String, Value>, ApiError> {
 #[utoipa::path(post, path = "/services/collector/event", tag = "intake", request_body(content = String), responses((status = 200, body = HecAnswer)))]
 pub async fn hec_event(
     State(st): State<XdrState>,
-    uri: Uri,
+    Authorized(caller, _): Authorized<EventsWrite>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<HecAnswer>, ApiError> {
-    let caller = caller_for(&st, key_of(&headers, &uri)).await?;
     let raw = body_or_error(body)?;
     accept(&st, &caller, &headers, &raw, |b| {
         let values: Vec<Value> = serde_json::Deserializer::from_slice(b).into_iter::<Value>().collect::<Result<_, _>>().map_err(|e| {
@@ -345,11 +364,10 @@ pub async fn hec_event(
 #[utoipa::path(post, path = "/services/collector/raw", tag = "intake", request_body(content = String), responses((status = 200, body = HecAnswer)))]
 pub async fn hec_raw(
     State(st): State<XdrState>,
-    uri: Uri,
+    Authorized(caller, _): Authorized<EventsWrite>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<HecAnswer>, ApiError> {
-    let caller = caller_for(&st, key_of(&headers, &uri)).await?;
     let raw = body_or_error(body)?;
     accept(&st, &caller, &headers, &raw, |b| {
         let text = String::from_utf8_lossy(b);

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::io::Read;
@@ -58,8 +58,9 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, ApiError
     if !gzip {
         return Ok(body.to_vec());
     }
-    let mut out = Vec::with_capacity(body.len() * 4);
-    flate2::read::GzDecoder::new(body)
+    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(1 << 20));
+    // Every member of a multi-member stream (concatenated gzip files), not only the first.
+    flate2::read::MultiGzDecoder::new(body)
         .take(MAX_REQUEST as u64 + 1)
         .read_to_end(&mut out)
         .map_err(|e| ApiError::bad_request("bad_gzip", format!("the body is not valid gzip: {e}")))?;
@@ -91,6 +92,23 @@ pub fn parse_events(bytes: &[u8]) -> Result<Vec<Map<String, Value>>, ApiError> {
         .collect()
 }
 
+/// The size of an event as JSON, without building the text.
+fn sent_size(e: &Map<String, Value>) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, e);
+    c.0
+}
+
 /// Normalises `events` for `caller`'s space.
 pub fn prepare(
     st: &XdrState,
@@ -107,8 +125,13 @@ pub fn prepare(
             Some(s) if !s.is_empty() && s.len() <= 200 => s.to_owned(),
             _ => st.ids.at(now).to_string(),
         };
+        let sent = sent_size(&e);
+        if sent > MAX_EVENT {
+            return Err(too_large(format!("event {i} is {} KiB; an event has at most 250 KiB", sent / 1024)));
+        }
         let mut flat = Map::new();
-        flatten_object(&e, &mut flat);
+        flatten_object(&e, &mut flat)
+            .map_err(|_| too_large(format!("event {i} flattens into more than 1 MiB of field names; nest less")))?;
         if let Some(fields) = firewall_fields(&e) {
             flat.extend(fields);
         }
@@ -120,7 +143,10 @@ pub fn prepare(
             .get("timestamp")
             .and_then(Value::as_str)
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map_or(received, |t| t.timestamp_micros());
+            .map_or(received, |t| t.timestamp_micros())
+            // A time far in the future (a wrong clock) is indexed at a day ahead at most; the
+            // event keeps what it said.
+            .min(received + 86_400_000_000);
         let event_type = flat.get("event_type").or_else(|| e.get("type")).and_then(Value::as_str).map(str::to_owned);
         flat.insert("id".into(), Value::String(id.clone()));
         flat.insert("received_at".into(), received_text.clone());
@@ -130,57 +156,69 @@ pub fn prepare(
             flat.insert("event_type".into(), Value::String(t.clone()));
         }
         let body = serde_json::to_string(&flat).map_err(ApiError::internal)?;
-        if body.len() > MAX_EVENT {
-            return Err(too_large(format!("event {i} is {} KiB; an event has at most 250 KiB", body.len() / 1024)));
-        }
         out.push(Prepared { id, timestamp, event_type, source, body });
     }
     Ok(out)
 }
 
-/// Stores `events` in one group-committed write and returns their ids once committed; a
-/// `message_id` (the delivery's `webhook-id`) is remembered with the answer.
-pub async fn store(st: &XdrState, caller: &Caller, events: Vec<Prepared>, message_id: Option<String>) -> Result<Accepted, ApiError> {
-    let space = caller.space_id.to_string();
+/// Stores the events of every group (a space and its events) in one group-committed write and
+/// returns each group's ids once committed. With a `message_id` (the delivery's `webhook-id`),
+/// a group whose space already took that message stores nothing and gets the first answer:
+/// checked inside the transaction, so concurrent repeats cannot both store.
+pub async fn store_groups(
+    st: &XdrState,
+    groups: Vec<(Caller, Vec<Prepared>)>,
+    message_id: Option<String>,
+) -> Result<Vec<Vec<String>>, ApiError> {
     let received = to_micros(st.clock.now());
-    let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
-    let answer = Accepted { event_ids: ids.clone() };
-    let stored_answer = serde_json::to_string(&ids).map_err(ApiError::internal)?;
-    st.store
+    let answers = st
+        .store
         .write(move |c| {
+            let mut answers: Vec<Vec<String>> = groups.iter().map(|(_, events)| events.iter().map(|e| e.id.clone()).collect()).collect();
+            // Groups of one space (two keys of it in one /array) share its message record.
+            let mut spaces: Vec<(String, Vec<usize>)> = Vec::new();
+            for (g, (caller, _)) in groups.iter().enumerate() {
+                let space = caller.space_id.to_string();
+                match spaces.iter_mut().find(|(s, _)| *s == space) {
+                    Some((_, gs)) => gs.push(g),
+                    None => spaces.push((space, vec![g])),
+                }
+            }
             let mut insert = c.prepare_cached(
                 "INSERT INTO events (space_id, id, received_at, timestamp, event_type, source, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
                  ON CONFLICT (space_id, id) DO NOTHING",
             )?;
-            for e in &events {
-                insert.execute(params![space, e.id, received, e.timestamp, e.event_type, e.source, e.body])?;
+            for (space, gs) in &spaces {
+                if let Some(m) = &message_id {
+                    let all: Vec<&String> = gs.iter().flat_map(|g| answers[*g].iter()).collect();
+                    let taken = c
+                        .prepare_cached("INSERT INTO intake_messages (space_id, message_id, event_ids, received_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")?
+                        .execute(params![space, m, serde_json::to_string(&all)?, received])?;
+                    if taken == 0 {
+                        // A redelivery: the first answer, split back over the same groups.
+                        let first: String = c
+                            .prepare_cached("SELECT event_ids FROM intake_messages WHERE space_id = ?1 AND message_id = ?2")?
+                            .query_row(params![space, m], |r| r.get(0))?;
+                        let mut first: std::collections::VecDeque<String> = serde_json::from_str::<Vec<String>>(&first)?.into();
+                        for g in gs {
+                            let n = answers[*g].len();
+                            answers[*g] = (0..n).map(|_| first.pop_front().unwrap_or_default()).collect();
+                        }
+                        continue;
+                    }
+                }
+                for g in gs {
+                    for e in &groups[*g].1 {
+                        insert.execute(params![space, e.id, received, e.timestamp, e.event_type, e.source, e.body])?;
+                    }
+                }
             }
-            if let Some(m) = message_id {
-                c.prepare_cached("INSERT INTO intake_messages (space_id, message_id, event_ids, received_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")?
-                    .execute(params![space, m, stored_answer, received])?;
-            }
-            Ok::<_, StoreError>(())
+            Ok::<_, StoreError>(answers)
         })
         .await
         .map_err(ApiError::from)?;
     st.appended.send_modify(|n| *n += 1);
-    Ok(answer)
-}
-
-/// The answer already given to a delivery with this `webhook-id`, if any.
-pub async fn seen(st: &XdrState, caller: &Caller, message_id: &str) -> Result<Option<Accepted>, ApiError> {
-    let (space, m) = (caller.space_id.to_string(), message_id.to_owned());
-    let found: Option<String> = st
-        .store
-        .read(move |c| {
-            c.prepare_cached("SELECT event_ids FROM intake_messages WHERE space_id = ?1 AND message_id = ?2")?
-                .query_row(params![space, m], |r| r.get(0))
-                .optional()
-                .map_err(StoreError::from)
-        })
-        .await
-        .map_err(ApiError::from)?;
-    Ok(found.and_then(|s| serde_json::from_str(&s).ok()).map(|event_ids| Accepted { event_ids }))
+    Ok(answers)
 }
 
 /// Checks the Standard Webhooks signature when the key has a secret; returns the delivery's
@@ -199,7 +237,7 @@ pub fn check_signature(caller: &Caller, headers: &HeaderMap, body: &[u8], now: i
     Ok(header("webhook-id").map(str::trim).filter(|m| !m.is_empty() && m.len() <= 200).map(str::to_owned))
 }
 
-/// The whole intake path of a body of events.
+/// The whole intake path of a body of events for one key.
 pub async fn accept(
     st: &XdrState,
     caller: &Caller,
@@ -207,16 +245,29 @@ pub async fn accept(
     raw: &[u8],
     events: impl FnOnce(&[u8]) -> Result<Vec<Map<String, Value>>, ApiError>,
 ) -> Result<Accepted, ApiError> {
-    let now = st.clock.now();
-    let message_id = check_signature(caller, headers, raw, now.timestamp())?;
-    if let Some(m) = &message_id
-        && let Some(answer) = seen(st, caller, m).await?
-    {
-        return Ok(answer);
-    }
     let body = decode_body(headers, raw)?;
-    let prepared = prepare(st, caller, events(&body)?, now)?;
-    store(st, caller, prepared, message_id).await
+    let parsed = events(&body)?;
+    let mut answers = accept_groups(st, headers, raw, vec![(caller.clone(), parsed)]).await?;
+    Ok(Accepted { event_ids: answers.pop().unwrap_or_default() })
+}
+
+/// Several keys' events from one request (Sekoia's `/array`), all or nothing: signatures
+/// checked for every key, then one transaction.
+pub async fn accept_groups(
+    st: &XdrState,
+    headers: &HeaderMap,
+    raw: &[u8],
+    groups: Vec<(Caller, Vec<Map<String, Value>>)>,
+) -> Result<Vec<Vec<String>>, ApiError> {
+    let now = st.clock.now();
+    let mut message_id = None;
+    let mut prepared = Vec::with_capacity(groups.len());
+    for (caller, events) in groups {
+        message_id = check_signature(&caller, headers, raw, now.timestamp())?;
+        let p = prepare(st, &caller, events, now)?;
+        prepared.push((caller, p));
+    }
+    store_groups(st, prepared, message_id).await
 }
 
 /// Send events (scope `events_write`): one JSON object, an array of objects or NDJSON, gzip

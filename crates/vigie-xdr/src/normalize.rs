@@ -27,29 +27,53 @@ pub const FIREWALL_FIELDS: &[&str] = &[
     "model",
 ];
 
+/// The most bytes of dotted-path keys one event may flatten into: a long key over many leaves
+/// would otherwise multiply (a 100 KiB key over 1,000 leaves is 100 MB of keys).
+pub const KEY_BUDGET: usize = 1 << 20;
+
+/// An event whose dotted paths would exceed [`KEY_BUDGET`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooWide;
+
 /// Flattens `value` into `out` under `prefix` (objects become dotted paths; arrays and scalars
-/// are kept). Depth is bounded: past 16 levels a subtree is kept whole.
-pub fn flatten(prefix: &str, value: &Value, out: &mut Map<String, Value>) {
-    flatten_at(prefix, value, out, 0);
+/// are kept). Depth is bounded: past 16 levels a subtree is kept whole. A key that is already
+/// taken (`{"a.b": 1, "a": {"b": 2}}`) keeps its first value; the later one goes under
+/// `<key>#2`, so nothing is lost.
+pub fn flatten(prefix: &str, value: &Value, out: &mut Map<String, Value>) -> Result<(), TooWide> {
+    let mut budget = KEY_BUDGET;
+    flatten_at(prefix, value, out, 0, &mut budget)
 }
 
 /// Flattens an object's fields into `out` (the top level of an event).
-pub fn flatten_object(m: &Map<String, Value>, out: &mut Map<String, Value>) {
+pub fn flatten_object(m: &Map<String, Value>, out: &mut Map<String, Value>) -> Result<(), TooWide> {
+    let mut budget = KEY_BUDGET;
     for (k, v) in m {
-        flatten_at(k, v, out, 1);
+        flatten_at(k, v, out, 1, &mut budget)?;
     }
+    Ok(())
 }
 
-fn flatten_at(prefix: &str, value: &Value, out: &mut Map<String, Value>, depth: usize) {
+fn flatten_at(prefix: &str, value: &Value, out: &mut Map<String, Value>, depth: usize, budget: &mut usize) -> Result<(), TooWide> {
     match value {
         Value::Object(m) if depth < 16 && !m.is_empty() => {
             for (k, v) in m {
                 let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                flatten_at(&key, v, out, depth + 1);
+                flatten_at(&key, v, out, depth + 1, budget)?;
             }
+            Ok(())
         }
         _ => {
-            out.insert(prefix.to_owned(), value.clone());
+            *budget = budget.checked_sub(prefix.len()).ok_or(TooWide)?;
+            if out.contains_key(prefix) {
+                let mut n = 2;
+                while out.contains_key(&format!("{prefix}#{n}")) {
+                    n += 1;
+                }
+                out.insert(format!("{prefix}#{n}"), value.clone());
+            } else {
+                out.insert(prefix.to_owned(), value.clone());
+            }
+            Ok(())
         }
     }
 }
@@ -145,9 +169,22 @@ mod tests {
         );
         assert_eq!((f["interaction_id"].as_str(), f["model"].as_str(), f["risk_score"].as_f64()), (Some("i1"), Some("r1"), Some(0.97)));
         let mut flat = Map::new();
-        flatten("", &e, &mut flat);
+        flatten("", &e, &mut flat).expect("small");
         assert_eq!(flat["data.interaction.platform_id"], "deepseek");
         assert!(flat["data.interaction.classifications"].is_array());
         assert!(firewall_fields(json!({"type": "login", "data": {"user": "x"}}).as_object().expect("object")).is_none());
+    }
+
+    #[test]
+    fn colliding_paths_keep_both_values_and_a_key_multiplied_over_many_leaves_is_refused() {
+        let mut flat = Map::new();
+        flatten_object(json!({"a.b": 1, "a": {"b": 2}}).as_object().expect("object"), &mut flat).expect("flat");
+        let mut both = [flat["a.b"].as_i64(), flat["a.b#2"].as_i64()];
+        both.sort();
+        assert_eq!(both, [Some(1), Some(2)]);
+        let leaves: Map<String, Value> = (0..1000).map(|i| (format!("a{i}"), json!(0))).collect();
+        let mut wide = Map::new();
+        wide.insert("k".repeat(100 * 1024), Value::Object(leaves));
+        assert_eq!(flatten_object(&wide, &mut Map::new()), Err(TooWide));
     }
 }

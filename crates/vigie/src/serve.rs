@@ -152,7 +152,11 @@ async fn connect(cfg: &Config, fw: &Running, xdr: &RunningXdr) -> anyhow::Result
         batch_ms: None,
         max_in_flight: None,
     };
-    fw.state.webhooks.create(&system, new).await.map_err(|e| anyhow::anyhow!("cannot create the webhook to the XDR: {}", e.message))?;
+    fw.state
+        .webhooks
+        .create_system(&system, new)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot create the webhook to the XDR: {}", e.message))?;
     tracing::info!("connected the firewall to the XDR intake (webhook and key created)");
     Ok(())
 }

@@ -114,6 +114,16 @@ async fn an_interaction_posted_to_the_firewall_is_an_xdr_event_within_two_second
     assert_eq!((found["source"].as_str(), found["platform_id"].as_str()), (Some("noxys"), Some("deepseek")));
     assert_eq!(found["classification_type"], json!(["CREDIT_CARD"]));
     assert_eq!(found["data.interaction.classifications"][0]["value"], "****0366", "masked values only");
+    // The firewall trusts the XDR's loopback address for its own webhook only: a tenant's admin
+    // cannot point another webhook at it.
+    let refused = http
+        .post(format!("{fw}/api/v1/webhooks"))
+        .bearer_auth(&token)
+        .json(&json!({"url": format!("{xdr}/api/v1/keys"), "events": ["interaction.created"]}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(refused.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
     // interaction.created is not among the events the default webhook carries.
     let page: Value = http
         .get(format!("{xdr}/api/v1/events?event_type=interaction.created"))

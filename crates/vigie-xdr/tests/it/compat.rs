@@ -67,3 +67,20 @@ async fn splunk_hec_events_and_raw_lines_are_stored() {
     assert_eq!(raw(&x, "/services/collector/event", "{\"time\": 1}", &[("authorization", &splunk)]).await.0, StatusCode::BAD_REQUEST);
     assert_eq!(raw(&x, "/services/collector/event", "{\"event\": 1}", &[]).await.0, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn an_array_over_two_keys_of_one_space_with_a_webhook_id_is_stored_whole_and_a_bad_item_stores_nothing() {
+    let x = TestXdr::start().await;
+    let (k1, _) = x.key("soc", &["events_write"], false).await;
+    let (k2, _) = x.key("soc", &["events_write"], false).await;
+    let body = json!([{"intake_key": k1, "json": "{\"id\": \"x-1\"}"}, {"intake_key": k2, "json": "{\"id\": \"x-2\"}"}, {"intake_key": k1, "json": "{\"id\": \"x-3\"}"}]);
+    let (status, r) = raw(&x, "/array", &body.to_string(), &[("webhook-id", "arr-1")]).await;
+    assert_eq!((status, r["event_ids"].clone()), (StatusCode::OK, json!(["x-1", "x-2", "x-3"])), "{r}");
+    assert_eq!(x.count("SELECT COUNT(*) FROM events"), 3);
+    let big = "x".repeat(260 * 1024);
+    let bad = json!([{"intake_key": k1, "json": "{\"id\": \"y-1\"}"}, {"intake_key": k2, "json": big}]);
+    assert_eq!(raw(&x, "/array", &bad.to_string(), &[]).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(x.count("SELECT COUNT(*) FROM events"), 3, "all or nothing");
+    let many: Vec<Value> = (0..20).map(|i| json!({"intake_key": format!("vxk_fake{i}"), "json": "x"})).collect();
+    assert_eq!(raw(&x, "/array", &Value::Array(many).to_string(), &[]).await.0, StatusCode::BAD_REQUEST);
+}

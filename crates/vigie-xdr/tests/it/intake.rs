@@ -238,8 +238,23 @@ async fn events_past_their_space_retention_are_deleted_and_consumers_wake_on_app
     let x = TestXdr::start().await;
     let (key, _) = x.key("soc", &["events_write", "admin"], false).await;
     let mut signal = x.state.log_signal();
+    // Received 40 days ago (written as it would have been then), and two received now — one of
+    // them saying it happened 40 days ago, which must not make it expire early.
+    let space = x.state.keys.ensure_space("soc").await.expect("space").id.to_string();
+    let long_ago = vigie_core::clock::to_micros(chrono::Utc::now() - chrono::Duration::days(40));
+    x.state
+        .store
+        .write(move |c| {
+            c.execute(
+                "INSERT INTO events (space_id, id, received_at, timestamp, source, body) VALUES (?1, 'old', ?2, ?2, 'api', '{}')",
+                rusqlite::params![space, long_ago],
+            )
+            .map_err(vigie_core::StoreError::from)
+        })
+        .await
+        .expect("old event");
     let old = chrono::Utc::now() - chrono::Duration::days(40);
-    let body = json!([{"id": "old", "timestamp": old.to_rfc3339()}, {"id": "new"}]).to_string();
+    let body = json!([{"id": "claims-old", "timestamp": old.to_rfc3339()}, {"id": "new"}]).to_string();
     x.post("/api/v1/events", Some(&key), body, &[]).await;
     assert!(signal.has_changed().expect("signal"), "an append wakes consumers");
     signal.borrow_and_update();
@@ -248,8 +263,8 @@ async fn events_past_their_space_retention_are_deleted_and_consumers_wake_on_app
     assert_eq!(x.call_json("PATCH", "/api/v1/space", &key, json!({"retention_days": 0})).await.0, StatusCode::UNPROCESSABLE_ENTITY);
     let deleted = vigie_xdr::retention::apply(&x.state).await.expect("retention");
     assert_eq!(deleted, 1);
-    assert_eq!(x.count("SELECT COUNT(*) FROM events WHERE id = 'new'"), 1);
-    assert_eq!(x.count("SELECT COUNT(*) FROM events"), 1);
+    assert_eq!(x.count("SELECT COUNT(*) FROM events WHERE id IN ('new', 'claims-old')"), 2);
+    assert_eq!(x.count("SELECT COUNT(*) FROM events"), 2);
 }
 
 #[tokio::test]
@@ -281,4 +296,37 @@ async fn a_consumer_reads_the_log_in_order_and_resumes_from_its_checkpoint_after
         .await
         .expect("resume");
     assert_eq!(rest, vec!["c-3"]);
+}
+
+#[tokio::test]
+async fn concatenated_gzip_members_are_all_read_and_a_key_multiplied_over_many_leaves_is_refused() {
+    let x = TestXdr::start().await;
+    let (key, _) = x.key("soc", &["events_write"], false).await;
+    let mut body = gzip(b"{\"id\": \"m-1\"}\n");
+    body.extend(gzip(b"{\"id\": \"m-2\"}\n"));
+    let (status, r) = x.post("/api/v1/events", Some(&key), body, &[("content-encoding", "gzip")]).await;
+    assert_eq!((status, ids(&r)), (StatusCode::OK, vec!["m-1".to_owned(), "m-2".into()]), "{r}");
+    let leaves: serde_json::Map<String, Value> = (0..1000).map(|i| (format!("a{i}"), json!(0))).collect();
+    let mut wide = serde_json::Map::new();
+    wide.insert("k".repeat(100 * 1024), Value::Object(leaves));
+    assert_eq!(x.post("/api/v1/events", Some(&key), Value::Object(wide).to_string(), &[]).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    // Concurrent repeats of one message store it once.
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (http, url, key) = (x.http.clone(), format!("{}/api/v1/events", x.base), key.clone());
+        tasks.push(tokio::spawn(async move {
+            http.post(url)
+                .bearer_auth(key)
+                .header("webhook-id", "msg-race")
+                .body("[{\"n\": 1}, {\"n\": 2}]")
+                .send()
+                .await
+                .expect("post")
+                .status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("join"), StatusCode::OK);
+    }
+    assert_eq!(x.count("SELECT COUNT(*) FROM events"), 4);
 }
