@@ -121,8 +121,9 @@ pub fn prepare(
     let space = Value::String(caller.space_id.to_string());
     let mut out = Vec::with_capacity(events.len());
     for (i, e) in events.into_iter().enumerate() {
-        let id = match e.get("id").and_then(Value::as_str).map(str::trim) {
-            Some(s) if !s.is_empty() && s.len() <= 200 => s.to_owned(),
+        let id = match e.get("id") {
+            Some(Value::String(s)) if !s.trim().is_empty() && s.trim().len() <= 200 => s.trim().to_owned(),
+            Some(Value::Number(n)) => n.to_string(),
             _ => st.ids.at(now).to_string(),
         };
         let sent = sent_size(&e);
@@ -141,6 +142,7 @@ pub fn prepare(
         };
         let timestamp = e
             .get("timestamp")
+            .or_else(|| e.get("@timestamp"))
             .and_then(Value::as_str)
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map_or(received, |t| t.timestamp_micros())

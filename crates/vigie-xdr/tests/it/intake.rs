@@ -28,10 +28,13 @@ async fn an_object_an_array_ndjson_and_gzip_are_accepted_and_stored_normalised()
     assert_eq!(uuid::Uuid::parse_str(&generated).expect("a UUID").get_version_num(), 7);
     let (status, r) = x.post("/api/v1/events", Some(&key), "{\"id\": \"n-1\"}\n{\"id\": \"n-2\"}\n\n{\"id\": \"n-3\"}\n", &[]).await;
     assert_eq!((status, ids(&r)), (StatusCode::OK, vec!["n-1".to_owned(), "n-2".into(), "n-3".into()]), "{r}");
+    let (_, r) = x.post("/api/v1/events", Some(&key), json!({"id": 42, "@timestamp": "2026-11-28T07:00:00Z"}).to_string(), &[]).await;
+    assert_eq!(ids(&r), vec!["42".to_owned()], "a numeric id is kept");
+    assert_eq!(x.count("SELECT COUNT(*) FROM events WHERE id = '42' AND timestamp = 1795849200000000"), 1, "@timestamp is read");
     let body = gzip(json!([{"id": "g-1", "source": "edr", "timestamp": "2026-11-28T08:00:00Z"}]).to_string().as_bytes());
     let (status, r) = x.post("/api/v1/events", Some(&key), body, &[("content-encoding", "gzip")]).await;
     assert_eq!((status, ids(&r)), (StatusCode::OK, vec!["g-1".to_owned()]), "{r}");
-    assert_eq!(x.count("SELECT COUNT(*) FROM events"), 7);
+    assert_eq!(x.count("SELECT COUNT(*) FROM events"), 8);
 
     let (status, e) = x.get("/api/v1/events/e-1", &key).await;
     assert_eq!(status, StatusCode::OK, "{e}");
