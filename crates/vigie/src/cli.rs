@@ -191,4 +191,7 @@ pub enum BenchCommand {
     /// Webhook deliveries per second to a local receiver and commit-to-2xx latency at a steady
     /// event rate, each against a baseline without the dispatcher.
     Webhooks(crate::bench_webhooks::WebhooksBench),
+    /// XDR intake: events per second, latency and CPU per event with batches of 100 and with
+    /// single-event POSTs, each against the store alone as the baseline.
+    Intake(crate::bench_intake::IntakeBench),
 }

@@ -2,6 +2,7 @@
 //! wires the library crates together. It is the only place that prints or reads the
 //! environment.
 mod bench;
+mod bench_intake;
 mod bench_webhooks;
 mod cli;
 mod demo;
@@ -66,6 +67,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench { which: BenchCommand::Webhooks(b) } => {
             init_logs(LogFormat::Text);
             bench_webhooks::webhooks(b).await?;
+        }
+        Command::Bench { which: BenchCommand::Intake(b) } => {
+            init_logs(LogFormat::Text);
+            bench_intake::intake(b).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
