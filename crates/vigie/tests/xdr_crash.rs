@@ -18,8 +18,11 @@ use tokio::time::{Instant, timeout_at};
 const SENDERS: usize = 6;
 /// Events per batch (one `POST /api/v1/events`).
 const BATCH: usize = 50;
-/// The XDR is killed once this many events were acknowledged.
-const KILL_AFTER_ACKS: usize = 1000;
+/// The XDR is killed once this many events were acknowledged; `VIGIE_TEST_CRASH_ACKS`
+/// raises it for the large run recorded in BENCHMARKS.md.
+fn kill_after_acks() -> usize {
+    std::env::var("VIGIE_TEST_CRASH_ACKS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000)
+}
 /// A guard: no sender sends more than this many batches.
 const MAX_BATCHES_PER_SENDER: usize = 400;
 
@@ -162,7 +165,7 @@ async fn sender(load: Arc<Load>, http: reqwest::Client, base: String, key: Strin
                     acked.extend(answered);
                     acked.len()
                 };
-                if n >= KILL_AFTER_ACKS {
+                if n >= kill_after_acks() {
                     load.reached_kill_point.notify_one();
                 }
             }
@@ -240,7 +243,7 @@ fn stored_ids(data: &Path) -> (HashSet<String>, i64, bool) {
 async fn an_xdr_killed_under_batch_load_keeps_every_acknowledged_event_once() {
     let started = std::time::Instant::now();
     // A failure guard only: every wait below ends as soon as its condition holds.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(30 + (kill_after_acks() / 2000) as u64);
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
 
@@ -258,7 +261,7 @@ async fn an_xdr_killed_under_batch_load_keeps_every_acknowledged_event_once() {
     load.killed.store(true, Ordering::SeqCst);
     first.kill();
     let refused = load.refused.lock().expect("lock").clone();
-    assert!(reached.is_ok(), "{KILL_AFTER_ACKS} events not acknowledged in time; refused: {refused:?}\n{}", first.log_text());
+    assert!(reached.is_ok(), "{} events not acknowledged in time; refused: {refused:?}\n{}", kill_after_acks(), first.log_text());
     let acked_at_kill = load.acked.lock().expect("lock").len();
     while let Some(r) = senders.join_next().await {
         r.expect("a sender panicked");
@@ -269,7 +272,7 @@ async fn an_xdr_killed_under_batch_load_keeps_every_acknowledged_event_once() {
     let unanswered: Vec<Vec<String>> = load.unanswered.lock().expect("lock").clone();
     let acked_set: HashSet<&str> = acked.iter().map(String::as_str).collect();
     assert_eq!(acked_set.len(), acked.len(), "an event id was acknowledged twice");
-    assert!(acked.len() >= KILL_AFTER_ACKS);
+    assert!(acked.len() >= kill_after_acks());
     assert!(!unanswered.is_empty(), "the kill did not land mid-load: no batch was in flight");
 
     // The same command on the same data and address.
