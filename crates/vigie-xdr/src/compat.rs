@@ -174,6 +174,22 @@ pub async fn jsons(
     Ok(Json(a))
 }
 
+/// The body of a structured form (`/batch`, `/`) and the caller its key names (in the request,
+/// or as the body's `intake_key`).
+async fn structured(st: &XdrState, uri: &Uri, headers: &HeaderMap, raw: &[u8]) -> Result<(Value, Caller), ApiError> {
+    let decoded = crate::intake::decode_body(headers, raw)?;
+    let doc = json_doc(&decoded)?;
+    let key = key_of(headers, uri).or_else(|| doc.get("intake_key").and_then(Value::as_str).map(str::to_owned));
+    let caller = caller_for(st, key).await?;
+    Ok((doc, caller))
+}
+
+fn json_doc(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request("malformed_json", format!("the body is not valid JSON at line {}, column {}", e.line(), e.column()))
+    })
+}
+
 /// Sekoia.io `/batch`: `{"intake_key", "jsons": ["<event>", …]}`.
 #[utoipa::path(post, path = "/batch", tag = "intake", request_body(content = String), responses((status = 200, body = Accepted)))]
 pub async fn batch(
@@ -183,12 +199,7 @@ pub async fn batch(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Accepted>, ApiError> {
     let raw = body_or_error(body)?;
-    let decoded = crate::intake::decode_body(&headers, &raw)?;
-    let doc: Value = serde_json::from_slice(&decoded).map_err(|e| {
-        ApiError::bad_request("malformed_json", format!("the body is not valid JSON at line {}, column {}", e.line(), e.column()))
-    })?;
-    let key = key_of(&headers, &uri).or_else(|| doc.get("intake_key").and_then(Value::as_str).map(str::to_owned));
-    let caller = caller_for(&st, key).await?;
+    let (doc, caller) = structured(&st, &uri, &headers, &raw).await?;
     let h = headers.clone();
     let a = accept(&st, &caller, &headers, &raw, move |_| {
         let Some(Value::Array(items)) = doc.get("jsons") else {
@@ -209,12 +220,7 @@ pub async fn single(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<AcceptedOne>, ApiError> {
     let raw = body_or_error(body)?;
-    let decoded = crate::intake::decode_body(&headers, &raw)?;
-    let doc: Value = serde_json::from_slice(&decoded).map_err(|e| {
-        ApiError::bad_request("malformed_json", format!("the body is not valid JSON at line {}, column {}", e.line(), e.column()))
-    })?;
-    let key = key_of(&headers, &uri).or_else(|| doc.get("intake_key").and_then(Value::as_str).map(str::to_owned));
-    let caller = caller_for(&st, key).await?;
+    let (doc, caller) = structured(&st, &uri, &headers, &raw).await?;
     let h = headers.clone();
     let a = accept(&st, &caller, &headers, &raw, move |_| {
         let event = doc
