@@ -78,15 +78,25 @@ pub async fn events_list(
     let rows: Vec<(i64, i64, String)> = st
         .store
         .read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT timestamp, seq, body FROM events WHERE space_id = ?1 AND timestamp >= ?2 AND (timestamp < ?3 OR (timestamp = ?3 AND seq < ?4)) \
-                 AND (?5 IS NULL OR event_type = ?5) ORDER BY timestamp DESC, seq DESC LIMIT ?6",
-            )?;
-            let rows = stmt.query_map(params![space, from_us, ts_before, seq_before, event_type, limit as i64 + 1], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::from)
+            // Two statements, so each uses its own index: (space, time) or (space, type, time).
+            const RANGE: &str =
+                "timestamp >= ?2 AND (timestamp < ?3 OR (timestamp = ?3 AND seq < ?4)) ORDER BY timestamp DESC, seq DESC LIMIT ?5";
+            let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
+            let rows = match &event_type {
+                None => c
+                    .prepare_cached(&format!("SELECT timestamp, seq, body FROM events WHERE space_id = ?1 AND {RANGE}"))?
+                    .query_map(params![space, from_us, ts_before, seq_before, limit as i64 + 1], row)?
+                    .collect::<Result<Vec<_>, _>>(),
+                Some(t) => c
+                    .prepare_cached(&format!(
+                        "SELECT timestamp, seq, body FROM events WHERE space_id = ?1 AND event_type = ?6 AND {RANGE}"
+                    ))?
+                    .query_map(params![space, from_us, ts_before, seq_before, limit as i64 + 1, t], row)?
+                    .collect::<Result<Vec<_>, _>>(),
+            };
+            rows.map_err(StoreError::from)
         })
         .await?;
-    // With a cursor, the first bound is exclusive of (timestamp, seq); without, `to` is exclusive.
     let page = Page::from_rows(rows, limit, |(t, s, _)| format!("{t}:{s}"));
     let items = page.items.into_iter().map(|(_, _, b)| serde_json::from_str(&b).unwrap_or(Value::Null)).collect();
     Ok(Json(Page { items, next_cursor: page.next_cursor }))
