@@ -3,6 +3,7 @@
 mod compat;
 mod intake;
 mod matrix;
+mod openapi;
 
 use reqwest::StatusCode;
 use serde_json::Value;
