@@ -3,7 +3,7 @@
 //! secret must sign its deliveries (Standard Webhooks); a repeated event id, or a repeated
 //! `webhook-id`, is acknowledged and stored once.
 use crate::keys::{Authorized, Caller, EventsWrite};
-use crate::normalize::{firewall_fields, flatten_object};
+use crate::normalize::firewall_fields;
 use crate::state::XdrState;
 use axum::Json;
 use axum::body::Bytes;
@@ -130,12 +130,7 @@ pub fn prepare(
         if sent > MAX_EVENT {
             return Err(too_large(format!("event {i} is {} KiB; an event has at most 250 KiB", sent / 1024)));
         }
-        let mut flat = Map::new();
-        flatten_object(&e, &mut flat)
-            .map_err(|_| too_large(format!("event {i} flattens into more than 1 MiB of field names; nest less")))?;
-        if let Some(fields) = firewall_fields(&e) {
-            flat.extend(fields);
-        }
+        let fields = firewall_fields(&e);
         let source = match e.get("source").and_then(Value::as_str).filter(|s| !s.trim().is_empty()) {
             Some(s) => s.to_owned(),
             None => caller.default_source.clone().unwrap_or_else(|| "api".into()),
@@ -149,7 +144,19 @@ pub fn prepare(
             // A time far in the future (a wrong clock) is indexed at a day ahead at most; the
             // event keeps what it said.
             .min(received + 86_400_000_000);
-        let event_type = flat.get("event_type").or_else(|| e.get("type")).and_then(Value::as_str).map(str::to_owned);
+        let event_type = fields
+            .as_ref()
+            .and_then(|f| f.get("event_type"))
+            .or_else(|| e.get("event_type"))
+            .or_else(|| e.get("type"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        // Stored as sent, plus the flat fields and the log's own: nested objects are read as
+        // dotted paths when the event is shown (`log::shown`), not written out twice here.
+        let mut flat = e;
+        if let Some(fields) = fields {
+            flat.extend(fields);
+        }
         flat.insert("id".into(), Value::String(id.clone()));
         flat.insert("received_at".into(), received_text.clone());
         flat.insert("space_id".into(), space.clone());

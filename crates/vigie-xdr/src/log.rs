@@ -33,7 +33,24 @@ pub async fn events_get(
         })
         .await?;
     let body = body.ok_or_else(|| ApiError::not_found("event"))?;
-    Ok(Json(serde_json::from_str(&body).map_err(ApiError::internal)?))
+    Ok(Json(shown(&body)))
+}
+
+/// An event as the API shows it: every nested object as dotted paths
+/// (`data.interaction.platform_id`) beside the flat fields. One too wide to flatten (more than
+/// 1 MiB of path names) is shown as stored.
+pub fn shown(body: &str) -> Value {
+    match serde_json::from_str::<Value>(body) {
+        Ok(Value::Object(m)) => {
+            let mut flat = serde_json::Map::new();
+            match crate::normalize::flatten_object(&m, &mut flat) {
+                Ok(()) => Value::Object(flat),
+                Err(_) => Value::Object(m),
+            }
+        }
+        Ok(other) => other,
+        Err(_) => Value::Null,
+    }
 }
 
 /// Filters of the event listing.
@@ -98,7 +115,7 @@ pub async fn events_list(
         })
         .await?;
     let page = Page::from_rows(rows, limit, |(t, s, _)| format!("{t}:{s}"));
-    let items = page.items.into_iter().map(|(_, _, b)| serde_json::from_str(&b).unwrap_or(Value::Null)).collect();
+    let items = page.items.into_iter().map(|(_, _, b)| shown(&b)).collect();
     Ok(Json(Page { items, next_cursor: page.next_cursor }))
 }
 
