@@ -976,7 +976,7 @@ async fn run(b: &IntakeBench, client: &tokio::runtime::Handle, say: &dyn Fn(Stri
     }
     if let Some((_, _, _, st)) = results.first() {
         say(format!(
-            "(an event is {} bytes as sent and {:.0} bytes as stored: the normalised body keeps every dotted path and adds the flat fields; \
+            "(an event is {} bytes as sent and {:.0} bytes as stored: the stored body is the event as sent plus the flat fields and the log's own; \
              database bytes/event = the closed database file over its rows, indexes included)",
             envelopes.mean_bytes, st.stored_bytes
         ));
