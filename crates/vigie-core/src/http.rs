@@ -462,3 +462,26 @@ pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri
         format!("{} does not accept {method}; see /api/v1/openapi.json", uri.path()),
     )
 }
+
+/// Declares the `bearer` security scheme every half's OpenAPI document uses.
+pub struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+/// The `/readyz` answer of a half: ready when started, not stopping, and its database commits
+/// (a no-op write proves the writer thread is alive, not only that reads work).
+pub async fn readiness(store: &crate::Store, ready: &std::sync::atomic::AtomicBool) -> (StatusCode, axum::Json<serde_json::Value>) {
+    use serde_json::json;
+    let db = store.write(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map_err(crate::StoreError::from)).await;
+    match (ready.load(std::sync::atomic::Ordering::Acquire), db) {
+        (true, Ok(_)) => (StatusCode::OK, axum::Json(json!({"status": "ready"}))),
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "starting or stopping"}))),
+        (true, Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "database unavailable", "error": e.to_string()}))),
+    }
+}

@@ -3,7 +3,6 @@
 use crate::state::{FirewallSettings, FirewallState, FirewallStats};
 use crate::{interactions, platforms, policy, scan};
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::{Extension, Json, Router, middleware};
 use serde_json::json;
@@ -13,13 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vigie_core::auth::{Auth, AuthSettings};
 use vigie_core::clock::SharedClock;
 use vigie_core::db::StoreOptions;
-use vigie_core::http::{ErrorBody, json_errors, method_not_allowed, route_not_found};
+use vigie_core::http::{BearerAuth, ErrorBody, json_errors, method_not_allowed, route_not_found};
 use vigie_core::ids::IdGen;
 use vigie_core::metrics::{Metrics, metrics_handler, track};
 use vigie_core::secrets::MasterKey;
@@ -132,15 +130,6 @@ pub fn open(opts: FirewallOptions, clock: SharedClock) -> Result<FirewallState, 
 )]
 struct ApiDoc;
 
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        let components = doc.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
-    }
-}
-
 /// Adds the error answers every operation can give to each operation that does not already say
 /// so: 401/403 where a token is needed, 400/413/422 where a body or query is read, 500 always.
 struct CommonErrors;
@@ -187,14 +176,7 @@ async fn healthz() -> Json<serde_json::Value> {
 /// Readiness: started, not shutting down, and the database answers.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
 async fn readyz(State(st): State<FirewallState>) -> impl IntoResponse {
-    // A no-op write proves the writer thread is alive and committing, not only that reads work.
-    let db = st.store.write(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map_err(StoreError::from)).await;
-    let ready = st.ready.load(Ordering::Acquire);
-    match (ready, db) {
-        (true, Ok(_)) => (StatusCode::OK, Json(json!({"status": "ready"}))),
-        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "starting or stopping"}))),
-        (true, Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "database unavailable", "error": e.to_string()}))),
-    }
+    vigie_core::http::readiness(&st.store, &st.ready).await
 }
 
 /// Prometheus metrics (text exposition format).

@@ -202,10 +202,11 @@ pub async fn batch(
     let (doc, caller) = structured(&st, &uri, &headers, &raw).await?;
     let h = headers.clone();
     let a = accept(&st, &caller, &headers, &raw, move |_| {
-        let Some(Value::Array(items)) = doc.get("jsons") else {
+        let mut doc = doc;
+        let Some(Value::Array(items)) = doc.get_mut("jsons").map(Value::take) else {
             return Err(ApiError::bad_request("missing_jsons", "/batch takes {\"intake_key\", \"jsons\": [\"<event>\", …]}"));
         };
-        Ok(with_timestamp(&h, items.iter().cloned().map(from_value).collect()))
+        Ok(with_timestamp(&h, items.into_iter().map(from_value).collect()))
     })
     .await?;
     Ok(Json(a))

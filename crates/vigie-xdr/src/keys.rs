@@ -501,19 +501,22 @@ impl Keys {
                 let (hx, sealer) = (hex(&h), self.sealer.clone());
                 let now_us = to_micros(now);
                 let found: Option<(Caller, Option<i64>)> =
-                    self.store.read(move |c| lookup(c, &hx, &sealer, now_us)).await.map_err(|e: StoreError| ApiError::internal(e))?;
+                    self.store.read(move |c| lookup(c, &hx, &sealer)).await.map_err(|e: StoreError| ApiError::internal(e))?;
                 let Some((caller, last_used)) = found else { return Err(unauthorized("unknown or revoked API key")) };
                 // Last use, to the minute: at most one write per key per minute.
                 if last_used.is_none_or(|t| now_us - t > 60_000_000) {
                     let id = caller.key_id.to_string();
                     let store = self.store.clone();
                     tokio::spawn(async move {
-                        let _ = store
+                        if let Err(e) = store
                             .write(move |c| {
                                 c.execute("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1", params![id, now_us])
                                     .map_err(StoreError::from)
                             })
-                            .await;
+                            .await
+                        {
+                            tracing::debug!(error = %e, "the last use of a key could not be recorded");
+                        }
                     });
                 }
                 if let Ok(mut cache) = self.cache.lock() {
@@ -533,7 +536,7 @@ impl Keys {
     }
 }
 
-fn lookup(c: &Connection, hash_hex: &str, sealer: &SecretBox, _now: i64) -> Result<Option<(Caller, Option<i64>)>, StoreError> {
+fn lookup(c: &Connection, hash_hex: &str, sealer: &SecretBox) -> Result<Option<(Caller, Option<i64>)>, StoreError> {
     let row: Option<KeyRow> = c
         .prepare_cached(
             "SELECT id, space_id, scopes, default_source, sealed_secret, expires_at, last_used_at FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL",

@@ -4,7 +4,6 @@ use crate::keys::Keys;
 use crate::state::XdrState;
 use crate::{compat, intake, log, routes};
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::{Extension, Json, Router, middleware};
 use serde_json::json;
@@ -14,12 +13,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vigie_core::clock::SharedClock;
 use vigie_core::db::StoreOptions;
-use vigie_core::http::{json_errors, method_not_allowed, route_not_found};
+use vigie_core::http::{BearerAuth, json_errors, method_not_allowed, route_not_found};
 use vigie_core::ids::IdGen;
 use vigie_core::metrics::{Metrics, metrics_handler, track};
 use vigie_core::secrets::{MasterKey, SecretBox};
@@ -91,15 +89,6 @@ pub fn open(opts: XdrOptions, clock: SharedClock) -> Result<XdrState, StoreError
 )]
 struct ApiDoc;
 
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        let components = doc.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
-    }
-}
-
 /// Liveness.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "alive")))]
 async fn healthz() -> Json<serde_json::Value> {
@@ -109,12 +98,7 @@ async fn healthz() -> Json<serde_json::Value> {
 /// Readiness: started, not shutting down, and the database commits.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
 async fn readyz(State(st): State<XdrState>) -> impl IntoResponse {
-    let db = st.store.write(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map_err(StoreError::from)).await;
-    match (st.ready.load(Ordering::Acquire), db) {
-        (true, Ok(_)) => (StatusCode::OK, Json(json!({"status": "ready"}))),
-        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "starting or stopping"}))),
-        (true, Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "database unavailable", "error": e.to_string()}))),
-    }
+    vigie_core::http::readiness(&st.store, &st.ready).await
 }
 
 /// Prometheus metrics.

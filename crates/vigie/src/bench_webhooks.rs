@@ -229,8 +229,8 @@ impl Firewall {
             let new = serde_json::from_value(json!({"url": url, "events": [events], "max_in_flight": max_in_flight}))?;
             self.state.webhooks.create(&self.admin, new).await.map_err(|e| anyhow::anyhow!("webhook: {} {:?}", e.message, e.fields))?;
         }
-        // Let the dispatcher load it before anything is measured.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // No wait: creating a webhook bumps the dispatcher's generation, and it reloads before
+        // it fans out anything written after.
         Ok(())
     }
 
