@@ -4,7 +4,7 @@
 //! structured forms) and Splunk's HTTP Event Collector (`/services/collector/event`,
 //! `/services/collector/raw`, `Authorization: Splunk <token>`). Every form goes through the same
 //! path as the native intake: signature, idempotence, limits, the durable commit.
-use crate::intake::{Accepted, accept};
+use crate::intake::{Accepted, Events, accept, texts};
 use crate::keys::{Authorized, Caller, EventsWrite, Scope, presented_key};
 use crate::state::XdrState;
 use axum::Json;
@@ -40,8 +40,8 @@ fn from_value(v: Value) -> Map<String, Value> {
     }
 }
 
-/// `X-SEKOIAIO-EVENT-TIMESTAMP` sets the time of events that carry none.
-fn with_timestamp(headers: &HeaderMap, mut events: Vec<Map<String, Value>>) -> Vec<Map<String, Value>> {
+/// `X-SEKOIAIO-EVENT-TIMESTAMP` sets the time of events that carry none; the events as texts.
+fn with_timestamp(headers: &HeaderMap, mut events: Vec<Map<String, Value>>) -> Events<'static> {
     if let Some(t) = headers
         .get("x-sekoiaio-event-timestamp")
         .and_then(|v| v.to_str().ok())
@@ -51,7 +51,7 @@ fn with_timestamp(headers: &HeaderMap, mut events: Vec<Map<String, Value>>) -> V
             e.entry("timestamp").or_insert_with(|| Value::String(t.trim().to_owned()));
         }
     }
-    events
+    texts(events)
 }
 
 async fn caller_for(st: &XdrState, key: Option<String>) -> Result<Caller, ApiError> {
@@ -361,7 +361,7 @@ pub async fn hec_event(
         if values.is_empty() {
             return Err(ApiError::bad_request("no_data", "no HEC event in the body"));
         }
-        values.into_iter().map(from_hec).collect()
+        Ok(texts(values.into_iter().map(from_hec).collect::<Result<_, _>>()?))
     })
     .await?;
     Ok(Json(HecAnswer { text: "Success", code: 0 }))
@@ -390,7 +390,7 @@ pub async fn hec_raw(
         if events.is_empty() {
             return Err(ApiError::bad_request("no_data", "the body is empty"));
         }
-        Ok(events)
+        Ok(texts(events))
     })
     .await?;
     Ok(Json(HecAnswer { text: "Success", code: 0 }))

@@ -3,15 +3,18 @@
 //! secret must sign its deliveries (Standard Webhooks); a repeated event id, or a repeated
 //! `webhook-id`, is acknowledged and stored once.
 use crate::keys::{Authorized, Caller, EventsWrite};
-use crate::normalize::firewall_fields;
 use crate::state::XdrState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use rusqlite::params;
+use serde::Deserialize;
 use serde::Serialize;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::io::Read;
 use utoipa::ToSchema;
 use vigie_core::StoreError;
@@ -41,7 +44,7 @@ pub struct Prepared {
     pub event_type: Option<String>,
     /// `source`.
     pub source: String,
-    /// The normalised event as JSON.
+    /// The event as sent.
     pub body: String,
 }
 
@@ -50,13 +53,13 @@ fn too_large(msg: String) -> ApiError {
 }
 
 /// The body as sent, gunzipped when it says so, at most [`MAX_REQUEST`] either way.
-pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+pub fn decode_body<'a>(headers: &HeaderMap, body: &'a [u8]) -> Result<Cow<'a, [u8]>, ApiError> {
     let gzip = headers
         .get(axum::http::header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
     if !gzip {
-        return Ok(body.to_vec());
+        return Ok(Cow::Borrowed(body));
     }
     let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(1 << 20));
     // Every member of a multi-member stream (concatenated gzip files), not only the first.
@@ -67,107 +70,207 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, ApiError
     if out.len() > MAX_REQUEST {
         return Err(too_large("the body is larger than 10 MiB once decompressed; send fewer events per request".into()));
     }
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 fn malformed(e: &serde_json::Error) -> ApiError {
     ApiError::bad_request("malformed_json", format!("the body is not valid JSON at line {}, column {}", e.line(), e.column()))
 }
 
+/// The events of a request, each the text of one JSON object: borrowed from the body when it
+/// was sent as JSON, built when a compatible form wraps what was sent.
+pub type Events<'a> = Vec<Cow<'a, str>>;
+
 /// The events of a body: one object, an array of objects, or objects one per line (NDJSON).
-pub fn parse_events(bytes: &[u8]) -> Result<Vec<Map<String, Value>>, ApiError> {
+/// Each event is kept as the text sent (validated, not rebuilt).
+pub fn parse_events(bytes: &[u8]) -> Result<Events<'_>, ApiError> {
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    let values: Vec<Value> = match first {
+    let values: Vec<&RawValue> = match first {
         None => return Err(ApiError::bad_request("malformed_json", "the body is empty; send a JSON object, an array or NDJSON")),
         Some(b'[') => serde_json::from_slice(bytes).map_err(|e| malformed(&e))?,
-        Some(_) => serde_json::Deserializer::from_slice(bytes).into_iter::<Value>().collect::<Result<_, _>>().map_err(|e| malformed(&e))?,
+        Some(_) => {
+            serde_json::Deserializer::from_slice(bytes).into_iter::<&RawValue>().collect::<Result<_, _>>().map_err(|e| malformed(&e))?
+        }
     };
     values
         .into_iter()
         .enumerate()
-        .map(|(i, v)| match v {
-            Value::Object(m) => Ok(m),
-            _ => Err(ApiError::bad_request("not_an_object", format!("event {i} is not a JSON object"))),
+        .map(|(i, v)| match v.get().starts_with('{') {
+            true => Ok(Cow::Borrowed(v.get())),
+            false => Err(ApiError::bad_request("not_an_object", format!("event {i} is not a JSON object"))),
         })
         .collect()
 }
 
-/// The size of an event as JSON, without building the text.
-fn sent_size(e: &Map<String, Value>) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0 += b.len();
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut c = Count(0);
-    let _ = serde_json::to_writer(&mut c, e);
-    c.0
+/// Built events (the compatible forms) as texts.
+pub fn texts(events: Vec<Map<String, Value>>) -> Events<'static> {
+    events.into_iter().map(|m| Cow::Owned(Value::Object(m).to_string())).collect()
 }
 
-/// Normalises `events` for `caller`'s space.
-pub fn prepare(
-    st: &XdrState,
-    caller: &Caller,
-    events: Vec<Map<String, Value>>,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Vec<Prepared>, ApiError> {
-    let received = to_micros(now);
-    let received_text = Value::String(now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
-    let space = Value::String(caller.space_id.to_string());
-    let mut out = Vec::with_capacity(events.len());
-    for (i, e) in events.into_iter().enumerate() {
-        let id = match e.get("id") {
-            Some(Value::String(s)) if !s.trim().is_empty() && s.trim().len() <= 200 => s.trim().to_owned(),
-            Some(Value::Number(n)) => n.to_string(),
-            _ => st.ids.at(now).to_string(),
-        };
-        let sent = sent_size(&e);
-        if sent > MAX_EVENT {
-            return Err(too_large(format!("event {i} is {} KiB; an event has at most 250 KiB", sent / 1024)));
+/// The top-level members the log reads from an event, each as its raw JSON, found in one pass
+/// that skips everything else (nothing is built). A repeated member keeps its last value, as a
+/// full parse would.
+#[derive(Default)]
+struct Head<'a> {
+    id: Option<&'a RawValue>,
+    timestamp: Option<&'a RawValue>,
+    at_timestamp: Option<&'a RawValue>,
+    source: Option<&'a RawValue>,
+    event_type: Option<&'a RawValue>,
+    kind: Option<&'a RawValue>,
+    data: Option<&'a RawValue>,
+}
+
+enum Member {
+    Id,
+    Timestamp,
+    AtTimestamp,
+    Source,
+    EventType,
+    Kind,
+    Data,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Member {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Member;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: serde::de::Error>(self, k: &str) -> Result<Member, E> {
+                Ok(match k {
+                    "id" => Member::Id,
+                    "timestamp" => Member::Timestamp,
+                    "@timestamp" => Member::AtTimestamp,
+                    "source" => Member::Source,
+                    "event_type" => Member::EventType,
+                    "type" => Member::Kind,
+                    "data" => Member::Data,
+                    _ => Member::Other,
+                })
+            }
         }
-        let fields = firewall_fields(&e);
-        let source = match e.get("source").and_then(Value::as_str).filter(|s| !s.trim().is_empty()) {
-            Some(s) => s.to_owned(),
+        d.deserialize_identifier(V)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Head<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Head<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Head<'a>, M::Error> {
+                let mut h = Head::default();
+                while let Some(k) = m.next_key::<Member>()? {
+                    let slot = match k {
+                        Member::Id => &mut h.id,
+                        Member::Timestamp => &mut h.timestamp,
+                        Member::AtTimestamp => &mut h.at_timestamp,
+                        Member::Source => &mut h.source,
+                        Member::EventType => &mut h.event_type,
+                        Member::Kind => &mut h.kind,
+                        Member::Data => &mut h.data,
+                        Member::Other => {
+                            m.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    *slot = Some(m.next_value()?);
+                }
+                Ok(h)
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// A raw JSON value as a string, if it is one.
+fn string(v: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    let raw = v?.get();
+    if !raw.starts_with('"') {
+        return None;
+    }
+    match serde_json::from_str::<&str>(raw) {
+        Ok(s) => Some(Cow::Borrowed(s)),
+        // With escapes: unescaped into a new string.
+        Err(_) => serde_json::from_str::<String>(raw).ok().map(Cow::Owned),
+    }
+}
+
+/// Whether `data` is an object holding an `interaction` object (a firewall interaction event).
+fn has_interaction(data: &RawValue) -> bool {
+    #[derive(Deserialize)]
+    struct Data<'a> {
+        #[serde(borrow)]
+        interaction: Option<&'a RawValue>,
+    }
+    serde_json::from_str::<Data<'_>>(data.get()).ok().and_then(|d| d.interaction).is_some_and(|i| i.get().starts_with('{'))
+}
+
+/// Reads what the log needs from `events` for `caller`'s space: each event's id, time, type
+/// and source; the event itself is stored as sent.
+pub fn prepare(st: &XdrState, caller: &Caller, events: Events<'_>, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<Prepared>, ApiError> {
+    let received = to_micros(now);
+    let mut out = Vec::with_capacity(events.len());
+    for (i, text) in events.into_iter().enumerate() {
+        if text.len() > MAX_EVENT {
+            return Err(too_large(format!("event {i} is {} KiB; an event has at most 250 KiB", text.len() / 1024)));
+        }
+        let head: Head<'_> = serde_json::from_str(&text).map_err(|e| malformed(&e))?;
+        let id = match head.id {
+            Some(raw) if raw.get().starts_with('"') => {
+                string(Some(raw)).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty() && s.len() <= 200)
+            }
+            // A number is kept as written.
+            Some(raw) if raw.get().starts_with(|c: char| c == '-' || c.is_ascii_digit()) => Some(raw.get().to_owned()),
+            _ => None,
+        }
+        .unwrap_or_else(|| st.ids.at(now).to_string());
+        let source = match string(head.source).filter(|s| !s.trim().is_empty()) {
+            Some(s) => s.into_owned(),
             None => caller.default_source.clone().unwrap_or_else(|| "api".into()),
         };
-        let timestamp = e
-            .get("timestamp")
-            .or_else(|| e.get("@timestamp"))
-            .and_then(Value::as_str)
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        let timestamp = string(head.timestamp.or(head.at_timestamp))
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
             .map_or(received, |t| t.timestamp_micros())
             // A time far in the future (a wrong clock) is indexed at a day ahead at most; the
             // event keeps what it said.
             .min(received + 86_400_000_000);
-        let event_type = fields
-            .as_ref()
-            .and_then(|f| f.get("event_type"))
-            .or_else(|| e.get("event_type"))
-            .or_else(|| e.get("type"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        // Stored as sent, plus the flat fields and the log's own: nested objects are read as
-        // dotted paths when the event is shown (`log::shown`), not written out twice here.
-        let mut flat = e;
-        if let Some(fields) = fields {
-            flat.extend(fields);
+        // A firewall event's type is its `type` (`normalize::firewall_fields`); another's is its
+        // `event_type`, else its `type`.
+        let event_type = match (string(head.event_type), string(head.kind)) {
+            (Some(e), Some(k)) if e != k => {
+                let firewall = head.data.is_some_and(|d| {
+                    d.get().starts_with('{') && (has_interaction(d) || ["alert.", "policy.", "webhook."].iter().any(|p| k.starts_with(p)))
+                });
+                Some(if firewall { k } else { e })
+            }
+            (e, k) => e.or(k),
         }
-        flat.insert("id".into(), Value::String(id.clone()));
-        flat.insert("received_at".into(), received_text.clone());
-        flat.insert("space_id".into(), space.clone());
-        flat.insert("source".into(), Value::String(source.clone()));
-        if let Some(t) = &event_type {
-            flat.insert("event_type".into(), Value::String(t.clone()));
-        }
-        let body = serde_json::to_string(&flat).map_err(ApiError::internal)?;
-        out.push(Prepared { id, timestamp, event_type, source, body });
+        .map(Cow::into_owned);
+        out.push(Prepared { id, timestamp, event_type, source, body: text.into_owned() });
     }
     Ok(out)
+}
+
+/// Appends `events` to space `space_no`'s log, on the caller's transaction; an id the space
+/// already holds is skipped. Returns how many were stored.
+pub fn insert_events(c: &rusqlite::Connection, space_no: i64, received: i64, events: &[Prepared]) -> Result<usize, StoreError> {
+    let mut insert = c.prepare_cached(
+        "INSERT INTO events (space_no, id, received_at, timestamp, event_type, source, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+         ON CONFLICT (space_no, id) DO NOTHING",
+    )?;
+    let mut stored = 0;
+    for e in events {
+        stored += insert.execute(params![space_no, e.id, received, e.timestamp, e.event_type, e.source, e.body])?;
+    }
+    Ok(stored)
 }
 
 /// Stores the events of every group (a space and its events) in one group-committed write and
@@ -185,19 +288,14 @@ pub async fn store_groups(
         .write(move |c| {
             let mut answers: Vec<Vec<String>> = groups.iter().map(|(_, events)| events.iter().map(|e| e.id.clone()).collect()).collect();
             // Groups of one space (two keys of it in one /array) share its message record.
-            let mut spaces: Vec<(String, Vec<usize>)> = Vec::new();
+            let mut spaces: Vec<(String, i64, Vec<usize>)> = Vec::new();
             for (g, (caller, _)) in groups.iter().enumerate() {
-                let space = caller.space_id.to_string();
-                match spaces.iter_mut().find(|(s, _)| *s == space) {
-                    Some((_, gs)) => gs.push(g),
-                    None => spaces.push((space, vec![g])),
+                match spaces.iter_mut().find(|(_, no, _)| *no == caller.space_no) {
+                    Some((_, _, gs)) => gs.push(g),
+                    None => spaces.push((caller.space_id.to_string(), caller.space_no, vec![g])),
                 }
             }
-            let mut insert = c.prepare_cached(
-                "INSERT INTO events (space_id, id, received_at, timestamp, event_type, source, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-                 ON CONFLICT (space_id, id) DO NOTHING",
-            )?;
-            for (space, gs) in &spaces {
+            for (space, space_no, gs) in &spaces {
                 if let Some(m) = &message_id {
                     let all: Vec<&String> = gs.iter().flat_map(|g| answers[*g].iter()).collect();
                     let taken = c
@@ -217,9 +315,7 @@ pub async fn store_groups(
                     }
                 }
                 for g in gs {
-                    for e in &groups[*g].1 {
-                        insert.execute(params![space, e.id, received, e.timestamp, e.event_type, e.source, e.body])?;
-                    }
+                    insert_events(c, *space_no, received, &groups[*g].1)?;
                 }
             }
             Ok::<_, StoreError>(answers)
@@ -252,7 +348,7 @@ pub async fn accept(
     caller: &Caller,
     headers: &HeaderMap,
     raw: &[u8],
-    events: impl FnOnce(&[u8]) -> Result<Vec<Map<String, Value>>, ApiError>,
+    events: impl for<'b> FnOnce(&'b [u8]) -> Result<Events<'b>, ApiError>,
 ) -> Result<Accepted, ApiError> {
     let body = decode_body(headers, raw)?;
     let parsed = events(&body)?;
@@ -266,7 +362,7 @@ pub async fn accept_groups(
     st: &XdrState,
     headers: &HeaderMap,
     raw: &[u8],
-    groups: Vec<(Caller, Vec<Map<String, Value>>)>,
+    groups: Vec<(Caller, Events<'_>)>,
 ) -> Result<Vec<Vec<String>>, ApiError> {
     let now = st.clock.now();
     let mut message_id = None;

@@ -192,6 +192,8 @@ pub struct CreatedKey {
 pub struct Caller {
     /// The key's space.
     pub space_id: Uuid,
+    /// The space's number, which the event log carries instead of its id.
+    pub space_no: i64,
     /// The key.
     pub key_id: Uuid,
     /// Its scopes.
@@ -254,6 +256,7 @@ type KeyCache = HashMap<[u8; 32], (Caller, Instant)>;
 struct KeyRow {
     id: String,
     space: String,
+    space_no: i64,
     scopes: String,
     default_source: Option<String>,
     sealed: Option<String>,
@@ -354,7 +357,8 @@ impl Keys {
         self.store
             .write(move |c| {
                 c.execute(
-                    "INSERT INTO spaces (id, name, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
+                    "INSERT INTO spaces (id, name, created_at, no) VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(no), 0) + 1 FROM spaces)) \
+                     ON CONFLICT (name) DO NOTHING",
                     params![id.to_string(), name, to_micros(now)],
                 )?;
                 space_by_name(c, &name)
@@ -539,21 +543,23 @@ impl Keys {
 fn lookup(c: &Connection, hash_hex: &str, sealer: &SecretBox) -> Result<Option<(Caller, Option<i64>)>, StoreError> {
     let row: Option<KeyRow> = c
         .prepare_cached(
-            "SELECT id, space_id, scopes, default_source, sealed_secret, expires_at, last_used_at FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL",
+            "SELECT k.id, k.space_id, s.no, k.scopes, k.default_source, k.sealed_secret, k.expires_at, k.last_used_at \
+             FROM api_keys k JOIN spaces s ON s.id = k.space_id WHERE k.hash = ?1 AND k.revoked_at IS NULL",
         )?
         .query_row([hash_hex], |r| {
             Ok(KeyRow {
                 id: r.get(0)?,
                 space: r.get(1)?,
-                scopes: r.get(2)?,
-                default_source: r.get(3)?,
-                sealed: r.get(4)?,
-                expires_at: r.get(5)?,
-                last_used: r.get(6)?,
+                space_no: r.get(2)?,
+                scopes: r.get(3)?,
+                default_source: r.get(4)?,
+                sealed: r.get(5)?,
+                expires_at: r.get(6)?,
+                last_used: r.get(7)?,
             })
         })
         .optional()?;
-    let Some(KeyRow { id, space, scopes, default_source, sealed, expires_at, last_used }) = row else { return Ok(None) };
+    let Some(KeyRow { id, space, space_no, scopes, default_source, sealed, expires_at, last_used }) = row else { return Ok(None) };
     let key_id = Uuid::parse_str(&id).map_err(|e| StoreError::Commit(e.to_string()))?;
     let signing_secret = match sealed {
         Some(s) => {
@@ -568,6 +574,7 @@ fn lookup(c: &Connection, hash_hex: &str, sealer: &SecretBox) -> Result<Option<(
     Ok(Some((
         Caller {
             space_id: Uuid::parse_str(&space).map_err(|e| StoreError::Commit(e.to_string()))?,
+            space_no,
             key_id,
             scopes: serde_json::from_str(&scopes)?,
             default_source,

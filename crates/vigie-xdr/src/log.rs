@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::IntoParams;
 use vigie_core::StoreError;
-use vigie_core::clock::to_micros;
+use vigie_core::clock::{from_micros, to_micros};
 use vigie_core::http::{ApiError, ApiQuery, Page, bad_query, page_limit};
 
 /// One event, as stored (normalised).
@@ -22,34 +22,76 @@ pub async fn events_get(
     Authorized(caller, _): Authorized<EventsRead>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let space = caller.space_id.to_string();
-    let body: Option<String> = st
+    let space_no = caller.space_no;
+    let row: Option<Stored> = st
         .store
         .read(move |c| {
-            c.prepare_cached("SELECT body FROM events WHERE space_id = ?1 AND id = ?2")?
-                .query_row(params![space, id], |r| r.get(0))
+            c.prepare_cached(&format!("SELECT {STORED} FROM events WHERE space_no = ?1 AND id = ?2"))?
+                .query_row(params![space_no, id], Stored::from_row)
                 .optional()
                 .map_err(StoreError::from)
         })
         .await?;
-    let body = body.ok_or_else(|| ApiError::not_found("event"))?;
-    Ok(Json(shown(&body)))
+    let row = row.ok_or_else(|| ApiError::not_found("event"))?;
+    Ok(Json(shown(&row, &caller.space_id.to_string())))
 }
 
-/// An event as the API shows it: every nested object as dotted paths
-/// (`data.interaction.platform_id`) beside the flat fields. One too wide to flatten (more than
-/// 1 MiB of path names) is shown as stored.
-pub fn shown(body: &str) -> Value {
-    match serde_json::from_str::<Value>(body) {
-        Ok(Value::Object(m)) => {
-            let mut flat = serde_json::Map::new();
-            match crate::normalize::flatten_object(&m, &mut flat) {
-                Ok(()) => Value::Object(flat),
-                Err(_) => Value::Object(m),
-            }
-        }
-        Ok(other) => other,
-        Err(_) => Value::Null,
+/// The columns [`Stored::from_row`] reads.
+pub const STORED: &str = "id, received_at, event_type, source, body";
+
+/// An event as the log keeps it: the event as sent, and what the log read from it.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// Its id.
+    pub id: String,
+    /// When it was received (µs).
+    pub received_at: i64,
+    /// Its type.
+    pub event_type: Option<String>,
+    /// Its source.
+    pub source: String,
+    /// The event as sent (a JSON object).
+    pub body: String,
+}
+
+impl Stored {
+    /// Reads the columns of [`STORED`], from the first.
+    pub fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
+        Ok(Stored { id: r.get(0)?, received_at: r.get(1)?, event_type: r.get(2)?, source: r.get(3)?, body: r.get(4)? })
+    }
+}
+
+/// An event normalised (ARCHITECTURE.md): the event as sent with, for a firewall event, the
+/// flat fields the rules use (`event_type`, `platform_id`, `risk_score`, `classification_type`,
+/// …) and the log's own fields (`id`, `received_at`, `space_id`, `source`, `event_type`); the
+/// log's win over what the event said. Derived when read, so the log stores each event once.
+pub fn normalized(e: &Stored, space_id: &str) -> serde_json::Map<String, Value> {
+    let mut m = match serde_json::from_str::<Value>(&e.body) {
+        Ok(Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    if let Some(fields) = crate::normalize::firewall_fields(&m) {
+        m.extend(fields);
+    }
+    m.insert("id".into(), Value::String(e.id.clone()));
+    m.insert("received_at".into(), Value::String(from_micros(e.received_at).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));
+    m.insert("space_id".into(), Value::String(space_id.to_owned()));
+    m.insert("source".into(), Value::String(e.source.clone()));
+    if let Some(t) = &e.event_type {
+        m.insert("event_type".into(), Value::String(t.clone()));
+    }
+    m
+}
+
+/// An event as the API shows it: [`normalized`], every nested object as dotted paths
+/// (`data.interaction.platform_id`). One too wide to flatten (more than 1 MiB of path names) is
+/// shown without flattening.
+pub fn shown(e: &Stored, space_id: &str) -> Value {
+    let m = normalized(e, space_id);
+    let mut flat = serde_json::Map::new();
+    match crate::normalize::flatten_object(&m, &mut flat) {
+        Ok(()) => Value::Object(flat),
+        Err(_) => Value::Object(m),
     }
 }
 
@@ -91,31 +133,35 @@ pub async fn events_list(
             .ok_or_else(|| bad_query("cursor", "pass the next_cursor of the previous page unchanged"))?;
         (ts_before, seq_before) = (t, s);
     }
-    let (space, from_us, event_type) = (caller.space_id.to_string(), to_micros(from), q.event_type);
-    let rows: Vec<(i64, i64, String)> = st
+    let (space_no, from_us, event_type) = (caller.space_no, to_micros(from), q.event_type);
+    let rows: Vec<(i64, i64, Stored)> = st
         .store
         .read(move |c| {
             // Two statements, so each uses its own index: (space, time) or (space, type, time).
             const RANGE: &str =
                 "timestamp >= ?2 AND (timestamp < ?3 OR (timestamp = ?3 AND seq < ?4)) ORDER BY timestamp DESC, seq DESC LIMIT ?5";
-            let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
+            let row = |r: &rusqlite::Row<'_>| {
+                let stored = Stored { id: r.get(2)?, received_at: r.get(3)?, event_type: r.get(4)?, source: r.get(5)?, body: r.get(6)? };
+                Ok((r.get(0)?, r.get(1)?, stored))
+            };
             let rows = match &event_type {
                 None => c
-                    .prepare_cached(&format!("SELECT timestamp, seq, body FROM events WHERE space_id = ?1 AND {RANGE}"))?
-                    .query_map(params![space, from_us, ts_before, seq_before, limit as i64 + 1], row)?
+                    .prepare_cached(&format!("SELECT timestamp, seq, {STORED} FROM events WHERE space_no = ?1 AND {RANGE}"))?
+                    .query_map(params![space_no, from_us, ts_before, seq_before, limit as i64 + 1], row)?
                     .collect::<Result<Vec<_>, _>>(),
                 Some(t) => c
                     .prepare_cached(&format!(
-                        "SELECT timestamp, seq, body FROM events WHERE space_id = ?1 AND event_type = ?6 AND {RANGE}"
+                        "SELECT timestamp, seq, {STORED} FROM events WHERE space_no = ?1 AND event_type = ?6 AND {RANGE}"
                     ))?
-                    .query_map(params![space, from_us, ts_before, seq_before, limit as i64 + 1, t], row)?
+                    .query_map(params![space_no, from_us, ts_before, seq_before, limit as i64 + 1, t], row)?
                     .collect::<Result<Vec<_>, _>>(),
             };
             rows.map_err(StoreError::from)
         })
         .await?;
     let page = Page::from_rows(rows, limit, |(t, s, _)| format!("{t}:{s}"));
-    let items = page.items.into_iter().map(|(_, _, b)| shown(&b)).collect();
+    let space_id = caller.space_id.to_string();
+    let items = page.items.into_iter().map(|(_, _, e)| shown(&e, &space_id)).collect();
     Ok(Json(Page { items, next_cursor: page.next_cursor }))
 }
 
@@ -128,8 +174,8 @@ pub struct Logged {
     pub space_id: String,
     /// The event's id.
     pub id: String,
-    /// The normalised event.
-    pub body: Value,
+    /// The event, [`normalized`].
+    pub event: serde_json::Map<String, Value>,
 }
 
 /// Where consumer `name` has got to (0 before its first event).
@@ -150,11 +196,17 @@ pub fn advance(c: &rusqlite::Connection, name: &str, seq: i64, now: i64) -> Resu
 
 /// Up to `limit` events after `seq`, in log order, across spaces.
 pub fn read_after(c: &rusqlite::Connection, seq: i64, limit: usize) -> Result<Vec<Logged>, StoreError> {
-    let mut stmt = c.prepare_cached("SELECT seq, space_id, id, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
-    let rows = stmt.query_map(params![seq, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?)))?;
+    let mut stmt = c.prepare_cached(
+        "SELECT e.seq, s.id, e.id, e.received_at, e.event_type, e.source, e.body FROM events e JOIN spaces s ON s.no = e.space_no \
+         WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![seq, limit as i64], |r| {
+        let stored = Stored { id: r.get(2)?, received_at: r.get(3)?, event_type: r.get(4)?, source: r.get(5)?, body: r.get(6)? };
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, stored))
+    })?;
     rows.map(|r| {
-        let (seq, space_id, id, body) = r?;
-        Ok(Logged { seq, space_id, id, body: serde_json::from_str(&body).unwrap_or(Value::Null) })
+        let (seq, space_id, stored) = r?;
+        Ok(Logged { seq, event: normalized(&stored, &space_id), space_id, id: stored.id })
     })
     .collect()
 }

@@ -14,10 +14,10 @@ const CHUNK: i64 = 5000;
 
 /// Deletes every space's events past its retention; returns how many.
 pub async fn apply(st: &XdrState) -> Result<u64, StoreError> {
-    let spaces: Vec<(String, i64)> = st
+    let spaces: Vec<(i64, i64)> = st
         .store
         .read(|c| {
-            let mut stmt = c.prepare("SELECT id, retention_days FROM spaces")?;
+            let mut stmt = c.prepare("SELECT no, retention_days FROM spaces")?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::from)
         })
@@ -29,12 +29,12 @@ pub async fn apply(st: &XdrState) -> Result<u64, StoreError> {
         let bound = st.store.read(move |c| last_received_before(c, cutoff)).await?;
         let Some(bound) = bound else { continue };
         loop {
-            let s = space.clone();
+            let s = space;
             let n = st
                 .store
                 .write(move |c| {
                     Ok::<_, StoreError>(c.execute(
-                        "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= ?4 AND space_id = ?1 AND received_at < ?2 ORDER BY seq LIMIT ?3)",
+                        "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= ?4 AND space_no = ?1 AND received_at < ?2 ORDER BY seq LIMIT ?3)",
                         params![s, cutoff, CHUNK, bound],
                     )? as i64)
                 })

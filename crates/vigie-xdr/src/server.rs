@@ -55,8 +55,10 @@ impl XdrOptions {
 }
 
 /// The migrations of the XDR database, in order.
-pub const MIGRATIONS: &[vigie_core::db::Migration] =
-    &[vigie_core::db::Migration { name: "xdr_001_xdr", sql: include_str!("../migrations/xdr_001_xdr.sql") }];
+pub const MIGRATIONS: &[vigie_core::db::Migration] = &[
+    vigie_core::db::Migration { name: "xdr_001_xdr", sql: include_str!("../migrations/xdr_001_xdr.sql") },
+    vigie_core::db::Migration { name: "xdr_002_compact_log", sql: include_str!("../migrations/xdr_002_compact_log.sql") },
+];
 
 /// Opens the XDR's store (running migrations) and builds its state.
 pub fn open(opts: XdrOptions, clock: SharedClock) -> Result<XdrState, StoreError> {

@@ -243,13 +243,13 @@ async fn events_past_their_space_retention_are_deleted_and_consumers_wake_on_app
     let mut signal = x.state.log_signal();
     // Received 40 days ago (written as it would have been then), and two received now — one of
     // them saying it happened 40 days ago, which must not make it expire early.
-    let space = x.state.keys.ensure_space("soc").await.expect("space").id.to_string();
+    let space: i64 = x.count(&format!("SELECT no FROM spaces WHERE id = '{}'", x.state.keys.ensure_space("soc").await.expect("space").id));
     let long_ago = vigie_core::clock::to_micros(chrono::Utc::now() - chrono::Duration::days(40));
     x.state
         .store
         .write(move |c| {
             c.execute(
-                "INSERT INTO events (space_id, id, received_at, timestamp, source, body) VALUES (?1, 'old', ?2, ?2, 'api', '{}')",
+                "INSERT INTO events (space_no, id, received_at, timestamp, source, body) VALUES (?1, 'old', ?2, ?2, 'api', '{}')",
                 rusqlite::params![space, long_ago],
             )
             .map_err(vigie_core::StoreError::from)
@@ -338,4 +338,85 @@ async fn concatenated_gzip_members_are_all_read_and_a_key_multiplied_over_many_l
         assert_eq!(t.await.expect("join"), StatusCode::OK);
     }
     assert_eq!(x.count("SELECT COUNT(*) FROM events"), 5);
+}
+
+#[tokio::test]
+async fn an_event_is_stored_byte_for_byte_as_sent_and_its_log_fields_are_read_from_it() {
+    let x = TestXdr::start().await;
+    let (key, _) = x.key("soc", &["events_write", "events_read"], false).await;
+    // Odd spacing, escapes, a repeated member, a non-firewall `data`, a long numeric id.
+    let odd = r#"{ "b" : 1,  "a": "x\u00e9",  "id" : "e\u0031", "type": "login", "event_type" : "auth.login", "source": "  ", "data": {"interaction": "nope"} }"#;
+    let firewall = r#"{"id": "fw-1", "type": "interaction.blocked", "event_type": "other", "data": {"interaction": {"id": "i-9", "platform_id": "mistral"}}}"#;
+    let repeated = r#"{"id": "first", "source": "edr", "id": "last"}"#;
+    let numeric = r#"{"id": 12345678901234567890, "@timestamp": "2026-11-28T08:00:00Z"}"#;
+    let body = format!("{odd}\n{firewall}\n{repeated}\n{numeric}\n");
+    let (status, answer) = x.post("/api/v1/events", Some(&key), body, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(ids(&answer), ["e1", "fw-1", "last", "12345678901234567890"]);
+    let db = rusqlite::Connection::open(x.dir.path().join("xdr.db")).expect("db");
+    let stored = |id: &str| -> (String, Option<String>, String, i64) {
+        db.query_row("SELECT body, event_type, source, timestamp FROM events WHERE id = ?1", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .expect(id)
+    };
+    assert_eq!(stored("e1"), (odd.to_owned(), Some("auth.login".to_owned()), "api".to_owned(), stored("e1").3));
+    assert_eq!((stored("fw-1").0, stored("fw-1").1), (firewall.to_owned(), Some("interaction.blocked".to_owned())));
+    assert_eq!((stored("last").0, stored("last").2), (repeated.to_owned(), "edr".to_owned()));
+    assert_eq!((stored("12345678901234567890").0, stored("12345678901234567890").3), (numeric.to_owned(), 1795852800000000));
+    // Read back, the event is normalised: dotted paths, the flat fields, the log's own fields.
+    let (_, e) = x.get("/api/v1/events/e1", &key).await;
+    assert_eq!(
+        (e["a"].as_str(), e["data.interaction"].as_str(), e["id"].as_str(), e["source"].as_str()),
+        (Some("xé"), Some("nope"), Some("e1"), Some("api"))
+    );
+    let (_, f) = x.get("/api/v1/events/fw-1", &key).await;
+    assert_eq!(
+        (f["event_type"].as_str(), f["platform_id"].as_str(), f["interaction_id"].as_str()),
+        (Some("interaction.blocked"), Some("mistral"), Some("i-9"))
+    );
+    assert_eq!(f["data.interaction.platform_id"], "mistral");
+}
+
+#[tokio::test]
+async fn a_log_written_before_the_compact_schema_is_carried_over_whole() {
+    // A data directory as the first XDR schema left it: a space, two events whose body held
+    // the flat and log fields, and a consumer's checkpoint.
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let db = rusqlite::Connection::open(dir.path().join("xdr.db")).expect("db");
+        db.execute_batch(include_str!("../../migrations/xdr_001_xdr.sql")).expect("xdr_001");
+        db.execute_batch(
+            "CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL);
+             INSERT INTO schema_migrations VALUES ('xdr_001_xdr', 0);
+             INSERT INTO spaces (id, name, created_at) VALUES ('01900000-0000-7000-8000-000000000001', 'soc', 0);
+             INSERT INTO events (seq, space_id, id, received_at, timestamp, event_type, source, body) VALUES
+               (41, '01900000-0000-7000-8000-000000000001', 'old-1', 1795852800000000, 1795852800000000, 'login', 'edr',
+                '{\"id\":\"old-1\",\"type\":\"login\",\"event_type\":\"login\",\"source\":\"edr\",\"user\":{\"name\":\"bob\"},\"received_at\":\"2026-11-28T08:00:00.000000Z\",\"space_id\":\"01900000-0000-7000-8000-000000000001\"}'),
+               (42, '01900000-0000-7000-8000-000000000001', 'old-2', 1795852800000001, 1795852800000000, NULL, 'api', '{\"x\":1}');
+             INSERT INTO consumer_checkpoints VALUES ('detection', 41, 0);",
+        )
+        .expect("old rows");
+    }
+    let x = TestXdr::start_in(dir, |_| {}).await;
+    let (key, _) = x.key("soc", &["events_write", "events_read"], false).await;
+    let (status, e) = x.get("/api/v1/events/old-1", &key).await;
+    assert_eq!(status, StatusCode::OK, "{e}");
+    assert_eq!((e["user.name"].as_str(), e["event_type"].as_str(), e["source"].as_str()), (Some("bob"), Some("login"), Some("edr")));
+    assert_eq!(e["space_id"], "01900000-0000-7000-8000-000000000001");
+    x.post("/api/v1/events", Some(&key), r#"{"id": "new-1"}"#, &[]).await;
+    assert_eq!(x.count("SELECT seq FROM events WHERE id = 'new-1'"), 43, "the sequence goes on from the old log");
+    let next = x
+        .state
+        .store
+        .read(|c| {
+            let from = vigie_xdr::log::checkpoint(c, "detection")?;
+            Ok::<_, vigie_core::StoreError>(vigie_xdr::log::read_after(c, from, 10)?.into_iter().map(|e| e.id).collect::<Vec<_>>())
+        })
+        .await
+        .expect("consume");
+    assert_eq!(next, ["old-2", "new-1"], "a consumer resumes where it was");
+    // The carried-over space still has its own number, and a new space gets the next one.
+    x.key("second", &["events_write"], false).await;
+    assert_eq!(x.count("SELECT COUNT(DISTINCT no) FROM spaces WHERE no IS NOT NULL"), 2);
 }

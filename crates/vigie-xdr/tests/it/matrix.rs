@@ -183,7 +183,12 @@ impl Space {
     }
 
     fn count(&self, x: &TestXdr, table: &str, filter: &str) -> i64 {
-        x.count(&format!("SELECT COUNT(*) FROM {table} WHERE space_id = '{}' AND {filter}", self.id))
+        // The log carries the space's number, the other tables its id.
+        let space = match table {
+            "events" => format!("space_no = (SELECT no FROM spaces WHERE id = '{}')", self.id),
+            _ => format!("space_id = '{}'", self.id),
+        };
+        x.count(&format!("SELECT COUNT(*) FROM {table} WHERE {space} AND {filter}"))
     }
 }
 
