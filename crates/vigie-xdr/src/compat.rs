@@ -321,6 +321,50 @@ pub struct HecAnswer {
     pub code: u8,
 }
 
+/// An error in the shape HEC clients read, `{"text", "code"}` with Splunk's codes (2 token
+/// required, 3 invalid authorization, 4 invalid token, 5 no data, 6 invalid data format, 8
+/// internal error, 9 busy, 12 event field required); the status stays Vigie's (401 missing or
+/// bad key, 403 missing scope, 413, 429 with `Retry-After`).
+#[derive(Debug)]
+pub struct HecError(pub ApiError);
+
+impl From<ApiError> for HecError {
+    fn from(e: ApiError) -> HecError {
+        HecError(e)
+    }
+}
+
+impl HecError {
+    /// Splunk's code for this error.
+    pub fn code(&self) -> u8 {
+        let e = &self.0;
+        match (e.status, e.code.as_ref()) {
+            (StatusCode::UNAUTHORIZED, "bad_signature") | (StatusCode::FORBIDDEN, _) => 3,
+            (StatusCode::UNAUTHORIZED, _) if e.message.starts_with("send ") => 2,
+            (StatusCode::UNAUTHORIZED, _) => 4,
+            (_, "no_data") => 5,
+            (_, "missing_event") => 12,
+            (StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE, _) => 9,
+            (s, _) if s.is_server_error() => 8,
+            _ => 6,
+        }
+    }
+}
+
+impl axum::response::IntoResponse for HecError {
+    fn into_response(self) -> axum::response::Response {
+        let code = self.code();
+        let mut resp = (self.0.status, Json(json!({"text": self.0.message, "code": code}))).into_response();
+        if let Some(secs) = self.0.retry_after {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        if self.0.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Splunk"));
+        }
+        resp
+    }
+}
+
 /// A HEC event: `{"time", "host", "source", "sourcetype", "index", "event", "fields"}`.
 fn from_hec(v: Value) -> Result<Map<String, Value>, ApiError> {
     let Value::Object(mut h) = v else { return Err(ApiError::bad_request("not_an_object", "each HEC event is a JSON object")) };
@@ -349,10 +393,11 @@ fn from_hec(v: Value) -> Result<Map<String, Value>, ApiError> {
 #[utoipa::path(post, path = "/services/collector/event", tag = "intake", request_body(content = String), responses((status = 200, body = HecAnswer)))]
 pub async fn hec_event(
     State(st): State<XdrState>,
-    Authorized(caller, _): Authorized<EventsWrite>,
+    auth: Result<Authorized<EventsWrite>, ApiError>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Json<HecAnswer>, ApiError> {
+) -> Result<Json<HecAnswer>, HecError> {
+    let Authorized(caller, _) = auth?;
     let raw = body_or_error(body)?;
     accept(&st, &caller, &headers, &raw, |b| {
         let values: Vec<Value> = serde_json::Deserializer::from_slice(b).into_iter::<Value>().collect::<Result<_, _>>().map_err(|e| {
@@ -371,10 +416,11 @@ pub async fn hec_event(
 #[utoipa::path(post, path = "/services/collector/raw", tag = "intake", request_body(content = String), responses((status = 200, body = HecAnswer)))]
 pub async fn hec_raw(
     State(st): State<XdrState>,
-    Authorized(caller, _): Authorized<EventsWrite>,
+    auth: Result<Authorized<EventsWrite>, ApiError>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Json<HecAnswer>, ApiError> {
+) -> Result<Json<HecAnswer>, HecError> {
+    let Authorized(caller, _) = auth?;
     let raw = body_or_error(body)?;
     accept(&st, &caller, &headers, &raw, |b| {
         let text = String::from_utf8_lossy(b);

@@ -249,8 +249,14 @@ struct Bucket {
     at: Instant,
 }
 
-/// Authenticated keys by the hash of the key, with when they were looked up.
-type KeyCache = HashMap<[u8; 32], (Caller, Instant)>;
+/// Authenticated keys by the hash of the key, with when they were looked up. `generation`
+/// changes at every revocation, so a lookup that read the key before a revocation committed is
+/// not cached after it (it would otherwise keep a revoked key working for [`CACHE_FOR`]).
+#[derive(Default)]
+struct KeyCache {
+    entries: HashMap<[u8; 32], (Caller, Instant)>,
+    generation: u64,
+}
 
 /// A key row as authentication reads it.
 struct KeyRow {
@@ -320,7 +326,7 @@ impl Keys {
             sealer: Arc::new(sealer),
             clock,
             ids,
-            cache: Arc::new(Mutex::new(HashMap::new())),
+            cache: Arc::new(Mutex::new(KeyCache::default())),
             limiter: Arc::new(Mutex::new(HashMap::new())),
             rate,
         }
@@ -489,16 +495,38 @@ impl Keys {
             .await
             .map_err(ApiError::from_store("key"))?;
         if let Ok(mut cache) = self.cache.lock() {
-            cache.clear();
+            cache.entries.clear();
+            cache.generation += 1;
         }
         Ok(key)
+    }
+
+    /// The cached caller of a key hash, if fresh, and the cache's generation now.
+    fn cached(&self, h: &[u8; 32]) -> (Option<Caller>, Option<u64>) {
+        match self.cache.lock() {
+            Ok(c) => (c.entries.get(h).filter(|(_, at)| at.elapsed() < CACHE_FOR).map(|(c, _)| c.clone()), Some(c.generation)),
+            Err(_) => (None, None),
+        }
+    }
+
+    /// Caches a caller looked up at cache generation `generation`, unless a revocation has
+    /// happened since.
+    fn remember(&self, h: [u8; 32], caller: &Caller, generation: Option<u64>) {
+        if let Ok(mut cache) = self.cache.lock()
+            && Some(cache.generation) == generation
+        {
+            if cache.entries.len() > 10_000 {
+                cache.entries.clear();
+            }
+            cache.entries.insert(h, (caller.clone(), Instant::now()));
+        }
     }
 
     /// The caller a key stands for: 401 for an unknown, revoked or expired key.
     pub async fn authenticate(&self, key: &str) -> Result<Caller, ApiError> {
         let h = hash(key.trim());
         let now = self.clock.now();
-        let cached = self.cache.lock().ok().and_then(|c| c.get(&h).filter(|(_, at)| at.elapsed() < CACHE_FOR).map(|(c, _)| c.clone()));
+        let (cached, generation) = self.cached(&h);
         let caller = match cached {
             Some(c) => c,
             None => {
@@ -523,12 +551,7 @@ impl Keys {
                         }
                     });
                 }
-                if let Ok(mut cache) = self.cache.lock() {
-                    if cache.len() > 10_000 {
-                        cache.clear();
-                    }
-                    cache.insert(h, (caller.clone(), Instant::now()));
-                }
+                self.remember(h, &caller, generation);
                 caller
             }
         };
@@ -599,7 +622,14 @@ pub(crate) fn space_by_name(c: &Connection, name: &str) -> Result<Space, StoreEr
     .ok_or(StoreError::NotFound)
 }
 
-/// The key a request carries, in any of the accepted places.
+/// The key of an `Authorization: Bearer <key>` header.
+pub fn bearer_key(parts: &Parts) -> Option<String> {
+    let auth = parts.headers.get("authorization")?.to_str().ok()?.trim();
+    let (scheme, value) = auth.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !value.trim().is_empty()).then(|| value.trim().to_owned())
+}
+
+/// The key a request carries, in any of the places an intake accepts.
 pub fn presented_key(parts: &Parts) -> Option<String> {
     let h = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
     if let Some(k) = h("x-sekoiaio-intake-key") {
@@ -688,11 +718,18 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
         let st = XdrState::from_ref(state);
-        let key = presented_key(parts).ok_or_else(|| {
-            unauthorized(
-                "send an API key: Authorization: Bearer <key> (or X-SEKOIAIO-INTAKE-KEY, Authorization: Splunk <key>, ?intake_key=)",
-            )
-        })?;
+        // The other products' forms (a header of their own, a Basic password, the URL) are for
+        // sending events only: a key in a URL ends up in proxy and access logs, so reading and
+        // administration take a bearer token alone.
+        let key = if S::SCOPE == Scope::EventsWrite {
+            presented_key(parts).ok_or_else(|| {
+                unauthorized(
+                    "send an API key: Authorization: Bearer <key> (or X-SEKOIAIO-INTAKE-KEY, Authorization: Splunk <key>, ?intake_key=)",
+                )
+            })?
+        } else {
+            bearer_key(parts).ok_or_else(|| unauthorized("send an API key: Authorization: Bearer <key>"))?
+        };
         let caller = st.keys.authenticate(&key).await?;
         caller.require(S::SCOPE)?;
         Ok(Authorized(caller, std::marker::PhantomData))
@@ -702,6 +739,32 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_lookup_that_began_before_a_revocation_is_not_cached_after_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opts = crate::XdrOptions {
+            data_dir: dir.path().to_path_buf(),
+            store: Default::default(),
+            secret_key: None,
+            key_rate: KeyRate::default(),
+            retention_every: Duration::from_secs(3600),
+        };
+        let st = crate::open(opts, Arc::new(vigie_core::SystemClock)).expect("open");
+        let space = st.keys.ensure_space("soc").await.expect("space");
+        let new = NewKey { name: "k".into(), scopes: vec!["events_write".into()], ..Default::default() };
+        let created = st.keys.create(space.id, new, None).await.expect("key");
+        let caller = st.keys.authenticate(&created.secret_key).await.expect("valid");
+        let h = hash(&created.secret_key);
+        // A lookup reads the key (still valid) and the cache generation; the key is revoked
+        // before that lookup stores its answer.
+        st.keys.cache.lock().expect("cache").entries.clear();
+        let (_, generation) = st.keys.cached(&h);
+        st.keys.revoke(space.id, created.key.id).await.expect("revoke");
+        st.keys.remember(h, &caller, generation);
+        assert!(st.keys.cached(&h).0.is_none(), "a revoked key must not be cached");
+        assert_eq!(st.keys.authenticate(&created.secret_key).await.expect_err("revoked").status, StatusCode::UNAUTHORIZED);
+    }
 
     #[test]
     fn scopes_read_in_any_case_and_unknown_ones_are_named() {

@@ -84,3 +84,27 @@ async fn an_array_over_two_keys_of_one_space_with_a_webhook_id_is_stored_whole_a
     let many: Vec<Value> = (0..20).map(|i| json!({"intake_key": format!("vxk_fake{i}"), "json": "x"})).collect();
     assert_eq!(raw(&x, "/array", &Value::Array(many).to_string(), &[]).await.0, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn splunk_hec_errors_carry_splunk_codes() {
+    let x = TestXdr::start().await;
+    let (key, _) = x.key("soc", &["events_write"], false).await;
+    let (reader, _) = x.key("soc", &["events_read"], false).await;
+    let (splunk, reader) = (format!("Splunk {key}"), format!("Splunk {reader}"));
+    let wrong = "Splunk vxk_not_a_key".to_owned();
+    for (path, body, auth, status, code) in [
+        ("/services/collector/event", "{\"event\": 1}", None, StatusCode::UNAUTHORIZED, 2),
+        ("/services/collector/event", "{\"event\": 1}", Some(&wrong), StatusCode::UNAUTHORIZED, 4),
+        ("/services/collector/raw", "a line", Some(&reader), StatusCode::FORBIDDEN, 3),
+        ("/services/collector/event", "", Some(&splunk), StatusCode::BAD_REQUEST, 5),
+        ("/services/collector/event", "{\"time\": 1}", Some(&splunk), StatusCode::BAD_REQUEST, 12),
+        ("/services/collector/event", "{\"event\": ", Some(&splunk), StatusCode::BAD_REQUEST, 6),
+        ("/services/collector/raw", "\n\n", Some(&splunk), StatusCode::BAD_REQUEST, 5),
+    ] {
+        let headers: Vec<(&str, &str)> = auth.map(|a| ("authorization", a.as_str())).into_iter().collect();
+        let (got, r) = raw(&x, path, body, &headers).await;
+        assert_eq!((got, r["code"].as_u64()), (status, Some(code)), "{path} {body:?}: {r}");
+        assert!(r["text"].as_str().is_some_and(|t| !t.is_empty()), "{r}");
+    }
+    assert_eq!(x.count("SELECT COUNT(*) FROM events"), 0);
+}

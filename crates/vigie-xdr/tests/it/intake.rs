@@ -420,3 +420,27 @@ async fn a_log_written_before_the_compact_schema_is_carried_over_whole() {
     x.key("second", &["events_write"], false).await;
     assert_eq!(x.count("SELECT COUNT(DISTINCT no) FROM spaces WHERE no IS NOT NULL"), 2);
 }
+
+#[tokio::test]
+async fn the_other_products_key_forms_send_events_but_never_read_or_administer() {
+    let x = TestXdr::start().await;
+    let (key, _) = x.key("soc", &["events_write", "events_read", "admin"], false).await;
+    let basic = format!("Basic {}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("x:{key}")));
+    for path in ["/api/v1/events", "/api/v1/keys", "/api/v1/space"] {
+        let url = format!("{}{path}", x.base);
+        let tries = [
+            x.http.get(&url).header("x-sekoiaio-intake-key", &key),
+            x.http.get(&url).query(&[("intake_key", &key)]),
+            x.http.get(&url).header("authorization", &basic),
+            x.http.get(&url).header("authorization", format!("Splunk {key}")),
+        ];
+        for req in tries {
+            let resp = req.send().await.expect("request");
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{path}");
+        }
+        assert_eq!(x.get(path, &key).await.0, StatusCode::OK, "{path} with a bearer token");
+    }
+    // Sending events takes them all.
+    let (status, _) = x.post(&format!("/api/v1/events?intake_key={key}"), None, r#"{"id": "q"}"#, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+}
