@@ -213,8 +213,51 @@ fn has_interaction(data: &RawValue) -> bool {
     serde_json::from_str::<Data<'_>>(data.get()).ok().and_then(|d| d.interaction).is_some_and(|i| i.get().starts_with('{'))
 }
 
-/// Reads what the log needs from `events` for `caller`'s space: each event's id, time, type
-/// and source; the event itself is stored as sent.
+/// What the log reads from one event, before defaults: its own id, time (µs), source and type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogFields {
+    /// `id`: a non-empty string of at most 200 characters (trimmed), or a number as written.
+    pub id: Option<String>,
+    /// `timestamp`, else `@timestamp`, when an RFC 3339 time.
+    pub timestamp: Option<i64>,
+    /// `source`, when a non-blank string.
+    pub source: Option<String>,
+    /// A firewall event's `type` (`normalize::firewall_fields`); another's `event_type`, else
+    /// its `type`.
+    pub event_type: Option<String>,
+}
+
+/// Reads [`LogFields`] from the text of one JSON object in one pass that skips everything else.
+pub fn log_fields(text: &str) -> Result<LogFields, serde_json::Error> {
+    let head: Head<'_> = serde_json::from_str(text)?;
+    let id = match head.id {
+        Some(raw) if raw.get().starts_with('"') => {
+            string(Some(raw)).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty() && s.len() <= 200)
+        }
+        // A number is kept as written.
+        Some(raw) if raw.get().starts_with(|c: char| c == '-' || c.is_ascii_digit()) => Some(raw.get().to_owned()),
+        _ => None,
+    };
+    let source = string(head.source).filter(|s| !s.trim().is_empty()).map(Cow::into_owned);
+    let timestamp = string(head.timestamp.or(head.at_timestamp))
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.timestamp_micros());
+    let event_type = match (string(head.event_type), string(head.kind)) {
+        (Some(e), Some(k)) if e != k => {
+            let firewall = head.data.is_some_and(|d| {
+                d.get().starts_with('{') && (has_interaction(d) || ["alert.", "policy.", "webhook."].iter().any(|p| k.starts_with(p)))
+            });
+            Some(if firewall { k } else { e })
+        }
+        (e, k) => e.or(k),
+    }
+    .map(Cow::into_owned);
+    Ok(LogFields { id, timestamp, source, event_type })
+}
+
+/// Reads what the log needs from `events` for `caller`'s space ([`log_fields`], with defaults:
+/// a new UUIDv7, the time received, the key's default source or `api`); the event itself is
+/// stored as sent.
 pub fn prepare(st: &XdrState, caller: &Caller, events: Events<'_>, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<Prepared>, ApiError> {
     let received = to_micros(now);
     let mut out = Vec::with_capacity(events.len());
@@ -222,39 +265,16 @@ pub fn prepare(st: &XdrState, caller: &Caller, events: Events<'_>, now: chrono::
         if text.len() > MAX_EVENT {
             return Err(too_large(format!("event {i} is {} KiB; an event has at most 250 KiB", text.len() / 1024)));
         }
-        let head: Head<'_> = serde_json::from_str(&text).map_err(|e| malformed(&e))?;
-        let id = match head.id {
-            Some(raw) if raw.get().starts_with('"') => {
-                string(Some(raw)).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty() && s.len() <= 200)
-            }
-            // A number is kept as written.
-            Some(raw) if raw.get().starts_with(|c: char| c == '-' || c.is_ascii_digit()) => Some(raw.get().to_owned()),
-            _ => None,
-        }
-        .unwrap_or_else(|| st.ids.at(now).to_string());
-        let source = match string(head.source).filter(|s| !s.trim().is_empty()) {
-            Some(s) => s.into_owned(),
-            None => caller.default_source.clone().unwrap_or_else(|| "api".into()),
-        };
-        let timestamp = string(head.timestamp.or(head.at_timestamp))
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
-            .map_or(received, |t| t.timestamp_micros())
+        let f = log_fields(&text).map_err(|e| malformed(&e))?;
+        out.push(Prepared {
+            id: f.id.unwrap_or_else(|| st.ids.at(now).to_string()),
             // A time far in the future (a wrong clock) is indexed at a day ahead at most; the
             // event keeps what it said.
-            .min(received + 86_400_000_000);
-        // A firewall event's type is its `type` (`normalize::firewall_fields`); another's is its
-        // `event_type`, else its `type`.
-        let event_type = match (string(head.event_type), string(head.kind)) {
-            (Some(e), Some(k)) if e != k => {
-                let firewall = head.data.is_some_and(|d| {
-                    d.get().starts_with('{') && (has_interaction(d) || ["alert.", "policy.", "webhook."].iter().any(|p| k.starts_with(p)))
-                });
-                Some(if firewall { k } else { e })
-            }
-            (e, k) => e.or(k),
-        }
-        .map(Cow::into_owned);
-        out.push(Prepared { id, timestamp, event_type, source, body: text.into_owned() });
+            timestamp: f.timestamp.unwrap_or(received).min(received + 86_400_000_000),
+            event_type: f.event_type,
+            source: f.source.or_else(|| caller.default_source.clone()).unwrap_or_else(|| "api".into()),
+            body: text.into_owned(),
+        });
     }
     Ok(out)
 }
