@@ -12,7 +12,8 @@ fuzz_target!(|data: &[u8]| {
         let Ok(f) = log_fields(&text) else { continue };
         let stored = Stored {
             id: f.id.unwrap_or_default(),
-            received_at: f.timestamp.unwrap_or(0),
+            received_at: 0,
+            timestamp: f.timestamp.unwrap_or(0),
             event_type: f.event_type,
             source: f.source.unwrap_or_default(),
             body: text.into_owned(),

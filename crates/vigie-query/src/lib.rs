@@ -13,6 +13,8 @@ pub mod ast;
 pub mod matcher;
 pub mod parse;
 pub mod print;
+pub mod sql;
+pub mod sqlite;
 pub mod table;
 pub mod value;
 pub mod window;

@@ -77,6 +77,13 @@ fn chrono_free_rfc3339(s: &str) -> Option<i64> {
     secs.checked_mul(1_000_000)?.checked_add(micros)
 }
 
+/// µs since the epoch as RFC 3339 with microseconds (`2026-11-28T09:00:00.000000Z`), as the
+/// log shows `timestamp` and `received_at`.
+pub fn rfc3339_micros(us: i64) -> String {
+    let s = rfc3339(us);
+    format!("{}.{:06}Z", &s[..s.len() - 1], us.rem_euclid(1_000_000))
+}
+
 /// µs since the epoch as RFC 3339 (UTC, seconds, `Z`).
 pub fn rfc3339(us: i64) -> String {
     let secs = us.div_euclid(1_000_000);
@@ -235,8 +242,7 @@ fn stats(aggs: &[crate::ast::Agg], by: &[Key], rows: Vec<Row>) -> (Vec<String>, 
     if groups.is_empty() && by.is_empty() {
         groups.insert(String::new(), (Vec::new(), aggs.iter().map(|a| Acc::new(a.func)).collect()));
     }
-    let mut columns: Vec<String> = by.iter().map(|k| k.column().to_owned()).collect();
-    columns.extend(aggs.iter().map(|a| a.column()));
+    let columns = stats_columns(aggs, by);
     let out = groups
         .into_values()
         .map(|(keys, accs)| {
@@ -277,9 +283,13 @@ fn sort(keys: &[SortKey], rows: &mut [Row]) {
 pub fn run(q: &Query, events: &[Row]) -> Result<Table, RunError> {
     let mut fields = Fields::new();
     let m = Matcher::compile(q.filter.as_ref(), &mut fields).map_err(RunError)?;
-    let mut rows: Vec<Row> = events.iter().filter(|e| m.matches(&fields.record(e))).cloned().collect();
-    let mut columns = Vec::new();
-    for s in &q.stages {
+    let rows: Vec<Row> = events.iter().filter(|e| m.matches(&fields.record(e))).cloned().collect();
+    run_stages(&q.stages, rows, Vec::new())
+}
+
+/// Runs `stages` over `rows` (with `columns`, if they are a table already).
+pub fn run_stages(stages: &[Stage], mut rows: Vec<Row>, mut columns: Vec<String>) -> Result<Table, RunError> {
+    for s in stages {
         match s {
             Stage::Stats { aggs, by } => (columns, rows) = stats(aggs, by, rows),
             Stage::Where { window: Some(_), .. } => {
@@ -300,6 +310,18 @@ pub fn run(q: &Query, events: &[Row]) -> Result<Table, RunError> {
     Ok(Table { columns, rows })
 }
 
+/// The columns of a `stats` table: the keys, then the aggregations.
+pub fn stats_columns(aggs: &[crate::ast::Agg], by: &[Key]) -> Vec<String> {
+    let mut columns: Vec<String> = by.iter().map(|k| k.column().to_owned()).collect();
+    columns.extend(aggs.iter().map(|a| a.column()));
+    columns
+}
+
+/// A number as JSON (null when not finite).
+pub fn json_number(x: f64) -> Value {
+    num(x)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +333,7 @@ mod tests {
         assert_eq!(rfc3339(t), "2026-11-28T08:30:15Z");
         assert_eq!(time_micros(&Value::from("1970-01-01T00:00:00Z")), Some(0));
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(rfc3339_micros(1_795_854_615_250_000), "2026-11-28T08:30:15.250000Z");
         assert_eq!(time_micros(&Value::from("2026-02-30")), None);
         assert_eq!(bin(Some(&Value::from("2026-11-28T09:59:59Z")), 3_600_000_000), Value::from("2026-11-28T09:00:00Z"));
     }

@@ -12,13 +12,10 @@ pub fn number(v: &Value) -> Option<f64> {
     }
 }
 
-/// A value as text for the text tests: a string, or a number as written.
-pub fn text(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
-    match v {
-        Value::String(s) => Some(std::borrow::Cow::Borrowed(s)),
-        Value::Number(n) => Some(std::borrow::Cow::Owned(n.to_string())),
-        _ => None,
-    }
+/// A value as text for the text tests (`CONTAINS`, `STARTSWITH`, `ENDSWITH`, `MATCHES`,
+/// `CIDR`): strings only, so every back end reads the same characters.
+pub fn text(v: &Value) -> Option<&str> {
+    v.as_str()
 }
 
 /// A needle for the case-insensitive text tests, lowered once.

@@ -37,7 +37,7 @@ pub async fn events_get(
 }
 
 /// The columns [`Stored::from_row`] reads.
-pub const STORED: &str = "id, received_at, event_type, source, body";
+pub const STORED: &str = "id, received_at, timestamp, event_type, source, body";
 
 /// An event as the log keeps it: the event as sent, and what the log read from it.
 #[derive(Debug, Clone)]
@@ -46,6 +46,8 @@ pub struct Stored {
     pub id: String,
     /// When it was received (µs).
     pub received_at: i64,
+    /// Its time (µs): its own, else when received.
+    pub timestamp: i64,
     /// Its type.
     pub event_type: Option<String>,
     /// Its source.
@@ -57,14 +59,27 @@ pub struct Stored {
 impl Stored {
     /// Reads the columns of [`STORED`], from the first.
     pub fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
-        Ok(Stored { id: r.get(0)?, received_at: r.get(1)?, event_type: r.get(2)?, source: r.get(3)?, body: r.get(4)? })
+        Stored::from_row_at(r, 0)
+    }
+
+    /// Reads the columns of [`STORED`], from column `at`.
+    pub fn from_row_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Stored> {
+        Ok(Stored {
+            id: r.get(at)?,
+            received_at: r.get(at + 1)?,
+            timestamp: r.get(at + 2)?,
+            event_type: r.get(at + 3)?,
+            source: r.get(at + 4)?,
+            body: r.get(at + 5)?,
+        })
     }
 }
 
 /// An event normalised (ARCHITECTURE.md): the event as sent with, for a firewall event, the
 /// flat fields the rules use (`event_type`, `platform_id`, `risk_score`, `classification_type`,
-/// …) and the log's own fields (`id`, `received_at`, `space_id`, `source`, `event_type`); the
-/// log's win over what the event said. Derived when read, so the log stores each event once.
+/// …) and the log's own fields (`id`, `received_at`, `timestamp`, `space_id`, `source`,
+/// `event_type`); the log's win over what the event said (`timestamp` is the time the log
+/// indexes, RFC 3339 with microseconds). Derived when read, so the log stores each event once.
 pub fn normalized(e: &Stored, space_id: &str) -> serde_json::Map<String, Value> {
     let mut m = match serde_json::from_str::<Value>(&e.body) {
         Ok(Value::Object(m)) => m,
@@ -74,7 +89,9 @@ pub fn normalized(e: &Stored, space_id: &str) -> serde_json::Map<String, Value> 
         m.extend(fields);
     }
     m.insert("id".into(), Value::String(e.id.clone()));
-    m.insert("received_at".into(), Value::String(from_micros(e.received_at).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)));
+    let time = |us| Value::String(from_micros(us).to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+    m.insert("received_at".into(), time(e.received_at));
+    m.insert("timestamp".into(), time(e.timestamp));
     m.insert("space_id".into(), Value::String(space_id.to_owned()));
     m.insert("source".into(), Value::String(e.source.clone()));
     if let Some(t) = &e.event_type {
@@ -140,10 +157,7 @@ pub async fn events_list(
             // Two statements, so each uses its own index: (space, time) or (space, type, time).
             const RANGE: &str =
                 "timestamp >= ?2 AND (timestamp < ?3 OR (timestamp = ?3 AND seq < ?4)) ORDER BY timestamp DESC, seq DESC LIMIT ?5";
-            let row = |r: &rusqlite::Row<'_>| {
-                let stored = Stored { id: r.get(2)?, received_at: r.get(3)?, event_type: r.get(4)?, source: r.get(5)?, body: r.get(6)? };
-                Ok((r.get(0)?, r.get(1)?, stored))
-            };
+            let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, Stored::from_row_at(r, 2)?));
             let rows = match &event_type {
                 None => c
                     .prepare_cached(&format!("SELECT timestamp, seq, {STORED} FROM events WHERE space_no = ?1 AND {RANGE}"))?
@@ -197,13 +211,11 @@ pub fn advance(c: &rusqlite::Connection, name: &str, seq: i64, now: i64) -> Resu
 /// Up to `limit` events after `seq`, in log order, across spaces.
 pub fn read_after(c: &rusqlite::Connection, seq: i64, limit: usize) -> Result<Vec<Logged>, StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT e.seq, s.id, e.id, e.received_at, e.event_type, e.source, e.body FROM events e JOIN spaces s ON s.no = e.space_no \
+        "SELECT e.seq, s.id, e.id, e.received_at, e.timestamp, e.event_type, e.source, e.body FROM events e JOIN spaces s ON s.no = e.space_no \
          WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![seq, limit as i64], |r| {
-        let stored = Stored { id: r.get(2)?, received_at: r.get(3)?, event_type: r.get(4)?, source: r.get(5)?, body: r.get(6)? };
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, stored))
-    })?;
+    let rows =
+        stmt.query_map(params![seq, limit as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, Stored::from_row_at(r, 2)?)))?;
     rows.map(|r| {
         let (seq, space_id, stored) = r?;
         Ok(Logged { seq, event: normalized(&stored, &space_id), space_id, id: stored.id })

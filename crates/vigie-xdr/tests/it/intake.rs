@@ -376,6 +376,9 @@ async fn an_event_is_stored_byte_for_byte_as_sent_and_its_log_fields_are_read_fr
         (Some("interaction.blocked"), Some("mistral"), Some("i-9"))
     );
     assert_eq!(f["data.interaction.platform_id"], "mistral");
+    // `timestamp` is the time the log indexes (here the event's `@timestamp`).
+    let (_, n) = x.get("/api/v1/events/12345678901234567890", &key).await;
+    assert_eq!((n["timestamp"].as_str(), n["@timestamp"].as_str()), (Some("2026-11-28T08:00:00.000000Z"), Some("2026-11-28T08:00:00Z")));
 }
 
 #[tokio::test]
