@@ -47,11 +47,21 @@ pub struct StoreOptions {
     /// but the checkpoint's fsync of the database file stalls the WAL's and doubles p99.9. The
     /// inline firewall wants the steadier tail; a throughput-bound consumer may choose otherwise.
     pub background_checkpoints: bool,
+    /// Run on every connection opened (the writer and each reader), e.g. to register the SQL
+    /// functions a half's queries call.
+    pub on_connect: Option<fn(&Connection) -> rusqlite::Result<()>>,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { durability: Durability::Full, max_batch: 512, cache_kib: 65_536, readers: 8, background_checkpoints: false }
+        StoreOptions {
+            durability: Durability::Full,
+            max_batch: 512,
+            cache_kib: 65_536,
+            readers: 8,
+            background_checkpoints: false,
+            on_connect: None,
+        }
     }
 }
 
@@ -129,6 +139,8 @@ struct Inner {
     writer: mpsc::Sender<Command>,
     readers: Mutex<Vec<Connection>>,
     max_readers: usize,
+    /// What a new reader is opened with (its `on_connect`).
+    reader_opts: StoreOptions,
     commits: Arc<AtomicU64>,
     committed: tokio::sync::watch::Receiver<u64>,
     checkpointer: Checkpointer,
@@ -235,6 +247,9 @@ fn open_connection(path: &Path, opts: &StoreOptions, read_only: bool) -> Result<
         if read_only { 16_384 } else { opts.cache_kib }
     ))?;
     conn.set_prepared_statement_cache_capacity(64);
+    if let Some(f) = opts.on_connect {
+        f(&conn)?;
+    }
     Ok(conn)
 }
 
@@ -291,6 +306,7 @@ impl Store {
                 writer: tx,
                 readers: Mutex::new(Vec::new()),
                 max_readers: opts.readers.max(1),
+                reader_opts: opts.clone(),
                 commits,
                 committed,
                 checkpointer,
@@ -354,7 +370,7 @@ impl Store {
         let pooled = self.inner.readers.lock().ok().and_then(|mut v| v.pop());
         let conn = match pooled {
             Some(c) => c,
-            None => open_connection(&self.inner.path, &StoreOptions::default(), true).map_err(E::from)?,
+            None => open_connection(&self.inner.path, &self.inner.reader_opts, true).map_err(E::from)?,
         };
         let out = f(&conn);
         if let Ok(mut v) = self.inner.readers.lock()

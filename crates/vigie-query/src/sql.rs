@@ -250,6 +250,9 @@ pub struct Plan {
 /// filter and any `where` before the first `stats` go into the SQL; so does that `stats` when
 /// nothing but `where` comes before it; the rest runs in memory.
 pub fn plan(q: &Query, schema: &dyn Schema, scope: &str) -> Result<Plan, String> {
+    if q.stages.iter().any(|s| matches!(s, Stage::Where { window: Some(_), .. })) {
+        return Err("\"in last\" is a detection rule's sliding window; a search over a range runs without it".into());
+    }
     let mut sql = Sql { params: vec![SqlValue::Null, SqlValue::Null] };
     let time = schema.time_column();
     let mut conds = vec![format!("{time} >= ?1"), format!("{time} < ?2"), format!("({scope})")];
@@ -260,9 +263,6 @@ pub fn plan(q: &Query, schema: &dyn Schema, scope: &str) -> Result<Plan, String>
     while let Some(Stage::Where { cond, window: None }) = q.stages.get(at) {
         conds.push(condition(&mut sql, schema, cond));
         at += 1;
-    }
-    if let Some(Stage::Where { window: Some(_), .. }) = q.stages.get(at) {
-        return Err("\"in last\" is a detection rule's sliding window; a search runs without it".into());
     }
     let table = schema.table();
     let filter = conds.join(" AND ");

@@ -71,6 +71,16 @@ pub struct Partial<T> {
     pub covered_from: i64,
 }
 
+/// A failure without the SQL text (which rusqlite's errors quote).
+fn failed(e: &rusqlite::Error) -> RunError {
+    let what = match e {
+        rusqlite::Error::SqliteFailure(f, msg) => msg.clone().unwrap_or_else(|| f.to_string()),
+        rusqlite::Error::SqlInputError { msg, .. } => msg.clone(),
+        other => other.to_string(),
+    };
+    RunError(format!("the search failed: {what}"))
+}
+
 fn interrupted(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::OperationInterrupted)
 }
@@ -104,7 +114,7 @@ pub fn events(c: &Connection, plan: &Plan, from: i64, to: i64, budget: Budget) -
     let mut partial = match run {
         Ok(()) => false,
         Err(e) if interrupted(&e) => true,
-        Err(e) => return Err(RunError(format!("the search failed: {e}"))),
+        Err(e) => return Err(failed(&e)),
     };
     if out.len() > budget.max_rows {
         out.truncate(budget.max_rows);
@@ -199,7 +209,7 @@ pub fn stats(c: &Connection, plan: &Plan, from: i64, to: i64, slice_us: i64, bud
                 partial = true;
                 break;
             }
-            Err(e) => return Err(RunError(format!("the search failed: {e}"))),
+            Err(e) => return Err(failed(&e)),
         }
         for (keys, states) in slice {
             let id = serde_json::to_string(&keys).unwrap_or_default();

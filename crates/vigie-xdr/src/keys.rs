@@ -749,6 +749,7 @@ mod tests {
             secret_key: None,
             key_rate: KeyRate::default(),
             retention_every: Duration::from_secs(3600),
+            search: Default::default(),
         };
         let st = crate::open(opts, Arc::new(vigie_core::SystemClock)).expect("open");
         let space = st.keys.ensure_space("soc").await.expect("space");

@@ -14,6 +14,7 @@ pub mod log;
 pub mod normalize;
 pub mod retention;
 pub mod routes;
+pub mod search;
 pub mod server;
 pub mod state;
 

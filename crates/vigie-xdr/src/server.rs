@@ -2,7 +2,7 @@
 //! health and metrics endpoints, and serving with graceful shutdown.
 use crate::keys::Keys;
 use crate::state::XdrState;
-use crate::{compat, intake, log, routes};
+use crate::{compat, intake, log, routes, search};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::IntoResponse;
 use axum::{Extension, Json, Router, middleware};
@@ -39,6 +39,8 @@ pub struct XdrOptions {
     pub key_rate: crate::keys::KeyRate,
     /// How often events past their space's retention are deleted.
     pub retention_every: std::time::Duration,
+    /// What a search may do.
+    pub search: crate::search::SearchLimits,
 }
 
 impl XdrOptions {
@@ -50,6 +52,7 @@ impl XdrOptions {
             secret_key: c.secret_key.clone(),
             key_rate: crate::keys::KeyRate::default(),
             retention_every: std::time::Duration::from_secs(3600),
+            search: Default::default(),
         }
     }
 }
@@ -63,7 +66,9 @@ pub const MIGRATIONS: &[vigie_core::db::Migration] = &[
 /// Opens the XDR's store (running migrations) and builds its state.
 pub fn open(opts: XdrOptions, clock: SharedClock) -> Result<XdrState, StoreError> {
     let metrics = Metrics::new("vigie_xdr");
-    let store = Store::open(&opts.data_dir.join("xdr.db"), opts.store, MIGRATIONS, metrics.store_metrics())?;
+    // Searches compile to SQL that calls the query language's functions.
+    let store_opts = StoreOptions { on_connect: Some(vigie_query::sqlite::register), ..opts.store };
+    let store = Store::open(&opts.data_dir.join("xdr.db"), store_opts, MIGRATIONS, metrics.store_metrics())?;
     let key = match opts.secret_key {
         Some(k) => k,
         None => MasterKey::load_or_create(&opts.data_dir)?,
@@ -80,6 +85,7 @@ pub fn open(opts: XdrOptions, clock: SharedClock) -> Result<XdrState, StoreError
         ready: Arc::new(AtomicBool::new(false)),
         appended: Arc::new(appended),
         retention_every: opts.retention_every,
+        search: opts.search,
     })
 }
 
@@ -119,6 +125,7 @@ fn split() -> (Router<XdrState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(intake::events_post, log::events_list))
         .routes(routes!(log::events_get))
+        .routes(routes!(search::search_get, search::search_post))
         .routes(routes!(routes::keys_create, routes::keys_list))
         .routes(routes!(routes::keys_revoke))
         .routes(routes!(routes::space_get, routes::space_update))

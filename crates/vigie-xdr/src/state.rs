@@ -27,6 +27,8 @@ pub struct XdrState {
     pub appended: Arc<tokio::sync::watch::Sender<u64>>,
     /// How often events past their retention are deleted.
     pub retention_every: std::time::Duration,
+    /// What a search may do.
+    pub search: crate::search::SearchLimits,
 }
 
 impl XdrState {

@@ -480,6 +480,7 @@ impl Xdr {
             // rather than the intake path: raised far above anything this machine can send.
             key_rate: vigie_xdr::keys::KeyRate { per_second: 1e9, burst: 1e9 },
             retention_every: Duration::from_secs(3600),
+            search: Default::default(),
         };
         let state = vigie_xdr::open(opts, Arc::new(SystemClock))?;
         let space = state.keys.ensure_space("bench").await?;

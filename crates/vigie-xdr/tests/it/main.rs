@@ -4,6 +4,7 @@ mod compat;
 mod intake;
 mod matrix;
 mod openapi;
+mod search;
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -41,6 +42,7 @@ impl TestXdr {
             secret_key: None,
             key_rate: Default::default(),
             retention_every: std::time::Duration::from_secs(3600),
+            search: Default::default(),
         };
         tune(&mut opts);
         let state = vigie_xdr::open(opts, Arc::new(SystemClock)).expect("open");

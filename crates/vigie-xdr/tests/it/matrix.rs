@@ -41,6 +41,8 @@ enum Effect {
     ListsEvents,
     /// Reads: the answer is the seed event.
     ReadsSeed,
+    /// Searches: the answer's items are the seed event alone.
+    FindsSeed,
     /// Creates a key named with the marker in the key's space.
     CreatesKey,
     /// Reads: the answer is a page of the space's keys.
@@ -100,6 +102,10 @@ fn endpoints() -> Vec<Endpoint> {
         row(Post, "/api/v1/events", Bearer, Scope::EventsWrite, StatusCode::OK, StoresEvent, |_, m| event(m).to_string()),
         row(Get, "/api/v1/events", Bearer, Scope::EventsRead, StatusCode::OK, ListsEvents, no_body),
         row(Get, "/api/v1/events/{seed}", Bearer, Scope::EventsRead, StatusCode::OK, ReadsSeed, no_body),
+        row(Get, "/api/v1/events/search?q=id%20%3D%3D%20%22{seed}%22", Bearer, Scope::EventsRead, StatusCode::OK, FindsSeed, no_body),
+        row(Post, "/api/v1/events/search", Bearer, Scope::EventsRead, StatusCode::OK, FindsSeed, |_, _| {
+            json!({"q": "id == \"seed-event\""}).to_string()
+        }),
         // Keys.
         row(Post, "/api/v1/keys", Bearer, Scope::Admin, StatusCode::CREATED, CreatesKey, |_, m| {
             json!({"name": m, "scopes": ["events_read"]}).to_string()
@@ -244,6 +250,9 @@ fn done(x: &TestXdr, space: &Space, e: &Endpoint, marker: &str, victim: Option<U
         }
         Effect::ListsEvents | Effect::ListsKeys => answer["items"].is_array(),
         Effect::ReadsSeed => answer["id"] == seed && answer["space_id"] == space.id.to_string(),
+        Effect::FindsSeed => answer["items"]
+            .as_array()
+            .is_some_and(|items| items.len() == 1 && items[0]["id"] == seed && items[0]["space_id"] == space.id.to_string()),
     }
 }
 

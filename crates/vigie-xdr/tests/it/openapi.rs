@@ -31,6 +31,8 @@ async fn every_documented_operation_is_routed_and_the_operational_endpoints_answ
         ("post", "/array"),
         ("post", "/services/collector/event"),
         ("post", "/services/collector/raw"),
+        ("get", "/api/v1/events/search"),
+        ("post", "/api/v1/events/search"),
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/metrics"),

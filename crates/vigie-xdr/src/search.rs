@@ -1,0 +1,350 @@
+//! Search: a query of the pipe language (`vigie-query`) over a space's events in a time range,
+//! compiled to SQL over the log. `GET /api/v1/events/search?q=&from=&to=&limit=&cursor=&format=`
+//! (and a POST form for long queries), scope `events_read`: matching events newest first with
+//! a cursor, or the table of a `stats`; as JSON, CSV or NDJSON. A query past its row or time
+//! budget stops and answers what it has, flagged `partial`.
+use crate::keys::{Authorized, Caller, EventsRead};
+use crate::log::{STORED, Stored, shown};
+use crate::normalize::FIREWALL_FIELDS;
+use crate::state::XdrState;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::time::{Duration, Instant};
+use utoipa::{IntoParams, ToSchema};
+use vigie_core::StoreError;
+use vigie_core::clock::{from_micros, to_micros};
+use vigie_core::http::{ApiError, ApiJson, ApiQuery, bad_query};
+use vigie_query::ast::{Query, Stage};
+use vigie_query::sql::{Alt, FieldSql, Schema, dotted, json_path, plan};
+use vigie_query::sqlite::{Budget, Partial, events, stats};
+use vigie_query::table::{Row, run_stages};
+
+/// What a search may do.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchLimits {
+    /// The longest a search runs before it answers what it has.
+    pub timeout: Duration,
+    /// The most events a search reads to run the stages after its filter (`sort`, `head`,
+    /// `fields` on events); beyond, it answers what it has.
+    pub max_rows: usize,
+}
+
+impl Default for SearchLimits {
+    fn default() -> Self {
+        SearchLimits { timeout: Duration::from_secs(10), max_rows: 10_000 }
+    }
+}
+
+/// The log as the query language sees it: the log's columns, the firewall's flat fields where
+/// `normalize::firewall_fields` finds them, and every other field by its dotted path in the
+/// event as sent — what `log::shown` shows, field for field.
+pub struct LogSchema {
+    /// The caller's space (its `space_id` field).
+    pub space_id: String,
+}
+
+/// SQL: the event is a firewall event (`normalize::firewall_fields`).
+const FIREWALL: &str = "(json_type(body, '$.\"type\"') = 'text' AND json_type(body, '$.\"data\"') = 'object' AND \
+     (json_type(body, '$.\"data\".\"interaction\"') = 'object' OR substr(json_extract(body, '$.\"type\"'), 1, 6) = 'alert.' \
+      OR substr(json_extract(body, '$.\"type\"'), 1, 7) = 'policy.' OR substr(json_extract(body, '$.\"type\"'), 1, 8) = 'webhook.'))";
+
+fn path(labels: &[&str]) -> String {
+    json_path(labels.iter().copied()).unwrap_or_else(|| "$".into())
+}
+
+/// An alternative in `body` at `labels`, for firewall events (with `interaction` an object when
+/// `in_interaction`).
+fn fw(labels: &[&str], in_interaction: bool, null_counts: bool) -> Alt {
+    let mut when = FIREWALL.to_owned();
+    if in_interaction {
+        when.push_str(" AND json_type(body, '$.\"data\".\"interaction\"') = 'object'");
+    }
+    Alt { when: Some(when), null_counts, column: "body".into(), path: path(labels) }
+}
+
+impl Schema for LogSchema {
+    fn table(&self) -> &str {
+        "events"
+    }
+
+    fn time_column(&self) -> &str {
+        "timestamp"
+    }
+
+    fn field(&self, name: &str) -> FieldSql {
+        let plain = || dotted("body", name);
+        let with = |mut alts: Vec<Alt>| {
+            alts.extend(plain());
+            FieldSql::Json(alts)
+        };
+        let i = |k: &'static str| vec![fw(&["data", "interaction", k], true, false)];
+        match name {
+            "id" => FieldSql::Text("id".into()),
+            "source" => FieldSql::Text("source".into()),
+            "event_type" => FieldSql::Text("event_type".into()),
+            "timestamp" => FieldSql::Time("timestamp".into()),
+            "received_at" => FieldSql::Time("received_at".into()),
+            "space_id" => FieldSql::Const(self.space_id.clone()),
+            "interaction_id" => with(i("id")),
+            "platform_id" | "user_id" | "user_email" | "risk_score" | "classification_count" | "direction" | "interaction_type" => {
+                with(vec![fw(&["data", "interaction", name], true, false)])
+            }
+            "risk_level" => with(vec![
+                fw(&["data", "interaction", "risk_level"], true, false),
+                fw(&["data", "interaction", "decision", "risk_level"], true, true),
+            ]),
+            "policy_action" => {
+                with(vec![fw(&["data", "interaction", "decision", "action"], true, false), fw(&["data", "policy", "action"], false, true)])
+            }
+            "policy_name" => with(vec![
+                fw(&["data", "interaction", "decision", "policy_name"], true, false),
+                fw(&["data", "policy", "name"], false, true),
+            ]),
+            "alert_severity" => with(vec![fw(&["data", "alert", "severity"], false, false)]),
+            "model" => {
+                let mut a = fw(&["data", "interaction", "content_metadata", "model"], true, false);
+                a.when = a
+                    .when
+                    .map(|w| format!("{w} AND json_type(body, '$.\"data\".\"interaction\".\"content_metadata\".\"model\"') = 'text'"));
+                with(vec![a])
+            }
+            "classification_type" => {
+                // The distinct string types of the classifications, in order of first appearance.
+                let types = "(SELECT json_group_array(t) FROM (SELECT json_extract(c.value, '$.\"type\"') AS t, MIN(c.key) AS k \
+                     FROM json_each(body, '$.\"data\".\"interaction\".\"classifications\"') AS c \
+                     WHERE json_type(c.value, '$.\"type\"') = 'text' GROUP BY t ORDER BY k))";
+                let mut a = fw(&[], true, true);
+                a.when = a.when.map(|w| format!("{w} AND json_type(body, '$.\"data\".\"interaction\".\"classifications\"') = 'array'"));
+                a.column = types.into();
+                with(vec![a])
+            }
+            _ => FieldSql::Json(plain()),
+        }
+    }
+}
+
+/// A search request (query string of the GET, or body of the POST).
+#[derive(Debug, Clone, Deserialize, IntoParams, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    /// The query (`../shared/QUERY.md`); empty matches every event.
+    #[serde(default)]
+    pub q: String,
+    /// Start of the range (RFC 3339, inclusive); default 24 hours before `to`.
+    pub from: Option<DateTime<Utc>>,
+    /// End of the range (RFC 3339, exclusive); default now.
+    pub to: Option<DateTime<Utc>>,
+    /// Events per page, 1–1,000 (default 50); the rows of a table are not paged.
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page of events.
+    pub cursor: Option<String>,
+    /// `json` (default), `csv` or `ndjson`.
+    pub format: Option<String>,
+}
+
+/// A search's answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SearchAnswer {
+    /// `events` or `table`.
+    pub kind: &'static str,
+    /// A table's columns, in order (for events: empty, every field is shown).
+    pub columns: Vec<String>,
+    /// The events (normalised, as `GET /api/v1/events/{id}` shows them) or the table's rows.
+    pub items: Vec<Map<String, Value>>,
+    /// The next page of events.
+    pub next_cursor: Option<String>,
+    /// True when the row or time budget stopped the search: `items` are what it found.
+    pub partial: bool,
+    /// With `partial`, the start of the range actually covered.
+    pub covered_from: Option<DateTime<Utc>>,
+    /// The query as understood (printed back).
+    pub query: String,
+}
+
+fn parsed(q: &str) -> Result<Query, ApiError> {
+    vigie_query::parse(q).map_err(|e| {
+        let mut err = bad_query("q", e.to_string());
+        err.message = format!("the query does not parse: {e}");
+        err
+    })
+}
+
+/// Runs a search for `caller`.
+pub async fn search(st: &XdrState, caller: &Caller, p: SearchParams) -> Result<SearchAnswer, ApiError> {
+    let q = parsed(&p.q)?;
+    let to = p.to.unwrap_or_else(|| st.clock.now());
+    let from = p.from.unwrap_or(to - chrono::Duration::hours(24));
+    if from >= to {
+        return Err(bad_query("from", "from must be before to"));
+    }
+    let limit = p.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(bad_query("limit", "limit is 1–1,000"));
+    }
+    let mut scope = format!("space_no = {}", caller.space_no);
+    if let Some(c) = &p.cursor {
+        let (t, s) = c
+            .split_once(':')
+            .and_then(|(t, s)| Some((t.parse::<i64>().ok()?, s.parse::<i64>().ok()?)))
+            .ok_or_else(|| bad_query("cursor", "pass the next_cursor of the previous page unchanged"))?;
+        scope.push_str(&format!(" AND (timestamp < {t} OR (timestamp = {t} AND seq < {s}))"));
+    }
+    let schema = LogSchema { space_id: caller.space_id.to_string() };
+    let plan = plan(&q, &schema, &scope).map_err(|e| bad_query("q", e))?;
+    let (from_us, to_us) = (to_micros(from), to_micros(to));
+    let limits = st.search;
+    let deadline = Instant::now() + limits.timeout;
+    let printed = q.to_string();
+    let space_id = schema.space_id.clone();
+    if let vigie_query::sql::Shape::Stats { .. } = plan.shape {
+        // Slices of a day (at most 64), newest first, so a slow range answers its recent part.
+        let slice = ((to_us - from_us) / 64).max(86_400_000_000);
+        let budget = Budget { max_rows: limits.max_rows, deadline };
+        let out: Partial<vigie_query::table::Table> = st
+            .store
+            .read(move |c| stats(c, &plan, from_us, to_us, slice, budget).map_err(|e| StoreError::Invalid(e.0)))
+            .await
+            .map_err(query_failed)?;
+        return Ok(SearchAnswer {
+            kind: "table",
+            columns: out.value.columns,
+            items: out.value.rows,
+            next_cursor: None,
+            partial: out.partial,
+            covered_from: out.partial.then(|| from_micros(out.covered_from)),
+            query: printed,
+        });
+    }
+    // Events: a page when nothing follows the filter; else every match (up to the row budget)
+    // through the stages.
+    let paged = plan.rest.is_empty();
+    let max_rows = if paged { limit as usize } else { limits.max_rows };
+    let rest: Vec<Stage> = plan.rest.clone();
+    let (rows, partial, covered_from, next) = st
+        .store
+        .read(move |c| {
+            let found = events(c, &plan, from_us, to_us, Budget { max_rows, deadline }).map_err(|e| StoreError::Invalid(e.0))?;
+            let seqs: Vec<i64> = found.value.iter().map(|(s, _)| *s).collect();
+            let mut stmt = c.prepare_cached(&format!("SELECT {STORED} FROM events WHERE seq = ?1"))?;
+            let mut rows = Vec::with_capacity(seqs.len());
+            for s in &seqs {
+                rows.push(stmt.query_row([s], Stored::from_row)?);
+            }
+            let next =
+                (paged && found.partial && seqs.len() == max_rows).then(|| found.value.last().map(|(s, t)| format!("{t}:{s}"))).flatten();
+            Ok::<_, StoreError>((rows, found.partial && next.is_none(), found.covered_from, next))
+        })
+        .await
+        .map_err(query_failed)?;
+    let shown: Vec<Row> = rows
+        .iter()
+        .map(|r| match shown(r, &space_id) {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        })
+        .collect();
+    let table = run_stages(&rest, shown, Vec::new()).map_err(|e| bad_query("q", e.0))?;
+    let kind = if table.columns.is_empty() && rest.iter().all(|s| !matches!(s, Stage::Stats { .. })) { "events" } else { "table" };
+    Ok(SearchAnswer {
+        kind,
+        columns: table.columns,
+        items: table.rows,
+        next_cursor: next,
+        partial,
+        covered_from: partial.then(|| from_micros(covered_from)),
+        query: printed,
+    })
+}
+
+/// A search that failed in the store: our fault, not the query's (a query that parses runs);
+/// logged, and answered without the SQL.
+fn query_failed(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Invalid(msg) => {
+            tracing::error!(error = %msg, "a search failed in the store");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "search_failed", "the search failed in the store; the error is logged")
+        }
+        other => ApiError::from(other),
+    }
+}
+
+fn csv_cell(v: Option<&Value>) -> String {
+    let s = match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    // Cells a spreadsheet would run as a formula are prefixed with a quote (CSV injection).
+    let s =
+        if s.starts_with(['=', '+', '-', '@', '\t', '\r']) && !s.parse::<f64>().is_ok_and(f64::is_finite) { format!("'{s}") } else { s };
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
+}
+
+/// The answer in the asked format.
+fn respond(a: SearchAnswer, format: Option<&str>) -> Result<Response, ApiError> {
+    match format.unwrap_or("json") {
+        "json" => Ok(axum::Json(a).into_response()),
+        "ndjson" => {
+            let mut body = String::new();
+            for item in &a.items {
+                body.push_str(&Value::Object(item.clone()).to_string());
+                body.push('\n');
+            }
+            Ok(with_partial(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response(), &a))
+        }
+        "csv" => {
+            let columns: Vec<String> = if a.columns.is_empty() {
+                let first = ["timestamp", "id", "event_type", "source"];
+                first.iter().chain(FIREWALL_FIELDS.iter().filter(|f| !first.contains(f))).map(|s| (*s).to_owned()).collect()
+            } else {
+                a.columns.clone()
+            };
+            let mut body = columns.iter().map(|c| csv_cell(Some(&Value::String(c.clone())))).collect::<Vec<_>>().join(",");
+            body.push_str("\r\n");
+            for item in &a.items {
+                body.push_str(&columns.iter().map(|c| csv_cell(item.get(c))).collect::<Vec<_>>().join(","));
+                body.push_str("\r\n");
+            }
+            Ok(with_partial(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response(), &a))
+        }
+        other => Err(bad_query("format", format!("{other:?} is not a format; use json, csv or ndjson"))),
+    }
+}
+
+/// CSV and NDJSON carry the partial flag and the next cursor as headers.
+fn with_partial(mut r: Response, a: &SearchAnswer) -> Response {
+    r.headers_mut().insert("x-vigie-partial", HeaderValue::from_static(if a.partial { "true" } else { "false" }));
+    if let Some(c) = a.next_cursor.as_ref().and_then(|c| HeaderValue::from_str(c).ok()) {
+        r.headers_mut().insert("x-vigie-next-cursor", c);
+    }
+    r
+}
+
+/// Search events with the query language (scope `events_read`): matching events newest first
+/// with a cursor, or the table of a `stats`; `format=csv` or `ndjson` to export.
+#[utoipa::path(get, path = "/api/v1/events/search", tag = "events", security(("bearer" = [])), params(SearchParams),
+    responses((status = 200, body = SearchAnswer), (status = 400, description = "the query does not parse (with its line and column)")))]
+pub async fn search_get(
+    State(st): State<XdrState>,
+    Authorized(caller, _): Authorized<EventsRead>,
+    ApiQuery(p): ApiQuery<SearchParams>,
+) -> Result<Response, ApiError> {
+    let format = p.format.clone();
+    respond(search(&st, &caller, p).await?, format.as_deref())
+}
+
+/// The same search with the request in a JSON body, for queries too long for a URL.
+#[utoipa::path(post, path = "/api/v1/events/search", tag = "events", security(("bearer" = [])), request_body = SearchParams,
+    responses((status = 200, body = SearchAnswer), (status = 400)))]
+pub async fn search_post(
+    State(st): State<XdrState>,
+    Authorized(caller, _): Authorized<EventsRead>,
+    ApiJson(p): ApiJson<SearchParams>,
+) -> Result<Response, ApiError> {
+    let format = p.format.clone();
+    respond(search(&st, &caller, p).await?, format.as_deref())
+}
