@@ -13,6 +13,7 @@ pub mod ast;
 pub mod matcher;
 pub mod parse;
 pub mod print;
+pub mod sigma;
 pub mod sql;
 pub mod sqlite;
 pub mod table;

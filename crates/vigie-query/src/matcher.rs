@@ -38,22 +38,24 @@ impl Fields {
         &self.names
     }
 
-    /// The values of `event` that the matchers read, one lookup per field.
-    pub fn record<'a>(&self, event: &'a Map<String, Value>) -> Record<'a> {
-        Record { slots: self.names.iter().map(|n| event.get(n)).collect() }
+    /// The event as the matchers read it: each field looked up when a test needs it (a rule
+    /// that fails on its first test reads one field), by the name resolved at compile time.
+    pub fn record<'a>(&'a self, event: &'a Map<String, Value>) -> Record<'a> {
+        Record { names: &self.names, event }
     }
 }
 
-/// An event's values by slot.
-#[derive(Debug, Clone)]
+/// An event as the matchers read it.
+#[derive(Debug, Clone, Copy)]
 pub struct Record<'a> {
-    slots: Vec<Option<&'a Value>>,
+    names: &'a [String],
+    event: &'a Map<String, Value>,
 }
 
 impl<'a> Record<'a> {
-    /// The value in `slot`.
+    /// The value of the field in `slot`.
     pub fn get(&self, slot: usize) -> Option<&'a Value> {
-        self.slots.get(slot).copied().flatten()
+        self.event.get(self.names.get(slot)?)
     }
 }
 
@@ -71,6 +73,22 @@ enum Node {
     Test(usize, Check),
 }
 
+/// The strings of an `IN` list: a few compared in turn (faster than hashing), many hashed.
+#[derive(Debug, Clone)]
+enum Strs {
+    Few(Vec<String>),
+    Many(HashSet<String>),
+}
+
+impl Strs {
+    fn contains(&self, s: &str) -> bool {
+        match self {
+            Strs::Few(v) => v.iter().any(|x| x == s),
+            Strs::Many(h) => h.contains(s),
+        }
+    }
+}
+
 /// A positive test on one value (negative forms are `Not` of these).
 #[derive(Debug, Clone)]
 enum Check {
@@ -80,7 +98,7 @@ enum Check {
     EqNull,
     Num(CmpOp, f64),
     Str(CmpOp, String),
-    In { strs: HashSet<String>, nums: Vec<f64>, bools: Vec<bool>, null: bool },
+    In { strs: Strs, nums: Vec<f64>, bools: Vec<bool>, null: bool },
     Contains(Needle),
     StartsWith(Needle),
     EndsWith(Needle),
@@ -134,19 +152,17 @@ fn test(t: &Test, fields: &mut Fields) -> Result<Node, String> {
         // `> true`, `< null`: nothing is ordered against them.
         TestOp::Cmp(_, _) => positive(Check::Never),
         TestOp::In { negated, values } => {
-            let mut c = Check::In { strs: HashSet::new(), nums: Vec::new(), bools: Vec::new(), null: false };
-            if let Check::In { strs, nums, bools, null } = &mut c {
-                for v in values {
-                    match v {
-                        Literal::Str(s) => {
-                            strs.insert(s.clone());
-                        }
-                        Literal::Num(n) => nums.push(*n),
-                        Literal::Bool(b) => bools.push(*b),
-                        Literal::Null => *null = true,
-                    }
+            let (mut strs, mut nums, mut bools, mut null) = (Vec::new(), Vec::new(), Vec::new(), false);
+            for v in values {
+                match v {
+                    Literal::Str(s) => strs.push(s.clone()),
+                    Literal::Num(n) => nums.push(*n),
+                    Literal::Bool(b) => bools.push(*b),
+                    Literal::Null => null = true,
                 }
             }
+            let strs = if strs.len() <= 8 { Strs::Few(strs) } else { Strs::Many(strs.into_iter().collect()) };
+            let c = Check::In { strs, nums, bools, null };
             if *negated { negative(c) } else { positive(c) }
         }
         TestOp::Contains { negated, text } => {

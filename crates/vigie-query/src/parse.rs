@@ -416,7 +416,28 @@ impl Parser {
         self.test()
     }
 
+    /// An aggregation's column written as it is made, `dc(user_id)`, when the next tokens are one.
+    fn agg_column(&mut self) -> Result<Option<String>, ParseError> {
+        let is_agg = matches!(&self.peek().tok, Tok::Ident(w, false)
+            if ["count", "dc", "sum", "avg", "min", "max"].iter().any(|f| f.eq_ignore_ascii_case(w)))
+            && self.peek_at(1).tok == Tok::LParen;
+        if !is_agg {
+            return Ok(None);
+        }
+        let Tok::Ident(func, _) = self.next().tok else { return Ok(None) };
+        self.next();
+        let inner = self.field("a field name in the aggregation")?;
+        if self.peek().tok != Tok::RParen {
+            return self.expected("\")\"");
+        }
+        self.next();
+        Ok(Some(format!("{}({inner})", func.to_ascii_lowercase())))
+    }
+
     fn field(&mut self, what: &str) -> Result<String, ParseError> {
+        if let Some(column) = self.agg_column()? {
+            return Ok(column);
+        }
         match &self.peek().tok {
             Tok::Ident(name, quoted) if *quoted || !KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(name)) => {
                 let name = name.clone();
@@ -601,6 +622,9 @@ impl Parser {
 
     /// A column or field name (keywords allowed: `count` is one).
     fn name(&mut self, what: &str) -> Result<String, ParseError> {
+        if let Some(column) = self.agg_column()? {
+            return Ok(column);
+        }
         match &self.peek().tok {
             Tok::Ident(name, _) => {
                 let name = name.clone();

@@ -311,14 +311,63 @@ fn stamp() -> (String, i64) {
     (now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), now.timestamp_micros())
 }
 
-/// `interaction.high_risk` events in a firewall's outbox.
-async fn high_risk_events(store: &vigie_core::Store) -> Result<i64, StoreError> {
-    store
-        .read(|c| {
-            c.query_row("SELECT COUNT(*) FROM outbox WHERE event_type = 'interaction.high_risk'", [], |r| r.get(0))
-                .map_err(StoreError::from)
-        })
+/// Up to `n` envelopes from the outbox of a throwaway firewall fed simulated interactions (500
+/// people, the usual platforms, the starter policies), of `event_type` only when given.
+pub(crate) async fn firewall_envelopes(event_type: Option<&str>, n: usize) -> anyhow::Result<Vec<String>> {
+    let dir = tempfile::tempdir()?;
+    let opts = vigie_firewall::FirewallOptions {
+        data_dir: dir.path().to_path_buf(),
+        // A generator of samples: no fsync needed.
+        store: StoreOptions { durability: Durability::Normal, ..StoreOptions::default() },
+        event_source: "noxys".into(),
+        secret_key: None,
+        auth: Default::default(),
+        max_text_bytes: vigie_core::config::DEFAULT_MAX_TEXT_BYTES,
+        webhooks: Default::default(),
+    };
+    let state = vigie_firewall::open(opts, Arc::new(SystemClock))?;
+    let boot = state
+        .auth
+        .bootstrap("bench", "admin@bench.test", Some("correct horse battery staple"))
         .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let tenant = boot.map(|b| b.tenant.id).ok_or_else(|| anyhow::anyhow!("fresh data dir expected"))?;
+    let admin = traffic::system(tenant, "bench");
+    traffic::seed(&state, &admin, traffic::starter_policies()).await?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let kind = event_type.map(str::to_owned);
+    let count = |kind: Option<String>| {
+        let store = state.store.clone();
+        async move {
+            store
+                .read(move |c| {
+                    c.query_row("SELECT COUNT(*) FROM outbox WHERE ?1 IS NULL OR event_type = ?1", [kind], |r| r.get::<_, i64>(0))
+                        .map_err(StoreError::from)
+                })
+                .await
+        }
+    };
+    for _ in 0..400 {
+        if count(kind.clone()).await? >= n as i64 {
+            break;
+        }
+        for _ in 0..100 {
+            let req = serde_json::from_value(traffic::interaction(&mut rng, 500, None))?;
+            vigie_firewall::interactions::record(&state, &admin, req)
+                .await
+                .map_err(|e| anyhow::anyhow!("sample interaction: {}", e.message))?;
+        }
+    }
+    let payloads: Vec<String> = state
+        .store
+        .read(move |c| {
+            let mut stmt = c.prepare("SELECT payload FROM outbox WHERE ?1 IS NULL OR event_type = ?1 ORDER BY seq LIMIT ?2")?;
+            let rows = stmt.query_map(rusqlite::params![kind, n as i64], |r| r.get(0))?;
+            rows.collect::<Result<Vec<String>, _>>().map_err(StoreError::from)
+        })
+        .await?;
+    state.store.close().await;
+    Ok(payloads)
 }
 
 /// Real firewall envelopes, as JSON objects with [`ID_SLOT`] as their id and [`TS_SLOT`] as
@@ -334,47 +383,7 @@ impl Envelopes {
     /// Records simulated interactions in a throwaway firewall and keeps the first
     /// [`TEMPLATES`] `interaction.high_risk` envelopes of its outbox.
     async fn from_firewall() -> anyhow::Result<Envelopes> {
-        let dir = tempfile::tempdir()?;
-        let opts = vigie_firewall::FirewallOptions {
-            data_dir: dir.path().to_path_buf(),
-            // A generator of samples: no fsync needed.
-            store: StoreOptions { durability: Durability::Normal, ..StoreOptions::default() },
-            event_source: "noxys".into(),
-            secret_key: None,
-            auth: Default::default(),
-            max_text_bytes: vigie_core::config::DEFAULT_MAX_TEXT_BYTES,
-            webhooks: Default::default(),
-        };
-        let state = vigie_firewall::open(opts, Arc::new(SystemClock))?;
-        let boot = state
-            .auth
-            .bootstrap("bench", "admin@bench.test", Some("correct horse battery staple"))
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let tenant = boot.map(|b| b.tenant.id).ok_or_else(|| anyhow::anyhow!("fresh data dir expected"))?;
-        let admin = traffic::system(tenant, "bench");
-        traffic::seed(&state, &admin, traffic::starter_policies()).await?;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-        for _ in 0..40 {
-            if high_risk_events(&state.store).await? >= TEMPLATES as i64 {
-                break;
-            }
-            for _ in 0..100 {
-                let req = serde_json::from_value(traffic::interaction(&mut rng, 500, None))?;
-                vigie_firewall::interactions::record(&state, &admin, req)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("sample interaction: {}", e.message))?;
-            }
-        }
-        let payloads: Vec<String> = state
-            .store
-            .read(|c| {
-                let mut stmt = c.prepare("SELECT payload FROM outbox WHERE event_type = 'interaction.high_risk' ORDER BY seq LIMIT ?1")?;
-                let rows = stmt.query_map([TEMPLATES as i64], |r| r.get(0))?;
-                rows.collect::<Result<Vec<String>, _>>().map_err(StoreError::from)
-            })
-            .await?;
-        state.store.close().await;
+        let payloads = firewall_envelopes(Some("interaction.high_risk"), TEMPLATES).await?;
         anyhow::ensure!(!payloads.is_empty(), "the firewall produced no interaction.high_risk event");
         let mut objects = Vec::with_capacity(payloads.len());
         let mut templates = Vec::with_capacity(payloads.len());

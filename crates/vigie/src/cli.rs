@@ -194,4 +194,7 @@ pub enum BenchCommand {
     /// XDR intake: events per second, latency and CPU per event with batches of 100 and with
     /// single-event POSTs, each against the store alone as the baseline.
     Intake(crate::bench_intake::IntakeBench),
+    /// The query language: parse and compile time, matcher throughput with the default rules,
+    /// and search latency over stored events, each beside a baseline.
+    Query(crate::bench_query::QueryBench),
 }

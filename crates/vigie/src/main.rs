@@ -3,6 +3,7 @@
 //! environment.
 mod bench;
 mod bench_intake;
+mod bench_query;
 mod bench_webhooks;
 mod cli;
 mod demo;
@@ -71,6 +72,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench { which: BenchCommand::Intake(b) } => {
             init_logs(LogFormat::Text);
             bench_intake::intake(b).await?;
+        }
+        Command::Bench { which: BenchCommand::Query(b) } => {
+            init_logs(LogFormat::Text);
+            bench_query::query(b).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
