@@ -81,12 +81,13 @@ fn failed(e: &rusqlite::Error) -> RunError {
     RunError(format!("the search failed: {what}"))
 }
 
-fn interrupted(e: &rusqlite::Error) -> bool {
+/// Whether `e` is SQLite stopping at the deadline.
+pub fn interrupted(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::OperationInterrupted)
 }
 
 /// Runs `f` with SQLite interrupted at `deadline`.
-fn with_deadline<T>(c: &Connection, deadline: Instant, f: impl FnOnce() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+pub fn with_deadline<T>(c: &Connection, deadline: Instant, f: impl FnOnce() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
     c.progress_handler(10_000, Some(move || Instant::now() >= deadline));
     let out = f();
     c.progress_handler(10_000, None::<fn() -> bool>);
@@ -124,19 +125,26 @@ pub fn events(c: &Connection, plan: &Plan, from: i64, to: i64, budget: Budget) -
     Ok(Partial { value: out, partial, covered_from })
 }
 
-/// An aggregation's partial state, merged across slices.
+/// An aggregation's partial state, merged across slices (and with other sources of rows).
 #[derive(Debug, Clone)]
-enum State {
+pub enum State {
+    /// `count`, `count(field)`.
     Count(u64),
+    /// `dc(field)`: the distinct values' JSON texts.
     Distinct(BTreeSet<String>),
+    /// `sum(field)`: the sum and how many values.
     Sum(f64, u64),
+    /// `avg(field)`: the sum and how many values.
     Avg(f64, u64),
+    /// `min(field)`.
     Min(Option<f64>),
+    /// `max(field)`.
     Max(Option<f64>),
 }
 
 impl State {
-    fn value(&self) -> Value {
+    /// The final value.
+    pub fn value(&self) -> Value {
         match self {
             State::Count(n) => Value::from(*n),
             State::Distinct(s) => Value::from(s.len() as u64),
@@ -159,12 +167,70 @@ impl State {
     }
 }
 
+/// Groups of a `stats` being aggregated: each group's key values and its aggregations' states.
+#[derive(Debug, Clone, Default)]
+pub struct Groups(BTreeMap<String, (Vec<Value>, Vec<State>)>);
+
+impl Groups {
+    /// Adds one group's states (merged into the group if it is there already).
+    pub fn merge(&mut self, keys: Vec<Value>, states: Vec<State>) {
+        let id = serde_json::to_string(&keys).unwrap_or_default();
+        match self.0.get_mut(&id) {
+            None => {
+                self.0.insert(id, (keys, states));
+            }
+            Some((_, have)) => {
+                for (h, s) in have.iter_mut().zip(states) {
+                    merge(h, s);
+                }
+            }
+        }
+    }
+
+    /// Adds every group of `other`.
+    pub fn extend(&mut self, other: Groups) {
+        for (_, (keys, states)) in other.0 {
+            self.merge(keys, states);
+        }
+    }
+
+    /// The table: one row per group (one row of zeros for a `stats` without `by` over no
+    /// events, unless `partial`), then the stages after the `stats`.
+    pub fn finish(mut self, plan: &Plan, partial: bool) -> Result<Table, RunError> {
+        let Shape::Stats { by, aggs } = &plan.shape else { return Err(RunError("not a stats plan".into())) };
+        if self.0.is_empty() && by.is_empty() && !partial {
+            self.0.insert(String::new(), (Vec::new(), aggs.iter().map(|a| empty(a.func)).collect()));
+        }
+        let rows: Vec<Row> = self
+            .0
+            .into_values()
+            .map(|(keys, states)| {
+                let mut r = Row::new();
+                for (k, v) in by.iter().zip(keys) {
+                    r.insert(k.column().to_owned(), v);
+                }
+                for (a, s) in aggs.iter().zip(states) {
+                    r.insert(a.column(), s.value());
+                }
+                r
+            })
+            .collect();
+        run_stages(&plan.rest, rows, stats_columns(aggs, by))
+    }
+}
+
 /// The rows of a stats plan over `[from, to)`, aggregated in slices of `slice_us` from the
 /// newest; at the deadline, the slices done so far (`partial`, `covered_from`). The stages
 /// after the `stats` then run in memory.
 pub fn stats(c: &Connection, plan: &Plan, from: i64, to: i64, slice_us: i64, budget: Budget) -> Result<Partial<Table>, RunError> {
+    let out = stats_groups(c, plan, from, to, slice_us, budget)?;
+    Ok(Partial { value: out.value.finish(plan, out.partial)?, partial: out.partial, covered_from: out.covered_from })
+}
+
+/// The groups of a stats plan over `[from, to)`, not yet finished (see [`stats`]).
+pub fn stats_groups(c: &Connection, plan: &Plan, from: i64, to: i64, slice_us: i64, budget: Budget) -> Result<Partial<Groups>, RunError> {
     let Shape::Stats { by, aggs } = &plan.shape else { return Err(RunError("not a stats plan".into())) };
-    let mut groups: BTreeMap<String, (Vec<Value>, Vec<State>)> = BTreeMap::new();
+    let mut groups = Groups::default();
     let (mut end, mut partial) = (to, false);
     let slice_us = slice_us.max(1);
     while end > from {
@@ -212,17 +278,7 @@ pub fn stats(c: &Connection, plan: &Plan, from: i64, to: i64, slice_us: i64, bud
             Err(e) => return Err(failed(&e)),
         }
         for (keys, states) in slice {
-            let id = serde_json::to_string(&keys).unwrap_or_default();
-            match groups.get_mut(&id) {
-                None => {
-                    groups.insert(id, (keys, states));
-                }
-                Some((_, have)) => {
-                    for (h, s) in have.iter_mut().zip(states) {
-                        merge(h, s);
-                    }
-                }
-            }
+            groups.merge(keys, states);
         }
         end = start;
         if Instant::now() >= budget.deadline && end > from {
@@ -230,24 +286,7 @@ pub fn stats(c: &Connection, plan: &Plan, from: i64, to: i64, slice_us: i64, bud
             break;
         }
     }
-    if groups.is_empty() && by.is_empty() && !partial {
-        groups.insert(String::new(), (Vec::new(), aggs.iter().map(|a| empty(a.func)).collect()));
-    }
-    let rows: Vec<Row> = groups
-        .into_values()
-        .map(|(keys, states)| {
-            let mut r = Row::new();
-            for (k, v) in by.iter().zip(keys) {
-                r.insert(k.column().to_owned(), v);
-            }
-            for (a, s) in aggs.iter().zip(states) {
-                r.insert(a.column(), s.value());
-            }
-            r
-        })
-        .collect();
-    let table = run_stages(&plan.rest, rows, stats_columns(aggs, by))?;
-    Ok(Partial { value: table, partial, covered_from: if partial { end } else { from } })
+    Ok(Partial { value: groups, partial, covered_from: if partial { end } else { from } })
 }
 
 /// The JSON texts of `group_concat(DISTINCT char(31) || j)`: "\x1fa,\x1fb" → {a, b} (a JSON
@@ -258,7 +297,13 @@ fn distinct(s: &str) -> BTreeSet<String> {
     pieces.iter().enumerate().map(|(i, p)| if i < last { p.strip_suffix(',').unwrap_or(p) } else { p }.to_string()).collect()
 }
 
-fn empty(f: AggFn) -> State {
+/// A JSON text as `dc` states keep it.
+pub fn json_text(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// The state of an aggregation over nothing.
+pub fn empty(f: AggFn) -> State {
     match f {
         AggFn::Count => State::Count(0),
         AggFn::Dc => State::Distinct(BTreeSet::new()),

@@ -750,6 +750,7 @@ mod tests {
             key_rate: KeyRate::default(),
             retention_every: Duration::from_secs(3600),
             search: Default::default(),
+            build_facts: false,
         };
         let st = crate::open(opts, Arc::new(vigie_core::SystemClock)).expect("open");
         let space = st.keys.ensure_space("soc").await.expect("space");

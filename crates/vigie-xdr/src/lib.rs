@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod compat;
+pub mod facts;
 pub mod intake;
 pub mod keys;
 pub mod log;

@@ -33,6 +33,12 @@ pub async fn apply(st: &XdrState) -> Result<u64, StoreError> {
             let n = st
                 .store
                 .write(move |c| {
+                    // The facts of the events deleted go with them, in the same transaction.
+                    c.execute(
+                        "DELETE FROM event_facts WHERE (space_no, timestamp, seq) IN \
+                         (SELECT space_no, timestamp, seq FROM events WHERE seq <= ?4 AND space_no = ?1 AND received_at < ?2 ORDER BY seq LIMIT ?3)",
+                        params![s, cutoff, CHUNK, bound],
+                    )?;
                     Ok::<_, StoreError>(c.execute(
                         "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= ?4 AND space_no = ?1 AND received_at < ?2 ORDER BY seq LIMIT ?3)",
                         params![s, cutoff, CHUNK, bound],

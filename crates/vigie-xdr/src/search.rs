@@ -20,7 +20,7 @@ use vigie_core::clock::{from_micros, to_micros};
 use vigie_core::http::{ApiError, ApiJson, ApiQuery, bad_query};
 use vigie_query::ast::{Query, Stage};
 use vigie_query::sql::{Alt, FieldSql, Schema, dotted, json_path, plan};
-use vigie_query::sqlite::{Budget, Partial, events, stats};
+use vigie_query::sqlite::{Budget, Partial, events, stats, stats_groups};
 use vigie_query::table::{Row, run_stages};
 
 /// What a search may do.
@@ -195,20 +195,78 @@ pub async fn search(st: &XdrState, caller: &Caller, p: SearchParams) -> Result<S
     }
     let schema = LogSchema { space_id: caller.space_id.to_string() };
     let plan = plan(&q, &schema, &scope).map_err(|e| bad_query("q", e))?;
+    let space_id = schema.space_id.clone();
     let (from_us, to_us) = (to_micros(from), to_micros(to));
     let limits = st.search;
     let deadline = Instant::now() + limits.timeout;
     let printed = q.to_string();
-    let space_id = schema.space_id.clone();
     if let vigie_query::sql::Shape::Stats { .. } = plan.shape {
-        // Slices of a day (at most 64), newest first, so a slow range answers its recent part.
-        let slice = ((to_us - from_us) / 64).max(86_400_000_000);
         let budget = Budget { max_rows: limits.max_rows, deadline };
-        let out: Partial<vigie_query::table::Table> = st
-            .store
-            .read(move |c| stats(c, &plan, from_us, to_us, slice, budget).map_err(|e| StoreError::Invalid(e.0)))
-            .await
-            .map_err(query_failed)?;
+        let space_no = caller.space_no;
+        let out: Partial<vigie_query::table::Table> = if crate::facts::answers(&q) {
+            // Facts up to the builder's checkpoint, the log after it.
+            let tail_scope = format!("{scope} AND seq > ?");
+            st.store
+                .read(move |c| {
+                    let upto = crate::log::checkpoint(c, crate::facts::CONSUMER)?;
+                    let mut groups = vigie_query::sqlite::Groups::default();
+                    // The log after the builder's checkpoint (the newest events, few): over the
+                    // span of time they cover.
+                    let (lo, hi): (Option<i64>, Option<i64>) = c
+                        .prepare_cached("SELECT MIN(timestamp), MAX(timestamp) FROM events WHERE seq > ?1 AND space_no = ?2")?
+                        .query_row(rusqlite::params![upto, space_no], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    if let (Some(lo), Some(hi)) = (lo, hi) {
+                        let (a, b) = (lo.max(from_us), (hi + 1).min(to_us));
+                        if a < b {
+                            let tail = plan_with(&q, &schema, &tail_scope.replace('?', &upto.to_string()))?;
+                            let t = stats_groups(c, &tail, a, b, b - a, budget).map_err(|e| StoreError::Invalid(e.0))?;
+                            groups.extend(t.value);
+                            if t.partial {
+                                return Ok(Partial {
+                                    value: groups.finish(&plan, true).map_err(|e| StoreError::Invalid(e.0))?,
+                                    partial: true,
+                                    covered_from: to_us,
+                                });
+                            }
+                        }
+                    }
+                    // Facts, in slices from the newest, so a slow range answers its recent part.
+                    let slice = ((to_us - from_us) / 16).max(86_400_000_000);
+                    let (mut end, mut partial) = (to_us, false);
+                    while end > from_us {
+                        let start = end.saturating_sub(slice).max(from_us);
+                        match vigie_query::sqlite::with_deadline(c, deadline, || {
+                            crate::facts::stats_groups(c, &q, space_no, start, end, upto).map_err(|e| match e {
+                                StoreError::Sqlite(e) => e,
+                                other => rusqlite::Error::UserFunctionError(other.to_string().into()),
+                            })
+                        }) {
+                            Ok(g) => groups.extend(g),
+                            Err(e) if vigie_query::sqlite::interrupted(&e) => {
+                                partial = true;
+                                break;
+                            }
+                            Err(e) => return Err(StoreError::Invalid(e.to_string())),
+                        }
+                        end = start;
+                        if Instant::now() >= deadline && end > from_us {
+                            partial = true;
+                            break;
+                        }
+                    }
+                    let table = groups.finish(&plan, partial).map_err(|e| StoreError::Invalid(e.0))?;
+                    Ok::<_, StoreError>(Partial { value: table, partial, covered_from: if partial { end } else { from_us } })
+                })
+                .await
+                .map_err(query_failed)?
+        } else {
+            // Slices of a day (at most 64), newest first, so a slow range answers its recent part.
+            let slice = ((to_us - from_us) / 64).max(86_400_000_000);
+            st.store
+                .read(move |c| stats(c, &plan, from_us, to_us, slice, budget).map_err(|e| StoreError::Invalid(e.0)))
+                .await
+                .map_err(query_failed)?
+        };
         return Ok(SearchAnswer {
             kind: "table",
             columns: out.value.columns,
@@ -262,6 +320,10 @@ pub async fn search(st: &XdrState, caller: &Caller, p: SearchParams) -> Result<S
 
 /// A search that failed in the store: our fault, not the query's (a query that parses runs);
 /// logged, and answered without the SQL.
+fn plan_with(q: &Query, schema: &LogSchema, scope: &str) -> Result<vigie_query::sql::Plan, StoreError> {
+    plan(q, schema, scope).map_err(StoreError::Invalid)
+}
+
 fn query_failed(e: StoreError) -> ApiError {
     match e {
         StoreError::Invalid(msg) => {

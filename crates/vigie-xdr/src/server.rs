@@ -41,6 +41,8 @@ pub struct XdrOptions {
     pub retention_every: std::time::Duration,
     /// What a search may do.
     pub search: crate::search::SearchLimits,
+    /// Run the facts builder in the background (true but in tests that drive it).
+    pub build_facts: bool,
 }
 
 impl XdrOptions {
@@ -53,6 +55,7 @@ impl XdrOptions {
             key_rate: crate::keys::KeyRate::default(),
             retention_every: std::time::Duration::from_secs(3600),
             search: Default::default(),
+            build_facts: true,
         }
     }
 }
@@ -61,6 +64,7 @@ impl XdrOptions {
 pub const MIGRATIONS: &[vigie_core::db::Migration] = &[
     vigie_core::db::Migration { name: "xdr_001_xdr", sql: include_str!("../migrations/xdr_001_xdr.sql") },
     vigie_core::db::Migration { name: "xdr_002_compact_log", sql: include_str!("../migrations/xdr_002_compact_log.sql") },
+    vigie_core::db::Migration { name: "xdr_003_facts", sql: include_str!("../migrations/xdr_003_facts.sql") },
 ];
 
 /// Opens the XDR's store (running migrations) and builds its state.
@@ -86,6 +90,8 @@ pub fn open(opts: XdrOptions, clock: SharedClock) -> Result<XdrState, StoreError
         appended: Arc::new(appended),
         retention_every: opts.retention_every,
         search: opts.search,
+        facts: Arc::new(crate::facts::Dict::default()),
+        build_facts: opts.build_facts,
     })
 }
 
@@ -171,6 +177,7 @@ pub async fn serve(listener: tokio::net::TcpListener, state: XdrState, shutdown:
     let store = state.store.clone();
     let ready = state.ready.clone();
     let retention = tokio::spawn(crate::retention::run(state.clone(), shutdown.clone()));
+    let facts = state.build_facts.then(|| tokio::spawn(crate::facts::run(state.clone(), shutdown.clone())));
     let app = app(state);
     ready.store(true, Ordering::Release);
     let stopping = shutdown.clone();
@@ -181,6 +188,9 @@ pub async fn serve(listener: tokio::net::TcpListener, state: XdrState, shutdown:
         })
         .await;
     let _ = retention.await;
+    if let Some(f) = facts {
+        let _ = f.await;
+    }
     store.close().await;
     result
 }

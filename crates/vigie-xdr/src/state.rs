@@ -29,6 +29,10 @@ pub struct XdrState {
     pub retention_every: std::time::Duration,
     /// What a search may do.
     pub search: crate::search::SearchLimits,
+    /// The facts dictionary's cache.
+    pub facts: Arc<crate::facts::Dict>,
+    /// Whether `serve` runs the facts builder (tests drive it themselves).
+    pub build_facts: bool,
 }
 
 impl XdrState {

@@ -490,6 +490,7 @@ impl Xdr {
             key_rate: vigie_xdr::keys::KeyRate { per_second: 1e9, burst: 1e9 },
             retention_every: Duration::from_secs(3600),
             search: Default::default(),
+            build_facts: true,
         };
         let state = vigie_xdr::open(opts, Arc::new(SystemClock))?;
         let space = state.keys.ensure_space("bench").await?;

@@ -43,6 +43,7 @@ impl TestXdr {
             key_rate: Default::default(),
             retention_every: std::time::Duration::from_secs(3600),
             search: Default::default(),
+            build_facts: true,
         };
         tune(&mut opts);
         let state = vigie_xdr::open(opts, Arc::new(SystemClock)).expect("open");

@@ -254,3 +254,81 @@ async fn a_space_searches_only_its_own_events() {
     let (_, count) = search(&x, &other, "| stats count").await;
     assert_eq!(count["items"], json!([{"count": 1}]));
 }
+
+/// Aggregations answered from facts (all built, none built, half built) equal the in-memory
+/// answer over the events as shown.
+#[tokio::test]
+async fn aggregations_from_facts_equal_those_from_the_log() {
+    let x = TestXdr::start_with(|o| o.build_facts = false).await;
+    let (key, _) = x.key("soc", &["events_write", "events_read"], false).await;
+    x.post("/api/v1/events", Some(&key), Value::Array(corpus()).to_string(), &[]).await;
+    let mut queries: Vec<String> = vigie_xdr::facts::FACETS
+        .iter()
+        .map(|f| format!("| stats count, count(platform_id), dc(user_id), sum(risk_score), avg(classification_count), min(risk_score), max(risk_score) by {f}"))
+        .collect();
+    queries.extend(
+        [
+            "platform_id IN [\"chatgpt\", \"deepseek\"] | stats count by user_id, bin(timestamp, 1h)",
+            "risk_score > 0.8 | stats count by bin(timestamp, 1d)",
+            "event_type == \"interaction.policy_violated\" | stats count by user_id | sort -count | head 10",
+            "NOT source == \"noxys\" | stats count",
+            "classification_type IN [\"IBAN\"] | stats count by classification_type",
+            "model EXISTS | stats count by model, risk_level",
+            "policy_action != \"block\" | where user_id STARTSWITH \"c\" | stats dc(platform_id) as platforms by user_id",
+            "source = \"noxys\" | stats count by platform_id, bin(timestamp, 1h)",
+        ]
+        .map(str::to_owned),
+    );
+    for q in &queries {
+        assert!(vigie_xdr::facts::answers(&vigie_query::parse(q).expect("q")), "facts answer {q}");
+    }
+    let check = |round: &'static str| {
+        let queries = queries.clone();
+        let (x, key) = (&x, &key);
+        async move {
+            let shown = all_shown(x, key).await;
+            for q in &queries {
+                let want = vigie_query::table::run(&vigie_query::parse(q).expect("q"), &shown).expect("run");
+                let (status, v) = search(x, key, q).await;
+                assert_eq!(status, StatusCode::OK, "{round} {q}: {v}");
+                let got: Vec<Value> = v["items"].as_array().expect("items").clone();
+                let want: Vec<Value> = want.rows.into_iter().map(Value::Object).collect();
+                assert_eq!(got.len(), want.len(), "{round} {q}\ngot {got:?}\nwant {want:?}");
+                for (g, w) in got.iter().zip(&want) {
+                    let same = g.as_object().zip(w.as_object()).is_some_and(|(g, w)| {
+                        g.len() == w.len()
+                            && g.iter().all(|(k, a)| {
+                                w.get(k).is_some_and(|b| match (a.as_f64(), b.as_f64()) {
+                                    (Some(a), Some(b)) => (a - b).abs() <= 1e-9 * a.abs().max(1.0),
+                                    _ => a == b,
+                                })
+                            })
+                    });
+                    assert!(same, "{round} {q}\ngot {got:?}\nwant {want:?}");
+                }
+            }
+        }
+    };
+    check("no facts yet").await;
+    while vigie_xdr::facts::build_once(&x.state).await.expect("build") > 0 {}
+    assert_eq!(x.count("SELECT COUNT(*) FROM event_facts"), corpus().len() as i64);
+    check("all facts").await;
+    // More events: facts for the first ones, the log for the rest.
+    let more: Vec<Value> = corpus()
+        .into_iter()
+        .map(|mut e| {
+            e["id"] = json!(format!("{}-b", e["id"].as_str().unwrap_or("")));
+            e
+        })
+        .collect();
+    x.post("/api/v1/events", Some(&key), Value::Array(more).to_string(), &[]).await;
+    check("half built").await;
+    while vigie_xdr::facts::build_once(&x.state).await.expect("build") > 0 {}
+    check("all built again").await;
+}
+
+/// Every stored event of the test space, as shown.
+async fn all_shown(x: &TestXdr, key: &str) -> Vec<Map<String, Value>> {
+    let (_, v) = search(x, key, "").await;
+    v["items"].as_array().expect("items").iter().filter_map(|e| e.as_object().cloned()).collect()
+}
