@@ -9,8 +9,9 @@
 //! ([`stats_groups`]), so it never misses an event the builder has not reached.
 use crate::log::{Stored, normalized};
 use crate::state::XdrState;
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -80,6 +81,200 @@ fn fact(v: Option<&Value>) -> Option<String> {
     }
 }
 
+/// The facet values of one stored event, read from its body in a few skipping passes (nothing
+/// built but the values): what `log::normalized` gives for these fields, which a test checks.
+pub fn facts_of(e: &Stored) -> Vec<Option<String>> {
+    let mut out: Vec<Option<String>> = vec![None; FACETS.len()];
+    out[0] = Some(json_text(&Value::String(e.source.clone())));
+    out[1] = e.event_type.as_ref().map(|t| json_text(&Value::String(t.clone())));
+    let Ok(top) = members(&e.body, &TOP) else { return out };
+    // The event's own fields of these names (`tenant_id` … `model`; `type` and `data` last).
+    for (i, raw) in top[..FACETS.len() - 2].iter().enumerate() {
+        out[i + 2] = raw.and_then(|r| canonical(r, false));
+    }
+    let (kind, data) = (top[FACETS.len() - 2], top[FACETS.len() - 1]);
+    let Some(kind) = kind.and_then(|k| serde_json::from_str::<String>(k.get()).ok()) else { return out };
+    let Some(data) = data.filter(|d| d.get().starts_with('{')) else { return out };
+    let Ok(d) = members(data.get(), &["interaction", "policy", "alert"]) else { return out };
+    let interaction = d[0].filter(|i| i.get().starts_with('{'));
+    if interaction.is_none() && !["alert.", "policy.", "webhook."].iter().any(|p| kind.starts_with(p)) {
+        return out;
+    }
+    // A firewall event: its flat fields (`normalize::firewall_fields`) over its own.
+    fn slot(name: &str) -> usize {
+        FACETS.iter().position(|f| *f == name).unwrap_or(0)
+    }
+    fn put(out: &mut [Option<String>], set: &mut [bool], name: &str, v: Option<String>) {
+        let i = slot(name);
+        out[i] = v;
+        set[i] = true;
+    }
+    let mut set: Vec<bool> = vec![false; FACETS.len()];
+    if let Some(i) = interaction
+        && let Ok(f) = members(
+            i.get(),
+            &[
+                "platform_id",
+                "user_id",
+                "user_email",
+                "risk_score",
+                "risk_level",
+                "classification_count",
+                "direction",
+                "interaction_type",
+                "classifications",
+                "decision",
+                "content_metadata",
+            ],
+        )
+    {
+        for (k, name) in
+            ["platform_id", "user_id", "user_email", "risk_score", "risk_level", "classification_count", "direction", "interaction_type"]
+                .iter()
+                .enumerate()
+        {
+            if let Some(v) = f[k].and_then(|r| canonical(r, true)) {
+                put(&mut out, &mut set, name, Some(v));
+            }
+        }
+        if let Some(cs) = f[8].filter(|c| c.get().starts_with('['))
+            && let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(cs.get())
+        {
+            let mut types: Vec<String> = Vec::new();
+            for c in items {
+                if let Ok([Some(t)]) = members(c.get(), &["type"])
+                    && let Ok(t) = serde_json::from_str::<String>(t.get())
+                    && !types.contains(&t)
+                {
+                    types.push(t);
+                }
+            }
+            put(&mut out, &mut set, "classification_type", Some(json_text(&Value::from(types))));
+        }
+        if let Some(dec) = f[9]
+            && let Ok(dm) = members(dec.get(), &["action", "policy_name", "risk_level"])
+        {
+            if let Some(v) = dm[0].and_then(|r| canonical(r, true)) {
+                put(&mut out, &mut set, "policy_action", Some(v));
+            }
+            if let Some(v) = dm[1].and_then(|r| canonical(r, true)) {
+                put(&mut out, &mut set, "policy_name", Some(v));
+            }
+            let level = slot("risk_level");
+            if !set[level]
+                && let Some(r) = dm[2]
+            {
+                put(&mut out, &mut set, "risk_level", canonical(r, false));
+            }
+        }
+        if let Some(cm) = f[10]
+            && let Ok([Some(m)]) = members(cm.get(), &["model"])
+            && m.get().starts_with('"')
+        {
+            put(&mut out, &mut set, "model", canonical(m, true));
+        }
+    }
+    if let Some(p) = d[1].filter(|p| p.get().starts_with('{'))
+        && let Ok(pm) = members(p.get(), &["name", "action"])
+    {
+        for (k, name) in [(0, "policy_name"), (1, "policy_action")] {
+            if !set[slot(name)]
+                && let Some(r) = pm[k]
+            {
+                put(&mut out, &mut set, name, canonical(r, false));
+            }
+        }
+    }
+    if let Some(a) = d[2]
+        && let Ok([Some(sev)]) = members(a.get(), &["severity"])
+        && let Some(v) = canonical(sev, true)
+    {
+        put(&mut out, &mut set, "alert_severity", Some(v));
+    }
+    out
+}
+
+/// The top-level members `facts_of` reads: the facets after `source` and `event_type`, then
+/// `type` and `data`.
+const TOP: [&str; 16] = [
+    "tenant_id",
+    "platform_id",
+    "user_id",
+    "user_email",
+    "risk_score",
+    "risk_level",
+    "classification_count",
+    "classification_type",
+    "policy_name",
+    "policy_action",
+    "alert_severity",
+    "direction",
+    "interaction_type",
+    "model",
+    "type",
+    "data",
+];
+
+/// A raw value as a fact's JSON text: none for a non-empty object (or, with `skip_null`, a
+/// null); canonical otherwise (as `serde_json` writes it).
+fn canonical(raw: &RawValue, skip_null: bool) -> Option<String> {
+    let v: Value = serde_json::from_str(raw.get()).ok()?;
+    match &v {
+        Value::Null if skip_null => None,
+        Value::Object(m) if !m.is_empty() => None,
+        _ => Some(json_text(&v)),
+    }
+}
+
+/// The members `names` of a JSON object text, in one pass that skips the rest (the last of a
+/// repeated name wins, as a full parse keeps it); an error when it is not an object.
+pub fn members<'a, const N: usize>(text: &'a str, names: &[&str; N]) -> Result<[Option<&'a RawValue>; N], serde_json::Error> {
+    struct Seed<'n, const N: usize>(&'n [&'n str; N]);
+    impl<'de, const N: usize> serde::de::DeserializeSeed<'de> for Seed<'_, N> {
+        type Value = [Option<&'de RawValue>; N];
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de, const N: usize> serde::de::Visitor<'de> for Seed<'_, N> {
+        type Value = [Option<&'de RawValue>; N];
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<M: serde::de::MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+            let mut out = [None; N];
+            while let Some(k) = m.next_key_seed(Key(self.0))? {
+                match k {
+                    Some(i) => out[i] = Some(m.next_value::<&'de RawValue>()?),
+                    None => {
+                        m.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+    /// A member name as its position in `names`, compared without copying it.
+    struct Key<'n, const N: usize>(&'n [&'n str; N]);
+    impl<'de, const N: usize> serde::de::DeserializeSeed<'de> for Key<'_, N> {
+        type Value = Option<usize>;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+    impl<const N: usize> serde::de::Visitor<'_> for Key<'_, N> {
+        type Value = Option<usize>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a member name")
+        }
+        fn visit_str<E: serde::de::Error>(self, k: &str) -> Result<Option<usize>, E> {
+            Ok(self.0.iter().position(|n| *n == k))
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde::de::DeserializeSeed::deserialize(Seed(names), &mut de)
+}
+
 fn read_batch(c: &Connection, after: i64) -> Result<Vec<FactRow>, StoreError> {
     let mut stmt = c.prepare_cached(
         "SELECT seq, space_no, id, received_at, timestamp, event_type, source, body FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
@@ -98,10 +293,16 @@ fn read_batch(c: &Connection, after: i64) -> Result<Vec<FactRow>, StoreError> {
     let mut out = Vec::new();
     for row in rows {
         let (seq, space_no, stored) = row?;
-        let m = normalized(&stored, "");
-        out.push(FactRow { space_no, timestamp: stored.timestamp, seq, values: FACETS.iter().map(|f| fact(m.get(*f))).collect() });
+        out.push(FactRow { space_no, timestamp: stored.timestamp, seq, values: facts_of(&stored) });
     }
     Ok(out)
+}
+
+/// The facet values of an event as `log::normalized` shows it (the reference `facts_of` must
+/// equal).
+pub fn facts_of_normalized(e: &Stored) -> Vec<Option<String>> {
+    let m = normalized(e, "");
+    FACETS.iter().map(|f| fact(m.get(*f))).collect()
 }
 
 fn write_batch(c: &Connection, dict: &Dict, after: i64, rows: &[FactRow], now: i64) -> Result<usize, StoreError> {
@@ -111,17 +312,22 @@ fn write_batch(c: &Connection, dict: &Dict, after: i64, rows: &[FactRow], now: i
     }
     let mut map = dict.0.lock().map_err(|_| StoreError::Commit("the facts dictionary lock is poisoned".into()))?;
     let result = (|| {
-        let mut insert = c.prepare_cached(&format!(
-            "INSERT OR IGNORE INTO event_facts (space_no, timestamp, seq, {}) VALUES ({})",
-            FACETS.join(", "),
-            (1..=FACETS.len() + 3).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
-        ))?;
-        for r in rows {
-            let mut p: Vec<Option<i64>> = vec![Some(r.space_no), Some(r.timestamp), Some(r.seq)];
-            for v in &r.values {
-                p.push(v.as_deref().map(|t| Dict::id(&mut map, c, t)).transpose()?);
+        // One block per space in the batch.
+        let mut spaces: Vec<i64> = rows.iter().map(|r| r.space_no).collect();
+        spaces.sort_unstable();
+        spaces.dedup();
+        for space in spaces {
+            let mut block = Block::default();
+            for r in rows.iter().filter(|r| r.space_no == space) {
+                let mut ids = [0i64; FACETS.len()];
+                for (id, v) in ids.iter_mut().zip(&r.values) {
+                    if let Some(t) = v {
+                        *id = Dict::id(&mut map, c, t)?;
+                    }
+                }
+                block.push(r.timestamp, r.seq, &ids);
             }
-            insert.execute(params_from_iter(p))?;
+            block.store(c, space)?;
         }
         if let Some(last) = rows.last() {
             crate::log::advance(c, CONSUMER, last.seq, now)?;
@@ -132,6 +338,113 @@ fn write_batch(c: &Connection, dict: &Dict, after: i64, rows: &[FactRow], now: i
         map.clear();
     }
     result
+}
+
+/// A block of facts being written: per event, its time (zigzag delta), its seq (delta) and
+/// its facet ids (0 for none), as LEB128 varints.
+#[derive(Default)]
+struct Block {
+    data: Vec<u8>,
+    events: i64,
+    first_seq: i64,
+    last_seq: i64,
+    min_ts: i64,
+    max_ts: i64,
+    prev_ts: i64,
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(data: &[u8], at: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *data.get(*at)?;
+        *at += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+impl Block {
+    fn push(&mut self, ts: i64, seq: i64, ids: &[i64; FACETS.len()]) {
+        if self.events == 0 {
+            (self.first_seq, self.last_seq, self.min_ts, self.max_ts, self.prev_ts) = (seq, seq, ts, ts, 0);
+        }
+        let dt = ts.wrapping_sub(self.prev_ts);
+        put_varint(&mut self.data, ((dt << 1) ^ (dt >> 63)) as u64);
+        put_varint(&mut self.data, seq.wrapping_sub(self.last_seq) as u64);
+        for id in ids {
+            put_varint(&mut self.data, *id as u64);
+        }
+        self.prev_ts = ts;
+        self.last_seq = seq;
+        self.min_ts = self.min_ts.min(ts);
+        self.max_ts = self.max_ts.max(ts);
+        self.events += 1;
+    }
+
+    fn store(&self, c: &Connection, space: i64) -> Result<(), StoreError> {
+        if self.events > 0 {
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO fact_blocks (space_no, first_seq, last_seq, min_ts, max_ts, events, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![space, self.first_seq, self.last_seq, self.min_ts, self.max_ts, self.events, self.data])?;
+        }
+        Ok(())
+    }
+}
+
+/// One event of a decoded block.
+struct Fact {
+    ts: i64,
+    seq: i64,
+    ids: [i64; FACETS.len()],
+}
+
+/// Decodes a block; `None` if it is damaged.
+fn decode(data: &[u8], events: i64, first_seq: i64) -> Option<Vec<Fact>> {
+    let mut out = Vec::with_capacity(usize::try_from(events).ok()?);
+    let (mut at, mut ts, mut seq) = (0usize, 0i64, first_seq);
+    for _ in 0..events {
+        let z = get_varint(data, &mut at)?;
+        ts = ts.wrapping_add(((z >> 1) as i64) ^ -((z & 1) as i64));
+        seq = seq.wrapping_add(get_varint(data, &mut at)? as i64);
+        let mut ids = [0i64; FACETS.len()];
+        for id in &mut ids {
+            *id = get_varint(data, &mut at)? as i64;
+        }
+        out.push(Fact { ts, seq, ids });
+    }
+    Some(out)
+}
+
+/// Drops from `space`'s blocks the facts of events at or before `seq` (retention deleted them):
+/// whole blocks, and the block that straddles `seq` rewritten without them.
+pub fn forget_through(c: &Connection, space: i64, seq: i64) -> Result<(), StoreError> {
+    c.prepare_cached("DELETE FROM fact_blocks WHERE space_no = ?1 AND last_seq <= ?2")?.execute(params![space, seq])?;
+    let straddling: Option<(i64, i64, Vec<u8>)> = c
+        .prepare_cached("SELECT first_seq, events, data FROM fact_blocks WHERE space_no = ?1 AND first_seq <= ?2")?
+        .query_row(params![space, seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    if let Some((first, events, data)) = straddling {
+        let facts = decode(&data, events, first).ok_or_else(|| StoreError::Commit(format!("fact block {space}/{first} is damaged")))?;
+        c.prepare_cached("DELETE FROM fact_blocks WHERE space_no = ?1 AND first_seq = ?2")?.execute(params![space, first])?;
+        let mut block = Block::default();
+        for f in facts.iter().filter(|f| f.seq > seq) {
+            block.push(f.ts, f.seq, &f.ids);
+        }
+        block.store(c, space)?;
+    }
+    Ok(())
 }
 
 /// Builds the facts of up to one batch of events after the checkpoint; how many.
@@ -151,14 +464,29 @@ pub async fn build_once(st: &XdrState) -> Result<usize, StoreError> {
     st.store.write(move |c| write_batch(c, &dict, after, &rows, now)).await
 }
 
+/// The share of a core the builder takes while it is behind: intake comes first (facts only
+/// speed searches up; a search reads the log past the facts), so under a sustained load the
+/// facts lag and catch up when the load eases.
+const DUTY: f64 = 0.25;
+
 /// The builder: catches up with the log, then waits for appends.
 pub async fn run(st: XdrState, shutdown: CancellationToken) {
     let mut signal = st.log_signal();
     loop {
         loop {
+            let started = std::time::Instant::now();
             match build_once(&st).await {
                 Ok(0) => break,
-                Ok(_) => {}
+                Ok(n) => {
+                    if n == BATCH {
+                        // Behind: rest in proportion to the work done.
+                        let rest = started.elapsed().mul_f64((1.0 - DUTY) / DUTY);
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            _ = tokio::time::sleep(rest) => {}
+                        }
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "building facts failed; retrying in a second");
                     tokio::select! {
@@ -354,81 +682,87 @@ pub fn stats_groups(c: &Connection, q: &Query, space_no: i64, from: i64, to: i64
         })
         .collect();
     let agg_cols: Vec<Option<usize>> = aggs.iter().map(|a| a.field.as_deref().and_then(facet).map(|f| col_of(&mut cols, f))).collect();
-    let select =
-        if cols.is_empty() { String::new() } else { format!(", {}", cols.iter().map(|f| FACETS[*f]).collect::<Vec<_>>().join(", ")) };
-    let sql = format!("SELECT timestamp{select} FROM event_facts WHERE space_no = ?1 AND timestamp >= ?2 AND timestamp < ?3 AND seq <= ?4");
     let mut d = Decoder { c, values: HashMap::new() };
     let mut present: HashMap<i64, (bool, Option<f64>)> = HashMap::new();
     let mut groups: HashMap<[i64; 4], Vec<Acc>> = HashMap::new();
-    let mut stmt = c.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params![space_no, from, to, upto])?;
+    let blocks: Vec<(i64, i64, Vec<u8>)> = c
+        .prepare_cached(
+            "SELECT first_seq, events, data FROM fact_blocks WHERE space_no = ?1 AND max_ts >= ?2 AND min_ts < ?3 AND first_seq <= ?4",
+        )?
+        .query_map(params![space_no, from, to, upto], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
     let mut ids = vec![0i64; cols.len()];
-    while let Some(r) = rows.next()? {
-        let t: i64 = r.get(0)?;
-        for (i, id) in ids.iter_mut().enumerate() {
-            *id = r.get::<_, Option<i64>>(i + 1)?.unwrap_or(0);
-        }
-        if let Some(f) = &filter
-            && !eval(f, &ids, &mut tests, &mut d)?
-        {
-            continue;
-        }
-        let mut key = [0i64; 4];
-        for (slot, k) in key.iter_mut().zip(&keys) {
-            *slot = match k {
-                Ok(col) => ids[*col],
-                Err(span) => t - t.rem_euclid(*span),
-            };
-        }
-        let accs = groups.entry(key).or_insert_with(|| {
-            aggs.iter()
-                .map(|a| match a.func {
-                    AggFn::Count => Acc::Count(0),
-                    AggFn::Dc => Acc::Distinct(HashSet::new()),
-                    _ => Acc::Num { sum: 0.0, n: 0, min: None, max: None },
-                })
-                .collect()
-        });
-        for (acc, col) in accs.iter_mut().zip(&agg_cols) {
-            let Some(col) = col else {
-                if let Acc::Count(n) = acc {
-                    *n += 1;
-                }
-                continue;
-            };
-            let id = ids[*col];
-            if id == 0 {
+    for (first, events, data) in blocks {
+        let facts = decode(&data, events, first).ok_or_else(|| StoreError::Commit(format!("fact block {space_no}/{first} is damaged")))?;
+        for fact in facts {
+            if fact.ts < from || fact.ts >= to || fact.seq > upto {
                 continue;
             }
-            let (is_present, number) = match present.get(&id) {
-                Some(p) => *p,
-                None => {
-                    let v = d.value(id)?;
-                    let p = (!v.is_null(), vigie_query::value::number(&v).filter(|_| !v.is_array()));
-                    present.insert(id, p);
-                    p
-                }
-            };
-            if !is_present {
+            let t = fact.ts;
+            for (id, col) in ids.iter_mut().zip(&cols) {
+                *id = fact.ids[*col];
+            }
+            if let Some(f) = &filter
+                && !eval(f, &ids, &mut tests, &mut d)?
+            {
                 continue;
             }
-            match acc {
-                Acc::Count(n) => *n += 1,
-                Acc::Distinct(set) => {
-                    set.insert(id);
-                }
-                Acc::Num { sum, n, min, max } => {
-                    if let Some(x) = number {
-                        *sum += x;
+            let mut key = [0i64; 4];
+            for (slot, k) in key.iter_mut().zip(&keys) {
+                *slot = match k {
+                    Ok(col) => ids[*col],
+                    Err(span) => t - t.rem_euclid(*span),
+                };
+            }
+            let accs = groups.entry(key).or_insert_with(|| {
+                aggs.iter()
+                    .map(|a| match a.func {
+                        AggFn::Count => Acc::Count(0),
+                        AggFn::Dc => Acc::Distinct(HashSet::new()),
+                        _ => Acc::Num { sum: 0.0, n: 0, min: None, max: None },
+                    })
+                    .collect()
+            });
+            for (acc, col) in accs.iter_mut().zip(&agg_cols) {
+                let Some(col) = col else {
+                    if let Acc::Count(n) = acc {
                         *n += 1;
-                        *min = Some(min.map_or(x, |m| m.min(x)));
-                        *max = Some(max.map_or(x, |m| m.max(x)));
+                    }
+                    continue;
+                };
+                let id = ids[*col];
+                if id == 0 {
+                    continue;
+                }
+                let (is_present, number) = match present.get(&id) {
+                    Some(p) => *p,
+                    None => {
+                        let v = d.value(id)?;
+                        let p = (!v.is_null(), vigie_query::value::number(&v).filter(|_| !v.is_array()));
+                        present.insert(id, p);
+                        p
+                    }
+                };
+                if !is_present {
+                    continue;
+                }
+                match acc {
+                    Acc::Count(n) => *n += 1,
+                    Acc::Distinct(set) => {
+                        set.insert(id);
+                    }
+                    Acc::Num { sum, n, min, max } => {
+                        if let Some(x) = number {
+                            *sum += x;
+                            *n += 1;
+                            *min = Some(min.map_or(x, |m| m.min(x)));
+                            *max = Some(max.map_or(x, |m| m.max(x)));
+                        }
                     }
                 }
             }
         }
     }
-    drop(rows);
     let mut out = Groups::default();
     for (key, accs) in groups {
         let mut values = Vec::with_capacity(by.len());
@@ -461,4 +795,105 @@ pub fn stats_groups(c: &Connection, q: &Query, space_no: i64, from: i64, to: i64
         out.merge(values, states);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn stored(body: &Value) -> Stored {
+        let text = body.to_string();
+        let f = crate::intake::log_fields(&text).unwrap_or_default();
+        Stored {
+            id: "e".into(),
+            received_at: 0,
+            timestamp: 0,
+            event_type: f.event_type,
+            source: f.source.unwrap_or_else(|| "api".into()),
+            body: text,
+        }
+    }
+
+    /// Bodies that take every branch of `normalize::firewall_fields`, and their mixtures.
+    fn bodies() -> Vec<Value> {
+        let interactions = [
+            json!({"id": "i", "platform_id": "deepseek", "user_id": "u", "user_email": "u@x", "risk_score": 0.95, "risk_level": "critical",
+                "classification_count": 2, "classifications": [{"type": "IBAN"}, {"type": "EMAIL"}, {"type": "IBAN"}, {"type": 3}, "x"],
+                "direction": "outbound", "interaction_type": "prompt", "content_metadata": {"model": "m"},
+                "decision": {"action": "block", "policy_name": "P", "risk_level": "high"}}),
+            json!({"platform_id": null, "risk_level": null, "decision": {"risk_level": null, "action": null}, "content_metadata": {"model": 5}}),
+            json!({"classifications": [], "decision": "odd", "content_metadata": "odd"}),
+            json!({"risk_score": "0.91", "classifications": {"type": "IBAN"}, "decision": {"policy_name": {"a": 1}}}),
+            json!("not an object"),
+            json!({}),
+        ];
+        let mut out = Vec::new();
+        for (k, i) in interactions.iter().enumerate() {
+            for kind in [json!("interaction.high_risk"), json!("policy.updated"), json!("alert.severity_critical"), json!(3), Value::Null] {
+                let mut data = json!({"interaction": i});
+                if k % 2 == 0 {
+                    data["policy"] = json!({"name": "Block", "action": null});
+                }
+                if k % 3 == 0 {
+                    data["alert"] = json!({"severity": "high"});
+                }
+                let mut e = json!({"type": kind, "source": "noxys", "data": data, "tenant_id": "t", "platform_id": "top", "model": {"deep": 1},
+                    "policy_action": "top-action", "risk_level": "top-level", "user_id": {}});
+                if k == 4 {
+                    e["event_type"] = json!("other");
+                }
+                out.push(e);
+            }
+        }
+        out.push(json!({"type": "policy.created", "data": {"policy": {"name": "N", "action": "coach"}}}));
+        out.push(json!({"type": "alert.x", "data": {"alert": "flat"}}));
+        out.push(json!({"type": "alert.x", "data": []}));
+        out.push(
+            json!({"event_type": "login", "user_id": "dave", "risk_score": "0.95", "classification_type": ["IBAN"], "platform_id": [1, 2]}),
+        );
+        out.push(json!({"type": "interaction.created", "data": {"interaction": {"user_id": "a"}}, "data2": 1, "user_id": "top"}));
+        out
+    }
+
+    #[test]
+    fn facts_read_from_the_body_equal_the_normalised_event() {
+        let all = bodies();
+        assert!(all.len() > 30);
+        for b in all {
+            let e = stored(&b);
+            assert_eq!(facts_of(&e), facts_of_normalized(&e), "{b}");
+        }
+    }
+
+    #[test]
+    fn blocks_decode_to_what_was_pushed_whatever_the_order_of_times() {
+        let mut b = Block::default();
+        let entries: Vec<(i64, i64, [i64; FACETS.len()])> = (0..500i64)
+            .map(|i| {
+                let ts = 1_795_849_200_000_000 + ((i * 7919) % 500 - 250) * 1_000_003;
+                let mut ids = [0i64; FACETS.len()];
+                for (k, id) in ids.iter_mut().enumerate() {
+                    *id = if (i + k as i64) % 3 == 0 { 0 } else { i * 1000 + k as i64 * 977 };
+                }
+                (ts, 40 + i * 3, ids)
+            })
+            .collect();
+        for (ts, seq, ids) in &entries {
+            b.push(*ts, *seq, ids);
+        }
+        let back = decode(&b.data, b.events, b.first_seq).expect("decodes");
+        let got: Vec<(i64, i64, [i64; FACETS.len()])> = back.into_iter().map(|f| (f.ts, f.seq, f.ids)).collect();
+        assert_eq!(got, entries);
+        assert_eq!((b.min_ts, b.max_ts), (entries.iter().map(|e| e.0).min().unwrap_or(0), entries.iter().map(|e| e.0).max().unwrap_or(0)));
+        assert!(decode(&b.data[..b.data.len() - 1], b.events, b.first_seq).is_none(), "a cut block is refused");
+        assert!(b.data.len() < 500 * 60, "{} bytes for 500 events", b.data.len());
+    }
+
+    #[test]
+    fn members_keep_the_last_of_a_repeated_name_and_skip_the_rest() {
+        let m = members(r#"{"a": 1, "b": {"c": [1, 2]}, "a": "two", "z": null}"#, &["a", "b", "y"]).expect("object");
+        assert_eq!((m[0].map(RawValue::get), m[1].map(RawValue::get), m[2].is_none()), (Some("\"two\""), Some("{\"c\": [1, 2]}"), true));
+        assert!(members("[1]", &["a"]).is_err());
+    }
 }

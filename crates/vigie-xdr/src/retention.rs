@@ -34,11 +34,14 @@ pub async fn apply(st: &XdrState) -> Result<u64, StoreError> {
                 .store
                 .write(move |c| {
                     // The facts of the events deleted go with them, in the same transaction.
-                    c.execute(
-                        "DELETE FROM event_facts WHERE (space_no, timestamp, seq) IN \
-                         (SELECT space_no, timestamp, seq FROM events WHERE seq <= ?4 AND space_no = ?1 AND received_at < ?2 ORDER BY seq LIMIT ?3)",
+                    let last: Option<i64> = c.query_row(
+                        "SELECT MAX(seq) FROM (SELECT seq FROM events WHERE seq <= ?4 AND space_no = ?1 AND received_at < ?2 ORDER BY seq LIMIT ?3)",
                         params![s, cutoff, CHUNK, bound],
+                        |r| r.get(0),
                     )?;
+                    if let Some(last) = last {
+                        crate::facts::forget_through(c, s, last)?;
+                    }
                     Ok::<_, StoreError>(c.execute(
                         "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= ?4 AND space_no = ?1 AND received_at < ?2 ORDER BY seq LIMIT ?3)",
                         params![s, cutoff, CHUNK, bound],

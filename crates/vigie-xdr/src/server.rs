@@ -65,6 +65,7 @@ pub const MIGRATIONS: &[vigie_core::db::Migration] = &[
     vigie_core::db::Migration { name: "xdr_001_xdr", sql: include_str!("../migrations/xdr_001_xdr.sql") },
     vigie_core::db::Migration { name: "xdr_002_compact_log", sql: include_str!("../migrations/xdr_002_compact_log.sql") },
     vigie_core::db::Migration { name: "xdr_003_facts", sql: include_str!("../migrations/xdr_003_facts.sql") },
+    vigie_core::db::Migration { name: "xdr_004_fact_blocks", sql: include_str!("../migrations/xdr_004_fact_blocks.sql") },
 ];
 
 /// Opens the XDR's store (running migrations) and builds its state.

@@ -265,10 +265,10 @@ async fn events_past_their_space_retention_are_deleted_and_consumers_wake_on_app
     assert_eq!((status, space["retention_days"].as_i64()), (StatusCode::OK, Some(30)), "{space}");
     assert_eq!(x.call_json("PATCH", "/api/v1/space", &key, json!({"retention_days": 0})).await.0, StatusCode::UNPROCESSABLE_ENTITY);
     while vigie_xdr::facts::build_once(&x.state).await.expect("facts") > 0 {}
-    assert_eq!(x.count("SELECT COUNT(*) FROM event_facts"), 3);
+    assert_eq!(x.count("SELECT SUM(events) FROM fact_blocks"), 3);
     let deleted = vigie_xdr::retention::apply(&x.state).await.expect("retention");
     assert_eq!(deleted, 1);
-    assert_eq!(x.count("SELECT COUNT(*) FROM event_facts"), 2, "an event's facts go with it");
+    assert_eq!(x.count("SELECT SUM(events) FROM fact_blocks"), 2, "an event's facts go with it");
     assert_eq!(x.count("SELECT COUNT(*) FROM events WHERE id IN ('new', 'claims-old')"), 2);
     assert_eq!(x.count("SELECT COUNT(*) FROM events"), 2);
 }
