@@ -1,6 +1,6 @@
 //! Untrusted input: a body sent to the XDR intake (`POST /api/v1/events`): split into events,
-//! each event's log fields read, then the event read back normalised as the API shows it.
-//! Must never panic.
+//! each event's log fields read, the event read back normalised as the API shows it, and its
+//! facts read from the body, which must equal those of the normalised event. Must never panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use vigie_xdr::intake::{log_fields, parse_events};
@@ -19,5 +19,6 @@ fuzz_target!(|data: &[u8]| {
             body: text.into_owned(),
         };
         let _ = shown(&stored, "space");
+        assert_eq!(vigie_xdr::facts::facts_of(&stored), vigie_xdr::facts::facts_of_normalized(&stored), "{}", stored.body);
     }
 });

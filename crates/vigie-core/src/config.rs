@@ -47,6 +47,10 @@ pub struct RawConfig {
     pub webhook_disable_after: Option<String>,
     /// Timeout of one webhook request (default `15s`).
     pub webhook_timeout: Option<String>,
+    /// The longest an XDR search runs before answering what it has (default `10s`).
+    pub search_timeout: Option<String>,
+    /// The most events an XDR search reads for stages after its filter (default 10,000).
+    pub search_max_rows: Option<usize>,
 }
 
 /// The default webhook retry delays: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
@@ -107,7 +111,9 @@ impl RawConfig {
             webhook_retry_delays,
             webhook_retry_jitter,
             webhook_disable_after,
-            webhook_timeout
+            webhook_timeout,
+            search_timeout,
+            search_max_rows
         );
         self
     }
@@ -172,6 +178,10 @@ pub struct Config {
     pub webhook_disable_after: std::time::Duration,
     /// Timeout of one webhook request.
     pub webhook_timeout: std::time::Duration,
+    /// The longest an XDR search runs.
+    pub search_timeout: std::time::Duration,
+    /// The most events an XDR search reads for the stages after its filter.
+    pub search_max_rows: usize,
 }
 
 /// One problem in the configuration.
@@ -286,6 +296,11 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
     };
     let webhook_disable_after = duration("webhook_disable_after", raw.webhook_disable_after, "5d");
     let webhook_timeout = duration("webhook_timeout", raw.webhook_timeout, "15s");
+    let search_timeout = duration("search_timeout", raw.search_timeout, "10s");
+    let search_max_rows = raw.search_max_rows.unwrap_or(10_000);
+    if !(1..=10_000_000).contains(&search_max_rows) {
+        bad("search_max_rows", format!("{search_max_rows} is out of range; use 1 to 10,000,000 (default 10,000)"));
+    }
     let secret_key = raw.secret_key.as_deref().and_then(|s| MasterKey::from_base64(s).map_err(|e| bad("secret_key", e)).ok());
     problems.extend(problems2);
     if !problems.is_empty() {
@@ -310,6 +325,8 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
         webhook_retry_jitter,
         webhook_disable_after,
         webhook_timeout,
+        search_timeout,
+        search_max_rows,
     })
 }
 
@@ -360,6 +377,17 @@ mod tests {
         let keys: Vec<_> = validate(raw).expect_err("invalid").into_iter().map(|p| p.key).collect();
         assert_eq!(keys, vec!["webhook_retry_delays", "webhook_retry_jitter", "webhook_disable_after", "webhook_timeout"]);
         assert!(validate(RawConfig { webhook_retry_delays: Some(vec![]), ..RawConfig::default() }).is_err());
+    }
+
+    #[test]
+    fn search_budgets_are_read_and_checked() {
+        let c = validate(RawConfig::default()).expect("defaults");
+        assert_eq!((c.search_timeout.as_secs(), c.search_max_rows), (10, 10_000));
+        let c = validate(RawConfig::from_toml("search_timeout = \"2s\"\nsearch_max_rows = 500").expect("toml")).expect("valid");
+        assert_eq!((c.search_timeout.as_secs(), c.search_max_rows), (2, 500));
+        let raw = RawConfig::from_toml("search_timeout = \"never\"\nsearch_max_rows = 0").expect("toml");
+        let keys: Vec<_> = validate(raw).expect_err("invalid").into_iter().map(|p| p.key).collect();
+        assert_eq!(keys, vec!["search_timeout", "search_max_rows"]);
     }
 
     #[test]

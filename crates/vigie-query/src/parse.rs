@@ -426,7 +426,15 @@ impl Parser {
         }
         let Tok::Ident(func, _) = self.next().tok else { return Ok(None) };
         self.next();
-        let inner = self.field("a field name in the aggregation")?;
+        // A plain name inside: `dc(dc(x))` is not a column, and must not recurse.
+        let inner = match &self.peek().tok {
+            Tok::Ident(name, quoted) if *quoted || !KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(name)) => {
+                let name = name.clone();
+                self.next();
+                name
+            }
+            _ => return self.expected("a field name in the aggregation"),
+        };
         if self.peek().tok != Tok::RParen {
             return self.expected("\")\"");
         }

@@ -56,6 +56,9 @@ struct Builder {
 
 impl Builder {
     fn select(&mut self, field: &str, modifiers: Vec<&'static str>, values: Vec<String>) -> String {
+        if field.contains('|') {
+            self.reasons.push(format!("the field `{field}` holds a `|`, which Sigma reads as a modifier"));
+        }
         self.selections.push(Selection { field: field.to_owned(), modifiers, values });
         format!("sel{}", self.selections.len())
     }
@@ -190,9 +193,10 @@ pub fn export(query: &Query, meta: &SigmaMeta) -> Result<String, NotExpressible>
     }
     y.push_str(&format!("level: {}\n", meta.level));
     if let Some(c) = correlation {
+        let c = c.replace("{rule}", &format!("vigie-{}", meta.id));
         y.push_str(&format!("---\ntitle: {}\nstatus: experimental\ncorrelation:\n{c}level: {}\n", q(&meta.title), meta.level));
     }
-    Ok(y.replace("{rule}", &format!("vigie-{}", meta.id)))
+    Ok(y)
 }
 
 fn correlation(aggs: &[crate::ast::Agg], by: &[crate::ast::Key], cond: &Expr, span: u64, reasons: &mut Vec<String>) -> Option<String> {

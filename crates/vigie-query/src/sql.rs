@@ -44,7 +44,9 @@ pub struct Alt {
 pub fn json_path<'a>(labels: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let mut p = String::from("$");
     for l in labels {
-        if l.contains('"') {
+        // SQLite's path labels take no escapes: a label with a quote or a backslash cannot be
+        // written, and the field reads as absent in SQL.
+        if l.contains(['"', '\\']) {
             return None;
         }
         p.push_str(&format!(".\"{l}\""));
@@ -166,7 +168,23 @@ fn scalar(sql: &mut Sql, op: &TestOp, t: &str, v: &str) -> String {
         TestOp::Cmp(op, Literal::Str(s)) => format!("({t} = 'text' AND {v} {} {})", sql_op(*op), sql.text(s)),
         TestOp::Cmp(_, _) => "0".into(),
         TestOp::In { values, .. } => {
-            let parts: Vec<String> = values.iter().map(|l| eq(sql, l)).collect();
+            // One parameter per kind of value (a JSON array read with json_each), not one
+            // comparison per value: a list of thousands stays one small expression.
+            let strs: Vec<&str> = values.iter().filter_map(|l| if let Literal::Str(s) = l { Some(s.as_str()) } else { None }).collect();
+            let nums: Vec<f64> = values.iter().filter_map(|l| if let Literal::Num(n) = l { Some(*n) } else { None }).collect();
+            let mut parts = Vec::new();
+            if !strs.is_empty() {
+                let p = sql.text(&serde_json::Value::from(strs).to_string());
+                parts.push(format!("({t} = 'text' AND {v} IN (SELECT value FROM json_each({p})))"));
+            }
+            if !nums.is_empty() {
+                let p = sql.text(&serde_json::Value::from(nums).to_string());
+                parts.push(format!("({numeric} IN (SELECT value FROM json_each({p})))"));
+            }
+            for l in values.iter().filter(|l| matches!(l, Literal::Bool(_) | Literal::Null)) {
+                parts.push(eq(sql, l));
+            }
+            parts.dedup();
             format!("({})", parts.join(" OR "))
         }
         TestOp::Contains { text, .. } => format!("({t} = 'text' AND vq_contains({v}, {}))", sql.text(text)),
@@ -210,11 +228,22 @@ fn test(sql: &mut Sql, schema: &dyn Schema, t: &Test) -> String {
 /// The SQL condition of a filter (0 or 1 for every row).
 pub fn condition(sql: &mut Sql, schema: &dyn Schema, e: &Expr) -> String {
     match e {
-        Expr::And(items) => format!("({})", items.iter().map(|i| condition(sql, schema, i)).collect::<Vec<_>>().join(" AND ")),
-        Expr::Or(items) => format!("({})", items.iter().map(|i| condition(sql, schema, i)).collect::<Vec<_>>().join(" OR ")),
+        Expr::And(items) => balanced(&items.iter().map(|i| condition(sql, schema, i)).collect::<Vec<_>>(), " AND "),
+        Expr::Or(items) => balanced(&items.iter().map(|i| condition(sql, schema, i)).collect::<Vec<_>>(), " OR "),
         Expr::Not(inner) => format!("(NOT {})", condition(sql, schema, inner)),
         Expr::Test(t) => format!("({})", test(sql, schema, t)),
     }
+}
+
+/// `parts` joined by `op` in groups of at most eight, nested: SQLite parses a flat chain as a
+/// tree as deep as it is long, and refuses trees deeper than 1,000.
+fn balanced(parts: &[String], op: &str) -> String {
+    if parts.len() <= 8 {
+        return format!("({})", parts.join(op));
+    }
+    let chunk = parts.len().div_ceil(8);
+    let groups: Vec<String> = parts.chunks(chunk).map(|c| balanced(c, op)).collect();
+    format!("({})", groups.join(op))
 }
 
 /// What the SQL of a query returns.
@@ -298,7 +327,8 @@ pub fn plan(q: &Query, schema: &dyn Schema, scope: &str) -> Result<Plan, String>
                     (AggFn::Dc, Some(r), Some(p), _) => {
                         cols.push(format!("group_concat(DISTINCT CASE WHEN {p} THEN char(31) || {} END)", r.j))
                     }
-                    (AggFn::Sum | AggFn::Avg, _, _, Some(n)) => cols.push(format!("SUM({n}), COUNT({n})")),
+                    // TOTAL, not SUM: SUM of integers fails on overflow where the in-memory sum is a float.
+                    (AggFn::Sum | AggFn::Avg, _, _, Some(n)) => cols.push(format!("TOTAL({n}), COUNT({n})")),
                     (AggFn::Min, _, _, Some(n)) => cols.push(format!("MIN({n})")),
                     (AggFn::Max, _, _, Some(n)) => cols.push(format!("MAX({n})")),
                     _ => return Err(format!("{} needs a field", a.func.as_str())),

@@ -33,6 +33,21 @@ pub fn register(c: &Connection) -> rusqlite::Result<()> {
             Ok(f(&Needle::new(&needle), &hay))
         })?;
     }
+    // The distinct string values of a member of an array's objects, in order of first
+    // appearance, as a JSON array (`[{"type": "IBAN"}, {"type": "IBAN"}, "x"]` → `["IBAN"]`).
+    c.create_scalar_function("vq_distinct_member", 2, flags, |ctx| {
+        let (Some(array), Some(member)) = (text_arg(ctx, 0), text_arg(ctx, 1)) else { return Ok(None) };
+        let Ok(Value::Array(items)) = serde_json::from_str::<Value>(&array) else { return Ok(None) };
+        let mut out: Vec<Value> = Vec::new();
+        for item in items {
+            if let Some(v) = item.get(&member).filter(|v| v.is_string())
+                && !out.contains(v)
+            {
+                out.push(v.clone());
+            }
+        }
+        Ok(Some(json_text(&Value::Array(out))))
+    })?;
     c.create_scalar_function("vq_matches", 2, flags, |ctx| {
         let re = ctx.get_or_create_aux(0, |v| -> Result<regex::Regex, Box<dyn std::error::Error + Send + Sync>> {
             let pattern = v.as_str()?;
@@ -294,7 +309,16 @@ pub fn stats_groups(c: &Connection, plan: &Plan, from: i64, to: i64, slice_us: i
 fn distinct(s: &str) -> BTreeSet<String> {
     let pieces: Vec<&str> = s.split('\u{1f}').skip(1).collect();
     let last = pieces.len().saturating_sub(1);
-    pieces.iter().enumerate().map(|(i, p)| if i < last { p.strip_suffix(',').unwrap_or(p) } else { p }.to_string()).collect()
+    pieces
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let text = if i < last { p.strip_suffix(',').unwrap_or(p) } else { p };
+            // As sent, a value may be spelt several ways (`"a"`, `"\u0061"`; `0.9`, `0.90`):
+            // counted once, as the in-memory back end counts values.
+            serde_json::from_str::<Value>(text).map_or_else(|_| text.to_owned(), |v| json_text(&v))
+        })
+        .collect()
 }
 
 /// A JSON text as `dc` states keep it.

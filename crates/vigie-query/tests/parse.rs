@@ -122,6 +122,8 @@ fn errors_name_the_line_the_column_and_what_was_expected() {
 fn deep_nesting_and_long_input_are_refused_without_blowing_the_stack() {
     let deep = format!("{}a == 1{}", "(".repeat(30_000), ")".repeat(30_000));
     assert!(parse(&deep).expect_err("deep").message.contains("nested more than"));
+    let aggs = format!("{}x{} == 1", "dc(".repeat(16_000), ")".repeat(16_000));
+    assert!(parse(&aggs).is_err(), "nested aggregation columns are refused without recursing");
     let nots = format!("{}a == 1", "NOT ".repeat(10_000));
     assert!(parse(&nots).expect_err("nots").message.contains("nested more than"));
     let long = format!("a IN [{}]", vec!["1"; 40_000].join(","));

@@ -144,10 +144,15 @@ fn what_sigma_cannot_say_is_refused_with_every_reason() {
         ("a == 1 | stats count by bin(timestamp, 1h) | where count > 1 in last 1h", "time buckets"),
         ("a == 1 | stats sum(x) by b | where sum(x) > 1 in last 1h", "no Sigma correlation"),
         ("a == 1 | stats count by b | where count != 2 in last 1h", "cannot be `!=`"),
+        ("`a|b` == 1", "reads as a modifier"),
     ] {
         let e = export(&parse(q).expect(q), &meta()).expect_err(q);
         assert!(e.to_string().contains(reason), "{q}: {e}");
     }
+    let mut odd = meta();
+    odd.title = "watch {rule} here".into();
+    let y = export(&parse("a == 1 | stats count by b | where count > 1 in last 1h").expect("q"), &odd).expect("sigma");
+    assert!(y.contains("title: \"watch {rule} here\"") && y.contains("- vigie-"), "only the correlation's reference is filled in: {y}");
     let two = export(&parse("a == null AND b > \"x\"").expect("q"), &meta()).expect_err("two reasons");
     assert_eq!(two.0.len(), 2, "every reason is given: {two}");
 }

@@ -5,6 +5,14 @@
 DROP TABLE event_facts;
 DELETE FROM consumer_checkpoints WHERE name = 'facts';
 
+-- The dictionary again, with ids never reused (AUTOINCREMENT): an id a rolled-back
+-- transaction handed out must not come back as another value's.
+DROP TABLE fact_values;
+CREATE TABLE fact_values (
+    id    INTEGER PRIMARY KEY AUTOINCREMENT,
+    value TEXT NOT NULL UNIQUE
+);
+
 CREATE TABLE fact_blocks (
     space_no  INTEGER NOT NULL,
     first_seq INTEGER NOT NULL,

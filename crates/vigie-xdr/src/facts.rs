@@ -53,14 +53,33 @@ const BATCH: usize = 5_000;
 pub struct Dict(Mutex<HashMap<String, i64>>);
 
 impl Dict {
-    fn id(map: &mut HashMap<String, i64>, c: &Connection, text: &str) -> Result<i64, StoreError> {
-        if let Some(&id) = map.get(text) {
+    /// The id of `text`: cached, else found or added in the table. Ids added here reach the
+    /// cache only once their transaction has committed (`fresh`, published by `build_once`):
+    /// a transaction rolled back with them must not leave ids the table does not hold.
+    fn id(map: &HashMap<String, i64>, fresh: &mut HashMap<String, i64>, c: &Connection, text: &str) -> Result<i64, StoreError> {
+        if let Some(&id) = map.get(text).or_else(|| fresh.get(text)) {
             return Ok(id);
         }
         c.prepare_cached("INSERT INTO fact_values (value) VALUES (?1) ON CONFLICT (value) DO NOTHING")?.execute([text])?;
         let id: i64 = c.prepare_cached("SELECT id FROM fact_values WHERE value = ?1")?.query_row([text], |r| r.get(0))?;
-        map.insert(text.to_owned(), id);
+        fresh.insert(text.to_owned(), id);
         Ok(id)
+    }
+
+    fn publish(&self, fresh: HashMap<String, i64>) {
+        if let Ok(mut map) = self.0.lock() {
+            // Bounded: a dictionary grown past a million values is dropped and refilled.
+            if map.len() + fresh.len() > 1_000_000 {
+                map.clear();
+            }
+            map.extend(fresh);
+        }
+    }
+
+    fn forget(&self) {
+        if let Ok(mut map) = self.0.lock() {
+            map.clear();
+        }
     }
 }
 
@@ -305,39 +324,40 @@ pub fn facts_of_normalized(e: &Stored) -> Vec<Option<String>> {
     FACETS.iter().map(|f| fact(m.get(*f))).collect()
 }
 
-fn write_batch(c: &Connection, dict: &Dict, after: i64, rows: &[FactRow], now: i64) -> Result<usize, StoreError> {
+fn write_batch(c: &Connection, dict: &Dict, after: i64, rows: &[FactRow], now: i64) -> Result<(usize, HashMap<String, i64>), StoreError> {
     // Another round got there first: nothing to do.
     if crate::log::checkpoint(c, CONSUMER)? != after {
-        return Ok(0);
+        return Ok((0, HashMap::new()));
     }
-    let mut map = dict.0.lock().map_err(|_| StoreError::Commit("the facts dictionary lock is poisoned".into()))?;
-    let result = (|| {
-        // One block per space in the batch.
-        let mut spaces: Vec<i64> = rows.iter().map(|r| r.space_no).collect();
-        spaces.sort_unstable();
-        spaces.dedup();
-        for space in spaces {
-            let mut block = Block::default();
-            for r in rows.iter().filter(|r| r.space_no == space) {
-                let mut ids = [0i64; FACETS.len()];
-                for (id, v) in ids.iter_mut().zip(&r.values) {
-                    if let Some(t) = v {
-                        *id = Dict::id(&mut map, c, t)?;
-                    }
+    let map = dict.0.lock().map_err(|_| StoreError::Commit("the facts dictionary lock is poisoned".into()))?;
+    let mut fresh = HashMap::new();
+    // Events retention deleted since they were read get no facts.
+    let (lo, hi) = (rows.first().map_or(0, |r| r.seq), rows.last().map_or(0, |r| r.seq));
+    let present: HashSet<i64> = c
+        .prepare_cached("SELECT seq FROM events WHERE seq BETWEEN ?1 AND ?2")?
+        .query_map(params![lo, hi], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    // One block per space in the batch.
+    let mut spaces: Vec<i64> = rows.iter().map(|r| r.space_no).collect();
+    spaces.sort_unstable();
+    spaces.dedup();
+    for space in spaces {
+        let mut block = Block::default();
+        for r in rows.iter().filter(|r| r.space_no == space && present.contains(&r.seq)) {
+            let mut ids = [0i64; FACETS.len()];
+            for (id, v) in ids.iter_mut().zip(&r.values) {
+                if let Some(t) = v {
+                    *id = Dict::id(&map, &mut fresh, c, t)?;
                 }
-                block.push(r.timestamp, r.seq, &ids);
             }
-            block.store(c, space)?;
+            block.push(r.timestamp, r.seq, &ids);
         }
-        if let Some(last) = rows.last() {
-            crate::log::advance(c, CONSUMER, last.seq, now)?;
-        }
-        Ok::<_, StoreError>(rows.len())
-    })();
-    if result.is_err() {
-        map.clear();
+        block.store(c, space)?;
     }
-    result
+    if let Some(last) = rows.last() {
+        crate::log::advance(c, CONSUMER, last.seq, now)?;
+    }
+    Ok((rows.len(), fresh))
 }
 
 /// A block of facts being written: per event, its time (zigzag delta), its seq (delta) and
@@ -427,19 +447,23 @@ fn decode(data: &[u8], events: i64, first_seq: i64) -> Option<Vec<Fact>> {
     Some(out)
 }
 
-/// Drops from `space`'s blocks the facts of events at or before `seq` (retention deleted them):
-/// whole blocks, and the block that straddles `seq` rewritten without them.
-pub fn forget_through(c: &Connection, space: i64, seq: i64) -> Result<(), StoreError> {
-    c.prepare_cached("DELETE FROM fact_blocks WHERE space_no = ?1 AND last_seq <= ?2")?.execute(params![space, seq])?;
-    let straddling: Option<(i64, i64, Vec<u8>)> = c
-        .prepare_cached("SELECT first_seq, events, data FROM fact_blocks WHERE space_no = ?1 AND first_seq <= ?2")?
-        .query_row(params![space, seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    if let Some((first, events, data)) = straddling {
+/// Drops from `space`'s blocks the facts of the events `seqs` (retention deleted them): each
+/// block holding some is rewritten without them, or deleted when none is left.
+pub fn forget(c: &Connection, space: i64, seqs: &[i64]) -> Result<(), StoreError> {
+    let (Some(&lo), Some(&hi)) = (seqs.iter().min(), seqs.iter().max()) else { return Ok(()) };
+    let gone: HashSet<i64> = seqs.iter().copied().collect();
+    let blocks: Vec<(i64, i64, Vec<u8>)> = c
+        .prepare_cached("SELECT first_seq, events, data FROM fact_blocks WHERE space_no = ?1 AND first_seq <= ?2 AND last_seq >= ?3")?
+        .query_map(params![space, hi, lo], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    for (first, events, data) in blocks {
         let facts = decode(&data, events, first).ok_or_else(|| StoreError::Commit(format!("fact block {space}/{first} is damaged")))?;
+        if !facts.iter().any(|f| gone.contains(&f.seq)) {
+            continue;
+        }
         c.prepare_cached("DELETE FROM fact_blocks WHERE space_no = ?1 AND first_seq = ?2")?.execute(params![space, first])?;
         let mut block = Block::default();
-        for f in facts.iter().filter(|f| f.seq > seq) {
+        for f in facts.iter().filter(|f| !gone.contains(&f.seq)) {
             block.push(f.ts, f.seq, &f.ids);
         }
         block.store(c, space)?;
@@ -461,7 +485,16 @@ pub async fn build_once(st: &XdrState) -> Result<usize, StoreError> {
     }
     let dict = st.facts.clone();
     let now = to_micros(st.clock.now());
-    st.store.write(move |c| write_batch(c, &dict, after, &rows, now)).await
+    match st.store.write(move |c| write_batch(c, &dict, after, &rows, now)).await {
+        Ok((n, fresh)) => {
+            st.facts.publish(fresh);
+            Ok(n)
+        }
+        Err(e) => {
+            st.facts.forget();
+            Err(e)
+        }
+    }
 }
 
 /// The share of a core the builder takes while it is behind: intake comes first (facts only

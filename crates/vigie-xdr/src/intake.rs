@@ -227,8 +227,97 @@ pub struct LogFields {
     pub event_type: Option<String>,
 }
 
-/// Reads [`LogFields`] from the text of one JSON object in one pass that skips everything else.
+/// Checks a JSON value as a full parse would — string escapes, number range, nesting (128
+/// levels) — and refuses a member name repeated in one object (readers disagree on which one
+/// counts: SQLite takes the first, serde the last), without building anything.
+struct Checked;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Checked {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(Checked)
+    }
+}
+
+/// A member name, borrowed from the text when it has no escapes.
+struct Name;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Name {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
+        d.deserialize_str(Name)
+    }
+}
+
+impl<'de> Visitor<'de> for Name {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a member name")
+    }
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+}
+
+impl<'de> Visitor<'de> for Checked {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Checked)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<(), M::Error> {
+        let mut few: Vec<Cow<'de, str>> = Vec::new();
+        let mut many: std::collections::HashSet<Cow<'de, str>> = std::collections::HashSet::new();
+        while let Some(k) = m.next_key_seed(Name)? {
+            let repeated = if many.is_empty() && few.len() < 32 {
+                let r = few.contains(&k);
+                few.push(k.clone());
+                r
+            } else {
+                if many.is_empty() {
+                    many.extend(few.drain(..));
+                }
+                !many.insert(k.clone())
+            };
+            if repeated {
+                return Err(serde::de::Error::custom(format!("the member {:?} appears twice in one object", k.as_ref())));
+            }
+            m.next_value_seed(Checked)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads [`LogFields`] from the text of one JSON object, after checking it as a full parse
+/// would ([`Checked`]); one pass each, nothing built.
 pub fn log_fields(text: &str) -> Result<LogFields, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde::de::DeserializeSeed::deserialize(Checked, &mut de)?;
+    de.end()?;
     let head: Head<'_> = serde_json::from_str(text)?;
     let id = match head.id {
         Some(raw) if raw.get().starts_with('"') => {
@@ -265,7 +354,14 @@ pub fn prepare(st: &XdrState, caller: &Caller, events: Events<'_>, now: chrono::
         if text.len() > MAX_EVENT {
             return Err(too_large(format!("event {i} is {} KiB; an event has at most 250 KiB", text.len() / 1024)));
         }
-        let f = log_fields(&text).map_err(|e| malformed(&e))?;
+        let f = log_fields(&text).map_err(|e| {
+            let what = e.to_string();
+            let what = what.split(" at line ").next().unwrap_or(&what).to_owned();
+            ApiError::bad_request(
+                "malformed_json",
+                format!("event {i} is not valid JSON at line {}, column {} of the event: {what}", e.line(), e.column()),
+            )
+        })?;
         out.push(Prepared {
             id: f.id.unwrap_or_else(|| st.ids.at(now).to_string()),
             // A time far in the future (a wrong clock) is indexed at a day ahead at most; the

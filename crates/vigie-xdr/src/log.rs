@@ -94,9 +94,11 @@ pub fn normalized(e: &Stored, space_id: &str) -> serde_json::Map<String, Value> 
     m.insert("timestamp".into(), time(e.timestamp));
     m.insert("space_id".into(), Value::String(space_id.to_owned()));
     m.insert("source".into(), Value::String(e.source.clone()));
-    if let Some(t) = &e.event_type {
-        m.insert("event_type".into(), Value::String(t.clone()));
-    }
+    // The log's fields win: an `event_type` that is not a string is not the event's type.
+    match &e.event_type {
+        Some(t) => m.insert("event_type".into(), Value::String(t.clone())),
+        None => m.remove("event_type"),
+    };
     m
 }
 

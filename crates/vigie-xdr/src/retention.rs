@@ -33,19 +33,15 @@ pub async fn apply(st: &XdrState) -> Result<u64, StoreError> {
             let n = st
                 .store
                 .write(move |c| {
-                    // The facts of the events deleted go with them, in the same transaction.
-                    let last: Option<i64> = c.query_row(
-                        "SELECT MAX(seq) FROM (SELECT seq FROM events WHERE seq <= ?4 AND space_no = ?1 AND received_at < ?2 ORDER BY seq LIMIT ?3)",
-                        params![s, cutoff, CHUNK, bound],
-                        |r| r.get(0),
-                    )?;
-                    if let Some(last) = last {
-                        crate::facts::forget_through(c, s, last)?;
-                    }
-                    Ok::<_, StoreError>(c.execute(
-                        "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= ?4 AND space_no = ?1 AND received_at < ?2 ORDER BY seq LIMIT ?3)",
-                        params![s, cutoff, CHUNK, bound],
-                    )? as i64)
+                    let seqs: Vec<i64> = c
+                        .prepare_cached(
+                            "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= ?4 AND space_no = ?1 AND received_at < ?2 ORDER BY seq LIMIT ?3) RETURNING seq",
+                        )?
+                        .query_map(params![s, cutoff, CHUNK, bound], |r| r.get(0))?
+                        .collect::<Result<_, _>>()?;
+                    // The facts of exactly those events go with them, in the same transaction.
+                    crate::facts::forget(c, s, &seqs)?;
+                    Ok::<_, StoreError>(seqs.len() as i64)
                 })
                 .await?;
             deleted += n as u64;

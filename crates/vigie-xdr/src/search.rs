@@ -113,10 +113,9 @@ impl Schema for LogSchema {
                 with(vec![a])
             }
             "classification_type" => {
-                // The distinct string types of the classifications, in order of first appearance.
-                let types = "(SELECT json_group_array(t) FROM (SELECT json_extract(c.value, '$.\"type\"') AS t, MIN(c.key) AS k \
-                     FROM json_each(body, '$.\"data\".\"interaction\".\"classifications\"') AS c \
-                     WHERE json_type(c.value, '$.\"type\"') = 'text' GROUP BY t ORDER BY k))";
+                // The distinct string types of the classifications, in order of first appearance
+                // (`normalize::firewall_fields`), computed by the same code in Rust.
+                let types = "vq_distinct_member(body -> '$.\"data\".\"interaction\".\"classifications\"', 'type')";
                 let mut a = fw(&[], true, true);
                 a.when = a.when.map(|w| format!("{w} AND json_type(body, '$.\"data\".\"interaction\".\"classifications\"') = 'array'"));
                 a.column = types.into();
@@ -126,6 +125,10 @@ impl Schema for LogSchema {
         }
     }
 }
+
+/// The most events the facts may lag the log by for a search to use them (beyond, it reads
+/// the log in slices).
+const FACTS_MAX_TAIL: i64 = 200_000;
 
 /// A search request (query string of the GET, or body of the POST).
 #[derive(Debug, Clone, Deserialize, IntoParams, ToSchema)]
@@ -209,6 +212,13 @@ pub async fn search(st: &XdrState, caller: &Caller, p: SearchParams) -> Result<S
             st.store
                 .read(move |c| {
                     let upto = crate::log::checkpoint(c, crate::facts::CONSUMER)?;
+                    // Facts far behind the log (just after an upgrade, or under a long full
+                    // load): the log in slices answers sooner than one pass over a long tail.
+                    let newest: i64 = c.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+                    if newest - upto > FACTS_MAX_TAIL {
+                        let slice = ((to_us - from_us) / 64).max(86_400_000_000);
+                        return stats(c, &plan, from_us, to_us, slice, budget).map_err(|e| StoreError::Invalid(e.0));
+                    }
                     let mut groups = vigie_query::sqlite::Groups::default();
                     // The log after the builder's checkpoint (the newest events, few): over the
                     // span of time they cover.

@@ -54,7 +54,7 @@ impl XdrOptions {
             secret_key: c.secret_key.clone(),
             key_rate: crate::keys::KeyRate::default(),
             retention_every: std::time::Duration::from_secs(3600),
-            search: Default::default(),
+            search: crate::search::SearchLimits { timeout: c.search_timeout, max_rows: c.search_max_rows },
             build_facts: true,
         }
     }

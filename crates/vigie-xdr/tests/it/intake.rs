@@ -347,10 +347,10 @@ async fn concatenated_gzip_members_are_all_read_and_a_key_multiplied_over_many_l
 async fn an_event_is_stored_byte_for_byte_as_sent_and_its_log_fields_are_read_from_it() {
     let x = TestXdr::start().await;
     let (key, _) = x.key("soc", &["events_write", "events_read"], false).await;
-    // Odd spacing, escapes, a repeated member, a non-firewall `data`, a long numeric id.
+    // Odd spacing, escapes, a non-firewall `data`, a long numeric id.
     let odd = r#"{ "b" : 1,  "a": "x\u00e9",  "id" : "e\u0031", "type": "login", "event_type" : "auth.login", "source": "  ", "data": {"interaction": "nope"} }"#;
     let firewall = r#"{"id": "fw-1", "type": "interaction.blocked", "event_type": "other", "data": {"interaction": {"id": "i-9", "platform_id": "mistral"}}}"#;
-    let repeated = r#"{"id": "first", "source": "edr", "id": "last"}"#;
+    let repeated = r#"{"id": "last", "source": "edr"}"#;
     let numeric = r#"{"id": 12345678901234567890, "@timestamp": "2026-11-28T08:00:00Z"}"#;
     let body = format!("{odd}\n{firewall}\n{repeated}\n{numeric}\n");
     let (status, answer) = x.post("/api/v1/events", Some(&key), body, &[]).await;
@@ -400,7 +400,8 @@ async fn a_log_written_before_the_compact_schema_is_carried_over_whole() {
                (41, '01900000-0000-7000-8000-000000000001', 'old-1', 1795852800000000, 1795852800000000, 'login', 'edr',
                 '{\"id\":\"old-1\",\"type\":\"login\",\"event_type\":\"login\",\"source\":\"edr\",\"user\":{\"name\":\"bob\"},\"received_at\":\"2026-11-28T08:00:00.000000Z\",\"space_id\":\"01900000-0000-7000-8000-000000000001\"}'),
                (42, '01900000-0000-7000-8000-000000000001', 'old-2', 1795852800000001, 1795852800000000, NULL, 'api', '{\"x\":1}');
-             INSERT INTO consumer_checkpoints VALUES ('detection', 41, 0);",
+             INSERT INTO consumer_checkpoints VALUES ('detection', 41, 0);
+             UPDATE sqlite_sequence SET seq = 100 WHERE name = 'events';",
         )
         .expect("old rows");
     }
@@ -411,7 +412,7 @@ async fn a_log_written_before_the_compact_schema_is_carried_over_whole() {
     assert_eq!((e["user.name"].as_str(), e["event_type"].as_str(), e["source"].as_str()), (Some("bob"), Some("login"), Some("edr")));
     assert_eq!(e["space_id"], "01900000-0000-7000-8000-000000000001");
     x.post("/api/v1/events", Some(&key), r#"{"id": "new-1"}"#, &[]).await;
-    assert_eq!(x.count("SELECT seq FROM events WHERE id = 'new-1'"), 43, "the sequence goes on from the old log");
+    assert_eq!(x.count("SELECT seq FROM events WHERE id = 'new-1'"), 101, "the sequence goes on from the old log's high-water mark");
     let next = x
         .state
         .store
@@ -448,5 +449,26 @@ async fn the_other_products_key_forms_send_events_but_never_read_or_administer()
     }
     // Sending events takes them all.
     let (status, _) = x.post(&format!("/api/v1/events?intake_key={key}"), None, r#"{"id": "q"}"#, &[]).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn events_a_full_parse_would_refuse_or_read_two_ways_are_refused_whole() {
+    let x = TestXdr::start().await;
+    let (key, _) = x.key("soc", &["events_write"], false).await;
+    let deep = format!("{{\"a\": {}1{}}}", "[".repeat(200), "]".repeat(200));
+    for (body, says) in [
+        (r#"[{"id": "ok-1"}, {"note": "\ud800"}]"#.to_owned(), "event 1"),
+        (r#"{"risk_score": 1e999}"#.to_owned(), "out of range"),
+        (deep, "recursion"),
+        (r#"{"user_id": "alice", "user_id": "mallory"}"#.to_owned(), "appears twice"),
+        (r#"{"data": {"interaction": {}, "interaction": {"user_id": "x"}}}"#.to_owned(), "appears twice"),
+    ] {
+        let (status, e) = x.post("/api/v1/events", Some(&key), body.clone(), &[]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {e}");
+        assert!(e["error"].as_str().is_some_and(|m| m.contains(says)), "{body}: {e}");
+    }
+    assert_eq!(x.count("SELECT COUNT(*) FROM events"), 0, "a refused request stores nothing");
+    let (status, _) = x.post("/api/v1/events", Some(&key), r#"{"id": "fine", "note": "caf\u00e9 \ud83d\ude00", "n": 1e300}"#, &[]).await;
     assert_eq!(status, StatusCode::OK);
 }

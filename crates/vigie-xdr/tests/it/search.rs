@@ -39,6 +39,10 @@ fn corpus() -> Vec<Value> {
             "risk_score": "0.95", "host": {"ip": "10.1.2.3", "name": "WS-01"}, "tags": ["a", "b"]}),
         json!({"id": "x2", "type": "interaction.high_risk", "timestamp": "2026-11-28T11:40:00Z", "source": "proxy", "data": "not an object",
             "user_id": "erin", "classification_type": ["IBAN"], "risk_score": 0.97}),
+        // Classifications that are not all objects.
+        json!({"id": "c1", "type": "interaction.created", "timestamp": "2026-11-28T08:00:00Z", "source": "noxys",
+            "data": {"interaction": {"platform_id": "chatgpt", "user_id": "frank", "risk_score": 0.5,
+                "classifications": ["IBAN", {"type": "EMAIL"}, {"type": 3}, {"type": "EMAIL"}, null]}}}),
     ]
 }
 
@@ -95,6 +99,7 @@ async fn the_examples_of_the_specification_answer_over_the_log() {
     assert_eq!(
         rows,
         [
+            (json!("chatgpt"), "2026-11-28T08:00:00Z".into(), 1),
             (json!("chatgpt"), "2026-11-28T09:00:00Z".into(), 1),
             (json!("chatgpt"), "2026-11-28T10:00:00Z".into(), 1),
             (json!("deepseek"), "2026-11-28T09:00:00Z".into(), 1),
@@ -198,7 +203,7 @@ async fn pages_exports_budgets_and_errors() {
     assert_eq!(p1["partial"], false);
     let cursor = p1["next_cursor"].as_str().expect("cursor").to_owned();
     let (_, p2) = x.get(&format!("/api/v1/events/search?{DAY}&limit=10&cursor={cursor}"), &key).await;
-    assert_eq!(p2["items"].as_array().map(Vec::len), Some(6));
+    assert_eq!(p2["items"].as_array().map(Vec::len), Some(7));
     assert!(p2["next_cursor"].is_null());
     // POST, CSV and NDJSON.
     let post = json!({"q": "user_id == \"bob\" | fields id, policy_action", "from": "2026-11-28T00:00:00Z", "to": "2026-11-29T00:00:00Z", "format": "csv"});
