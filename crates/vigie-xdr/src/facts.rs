@@ -324,26 +324,42 @@ pub fn facts_of_normalized(e: &Stored) -> Vec<Option<String>> {
     FACETS.iter().map(|f| fact(m.get(*f))).collect()
 }
 
-fn write_batch(c: &Connection, dict: &Dict, after: i64, rows: &[FactRow], now: i64) -> Result<(usize, HashMap<String, i64>), StoreError> {
+fn write_batch(
+    c: &Connection,
+    dict: &Dict,
+    (deletions, seen_deletions): (&std::sync::atomic::AtomicU64, u64),
+    after: i64,
+    rows: &[FactRow],
+    now: i64,
+) -> Result<(usize, HashMap<String, i64>), StoreError> {
     // Another round got there first: nothing to do.
     if crate::log::checkpoint(c, CONSUMER)? != after {
         return Ok((0, HashMap::new()));
     }
     let map = dict.0.lock().map_err(|_| StoreError::Commit("the facts dictionary lock is poisoned".into()))?;
     let mut fresh = HashMap::new();
-    // Events retention deleted since they were read get no facts.
-    let (lo, hi) = (rows.first().map_or(0, |r| r.seq), rows.last().map_or(0, |r| r.seq));
-    let present: HashSet<i64> = c
-        .prepare_cached("SELECT seq FROM events WHERE seq BETWEEN ?1 AND ?2")?
-        .query_map(params![lo, hi], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    // Events retention deleted since they were read get no facts. Retention bumps `deletions`
+    // inside its own transactions, on this same writer thread, so an unchanged count means
+    // nothing was deleted in between and the (costly) check is skipped.
+    let present: Option<HashSet<i64>> = if deletions.load(std::sync::atomic::Ordering::Acquire) == seen_deletions {
+        None
+    } else {
+        let mut stmt = c.prepare_cached("SELECT seq FROM events WHERE seq = ?1")?;
+        let mut kept = HashSet::new();
+        for r in rows {
+            if stmt.query_row([r.seq], |_| Ok(())).optional()?.is_some() {
+                kept.insert(r.seq);
+            }
+        }
+        Some(kept)
+    };
     // One block per space in the batch.
     let mut spaces: Vec<i64> = rows.iter().map(|r| r.space_no).collect();
     spaces.sort_unstable();
     spaces.dedup();
     for space in spaces {
         let mut block = Block::default();
-        for r in rows.iter().filter(|r| r.space_no == space && present.contains(&r.seq)) {
+        for r in rows.iter().filter(|r| r.space_no == space && present.as_ref().is_none_or(|p| p.contains(&r.seq))) {
             let mut ids = [0i64; FACETS.len()];
             for (id, v) in ids.iter_mut().zip(&r.values) {
                 if let Some(t) = v {
@@ -473,6 +489,7 @@ pub fn forget(c: &Connection, space: i64, seqs: &[i64]) -> Result<(), StoreError
 
 /// Builds the facts of up to one batch of events after the checkpoint; how many.
 pub async fn build_once(st: &XdrState) -> Result<usize, StoreError> {
+    let seen_deletions = st.deletions.load(std::sync::atomic::Ordering::Acquire);
     let (after, rows) = st
         .store
         .read(|c| {
@@ -483,9 +500,9 @@ pub async fn build_once(st: &XdrState) -> Result<usize, StoreError> {
     if rows.is_empty() {
         return Ok(0);
     }
-    let dict = st.facts.clone();
+    let (dict, deletions) = (st.facts.clone(), st.deletions.clone());
     let now = to_micros(st.clock.now());
-    match st.store.write(move |c| write_batch(c, &dict, after, &rows, now)).await {
+    match st.store.write(move |c| write_batch(c, &dict, (&deletions, seen_deletions), after, &rows, now)).await {
         Ok((n, fresh)) => {
             st.facts.publish(fresh);
             Ok(n)
@@ -497,22 +514,23 @@ pub async fn build_once(st: &XdrState) -> Result<usize, StoreError> {
     }
 }
 
-/// The share of a core the builder takes while it is behind: intake comes first (facts only
-/// speed searches up; a search reads the log past the facts), so under a sustained load the
-/// facts lag and catch up when the load eases.
-const DUTY: f64 = 0.25;
+/// The share of a core the builder takes while it is behind and events keep arriving: intake
+/// comes first (facts only speed searches up; a search reads the log past the facts), so under
+/// a sustained load the facts lag, and they catch up at full speed once appends pause.
+const DUTY: f64 = 0.10;
 
 /// The builder: catches up with the log, then waits for appends.
 pub async fn run(st: XdrState, shutdown: CancellationToken) {
     let mut signal = st.log_signal();
     loop {
         loop {
+            let appends = *st.appended.borrow();
             let started = std::time::Instant::now();
             match build_once(&st).await {
                 Ok(0) => break,
                 Ok(n) => {
-                    if n == BATCH {
-                        // Behind: rest in proportion to the work done.
+                    // Behind while events are still arriving: rest in proportion to the work.
+                    if n == BATCH && *st.appended.borrow() != appends {
                         let rest = started.elapsed().mul_f64((1.0 - DUTY) / DUTY);
                         tokio::select! {
                             _ = shutdown.cancelled() => return,

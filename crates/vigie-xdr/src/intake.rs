@@ -9,9 +9,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use rusqlite::params;
-use serde::Deserialize;
+
 use serde::Serialize;
-use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -107,9 +107,9 @@ pub fn texts(events: Vec<Map<String, Value>>) -> Events<'static> {
     events.into_iter().map(|m| Cow::Owned(Value::Object(m).to_string())).collect()
 }
 
-/// The top-level members the log reads from an event, each as its raw JSON, found in one pass
-/// that skips everything else (nothing is built). A repeated member keeps its last value, as a
-/// full parse would.
+/// The top-level members the log reads from an event, each as its raw JSON, and whether
+/// `data` is an object holding an `interaction` object — found in the same single pass that
+/// checks the whole event ([`Checked`]); nothing is built.
 #[derive(Default)]
 struct Head<'a> {
     id: Option<&'a RawValue>,
@@ -118,75 +118,201 @@ struct Head<'a> {
     source: Option<&'a RawValue>,
     event_type: Option<&'a RawValue>,
     kind: Option<&'a RawValue>,
-    data: Option<&'a RawValue>,
+    /// `data` is an object.
+    data_object: bool,
+    /// `data.interaction` is an object.
+    interaction_object: bool,
 }
 
-enum Member {
-    Id,
-    Timestamp,
-    AtTimestamp,
-    Source,
-    EventType,
-    Kind,
-    Data,
-    Other,
+/// Reads a [`Head`] while checking the whole event, in one pass.
+struct HeadSeed<'s, 'de> {
+    names: &'s mut Vec<Cow<'de, str>>,
 }
 
-impl<'de> Deserialize<'de> for Member {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Member;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_str<E: serde::de::Error>(self, k: &str) -> Result<Member, E> {
-                Ok(match k {
-                    "id" => Member::Id,
-                    "timestamp" => Member::Timestamp,
-                    "@timestamp" => Member::AtTimestamp,
-                    "source" => Member::Source,
-                    "event_type" => Member::EventType,
-                    "type" => Member::Kind,
-                    "data" => Member::Data,
-                    _ => Member::Other,
-                })
-            }
-        }
-        d.deserialize_identifier(V)
+impl<'de> serde::de::DeserializeSeed<'de> for HeadSeed<'_, 'de> {
+    type Value = Head<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Head<'de>, D::Error> {
+        d.deserialize_map(self)
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Head<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Head<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Head<'a>, M::Error> {
-                let mut h = Head::default();
-                while let Some(k) = m.next_key::<Member>()? {
-                    let slot = match k {
-                        Member::Id => &mut h.id,
-                        Member::Timestamp => &mut h.timestamp,
-                        Member::AtTimestamp => &mut h.at_timestamp,
-                        Member::Source => &mut h.source,
-                        Member::EventType => &mut h.event_type,
-                        Member::Kind => &mut h.kind,
-                        Member::Data => &mut h.data,
-                        Member::Other => {
-                            m.next_value::<IgnoredAny>()?;
-                            continue;
-                        }
-                    };
-                    *slot = Some(m.next_value()?);
+/// Checks a captured value (a few bytes: an id, a time, a type) as [`Checked`] does.
+fn check_raw<E: serde::de::Error>(raw: &RawValue) -> Result<(), E> {
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    let mut names = Vec::new();
+    serde::de::DeserializeSeed::deserialize(Checked { names: &mut names }, &mut de).map_err(E::custom)
+}
+
+impl<'de> Visitor<'de> for HeadSeed<'_, 'de> {
+    type Value = Head<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Head<'de>, M::Error> {
+        let mut h = Head::default();
+        let mut seen = Seen::default();
+        while let Some(k) = m.next_key_seed(Name)? {
+            seen.add::<M::Error>(self.names, &k)?;
+            let slot = match k.as_ref() {
+                "id" => &mut h.id,
+                "timestamp" => &mut h.timestamp,
+                "@timestamp" => &mut h.at_timestamp,
+                "source" => &mut h.source,
+                "event_type" => &mut h.event_type,
+                "type" => &mut h.kind,
+                "data" => {
+                    let (object, interaction) = m.next_value_seed(DataProbe { names: &mut *self.names })?;
+                    (h.data_object, h.interaction_object) = (object, interaction);
+                    continue;
                 }
-                Ok(h)
+                _ => {
+                    m.next_value_seed(Checked { names: &mut *self.names })?;
+                    continue;
+                }
+            };
+            let raw: &'de RawValue = m.next_value()?;
+            check_raw::<M::Error>(raw)?;
+            *slot = Some(raw);
+        }
+        seen.done(self.names);
+        Ok(h)
+    }
+}
+
+/// The member names of one object being read: on the shared stack while few, in a set beyond.
+#[derive(Default)]
+struct Seen<'de> {
+    base: Option<usize>,
+    many: Option<std::collections::HashSet<Cow<'de, str>>>,
+}
+
+impl<'de> Seen<'de> {
+    /// Adds a name; an error when the object already has it.
+    fn add<E: serde::de::Error>(&mut self, names: &mut Vec<Cow<'de, str>>, k: &Cow<'de, str>) -> Result<(), E> {
+        let base = *self.base.get_or_insert(names.len());
+        let repeated = match &mut self.many {
+            None if names.len() - base < 32 => {
+                let r = names[base..].contains(k);
+                names.push(k.clone());
+                r
+            }
+            None => {
+                let mut set: std::collections::HashSet<Cow<'de, str>> = names.drain(base..).collect();
+                let r = !set.insert(k.clone());
+                self.many = Some(set);
+                r
+            }
+            Some(set) => !set.insert(k.clone()),
+        };
+        if repeated {
+            return Err(E::custom(format!("the member {:?} appears twice in one object", k.as_ref())));
+        }
+        Ok(())
+    }
+
+    /// The object is read: its names leave the stack.
+    fn done(self, names: &mut Vec<Cow<'de, str>>) {
+        if let Some(base) = self.base {
+            names.truncate(base);
+        }
+    }
+}
+
+/// Checks `data` and tells whether it is an object, and whether its `interaction` is one.
+struct DataProbe<'s, 'de> {
+    names: &'s mut Vec<Cow<'de, str>>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for DataProbe<'_, 'de> {
+    type Value = (bool, bool);
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(bool, bool), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// Checks a value and tells whether it is an object.
+struct IsObject<'s, 'de> {
+    names: &'s mut Vec<Cow<'de, str>>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for IsObject<'_, 'de> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        let before = self.names.len();
+        let mut object = false;
+        d.deserialize_any(Probe { names: &mut *self.names, object: &mut object })?;
+        debug_assert_eq!(before, self.names.len());
+        Ok(object)
+    }
+}
+
+/// [`Checked`], noting whether the value was an object.
+struct Probe<'s, 'o, 'de> {
+    names: &'s mut Vec<Cow<'de, str>>,
+    object: &'o mut bool,
+}
+
+macro_rules! scalars_ok {
+    ($v:ty) => {
+        fn visit_bool<E>(self, _: bool) -> Result<$v, E> {
+            Ok(Default::default())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<$v, E> {
+            Ok(Default::default())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<$v, E> {
+            Ok(Default::default())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<$v, E> {
+            Ok(Default::default())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<$v, E> {
+            Ok(Default::default())
+        }
+        fn visit_unit<E>(self) -> Result<$v, E> {
+            Ok(Default::default())
+        }
+    };
+}
+
+impl<'de> Visitor<'de> for Probe<'_, '_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    scalars_ok!(());
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        Checked { names: self.names }.visit_seq(seq)
+    }
+    fn visit_map<M: MapAccess<'de>>(self, m: M) -> Result<(), M::Error> {
+        *self.object = true;
+        Checked { names: self.names }.visit_map(m)
+    }
+}
+
+impl<'de> Visitor<'de> for DataProbe<'_, 'de> {
+    type Value = (bool, bool);
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    scalars_ok!((bool, bool));
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<(bool, bool), A::Error> {
+        Checked { names: self.names }.visit_seq(seq)?;
+        Ok((false, false))
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<(bool, bool), M::Error> {
+        let mut interaction = false;
+        let mut seen = Seen::default();
+        while let Some(k) = m.next_key_seed(Name)? {
+            seen.add::<M::Error>(self.names, &k)?;
+            if k == "interaction" {
+                interaction = m.next_value_seed(IsObject { names: &mut *self.names })?;
+            } else {
+                m.next_value_seed(Checked { names: &mut *self.names })?;
             }
         }
-        d.deserialize_map(V(std::marker::PhantomData))
+        seen.done(self.names);
+        Ok((true, interaction))
     }
 }
 
@@ -201,16 +327,6 @@ fn string(v: Option<&RawValue>) -> Option<Cow<'_, str>> {
         // With escapes: unescaped into a new string.
         Err(_) => serde_json::from_str::<String>(raw).ok().map(Cow::Owned),
     }
-}
-
-/// Whether `data` is an object holding an `interaction` object (a firewall interaction event).
-fn has_interaction(data: &RawValue) -> bool {
-    #[derive(Deserialize)]
-    struct Data<'a> {
-        #[serde(borrow)]
-        interaction: Option<&'a RawValue>,
-    }
-    serde_json::from_str::<Data<'_>>(data.get()).ok().and_then(|d| d.interaction).is_some_and(|i| i.get().starts_with('{'))
 }
 
 /// What the log reads from one event, before defaults: its own id, time (µs), source and type.
@@ -229,13 +345,16 @@ pub struct LogFields {
 
 /// Checks a JSON value as a full parse would — string escapes, number range, nesting (128
 /// levels) — and refuses a member name repeated in one object (readers disagree on which one
-/// counts: SQLite takes the first, serde the last), without building anything.
-struct Checked;
+/// counts: SQLite takes the first, serde the last), without building anything. The names of
+/// the objects being read share one stack (`names`), so an object costs no allocation.
+struct Checked<'s, 'de> {
+    names: &'s mut Vec<Cow<'de, str>>,
+}
 
-impl<'de> serde::de::DeserializeSeed<'de> for Checked {
+impl<'de> serde::de::DeserializeSeed<'de> for Checked<'_, 'de> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(Checked)
+        d.deserialize_any(self)
     }
 }
 
@@ -262,7 +381,7 @@ impl<'de> Visitor<'de> for Name {
     }
 }
 
-impl<'de> Visitor<'de> for Checked {
+impl<'de> Visitor<'de> for Checked<'_, 'de> {
     type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a JSON value")
@@ -286,39 +405,27 @@ impl<'de> Visitor<'de> for Checked {
         Ok(())
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(Checked)?.is_some() {}
+        while seq.next_element_seed(Checked { names: &mut *self.names })?.is_some() {}
         Ok(())
     }
     fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<(), M::Error> {
-        let mut few: Vec<Cow<'de, str>> = Vec::new();
-        let mut many: std::collections::HashSet<Cow<'de, str>> = std::collections::HashSet::new();
+        let mut seen = Seen::default();
         while let Some(k) = m.next_key_seed(Name)? {
-            let repeated = if many.is_empty() && few.len() < 32 {
-                let r = few.contains(&k);
-                few.push(k.clone());
-                r
-            } else {
-                if many.is_empty() {
-                    many.extend(few.drain(..));
-                }
-                !many.insert(k.clone())
-            };
-            if repeated {
-                return Err(serde::de::Error::custom(format!("the member {:?} appears twice in one object", k.as_ref())));
-            }
-            m.next_value_seed(Checked)?;
+            seen.add::<M::Error>(self.names, &k)?;
+            m.next_value_seed(Checked { names: &mut *self.names })?;
         }
+        seen.done(self.names);
         Ok(())
     }
 }
 
-/// Reads [`LogFields`] from the text of one JSON object, after checking it as a full parse
-/// would ([`Checked`]); one pass each, nothing built.
+/// Reads [`LogFields`] from the text of one JSON object while checking it as a full parse
+/// would ([`Checked`]): one pass, nothing built.
 pub fn log_fields(text: &str) -> Result<LogFields, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
-    serde::de::DeserializeSeed::deserialize(Checked, &mut de)?;
+    let mut names = Vec::new();
+    let head = serde::de::DeserializeSeed::deserialize(HeadSeed { names: &mut names }, &mut de)?;
     de.end()?;
-    let head: Head<'_> = serde_json::from_str(text)?;
     let id = match head.id {
         Some(raw) if raw.get().starts_with('"') => {
             string(Some(raw)).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty() && s.len() <= 200)
@@ -333,9 +440,8 @@ pub fn log_fields(text: &str) -> Result<LogFields, serde_json::Error> {
         .map(|t| t.timestamp_micros());
     let event_type = match (string(head.event_type), string(head.kind)) {
         (Some(e), Some(k)) if e != k => {
-            let firewall = head.data.is_some_and(|d| {
-                d.get().starts_with('{') && (has_interaction(d) || ["alert.", "policy.", "webhook."].iter().any(|p| k.starts_with(p)))
-            });
+            let firewall =
+                head.data_object && (head.interaction_object || ["alert.", "policy.", "webhook."].iter().any(|p| k.starts_with(p)));
             Some(if firewall { k } else { e })
         }
         (e, k) => e.or(k),

@@ -29,10 +29,11 @@ pub async fn apply(st: &XdrState) -> Result<u64, StoreError> {
         let bound = st.store.read(move |c| last_received_before(c, cutoff)).await?;
         let Some(bound) = bound else { continue };
         loop {
-            let s = space;
+            let (s, deletions) = (space, st.deletions.clone());
             let n = st
                 .store
                 .write(move |c| {
+                    deletions.fetch_add(1, std::sync::atomic::Ordering::Release);
                     let seqs: Vec<i64> = c
                         .prepare_cached(
                             "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq <= ?4 AND space_no = ?1 AND received_at < ?2 ORDER BY seq LIMIT ?3) RETURNING seq",

@@ -93,6 +93,7 @@ pub fn open(opts: XdrOptions, clock: SharedClock) -> Result<XdrState, StoreError
         search: opts.search,
         facts: Arc::new(crate::facts::Dict::default()),
         build_facts: opts.build_facts,
+        deletions: Arc::new(std::sync::atomic::AtomicU64::new(0)),
     })
 }
 

@@ -33,6 +33,9 @@ pub struct XdrState {
     pub facts: Arc<crate::facts::Dict>,
     /// Whether `serve` runs the facts builder (tests drive it themselves).
     pub build_facts: bool,
+    /// Bumped by retention inside each transaction that deletes events (the facts builder
+    /// checks, on the same writer thread, whether events it read may be gone).
+    pub deletions: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl XdrState {

@@ -80,6 +80,9 @@ pub struct IntakeBench {
     /// Print one JSON document on standard output (the table goes to standard error).
     #[arg(long)]
     pub json: bool,
+    /// Do not run the facts builder beside intake (it runs in `vigie serve`).
+    #[arg(long)]
+    pub no_facts: bool,
 }
 
 fn durability(s: &str) -> anyhow::Result<Durability> {
@@ -490,7 +493,7 @@ impl Xdr {
             key_rate: vigie_xdr::keys::KeyRate { per_second: 1e9, burst: 1e9 },
             retention_every: Duration::from_secs(3600),
             search: Default::default(),
-            build_facts: true,
+            build_facts: !b.no_facts,
         };
         let state = vigie_xdr::open(opts, Arc::new(SystemClock))?;
         let space = state.keys.ensure_space("bench").await?;
