@@ -188,6 +188,7 @@ struct Seen<'de> {
 
 impl<'de> Seen<'de> {
     /// Adds a name; an error when the object already has it.
+    #[allow(clippy::ptr_arg)] // the name is kept (borrowed from the text when it can be), not just read
     fn add<E: serde::de::Error>(&mut self, names: &mut Vec<Cow<'de, str>>, k: &Cow<'de, str>) -> Result<(), E> {
         let base = *self.base.get_or_insert(names.len());
         let repeated = match &mut self.many {
