@@ -110,16 +110,26 @@ impl Sql {
     }
 }
 
-fn pick(alts: &[Alt], f: impl Fn(&Alt) -> String, t_of: impl Fn(&Alt) -> String, last: impl Fn(String) -> String) -> String {
+/// The first alternative that holds the field, as `f` reads it. A path holds it when present
+/// and not a non-empty object (which the shown event has as dotted paths, not under this
+/// name); a derived field (with a condition) holds it when present and, unless `null_counts`,
+/// not null — an object it holds wins, as `normalize::firewall_fields` puts it over the
+/// event's own field.
+fn pick(alts: &[Alt], f: impl Fn(&Alt) -> String, t_of: impl Fn(&Alt) -> String, j_of: impl Fn(&Alt) -> String) -> String {
     let Some((tail, head)) = alts.split_last() else { return "NULL".into() };
+    let holds = |a: &Alt| {
+        let t = t_of(a);
+        match &a.when {
+            Some(w) if a.null_counts => format!("({w}) AND {t} IS NOT NULL"),
+            Some(w) => format!("({w}) AND {t} IS NOT NULL AND {t} != 'null'"),
+            None => format!("{t} IS NOT NULL AND ({t} != 'object' OR {} = '{{}}')", j_of(a)),
+        }
+    };
     let mut s = String::from("CASE");
     for a in head {
-        let t = t_of(a);
-        let when = a.when.as_ref().map_or(String::new(), |w| format!("({w}) AND "));
-        let absent = if a.null_counts { "('object')" } else { "('null', 'object')" };
-        s.push_str(&format!(" WHEN {when}{t} NOT IN {absent} THEN {}", f(a)));
+        s.push_str(&format!(" WHEN {} THEN {}", holds(a), f(a)));
     }
-    let value = last(f(tail));
+    let value = f(tail);
     match &tail.when {
         Some(w) => s.push_str(&format!(" WHEN ({w}) THEN {value} ELSE NULL END")),
         None => s.push_str(&format!(" ELSE {value} END")),
@@ -144,9 +154,13 @@ fn resolve(schema: &dyn Schema, field: &str) -> Resolved {
         }
         FieldSql::Json(alts) => {
             let ty = |a: &Alt| format!("json_type({}, '{}')", a.column, a.path.replace('\'', "''"));
-            let t = pick(&alts, ty, ty, |t| format!("NULLIF({t}, 'object')"));
-            let v = pick(&alts, |a| format!("json_extract({}, '{}')", a.column, a.path.replace('\'', "''")), ty, |v| v);
-            let j = pick(&alts, |a| format!("({} -> '{}')", a.column, a.path.replace('\'', "''")), ty, |j| j);
+            let js = |a: &Alt| format!("({} -> '{}')", a.column, a.path.replace('\'', "''"));
+            let t = pick(&alts, ty, ty, js);
+            let v = pick(&alts, |a| format!("json_extract({}, '{}')", a.column, a.path.replace('\'', "''")), ty, js);
+            let j = pick(&alts, js, ty, js);
+            // A non-empty object is not a value of the field (the shown event has its leaves as
+            // dotted paths); an empty one is.
+            let t = format!("(CASE WHEN {t} = 'object' AND {j} != '{{}}' THEN NULL ELSE {t} END)");
             Resolved { t, v, j, time: None }
         }
     }

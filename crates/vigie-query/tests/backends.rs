@@ -77,7 +77,12 @@ fn scalar() -> impl Strategy<Value = Value> {
 }
 
 fn value() -> impl Strategy<Value = Value> {
-    prop_oneof![4 => scalar(), 1 => prop::collection::vec(scalar(), 0..4).prop_map(Value::Array)]
+    prop_oneof![
+        4 => scalar(),
+        1 => prop::collection::vec(scalar(), 0..4).prop_map(Value::Array),
+        1 => Just(json!({})),
+        1 => scalar().prop_map(|v| json!({"k": v})),
+    ]
 }
 
 fn event() -> impl Strategy<Value = Event> {
@@ -98,7 +103,8 @@ fn event() -> impl Strategy<Value = Event> {
 }
 
 fn field() -> impl Strategy<Value = String> {
-    prop_oneof![Just("a"), Just("b"), Just("tags"), Just("n.x"), Just("source"), Just("missing"), Just("timestamp")].prop_map(str::to_owned)
+    prop_oneof![Just("a"), Just("a.k"), Just("b"), Just("tags"), Just("n.x"), Just("source"), Just("missing"), Just("timestamp")]
+        .prop_map(str::to_owned)
 }
 
 fn literal() -> impl Strategy<Value = Literal> {

@@ -152,8 +152,8 @@ pub fn facts_of(e: &Stored) -> Vec<Option<String>> {
                 .iter()
                 .enumerate()
         {
-            if let Some(v) = f[k].and_then(|r| canonical(r, true)) {
-                put(&mut out, &mut set, name, Some(v));
+            if let Some(v) = f[k].and_then(|r| derived(r, true)) {
+                put(&mut out, &mut set, name, v);
             }
         }
         if let Some(cs) = f[8].filter(|c| c.get().starts_with('['))
@@ -173,17 +173,17 @@ pub fn facts_of(e: &Stored) -> Vec<Option<String>> {
         if let Some(dec) = f[9]
             && let Ok(dm) = members(dec.get(), &["action", "policy_name", "risk_level"])
         {
-            if let Some(v) = dm[0].and_then(|r| canonical(r, true)) {
-                put(&mut out, &mut set, "policy_action", Some(v));
+            if let Some(v) = dm[0].and_then(|r| derived(r, true)) {
+                put(&mut out, &mut set, "policy_action", v);
             }
-            if let Some(v) = dm[1].and_then(|r| canonical(r, true)) {
-                put(&mut out, &mut set, "policy_name", Some(v));
+            if let Some(v) = dm[1].and_then(|r| derived(r, true)) {
+                put(&mut out, &mut set, "policy_name", v);
             }
             let level = slot("risk_level");
             if !set[level]
-                && let Some(r) = dm[2]
+                && let Some(v) = dm[2].and_then(|r| derived(r, false))
             {
-                put(&mut out, &mut set, "risk_level", canonical(r, false));
+                put(&mut out, &mut set, "risk_level", v);
             }
         }
         if let Some(cm) = f[10]
@@ -198,17 +198,17 @@ pub fn facts_of(e: &Stored) -> Vec<Option<String>> {
     {
         for (k, name) in [(0, "policy_name"), (1, "policy_action")] {
             if !set[slot(name)]
-                && let Some(r) = pm[k]
+                && let Some(v) = pm[k].and_then(|r| derived(r, false))
             {
-                put(&mut out, &mut set, name, canonical(r, false));
+                put(&mut out, &mut set, name, v);
             }
         }
     }
     if let Some(a) = d[2]
         && let Ok([Some(sev)]) = members(a.get(), &["severity"])
-        && let Some(v) = canonical(sev, true)
+        && let Some(v) = derived(sev, true)
     {
-        put(&mut out, &mut set, "alert_severity", Some(v));
+        put(&mut out, &mut set, "alert_severity", v);
     }
     out
 }
@@ -233,6 +233,18 @@ const TOP: [&str; 16] = [
     "type",
     "data",
 ];
+
+/// A raw value as one of the firewall's flat fields would hold it: `None` to look further (a
+/// null, with `skip_null`), `Some(None)` for a non-empty object (it replaces the event's own
+/// field, and the shown event has its leaves as dotted paths), else its canonical text.
+fn derived(raw: &RawValue, skip_null: bool) -> Option<Option<String>> {
+    let v: Value = serde_json::from_str(raw.get()).ok()?;
+    match &v {
+        Value::Null if skip_null => None,
+        Value::Object(m) if !m.is_empty() => Some(None),
+        _ => Some(Some(json_text(&v))),
+    }
+}
 
 /// A raw value as a fact's JSON text: none for a non-empty object (or, with `skip_null`, a
 /// null); canonical otherwise (as `serde_json` writes it).
@@ -875,6 +887,8 @@ mod tests {
                 "decision": {"action": "block", "policy_name": "P", "risk_level": "high"}}),
             json!({"platform_id": null, "risk_level": null, "decision": {"risk_level": null, "action": null}, "content_metadata": {"model": 5}}),
             json!({"classifications": [], "decision": "odd", "content_metadata": "odd"}),
+            json!({"platform_id": {"n": 1}, "user_id": {}, "risk_level": {"x": 1}, "decision": {"action": {"x": 1}, "policy_name": {}, "risk_level": {"y": 2}}}),
+            json!({"decision": {"risk_level": {}}, "classification_count": {"c": 1}}),
             json!({"risk_score": "0.91", "classifications": {"type": "IBAN"}, "decision": {"policy_name": {"a": 1}}}),
             json!("not an object"),
             json!({}),
@@ -898,6 +912,8 @@ mod tests {
             }
         }
         out.push(json!({"type": "policy.created", "data": {"policy": {"name": "N", "action": "coach"}}}));
+        out.push(json!({"type": "policy.created", "data": {"policy": {"name": {"x": 1}, "action": {}}}, "policy_name": "top"}));
+        out.push(json!({"type": "alert.x", "data": {"alert": {"severity": {"s": 1}}}, "alert_severity": "top"}));
         out.push(json!({"type": "alert.x", "data": {"alert": "flat"}}));
         out.push(json!({"type": "alert.x", "data": []}));
         out.push(

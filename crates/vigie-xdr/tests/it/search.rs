@@ -43,6 +43,11 @@ fn corpus() -> Vec<Value> {
         json!({"id": "c1", "type": "interaction.created", "timestamp": "2026-11-28T08:00:00Z", "source": "noxys",
             "data": {"interaction": {"platform_id": "chatgpt", "user_id": "frank", "risk_score": 0.5,
                 "classifications": ["IBAN", {"type": "EMAIL"}, {"type": 3}, {"type": "EMAIL"}, null]}}}),
+        // Empty objects where the firewall puts flat fields (they replace the event's own: a
+        // value, `{}`), and one of the event's own.
+        json!({"id": "o1", "type": "interaction.created", "timestamp": "2026-11-28T07:30:00Z", "source": "noxys", "platform_id": "top",
+            "user_id": "top-user", "extra": {}, "data": {"interaction": {"platform_id": {}, "user_id": {}, "risk_level": {},
+                "decision": {"action": {}, "risk_level": "low"}}, "policy": {"name": {}, "action": "log"}}}),
     ]
 }
 
@@ -108,6 +113,8 @@ async fn the_examples_of_the_specification_answer_over_the_log() {
             (json!("mistral"), "2026-11-28T10:00:00Z".into(), 1),
             // p1 and a1 (whose interaction's platform_id is null).
             (Value::Null, "2026-11-28T11:00:00Z".into(), 2),
+            // o1, whose interaction's platform_id is `{}`.
+            (json!({}), "2026-11-28T07:00:00Z".into(), 1),
         ],
         "{v}"
     );
@@ -203,7 +210,7 @@ async fn pages_exports_budgets_and_errors() {
     assert_eq!(p1["partial"], false);
     let cursor = p1["next_cursor"].as_str().expect("cursor").to_owned();
     let (_, p2) = x.get(&format!("/api/v1/events/search?{DAY}&limit=10&cursor={cursor}"), &key).await;
-    assert_eq!(p2["items"].as_array().map(Vec::len), Some(7));
+    assert_eq!(p2["items"].as_array().map(Vec::len), Some(8));
     assert!(p2["next_cursor"].is_null());
     // POST, CSV and NDJSON.
     let post = json!({"q": "user_id == \"bob\" | fields id, policy_action", "from": "2026-11-28T00:00:00Z", "to": "2026-11-29T00:00:00Z", "format": "csv"});
