@@ -6,12 +6,14 @@
 //! The state is bounded — at most [`MAX_GROUPS`] groups (the stalest dropped first) and
 //! [`MAX_EVENTS_PER_GROUP`] events per group (the oldest dropped first) — and serialisable, so
 //! the detection consumer saves it with its checkpoint.
+use crate::ast::AggFn;
 use crate::ast::{Agg, Expr, Key, Query, Stage};
 use crate::matcher::{Fields, Matcher};
-use crate::table::{Acc, Row, key_values};
+use crate::table::{Row, json_number, key_values};
+use crate::value::number;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// The most groups a rule keeps.
 pub const MAX_GROUPS: usize = 100_000;
@@ -38,11 +40,101 @@ struct Entry {
     values: Vec<Option<Value>>,
 }
 
-/// One group's window.
+/// One group's window, and its aggregations kept up to date as events join and leave it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Group {
     keys: Vec<Value>,
     entries: VecDeque<Entry>,
+    running: Vec<Running>,
+}
+
+/// An aggregation over a window, updated per event that joins or leaves it (not recomputed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Running {
+    /// `count`, `count(field)`.
+    Count(u64),
+    /// `dc(field)`: how many times each value (its JSON text) is in the window.
+    Distinct(HashMap<String, u32>),
+    /// `sum`, `avg`, `min`, `max`: the sum and count of the numbers, and each number's
+    /// multiplicity, ordered (for min and max).
+    Num { sum: f64, n: u64, values: BTreeMap<u64, u32> },
+}
+
+/// `x` as a key whose order is `f64::total_cmp`'s.
+fn ordered(x: f64) -> u64 {
+    let b = x.to_bits();
+    if b >> 63 == 1 { !b } else { b | (1 << 63) }
+}
+
+fn unordered(k: u64) -> f64 {
+    f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k })
+}
+
+impl Running {
+    fn new(f: AggFn) -> Running {
+        match f {
+            AggFn::Count => Running::Count(0),
+            AggFn::Dc => Running::Distinct(HashMap::new()),
+            _ => Running::Num { sum: 0.0, n: 0, values: BTreeMap::new() },
+        }
+    }
+
+    /// Adds (`sign` 1) or removes (-1) one event's value, as `table::Acc::add` counts it.
+    fn apply(&mut self, bare: bool, v: Option<&Value>, sign: i8) {
+        let present = v.filter(|v| !v.is_null());
+        match self {
+            Running::Count(n) => {
+                if bare || present.is_some() {
+                    *n = if sign > 0 { *n + 1 } else { n.saturating_sub(1) };
+                }
+            }
+            Running::Distinct(m) => {
+                if let Some(v) = present {
+                    let text = serde_json::to_string(v).unwrap_or_default();
+                    if sign > 0 {
+                        *m.entry(text).or_default() += 1;
+                    } else if let Some(c) = m.get_mut(&text) {
+                        *c -= 1;
+                        if *c == 0 {
+                            m.remove(&text);
+                        }
+                    }
+                }
+            }
+            Running::Num { sum, n, values } => {
+                if let Some(x) = present.and_then(number) {
+                    let k = ordered(x);
+                    if sign > 0 {
+                        *sum += x;
+                        *n += 1;
+                        *values.entry(k).or_default() += 1;
+                    } else if let Some(c) = values.get_mut(&k) {
+                        *sum -= x;
+                        *n -= 1;
+                        *c -= 1;
+                        if *c == 0 {
+                            values.remove(&k);
+                        }
+                        if *n == 0 {
+                            *sum = 0.0;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn value(&self, f: AggFn) -> Value {
+        match (self, f) {
+            (Running::Count(n), _) => Value::from(*n),
+            (Running::Distinct(m), _) => Value::from(m.len() as u64),
+            (Running::Num { n: 0, .. }, _) => Value::Null,
+            (Running::Num { sum, .. }, AggFn::Sum) => json_number(*sum),
+            (Running::Num { sum, n, .. }, AggFn::Avg) => json_number(*sum / *n as f64),
+            (Running::Num { values, .. }, AggFn::Min) => values.keys().next().map_or(Value::Null, |k| json_number(unordered(*k))),
+            (Running::Num { values, .. }, _) => values.keys().next_back().map_or(Value::Null, |k| json_number(unordered(*k))),
+        }
+    }
 }
 
 /// The state of a windowed rule: every group's window.
@@ -94,14 +186,25 @@ impl WindowRule {
         if !state.groups.contains_key(&gid) && state.groups.len() >= MAX_GROUPS {
             self.evict(state, t);
         }
-        let group = state.groups.entry(gid.clone()).or_insert_with(|| Group { keys, entries: VecDeque::new() });
-        let values = self.aggs.iter().map(|a| a.field.as_ref().and_then(|f| event.get(f)).cloned()).collect();
+        let group = state.groups.entry(gid.clone()).or_insert_with(|| Group {
+            keys,
+            entries: VecDeque::new(),
+            running: self.aggs.iter().map(|a| Running::new(a.func)).collect(),
+        });
+        let values: Vec<Option<Value>> = self.aggs.iter().map(|a| a.field.as_ref().and_then(|f| event.get(f)).cloned()).collect();
+        for ((r, a), v) in group.running.iter_mut().zip(&self.aggs).zip(&values) {
+            r.apply(a.field.is_none(), v.as_ref(), 1);
+        }
         // Kept in time order, so late events fall into the right place.
         let at = group.entries.partition_point(|e| e.t <= t);
         group.entries.insert(at, Entry { t, id: id.to_owned(), values });
         let newest = group.entries.back().map_or(t, |e| e.t);
         while group.entries.front().is_some_and(|e| e.t <= newest - self.span_us) || group.entries.len() > MAX_EVENTS_PER_GROUP {
-            group.entries.pop_front();
+            if let Some(gone) = group.entries.pop_front() {
+                for ((r, a), v) in group.running.iter_mut().zip(&self.aggs).zip(&gone.values) {
+                    r.apply(a.field.is_none(), v.as_ref(), -1);
+                }
+            }
         }
         let row = self.row(group);
         if !self.cond.matches(&self.cond_fields.record(&row)) {
@@ -111,33 +214,39 @@ impl WindowRule {
         Some(Firing { row, event_ids: fired.entries.into_iter().map(|e| e.id).collect() })
     }
 
+    /// Every group's current row (its keys and aggregations over its window), for a view of
+    /// what a rule holds.
+    pub fn current(&self, state: &WindowState) -> Vec<Row> {
+        let mut rows: Vec<(String, Row)> = state.groups.iter().map(|(k, g)| (k.clone(), self.row(g))).collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows.into_iter().map(|(_, r)| r).collect()
+    }
+
     fn row(&self, g: &Group) -> Row {
-        let mut accs: Vec<Acc> = self.aggs.iter().map(|a| Acc::new(a.func)).collect();
-        for e in &g.entries {
-            for ((acc, a), v) in accs.iter_mut().zip(&self.aggs).zip(&e.values) {
-                acc.add(a.field.is_none(), v.as_ref());
-            }
-        }
         let mut row = Row::new();
         for (k, v) in self.by.iter().zip(&g.keys) {
             row.insert(k.column().to_owned(), v.clone());
         }
-        for (a, acc) in self.aggs.iter().zip(accs) {
-            row.insert(a.column(), acc.value());
+        for (a, r) in self.aggs.iter().zip(&g.running) {
+            row.insert(a.column(), r.value(a.func));
         }
         row
     }
 
     /// Makes room for a group: drops every window wholly older than the span before `t`, and if
-    /// none is, the stalest group.
+    /// that frees nothing, the stalest hundredth of the groups at once (so a flood of new groups
+    /// costs one sort per thousand of them, not a scan each).
     fn evict(&self, state: &mut WindowState, t: i64) {
         let before = state.groups.len();
         state.groups.retain(|_, g| g.entries.back().is_some_and(|e| e.t > t - self.span_us));
-        if state.groups.len() == before
-            && let Some(stalest) =
-                state.groups.iter().min_by_key(|(_, g)| g.entries.back().map_or(i64::MIN, |e| e.t)).map(|(k, _)| k.clone())
-        {
-            state.groups.remove(&stalest);
+        if state.groups.len() == before {
+            let mut ages: Vec<(i64, String)> =
+                state.groups.iter().map(|(k, g)| (g.entries.back().map_or(i64::MIN, |e| e.t), k.clone())).collect();
+            let n = (ages.len() / 100).max(1);
+            ages.select_nth_unstable(n - 1);
+            for (_, k) in ages.into_iter().take(n) {
+                state.groups.remove(&k);
+            }
         }
     }
 }

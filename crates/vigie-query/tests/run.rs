@@ -174,3 +174,65 @@ fn the_window_state_survives_a_restart_and_stays_bounded() {
     assert!(WindowRule::compile(&parse("| stats count | where count > 1 in last 1h | head 1").expect("q")).is_err());
     assert!(WindowRule::compile(&parse("a == 1 | stats count").expect("q")).expect("plain").is_none());
 }
+
+mod running {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            (-5i64..6).prop_map(Value::from),
+            (-8i64..9).prop_map(|h| json!(h as f64 / 4.0)),
+            prop_oneof![Just("2.5"), Just("x"), Just("y")].prop_map(Value::from),
+            Just(Value::Null),
+            Just(json!([1, 2])),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        /// The aggregations kept up to date as events join and leave a window equal those
+        /// recomputed over the events the window holds.
+        #[test]
+        fn running_aggregations_equal_a_recount_of_the_window(
+            events in prop::collection::vec((0i64..40, prop::option::of(value()), 0u8..2), 1..80),
+        ) {
+            let q = parse("| stats count, count(x), dc(x), sum(x), avg(x), min(x), max(x) by g | where count > 1000000 in last 10m").expect("q");
+            let rule = WindowRule::compile(&q).expect("compile").expect("windowed");
+            let mut state = WindowState::default();
+            let span = 600_000_000i64;
+            let mut held: Vec<(i64, Row)> = Vec::new();
+            let mut t = 0i64;
+            for (i, (step, x, late)) in events.iter().enumerate() {
+                t += step * 30_000_000;
+                // Some events arrive late, a few minutes behind.
+                let at = if *late == 1 { t - 180_000_000 } else { t };
+                let mut e = Row::new();
+                e.insert("g".into(), json!("one"));
+                if let Some(x) = x {
+                    e.insert("x".into(), x.clone());
+                }
+                prop_assert!(rule.observe(&mut state, &e, &i.to_string(), at).is_none());
+                let pos = held.partition_point(|(u, _)| *u <= at);
+                held.insert(pos, (at, e));
+                let newest = held.last().map_or(at, |(u, _)| *u);
+                held.retain(|(u, _)| *u > newest - span);
+            }
+            let rows: Vec<Row> = held.iter().map(|(_, e)| e.clone()).collect();
+            let want = run(&parse("| stats count, count(x), dc(x), sum(x), avg(x), min(x), max(x) by g").expect("q"), &rows).expect("run").rows;
+            let got = rule.current(&state);
+            prop_assert_eq!(got.len(), want.len());
+            for (g, w) in got.iter().zip(&want) {
+                for (k, a) in g {
+                    let b = &w[k];
+                    let same = match (a.as_f64(), b.as_f64()) {
+                        (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+                        _ => a == b,
+                    };
+                    prop_assert!(same, "{}: {} vs {}", k, a, b);
+                }
+            }
+        }
+    }
+}
