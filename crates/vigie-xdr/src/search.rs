@@ -204,6 +204,9 @@ pub async fn search(st: &XdrState, caller: &Caller, p: SearchParams) -> Result<S
     let deadline = Instant::now() + limits.timeout;
     let printed = q.to_string();
     if let vigie_query::sql::Shape::Stats { .. } = plan.shape {
+        if p.cursor.is_some() {
+            return Err(bad_query("cursor", "a table is answered whole, not in pages; send no cursor with a stats query"));
+        }
         let budget = Budget { max_rows: limits.max_rows, deadline };
         let space_no = caller.space_no;
         let out: Partial<vigie_query::table::Table> = if crate::facts::answers(&q) {

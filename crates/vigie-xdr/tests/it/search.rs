@@ -234,6 +234,8 @@ async fn pages_exports_budgets_and_errors() {
     assert!(v["error"].as_str().is_some_and(|e| e.contains("1:14: expected a value after \">\", found \"AND\"")), "{v}");
     let (status, _) = x.get(&format!("/api/v1/events/search?{DAY}&format=xml"), &key).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, v) = x.get(&format!("/api/v1/events/search?{DAY}&q=%7C%20stats%20count&cursor={cursor}"), &key).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a table is not paged: {v}");
     x.stop().await;
 
     // Budgets: a search that needs more events than it may read answers what it has.
