@@ -130,28 +130,10 @@ pub fn facts_of(e: &Stored) -> Vec<Option<String>> {
     }
     let mut set: Vec<bool> = vec![false; FACETS.len()];
     if let Some(i) = interaction
-        && let Ok(f) = members(
-            i.get(),
-            &[
-                "platform_id",
-                "user_id",
-                "user_email",
-                "risk_score",
-                "risk_level",
-                "classification_count",
-                "direction",
-                "interaction_type",
-                "classifications",
-                "decision",
-                "content_metadata",
-            ],
-        )
+        && let Ok(f) = members(i.get(), &INTERACTION)
     {
-        for (k, name) in
-            ["platform_id", "user_id", "user_email", "risk_score", "risk_level", "classification_count", "direction", "interaction_type"]
-                .iter()
-                .enumerate()
-        {
+        // The first eight are flat fields of the same name.
+        for (k, name) in INTERACTION[..8].iter().enumerate() {
             if let Some(v) = f[k].and_then(|r| derived(r, true)) {
                 put(&mut out, &mut set, name, v);
             }
@@ -215,24 +197,33 @@ pub fn facts_of(e: &Stored) -> Vec<Option<String>> {
 
 /// The top-level members `facts_of` reads: the facets after `source` and `event_type`, then
 /// `type` and `data`.
-const TOP: [&str; 16] = [
-    "tenant_id",
+/// The members `facts_of` reads from `data.interaction`: eight flat fields of the same name,
+/// then what the others derive from.
+const INTERACTION: [&str; 11] = [
     "platform_id",
     "user_id",
     "user_email",
     "risk_score",
     "risk_level",
     "classification_count",
-    "classification_type",
-    "policy_name",
-    "policy_action",
-    "alert_severity",
     "direction",
     "interaction_type",
-    "model",
-    "type",
-    "data",
+    "classifications",
+    "decision",
+    "content_metadata",
 ];
+
+const TOP: [&str; 16] = {
+    let mut top = [""; 16];
+    let mut i = 2;
+    while i < FACETS.len() {
+        top[i - 2] = FACETS[i];
+        i += 1;
+    }
+    top[14] = "type";
+    top[15] = "data";
+    top
+};
 
 /// A raw value as one of the firewall's flat fields would hold it: `None` to look further (a
 /// null, with `skip_null`), `Some(None)` for a non-empty object (it replaces the event's own
@@ -955,6 +946,16 @@ mod tests {
         assert_eq!((b.min_ts, b.max_ts), (entries.iter().map(|e| e.0).min().unwrap_or(0), entries.iter().map(|e| e.0).max().unwrap_or(0)));
         assert!(decode(&b.data[..b.data.len() - 1], b.events, b.first_seq).is_none(), "a cut block is refused");
         assert!(b.data.len() < 500 * 60, "{} bytes for 500 events", b.data.len());
+    }
+
+    #[test]
+    fn facets_are_log_or_firewall_fields() {
+        // `FACETS` is the order of the stored blocks' columns (never reorder it); each is one
+        // of the fields normalisation gives.
+        for f in FACETS {
+            assert!(crate::normalize::FIREWALL_FIELDS.contains(&f), "{f}");
+        }
+        assert_eq!(&TOP[..14], &FACETS[2..]);
     }
 
     #[test]

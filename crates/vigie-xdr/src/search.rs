@@ -219,7 +219,7 @@ pub async fn search(st: &XdrState, caller: &Caller, p: SearchParams) -> Result<S
                     // load): the log in slices answers sooner than one pass over a long tail.
                     let newest: i64 = c.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
                     if newest - upto > FACTS_MAX_TAIL {
-                        let slice = ((to_us - from_us) / 64).max(86_400_000_000);
+                        let slice = slice_of(from_us, to_us, 64);
                         return stats(c, &plan, from_us, to_us, slice, budget).map_err(|e| StoreError::Invalid(e.0));
                     }
                     let mut groups = vigie_query::sqlite::Groups::default();
@@ -244,7 +244,7 @@ pub async fn search(st: &XdrState, caller: &Caller, p: SearchParams) -> Result<S
                         }
                     }
                     // Facts, in slices from the newest, so a slow range answers its recent part.
-                    let slice = ((to_us - from_us) / 16).max(86_400_000_000);
+                    let slice = slice_of(from_us, to_us, 16);
                     let (mut end, mut partial) = (to_us, false);
                     while end > from_us {
                         let start = end.saturating_sub(slice).max(from_us);
@@ -274,7 +274,7 @@ pub async fn search(st: &XdrState, caller: &Caller, p: SearchParams) -> Result<S
                 .map_err(query_failed)?
         } else {
             // Slices of a day (at most 64), newest first, so a slow range answers its recent part.
-            let slice = ((to_us - from_us) / 64).max(86_400_000_000);
+            let slice = slice_of(from_us, to_us, 64);
             st.store
                 .read(move |c| stats(c, &plan, from_us, to_us, slice, budget).map_err(|e| StoreError::Invalid(e.0)))
                 .await
@@ -333,6 +333,12 @@ pub async fn search(st: &XdrState, caller: &Caller, p: SearchParams) -> Result<S
 
 /// A search that failed in the store: our fault, not the query's (a query that parses runs);
 /// logged, and answered without the SQL.
+/// The width of the slices a range is aggregated in, newest first: at most `n` slices, each at
+/// least a day.
+fn slice_of(from_us: i64, to_us: i64, n: i64) -> i64 {
+    ((to_us - from_us) / n).max(86_400_000_000)
+}
+
 fn plan_with(q: &Query, schema: &LogSchema, scope: &str) -> Result<vigie_query::sql::Plan, StoreError> {
     plan(q, schema, scope).map_err(StoreError::Invalid)
 }
