@@ -144,6 +144,26 @@ struct Inner {
     commits: Arc<AtomicU64>,
     committed: tokio::sync::watch::Receiver<u64>,
     checkpointer: Checkpointer,
+    /// Commands in the writer's channel: counted once a send has completed and uncounted when
+    /// the writer takes them, so [`Store::queued`] never counts a command that is not in the
+    /// channel yet (a send reserves its slot before it places the command).
+    queue: Arc<QueueCount>,
+}
+
+#[derive(Default)]
+struct QueueCount {
+    placed: AtomicU64,
+    taken: AtomicU64,
+}
+
+impl QueueCount {
+    fn len(&self) -> usize {
+        // `placed` first: the count is then at most what the channel held when `placed` was
+        // read (what the writer takes meanwhile only lowers it).
+        let placed = self.placed.load(Ordering::Acquire);
+        let taken = self.taken.load(Ordering::Acquire);
+        placed.saturating_sub(taken) as usize
+    }
 }
 
 impl Drop for Inner {
@@ -296,9 +316,11 @@ impl Store {
         let commits = Arc::new(AtomicU64::new(0));
         let counter = commits.clone();
         let (signal, committed) = tokio::sync::watch::channel(0u64);
+        let queue = Arc::new(QueueCount::default());
+        let taken = queue.clone();
         std::thread::Builder::new()
             .name("vigie-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, max_batch, metrics, counter, signal))
+            .spawn(move || writer_loop(conn, rx, max_batch, metrics, counter, signal, taken))
             .map_err(io("cannot start the database writer thread"))?;
         Ok(Store {
             inner: Arc::new(Inner {
@@ -310,6 +332,7 @@ impl Store {
                 commits,
                 committed,
                 checkpointer,
+                queue,
             }),
         })
     }
@@ -323,15 +346,22 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T, E>>();
-        self.inner.writer.send(Command::Write(Box::new(WriteJob { f, tx }))).await.map_err(|_| E::from(StoreError::Closed))?;
+        self.send(Command::Write(Box::new(WriteJob { f, tx }))).await.map_err(|_| E::from(StoreError::Closed))?;
         // A dropped reply means the writer thread died mid-batch (a panic); nothing of the write
         // was committed.
         rx.await.map_err(|_| E::from(StoreError::Commit("the database writer failed; see the log".into())))?
     }
 
-    /// Writes waiting for the writer thread.
+    async fn send(&self, cmd: Command) -> Result<(), StoreError> {
+        self.inner.writer.send(cmd).await.map_err(|_| StoreError::Closed)?;
+        self.inner.queue.placed.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Writes (and a close) waiting for the writer thread. Never more than are in its queue:
+    /// when this says `n`, at least `n` commands are there, in the order they were sent.
     pub fn queued(&self) -> usize {
-        self.inner.writer.max_capacity() - self.inner.writer.capacity()
+        self.inner.queue.len()
     }
 
     /// Transactions committed since the store was opened.
@@ -386,7 +416,7 @@ impl Store {
         let inner = self.inner.clone();
         let _ = tokio::task::spawn_blocking(move || inner.checkpointer.stop()).await;
         let (tx, rx) = std::sync::mpsc::channel();
-        if self.inner.writer.send(Command::Close(tx)).await.is_ok() {
+        if self.send(Command::Close(tx)).await.is_ok() {
             let _ = tokio::task::spawn_blocking(move || rx.recv()).await;
         }
     }
@@ -429,17 +459,22 @@ fn writer_loop(
     metrics: StoreMetrics,
     commits: Arc<AtomicU64>,
     signal: tokio::sync::watch::Sender<u64>,
+    queue: Arc<QueueCount>,
 ) {
+    let took = |cmd| {
+        queue.taken.fetch_add(1, Ordering::AcqRel);
+        cmd
+    };
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
     let mut closing: Option<std::sync::mpsc::Sender<()>> = None;
     while closing.is_none() {
-        match rx.blocking_recv() {
+        match rx.blocking_recv().map(took) {
             Some(Command::Write(job)) => batch.push(job),
             Some(Command::Close(done)) => closing = Some(done),
             None => break,
         }
         while batch.len() < max_batch && closing.is_none() {
-            match rx.try_recv() {
+            match rx.try_recv().map(took) {
                 Ok(Command::Write(job)) => batch.push(job),
                 Ok(Command::Close(done)) => closing = Some(done),
                 Err(_) => break,
@@ -474,7 +509,7 @@ fn writer_loop(
     // Writes queued behind the close are refused without running: acknowledged means durable,
     // and refused means not stored.
     rx.close();
-    while let Ok(cmd) = rx.try_recv() {
+    while let Ok(cmd) = rx.try_recv().map(took) {
         if let Command::Write(job) = cmd {
             job.abort(StoreError::Closed);
         }
