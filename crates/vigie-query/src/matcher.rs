@@ -40,22 +40,41 @@ impl Fields {
 
     /// The event as the matchers read it: each field looked up when a test needs it (a rule
     /// that fails on its first test reads one field), by the name resolved at compile time.
-    pub fn record<'a>(&'a self, event: &'a Map<String, Value>) -> Record<'a> {
+    pub fn record<'a>(&'a self, event: &'a dyn Lookup) -> Record<'a> {
         Record { names: &self.names, event }
     }
 }
 
+/// Where the matchers read an event's fields: a map of field → value as the log shows events
+/// (flat fields and dotted paths), or a view that derives only the fields asked for.
+pub trait Lookup {
+    /// The value of field `name` (a flat name or a dotted path), if the event has it.
+    fn lookup(&self, name: &str) -> Option<&Value>;
+}
+
+impl Lookup for Map<String, Value> {
+    fn lookup(&self, name: &str) -> Option<&Value> {
+        self.get(name)
+    }
+}
+
 /// An event as the matchers read it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Record<'a> {
     names: &'a [String],
-    event: &'a Map<String, Value>,
+    event: &'a dyn Lookup,
+}
+
+impl std::fmt::Debug for Record<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record").field("names", &self.names).finish_non_exhaustive()
+    }
 }
 
 impl<'a> Record<'a> {
     /// The value of the field in `slot`.
     pub fn get(&self, slot: usize) -> Option<&'a Value> {
-        self.event.get(self.names.get(slot)?)
+        self.event.lookup(self.names.get(slot)?)
     }
 }
 

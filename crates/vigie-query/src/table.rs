@@ -195,11 +195,11 @@ impl Acc {
 }
 
 /// The group key values of a row.
-pub(crate) fn key_values(by: &[Key], row: &Row) -> Vec<Value> {
+pub(crate) fn key_values(by: &[Key], row: &dyn crate::matcher::Lookup) -> Vec<Value> {
     by.iter()
         .map(|k| match k {
-            Key::Field(f) => row.get(f).cloned().unwrap_or(Value::Null),
-            Key::Bin { field, span } => bin(row.get(field), span.micros()),
+            Key::Field(f) => row.lookup(f).cloned().unwrap_or(Value::Null),
+            Key::Bin { field, span } => bin(row.lookup(field), span.micros()),
         })
         .collect()
 }
@@ -283,7 +283,7 @@ fn sort(keys: &[SortKey], rows: &mut [Row]) {
 pub fn run(q: &Query, events: &[Row]) -> Result<Table, RunError> {
     let mut fields = Fields::new();
     let m = Matcher::compile(q.filter.as_ref(), &mut fields).map_err(RunError)?;
-    let rows: Vec<Row> = events.iter().filter(|e| m.matches(&fields.record(e))).cloned().collect();
+    let rows: Vec<Row> = events.iter().filter(|e| m.matches(&fields.record(*e))).cloned().collect();
     run_stages(&q.stages, rows, Vec::new())
 }
 

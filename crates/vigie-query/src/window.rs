@@ -1,22 +1,27 @@
-//! A detection rule's sliding window: `filter | stats aggs by keys | where cond in last D`.
-//! Each matching event joins its group's window (the events of the last D, by event time); when
-//! the group's row satisfies `cond`, the rule fires once with the window's events, and the
-//! group starts again empty (one alert per group per window, as QUERY.md says).
+//! A detection rule's sliding window: `filter | stats aggs by keys | where cond in last D` (and
+//! a Sigma correlation, compiled to the same). Each matching event joins its group's window (the
+//! events of the last D, by event time); when the group's row satisfies `cond`, the rule fires
+//! once with the window's events, and the group starts again empty (one alert per group per
+//! window, as QUERY.md says).
 //!
 //! The state is bounded — at most [`MAX_GROUPS`] groups (the stalest dropped first) and
-//! [`MAX_EVENTS_PER_GROUP`] events per group (the oldest dropped first) — and serialisable, so
-//! the detection consumer saves it with its checkpoint.
-use crate::ast::AggFn;
-use crate::ast::{Agg, Expr, Key, Query, Stage};
-use crate::matcher::{Fields, Matcher};
+//! [`MAX_EVENTS_PER_GROUP`] events per group (the oldest dropped first) — and compact: a group
+//! is known in memory by a 64-bit hash of its key values and keeps, per event, its time, its
+//! place in the log and the values its aggregations read (one million one-event groups of a
+//! counting rule take ~150 MB; BENCHMARKS.md). The groups an event changed are remembered
+//! until [`WindowState::take_changes`], so the detection consumer saves only those, with its
+//! checkpoint, and [`WindowState::restore`] reloads them after a restart.
+use crate::ast::{Agg, AggFn, CmpOp, Expr, Key, Literal, Query, Stage, Test, TestOp};
+use crate::matcher::{Fields, Lookup, Matcher};
 use crate::table::{Row, json_number, key_values};
 use crate::value::number;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::BuildHasher;
 
 /// The most groups a rule keeps.
-pub const MAX_GROUPS: usize = 100_000;
+pub const MAX_GROUPS: usize = 1 << 20;
 /// The most events one group's window keeps.
 pub const MAX_EVENTS_PER_GROUP: usize = 10_000;
 
@@ -30,22 +35,39 @@ pub struct WindowRule {
     cond_fields: Fields,
     cond: Matcher,
     span_us: i64,
+    /// Every aggregation is a bare `count`: nothing is kept per event but its time and place.
+    counts_only: bool,
 }
 
-/// One event of a window: its time, id, and the values the aggregations read.
+/// A window described directly (a Sigma correlation): aggregations over `by`, fired when the
+/// first aggregation satisfies every `(op, n)` of `cond`.
+#[derive(Debug, Clone)]
+pub struct WindowSpec {
+    /// The aggregations (the first is the one `cond` tests).
+    pub aggs: Vec<Agg>,
+    /// The group-by columns.
+    pub by: Vec<String>,
+    /// The thresholds, all of which must hold.
+    pub cond: Vec<(CmpOp, f64)>,
+    /// The window's length.
+    pub span_secs: u64,
+}
+
+/// One event of a window: its time (µs), its place in the log, and the values the aggregations
+/// read (empty when they read none).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Entry {
     t: i64,
-    id: String,
-    values: Vec<Option<Value>>,
+    seq: i64,
+    #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
+    v: Box<[Option<Value>]>,
 }
 
 /// One group's window, and its aggregations kept up to date as events join and leave it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 struct Group {
-    keys: Vec<Value>,
     entries: VecDeque<Entry>,
-    running: Vec<Running>,
+    running: Box<[Running]>,
 }
 
 /// An aggregation over a window, updated per event that joins or leaves it (not recomputed).
@@ -137,16 +159,63 @@ impl Running {
     }
 }
 
-/// The state of a windowed rule: every group's window.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// The state of a windowed rule: every group's window, and which groups changed since the
+/// last [`WindowState::take_changes`].
+#[derive(Debug, Clone, Default)]
 pub struct WindowState {
-    groups: HashMap<String, Group>,
+    groups: HashMap<u64, Box<Group>>,
+    hasher: std::collections::hash_map::RandomState,
+    changed: HashMap<u64, String>,
+}
+
+/// A group's state to save (`Some`) or to delete (`None`), by its key values (a JSON array).
+pub type Change = (String, Option<Saved>);
+
+/// A group's window as saved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Saved {
+    /// The window's events (JSON), for [`WindowRule::restore`].
+    pub state: String,
+    /// Its newest event's time (µs): a saved window older than the span before the newest event
+    /// seen can be deleted.
+    pub last: i64,
 }
 
 impl WindowState {
     /// Groups held.
     pub fn groups(&self) -> usize {
         self.groups.len()
+    }
+
+    fn id(&self, gid: &str) -> u64 {
+        self.hasher.hash_one(gid)
+    }
+
+    fn touch(&mut self, h: u64, gid: &str) {
+        if !self.changed.contains_key(&h) {
+            self.changed.insert(h, gid.to_owned());
+        }
+    }
+
+    /// The groups changed since the last call: each one's window to save, or `None` for a group
+    /// that is gone (fired, expired or evicted).
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        let changed = std::mem::take(&mut self.changed);
+        changed
+            .into_iter()
+            .map(|(h, gid)| {
+                let saved = self.groups.get(&h).map(|g| Saved {
+                    state: serde_json::to_string(&g.entries).unwrap_or_default(),
+                    last: g.entries.back().map_or(0, |e| e.t),
+                });
+                (gid, saved)
+            })
+            .collect()
+    }
+
+    /// Whether changes are waiting to be saved.
+    pub fn has_changes(&self) -> bool {
+        !self.changed.is_empty()
     }
 }
 
@@ -155,8 +224,12 @@ impl WindowState {
 pub struct Firing {
     /// The group's row: its keys and aggregations.
     pub row: Row,
-    /// The ids of the window's events, oldest first.
-    pub event_ids: Vec<String>,
+    /// The log positions of the window's events, oldest first.
+    pub seqs: Vec<i64>,
+    /// The first and last event times (µs).
+    pub first: i64,
+    /// See `first`.
+    pub last: i64,
 }
 
 impl WindowRule {
@@ -168,85 +241,183 @@ impl WindowRule {
             }
             return Ok(None);
         };
-        let mut fields = Fields::new();
-        let filter = Matcher::compile(q.filter.as_ref(), &mut fields)?;
-        let mut cond_fields = Fields::new();
-        let cond = Matcher::compile(Some::<&Expr>(cond), &mut cond_fields)?;
-        Ok(Some(WindowRule { fields, filter, aggs: aggs.clone(), by: by.clone(), cond_fields, cond, span_us: span.micros() }))
+        Ok(Some(WindowRule::build(q.filter.as_ref(), aggs.clone(), by.clone(), cond, span.micros())?))
     }
 
-    /// Feeds one event (as the log shows it) with its id and time (µs); returns a firing when
-    /// its group's window satisfies the rule.
-    pub fn observe(&self, state: &mut WindowState, event: &Row, id: &str, t: i64) -> Option<Firing> {
+    /// A window described directly (it has no filter: the caller feeds it what matched).
+    pub fn from_spec(spec: WindowSpec) -> WindowRule {
+        let column = spec.aggs.first().map(Agg::column).unwrap_or_else(|| "count".into());
+        let tests: Vec<Expr> = spec
+            .cond
+            .iter()
+            .map(|(op, n)| Expr::Test(Test { field: column.clone(), op: TestOp::Cmp(*op, Literal::Num(*n)) }))
+            .collect();
+        let cond = match tests.len() {
+            1 => tests.into_iter().next().unwrap_or(Expr::And(Vec::new())),
+            _ => Expr::And(tests),
+        };
+        let by = spec.by.into_iter().map(Key::Field).collect();
+        let span = (spec.span_secs as i64).saturating_mul(1_000_000);
+        // Only comparisons on a column: always compiles.
+        WindowRule::build(None, spec.aggs, by, &cond, span).unwrap_or_else(|_| WindowRule::never(span))
+    }
+
+    fn never(span_us: i64) -> WindowRule {
+        let mut f = Fields::new();
+        let never = Expr::Test(Test { field: "count".into(), op: TestOp::Exists });
+        let cond = Matcher::compile(Some(&Expr::Not(Box::new(never))), &mut f).unwrap_or_else(|_| Matcher::compile(None, &mut Fields::new()).expect("an empty matcher"));
+        WindowRule { fields: Fields::new(), filter: Matcher::compile(None, &mut Fields::new()).expect("an empty matcher"), aggs: Vec::new(), by: Vec::new(), cond_fields: f, cond, span_us, counts_only: true }
+    }
+
+    fn build(filter: Option<&Expr>, aggs: Vec<Agg>, by: Vec<Key>, cond: &Expr, span_us: i64) -> Result<WindowRule, String> {
+        let mut fields = Fields::new();
+        let filter = Matcher::compile(filter, &mut fields)?;
+        let mut cond_fields = Fields::new();
+        let cond = Matcher::compile(Some(cond), &mut cond_fields)?;
+        let counts_only = aggs.iter().all(|a| a.func == AggFn::Count && a.field.is_none());
+        Ok(WindowRule { fields, filter, aggs, by, cond_fields, cond, span_us, counts_only })
+    }
+
+    /// The group-by columns.
+    pub fn group_by(&self) -> Vec<String> {
+        self.by.iter().map(|k| k.column().to_owned()).collect()
+    }
+
+    /// The window's length in seconds.
+    pub fn span_secs(&self) -> u64 {
+        (self.span_us / 1_000_000) as u64
+    }
+
+    /// Feeds one event (as the log shows it) with its place in the log and its time (µs);
+    /// returns a firing when its group's window satisfies the rule.
+    pub fn observe(&self, state: &mut WindowState, event: &dyn Lookup, seq: i64, t: i64) -> Option<Firing> {
         if !self.filter.matches(&self.fields.record(event)) {
             return None;
         }
-        let keys = key_values(&self.by, event);
+        self.add(state, event, seq, t)
+    }
+
+    /// Adds an event that matched to its group's window, without the filter (a Sigma
+    /// correlation feeds the matches of the documents it references); `row` holds the group-by
+    /// columns and the fields the aggregations read.
+    pub fn add(&self, state: &mut WindowState, row: &dyn Lookup, seq: i64, t: i64) -> Option<Firing> {
+        let keys = key_values(&self.by, row);
         let gid = serde_json::to_string(&keys).unwrap_or_default();
-        if !state.groups.contains_key(&gid) && state.groups.len() >= MAX_GROUPS {
+        let h = state.id(&gid);
+        if !state.groups.contains_key(&h) && state.groups.len() >= MAX_GROUPS {
             self.evict(state, t);
         }
-        let group = state.groups.entry(gid.clone()).or_insert_with(|| Group {
-            keys,
-            entries: VecDeque::new(),
-            running: self.aggs.iter().map(|a| Running::new(a.func)).collect(),
+        state.touch(h, &gid);
+        let group = state.groups.entry(h).or_insert_with(|| {
+            Box::new(Group { entries: VecDeque::with_capacity(1), running: self.fresh_running() })
         });
-        let values: Vec<Option<Value>> = self.aggs.iter().map(|a| a.field.as_ref().and_then(|f| event.get(f)).cloned()).collect();
-        for ((r, a), v) in group.running.iter_mut().zip(&self.aggs).zip(&values) {
+        let values: Box<[Option<Value>]> =
+            if self.counts_only { Box::default() } else { self.aggs.iter().map(|a| a.field.as_ref().and_then(|f| row.lookup(f)).cloned()).collect() };
+        self.join(group, Entry { t, seq, v: values });
+        let mut out = self.row_of(group);
+        if !self.cond.matches(&self.cond_fields.record(&out)) {
+            return None;
+        }
+        let fired = state.groups.remove(&h)?;
+        for (k, v) in self.by.iter().zip(keys) {
+            out.insert(k.column().to_owned(), v);
+        }
+        let (first, last) = (fired.entries.front().map_or(t, |e| e.t), fired.entries.back().map_or(t, |e| e.t));
+        Some(Firing { row: out, seqs: fired.entries.into_iter().map(|e| e.seq).collect(), first, last })
+    }
+
+    fn fresh_running(&self) -> Box<[Running]> {
+        if self.counts_only { Box::default() } else { self.aggs.iter().map(|a| Running::new(a.func)).collect() }
+    }
+
+    /// Puts an entry in time order (late events fall into the right place) and drops what the
+    /// window no longer holds.
+    fn join(&self, group: &mut Group, entry: Entry) {
+        for ((r, a), v) in group.running.iter_mut().zip(&self.aggs).zip(entry.v.iter()) {
             r.apply(a.field.is_none(), v.as_ref(), 1);
         }
-        // Kept in time order, so late events fall into the right place.
-        let at = group.entries.partition_point(|e| e.t <= t);
-        group.entries.insert(at, Entry { t, id: id.to_owned(), values });
-        let newest = group.entries.back().map_or(t, |e| e.t);
+        let at = group.entries.partition_point(|e| e.t <= entry.t);
+        group.entries.insert(at, entry);
+        let newest = group.entries.back().map_or(i64::MIN, |e| e.t);
         while group.entries.front().is_some_and(|e| e.t <= newest - self.span_us) || group.entries.len() > MAX_EVENTS_PER_GROUP {
             if let Some(gone) = group.entries.pop_front() {
-                for ((r, a), v) in group.running.iter_mut().zip(&self.aggs).zip(&gone.values) {
+                for ((r, a), v) in group.running.iter_mut().zip(&self.aggs).zip(gone.v.iter()) {
                     r.apply(a.field.is_none(), v.as_ref(), -1);
                 }
             }
         }
-        let row = self.row(group);
-        if !self.cond.matches(&self.cond_fields.record(&row)) {
-            return None;
-        }
-        let fired = state.groups.remove(&gid)?;
-        Some(Firing { row, event_ids: fired.entries.into_iter().map(|e| e.id).collect() })
     }
 
-    /// Every group's current row (its keys and aggregations over its window), for a view of
-    /// what a rule holds.
+    /// Reloads one group saved by [`WindowState::take_changes`] (after a restart).
+    pub fn restore(&self, state: &mut WindowState, gid: &str, saved: &str) -> Result<(), String> {
+        let entries: Vec<Entry> = serde_json::from_str(saved).map_err(|e| format!("a saved window does not read back: {e}"))?;
+        let mut group = Group { entries: VecDeque::with_capacity(entries.len().max(1)), running: self.fresh_running() };
+        for mut e in entries {
+            if self.counts_only {
+                e.v = Box::default();
+            } else if e.v.len() != self.aggs.len() {
+                return Err("a saved window has values for other aggregations".into());
+            }
+            self.join(&mut group, e);
+        }
+        let h = state.id(gid);
+        state.groups.insert(h, Box::new(group));
+        Ok(())
+    }
+
+    /// Drops every group whose newest event is older than the window before `t` (their events
+    /// would leave at the group's next event anyway); what the consumer calls now and then so
+    /// groups that went quiet do not hold memory. Returns how many were dropped.
+    pub fn expire(&self, state: &mut WindowState, t: i64) -> usize {
+        let before = state.groups.len();
+        let span = self.span_us;
+        let mut gone = Vec::new();
+        state.groups.retain(|h, g| {
+            let keep = g.entries.back().is_some_and(|e| e.t > t - span);
+            if !keep {
+                gone.push(*h);
+            }
+            keep
+        });
+        for h in gone {
+            // A group dropped here is deleted where it was saved; its key text is only known
+            // if it changed since the last save, so expiry is also done where it is saved.
+            state.changed.remove(&h);
+        }
+        before - state.groups.len()
+    }
+
+    /// Every group's aggregations over its window (not its keys, which memory does not keep),
+    /// for a view of what a rule holds.
     pub fn current(&self, state: &WindowState) -> Vec<Row> {
-        let mut rows: Vec<(String, Row)> = state.groups.iter().map(|(k, g)| (k.clone(), self.row(g))).collect();
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
-        rows.into_iter().map(|(_, r)| r).collect()
+        let mut rows: Vec<Row> = state.groups.values().map(|g| self.row_of(g)).collect();
+        rows.sort_by_key(|r| serde_json::to_string(r).unwrap_or_default());
+        rows
     }
 
-    fn row(&self, g: &Group) -> Row {
+    fn row_of(&self, g: &Group) -> Row {
         let mut row = Row::new();
-        for (k, v) in self.by.iter().zip(&g.keys) {
-            row.insert(k.column().to_owned(), v.clone());
-        }
-        for (a, r) in self.aggs.iter().zip(&g.running) {
-            row.insert(a.column(), r.value(a.func));
+        for (i, a) in self.aggs.iter().enumerate() {
+            let v = match g.running.get(i) {
+                Some(r) => r.value(a.func),
+                None => Value::from(g.entries.len() as u64),
+            };
+            row.insert(a.column(), v);
         }
         row
     }
 
-    /// Makes room for a group: drops every window wholly older than the span before `t`, and if
-    /// that frees nothing, the stalest hundredth of the groups at once (so a flood of new groups
-    /// costs one sort per thousand of them, not a scan each).
-    fn evict(&self, state: &mut WindowState, t: i64) {
-        let before = state.groups.len();
-        state.groups.retain(|_, g| g.entries.back().is_some_and(|e| e.t > t - self.span_us));
-        if state.groups.len() == before {
-            let mut ages: Vec<(i64, String)> =
-                state.groups.iter().map(|(k, g)| (g.entries.back().map_or(i64::MIN, |e| e.t), k.clone())).collect();
-            let n = (ages.len() / 100).max(1);
-            ages.select_nth_unstable(n - 1);
-            for (_, k) in ages.into_iter().take(n) {
-                state.groups.remove(&k);
-            }
+    /// Makes room for a group: drops the stalest hundredth of the groups at once (so a flood
+    /// of new groups costs one selection per ten thousand of them, not a scan each). Groups
+    /// dropped this way are forgotten in memory; where they were saved, the consumer deletes
+    /// saved windows older than the span.
+    fn evict(&self, state: &mut WindowState, _t: i64) {
+        let mut ages: Vec<(i64, u64)> = state.groups.iter().map(|(k, g)| (g.entries.back().map_or(i64::MIN, |e| e.t), *k)).collect();
+        let n = (ages.len() / 100).max(1);
+        ages.select_nth_unstable(n - 1);
+        for (_, k) in ages.into_iter().take(n) {
+            state.groups.remove(&k);
+            state.changed.remove(&k);
         }
     }
 }

@@ -66,6 +66,7 @@ pub const MIGRATIONS: &[vigie_core::db::Migration] = &[
     vigie_core::db::Migration { name: "xdr_002_compact_log", sql: include_str!("../migrations/xdr_002_compact_log.sql") },
     vigie_core::db::Migration { name: "xdr_003_facts", sql: include_str!("../migrations/xdr_003_facts.sql") },
     vigie_core::db::Migration { name: "xdr_004_fact_blocks", sql: include_str!("../migrations/xdr_004_fact_blocks.sql") },
+    vigie_core::db::Migration { name: "xdr_005_detection", sql: include_str!("../migrations/xdr_005_detection.sql") },
 ];
 
 /// Opens the XDR's store (running migrations) and builds its state.
@@ -94,6 +95,7 @@ pub fn open(opts: XdrOptions, clock: SharedClock) -> Result<XdrState, StoreError
         facts: Arc::new(crate::facts::Dict::default()),
         build_facts: opts.build_facts,
         deletions: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        rules_changed: Arc::new(tokio::sync::watch::channel(0).0),
     })
 }
 

@@ -36,9 +36,17 @@ pub struct XdrState {
     /// Bumped by retention inside each transaction that deletes events (the facts builder
     /// checks, on the same writer thread, whether events it read may be gone).
     pub deletions: Arc<std::sync::atomic::AtomicU64>,
+    /// Bumped (`send_modify`) after every committed change to rules, so the detection consumer
+    /// reloads them before its next batch.
+    pub rules_changed: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl XdrState {
+    /// Tells the detection consumer that rules changed (call after the commit).
+    pub fn rules_did_change(&self) {
+        self.rules_changed.send_modify(|n| *n += 1);
+    }
+
     /// A receiver that changes whenever events were appended to the log.
     pub fn log_signal(&self) -> tokio::sync::watch::Receiver<u64> {
         self.appended.subscribe()
