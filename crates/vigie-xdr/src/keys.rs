@@ -702,7 +702,15 @@ macro_rules! scope_marker {
     };
 }
 
-scope_marker!(EventsWrite => Scope::EventsWrite, EventsRead => Scope::EventsRead, AdminScope => Scope::Admin);
+scope_marker!(
+    EventsWrite => Scope::EventsWrite,
+    EventsRead => Scope::EventsRead,
+    AdminScope => Scope::Admin,
+    AlertsRead => Scope::AlertsRead,
+    AlertsWrite => Scope::AlertsWrite,
+    RulesRead => Scope::RulesRead,
+    RulesWrite => Scope::RulesWrite
+);
 
 /// A caller whose key has the scope `S`: 401 without a valid key, 403 without the scope.
 #[derive(Debug, Clone)]

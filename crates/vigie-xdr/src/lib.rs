@@ -7,6 +7,7 @@
 //! prints or reads the environment.
 #![warn(missing_docs)]
 
+pub mod alerts;
 pub mod compat;
 pub mod facts;
 pub mod intake;
@@ -14,6 +15,7 @@ pub mod keys;
 pub mod log;
 pub mod normalize;
 pub mod retention;
+pub mod rules;
 pub mod routes;
 pub mod search;
 pub mod server;
