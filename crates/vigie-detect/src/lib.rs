@@ -11,6 +11,11 @@
 //! No I/O: the XDR's detection consumer reads the log, calls the engine and writes alerts.
 #![warn(missing_docs)]
 
+pub mod engine;
+pub mod event;
 pub mod rule;
+pub mod sigma;
 
+pub use engine::{Engine, Hit, RuleEntry, States};
+pub use event::{EventSource, MapEvent};
 pub use rule::{Kind, Program, RuleError, Shape, compile, export_sigma};

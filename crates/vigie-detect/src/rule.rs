@@ -194,7 +194,9 @@ fn compile_pipe(source: &str) -> Result<Program, RuleError> {
 fn compile_sigma(source: &str) -> Result<Program, RuleError> {
     let collection = rsigma_parser::parse_sigma_yaml(source).map_err(|e| RuleError::new(format!("the Sigma YAML does not parse: {e}")))?;
     if !collection.errors.is_empty() {
-        return Err(RuleError::new(format!("the Sigma YAML has documents that do not parse: {}", collection.errors.join("; "))));
+        let message = format!("the Sigma YAML has documents that do not parse: {}", collection.errors.join("; "));
+        let (line, column) = yaml_position(&message);
+        return Err(RuleError { message, line, column });
     }
     if !collection.filters.is_empty() {
         return Err(RuleError::new(
@@ -262,14 +264,23 @@ fn compile_sigma(source: &str) -> Result<Program, RuleError> {
             CorrelationType::Temporal => Some(DOC_COLUMN.to_owned()),
             _ => Some(VALUE_COLUMN.to_owned()),
         };
-        // A temporal correlation without a condition means "all the referenced rules".
+        // A temporal correlation without a condition means "all the referenced rules" (the
+        // parser writes it as `gte: 1`, which for temporal would mean any one of them: the
+        // same as no correlation).
         let mut preds: Vec<(ConditionOperator, u64)> = predicates.clone();
-        if preds.is_empty() {
-            let n = if c.correlation_type == CorrelationType::Temporal { refs.len() as u64 } else { 1 };
-            preds.push((ConditionOperator::Gte, n));
+        let temporal = c.correlation_type == CorrelationType::Temporal;
+        if preds.is_empty() || (temporal && preds == [(ConditionOperator::Gte, 1)]) {
+            preds = vec![(ConditionOperator::Gte, if temporal { refs.len() as u64 } else { 1 })];
         }
+        let alias = match c.correlation_type {
+            CorrelationType::EventCount => "count",
+            CorrelationType::ValueCount => "value_count",
+            CorrelationType::Temporal => "rules",
+            CorrelationType::ValueSum => "sum",
+            _ => "avg",
+        };
         let window = WindowRule::from_spec(WindowSpec {
-            aggs: vec![vigie_query::ast::Agg { func: agg, field: column, alias: Some("value".into()) }],
+            aggs: vec![vigie_query::ast::Agg { func: agg, field: column, alias: Some(alias.into()) }],
             by: c.group_by.clone(),
             cond: preds.iter().map(|(op, n)| (cmp(*op), *n as f64)).collect(),
             span_secs: c.timespan.seconds,
@@ -293,6 +304,18 @@ fn compile_sigma(source: &str) -> Result<Program, RuleError> {
         }
     }
     Ok(Program { body: Body::Sigma(SigmaProgram { docs, generates, correlations }) })
+}
+
+/// The first `at line L column C` of a YAML error.
+fn yaml_position(message: &str) -> (Option<usize>, Option<usize>) {
+    let Some(at) = message.find(" at line ") else { return (None, None) };
+    let mut words = message[at + 9..].split(|c: char| !c.is_ascii_alphanumeric());
+    let line = words.next().and_then(|w| w.parse().ok());
+    let column = match (words.next(), words.next()) {
+        (Some("column"), Some(c)) => c.parse().ok(),
+        _ => None,
+    };
+    (line, column)
 }
 
 fn cmp(op: ConditionOperator) -> vigie_query::ast::CmpOp {

@@ -116,7 +116,7 @@ fn a_windowed_rule_exports_to_an_event_count_correlation_that_fires_alike() {
         if engine.process_event_at(&JsonEvent::borrow(&v), t).iter().any(|r| r.is_correlation()) {
             sigma_fired.push(*user);
         }
-        if rule.observe(&mut state, v.as_object().expect("object"), &i.to_string(), t * 1_000_000).is_some() {
+        if rule.observe(&mut state, v.as_object().expect("object"), i as i64, t * 1_000_000).is_some() {
             ours_fired.push(*user);
         }
     }
