@@ -85,7 +85,7 @@ impl Engine {
             .iter()
             .enumerate()
             .filter_map(|(i, r)| match &r.program.body {
-                Body::Sigma(s) => Some((i, s)),
+                Body::Sigma(s) => Some((i, &**s)),
                 _ => None,
             })
             .collect();
@@ -180,7 +180,15 @@ impl Engine {
     }
 
     /// Windows, and Sigma documents (whose matches `docs` holds) with their correlations.
-    fn evaluate_stateful(&self, states: &mut States, event: &dyn EventSource, docs: &[(usize, usize)], seq: i64, t: i64, out: &mut Vec<Hit>) {
+    fn evaluate_stateful(
+        &self,
+        states: &mut States,
+        event: &dyn EventSource,
+        docs: &[(usize, usize)],
+        seq: i64,
+        t: i64,
+        out: &mut Vec<Hit>,
+    ) {
         for (i, r) in self.rules.iter().enumerate() {
             if let Body::Window(_, w) = &r.program.body
                 && let Some(state) = states.windows.get_mut(i).and_then(|ws| ws.first_mut())
@@ -201,7 +209,10 @@ impl Engine {
                 for (name, field) in c.group_by.iter().zip(&c.fields[p]) {
                     row.insert(name.clone(), event.lookup(field).cloned().unwrap_or(Value::Null));
                 }
-                row.insert(DOC_COLUMN.into(), Value::String(doc.name.clone().or_else(|| doc.id.clone()).unwrap_or_else(|| doc.title.clone())));
+                row.insert(
+                    DOC_COLUMN.into(),
+                    Value::String(doc.name.clone().or_else(|| doc.id.clone()).unwrap_or_else(|| doc.title.clone())),
+                );
                 if let Some(v) = c.value.as_ref().and_then(|v| v.get(p)).and_then(|f| event.lookup(f)) {
                     row.insert(VALUE_COLUMN.into(), v.clone());
                 }

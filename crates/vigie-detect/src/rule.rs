@@ -89,9 +89,9 @@ pub(crate) enum Body {
     /// A pipe filter: every matching event is a match.
     Filter(Query),
     /// A pipe sliding window.
-    Window(Query, WindowRule),
+    Window(Query, Box<WindowRule>),
     /// Sigma documents.
-    Sigma(SigmaProgram),
+    Sigma(Box<SigmaProgram>),
 }
 
 /// A Sigma rule: its detection documents and correlations.
@@ -175,15 +175,14 @@ pub fn compile(kind: Kind, source: &str) -> Result<Program, RuleError> {
 }
 
 fn compile_pipe(source: &str) -> Result<Program, RuleError> {
-    let q = vigie_query::parse(source)
-        .map_err(|e| RuleError { message: e.message.clone(), line: Some(e.line), column: Some(e.column) })?;
+    let q = vigie_query::parse(source).map_err(|e| RuleError { message: e.message.clone(), line: Some(e.line), column: Some(e.column) })?;
     if q.stages.is_empty() {
         // Compiled here so a rule that cannot run is refused when saved.
         vigie_query::matcher::Matcher::compile(q.filter.as_ref(), &mut vigie_query::matcher::Fields::new()).map_err(RuleError::new)?;
         return Ok(Program { body: Body::Filter(q) });
     }
     match WindowRule::compile(&q).map_err(RuleError::new)? {
-        Some(w) => Ok(Program { body: Body::Window(q, w) }),
+        Some(w) => Ok(Program { body: Body::Window(q, Box::new(w)) }),
         None => Err(RuleError::new(
             "a detection rule is a filter (`event_type == \"…\" AND …`), or a filter with a sliding window \
              (`filter | stats count by user_id | where count > 5 in last 1h`); other stages only make sense in a search",
@@ -229,7 +228,9 @@ fn compile_sigma(source: &str) -> Result<Program, RuleError> {
                 return Err(unsupported(&format!("referencing another correlation ({r:?})")));
             }
             let i = find(r).ok_or_else(|| {
-                RuleError::new(format!("correlation {name:?} references {r:?}, which is not a detection document of this rule (by id, name or title)"))
+                RuleError::new(format!(
+                    "correlation {name:?} references {r:?}, which is not a detection document of this rule (by id, name or title)"
+                ))
             })?;
             refs.push(i);
         }
@@ -242,7 +243,11 @@ fn compile_sigma(source: &str) -> Result<Program, RuleError> {
                 .find(|a| a.alias == alias_or_field)
                 .and_then(|a| {
                     let d = &docs[doc];
-                    [d.id.as_deref(), d.name.as_deref(), Some(d.title.as_str())].into_iter().flatten().find_map(|k| a.mapping.get(k)).cloned()
+                    [d.id.as_deref(), d.name.as_deref(), Some(d.title.as_str())]
+                        .into_iter()
+                        .flatten()
+                        .find_map(|k| a.mapping.get(k))
+                        .cloned()
                 })
                 .unwrap_or_else(|| alias_or_field.to_owned())
         };
@@ -253,9 +258,30 @@ fn compile_sigma(source: &str) -> Result<Program, RuleError> {
         let value_field = field.as_ref().and_then(|f| f.first()).cloned();
         let (agg, value) = match c.correlation_type {
             CorrelationType::EventCount => (AggFn::Count, None),
-            CorrelationType::ValueCount => (AggFn::Dc, Some(value_field.clone().ok_or_else(|| RuleError::new(format!("correlation {name:?}: value_count needs `condition: field:`")))?)),
-            CorrelationType::ValueSum => (AggFn::Sum, Some(value_field.clone().ok_or_else(|| RuleError::new(format!("correlation {name:?}: value_sum needs `condition: field:`")))?)),
-            CorrelationType::ValueAvg => (AggFn::Avg, Some(value_field.clone().ok_or_else(|| RuleError::new(format!("correlation {name:?}: value_avg needs `condition: field:`")))?)),
+            CorrelationType::ValueCount => (
+                AggFn::Dc,
+                Some(
+                    value_field
+                        .clone()
+                        .ok_or_else(|| RuleError::new(format!("correlation {name:?}: value_count needs `condition: field:`")))?,
+                ),
+            ),
+            CorrelationType::ValueSum => (
+                AggFn::Sum,
+                Some(
+                    value_field
+                        .clone()
+                        .ok_or_else(|| RuleError::new(format!("correlation {name:?}: value_sum needs `condition: field:`")))?,
+                ),
+            ),
+            CorrelationType::ValueAvg => (
+                AggFn::Avg,
+                Some(
+                    value_field
+                        .clone()
+                        .ok_or_else(|| RuleError::new(format!("correlation {name:?}: value_avg needs `condition: field:`")))?,
+                ),
+            ),
             CorrelationType::Temporal => (AggFn::Dc, None),
             other => return Err(unsupported(&format!("the {} type", other.as_str()))),
         };
@@ -303,7 +329,7 @@ fn compile_sigma(source: &str) -> Result<Program, RuleError> {
             }
         }
     }
-    Ok(Program { body: Body::Sigma(SigmaProgram { docs, generates, correlations }) })
+    Ok(Program { body: Body::Sigma(Box::new(SigmaProgram { docs, generates, correlations })) })
 }
 
 /// The first `at line L column C` of a YAML error.

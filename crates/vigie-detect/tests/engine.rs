@@ -87,7 +87,11 @@ fn value_count_temporal_aliases_and_generate_behave_as_sigma_says() {
     let hits = feed(
         &e,
         &mut s,
-        &[(json!({"action": "paste", "actor": "ann"}), 0), (json!({"action": "upload", "user": "bob"}), 1), (json!({"action": "upload", "user": "ann"}), 2)],
+        &[
+            (json!({"action": "paste", "actor": "ann"}), 0),
+            (json!({"action": "upload", "user": "bob"}), 1),
+            (json!({"action": "upload", "user": "ann"}), 2),
+        ],
     );
     let parts: Vec<&str> = hits.iter().map(|h| h.part.as_str()).collect();
     assert_eq!(parts, ["Paste", "Upload", "Upload", "Paste then upload"]);
@@ -102,25 +106,37 @@ fn what_the_engine_would_not_carry_out_is_refused_with_the_reason() {
         (Kind::Pipe, "a == 1 | head 3".into(), "a detection rule is a filter"),
         (Kind::Sigma, "title: x\n".into(), "Sigma"),
         (Kind::Sigma, "not: [yaml".into(), "2:1: the Sigma YAML has documents that do not parse"),
-        (Kind::Sigma, format!("{LOGIN}---\ntitle: f\nfilter:\n  rules: [failed_login]\n  selection: {{user: admin}}\n  condition: not selection\n"), "filter"),
         (
             Kind::Sigma,
-            format!("{LOGIN}---\ntitle: m\ncorrelation:\n  type: value_median\n  rules: [failed_login]\n  group-by: [user]\n  timespan: 1h\n  condition: {{gt: 5, field: n}}\n"),
+            format!("{LOGIN}---\ntitle: f\nfilter:\n  rules: [failed_login]\n  selection: {{user: admin}}\n  condition: not selection\n"),
+            "filter",
+        ),
+        (
+            Kind::Sigma,
+            format!(
+                "{LOGIN}---\ntitle: m\ncorrelation:\n  type: value_median\n  rules: [failed_login]\n  group-by: [user]\n  timespan: 1h\n  condition: {{gt: 5, field: n}}\n"
+            ),
             "value_median",
         ),
         (
             Kind::Sigma,
-            format!("{LOGIN}---\ntitle: t\ncorrelation:\n  type: event_count\n  rules: [failed_login]\n  group-by: [user]\n  timespan: 1h\n  window: tumbling\n  condition: {{gt: 5}}\n"),
+            format!(
+                "{LOGIN}---\ntitle: t\ncorrelation:\n  type: event_count\n  rules: [failed_login]\n  group-by: [user]\n  timespan: 1h\n  window: tumbling\n  condition: {{gt: 5}}\n"
+            ),
             "tumbling",
         ),
         (
             Kind::Sigma,
-            format!("{LOGIN}---\ntitle: u\ncorrelation:\n  type: event_count\n  rules: [nowhere]\n  group-by: [user]\n  timespan: 1h\n  condition: {{gt: 5}}\n"),
+            format!(
+                "{LOGIN}---\ntitle: u\ncorrelation:\n  type: event_count\n  rules: [nowhere]\n  group-by: [user]\n  timespan: 1h\n  condition: {{gt: 5}}\n"
+            ),
             "nowhere",
         ),
         (
             Kind::Sigma,
-            format!("{LOGIN}---\ntitle: long\ncorrelation:\n  type: event_count\n  rules: [failed_login]\n  group-by: [user]\n  timespan: 2d\n  condition: {{gt: 5}}\n"),
+            format!(
+                "{LOGIN}---\ntitle: long\ncorrelation:\n  type: event_count\n  rules: [failed_login]\n  group-by: [user]\n  timespan: 2d\n  condition: {{gt: 5}}\n"
+            ),
             "24 h",
         ),
     ];

@@ -192,9 +192,7 @@ impl WindowState {
     }
 
     fn touch(&mut self, h: u64, gid: &str) {
-        if !self.changed.contains_key(&h) {
-            self.changed.insert(h, gid.to_owned());
-        }
+        self.changed.entry(h).or_insert_with(|| gid.to_owned());
     }
 
     /// The groups changed since the last call: each one's window to save, or `None` for a group
@@ -247,11 +245,8 @@ impl WindowRule {
     /// A window described directly (it has no filter: the caller feeds it what matched).
     pub fn from_spec(spec: WindowSpec) -> WindowRule {
         let column = spec.aggs.first().map(Agg::column).unwrap_or_else(|| "count".into());
-        let tests: Vec<Expr> = spec
-            .cond
-            .iter()
-            .map(|(op, n)| Expr::Test(Test { field: column.clone(), op: TestOp::Cmp(*op, Literal::Num(*n)) }))
-            .collect();
+        let tests: Vec<Expr> =
+            spec.cond.iter().map(|(op, n)| Expr::Test(Test { field: column.clone(), op: TestOp::Cmp(*op, Literal::Num(*n)) })).collect();
         let cond = match tests.len() {
             1 => tests.into_iter().next().unwrap_or(Expr::And(Vec::new())),
             _ => Expr::And(tests),
@@ -265,8 +260,18 @@ impl WindowRule {
     fn never(span_us: i64) -> WindowRule {
         let mut f = Fields::new();
         let never = Expr::Test(Test { field: "count".into(), op: TestOp::Exists });
-        let cond = Matcher::compile(Some(&Expr::Not(Box::new(never))), &mut f).unwrap_or_else(|_| Matcher::compile(None, &mut Fields::new()).expect("an empty matcher"));
-        WindowRule { fields: Fields::new(), filter: Matcher::compile(None, &mut Fields::new()).expect("an empty matcher"), aggs: Vec::new(), by: Vec::new(), cond_fields: f, cond, span_us, counts_only: true }
+        let cond = Matcher::compile(Some(&Expr::Not(Box::new(never))), &mut f)
+            .unwrap_or_else(|_| Matcher::compile(None, &mut Fields::new()).expect("an empty matcher"));
+        WindowRule {
+            fields: Fields::new(),
+            filter: Matcher::compile(None, &mut Fields::new()).expect("an empty matcher"),
+            aggs: Vec::new(),
+            by: Vec::new(),
+            cond_fields: f,
+            cond,
+            span_us,
+            counts_only: true,
+        }
     }
 
     fn build(filter: Option<&Expr>, aggs: Vec<Agg>, by: Vec<Key>, cond: &Expr, span_us: i64) -> Result<WindowRule, String> {
@@ -308,11 +313,13 @@ impl WindowRule {
             self.evict(state, t);
         }
         state.touch(h, &gid);
-        let group = state.groups.entry(h).or_insert_with(|| {
-            Box::new(Group { entries: VecDeque::with_capacity(1), running: self.fresh_running() })
-        });
-        let values: Box<[Option<Value>]> =
-            if self.counts_only { Box::default() } else { self.aggs.iter().map(|a| a.field.as_ref().and_then(|f| row.lookup(f)).cloned()).collect() };
+        let group =
+            state.groups.entry(h).or_insert_with(|| Box::new(Group { entries: VecDeque::with_capacity(1), running: self.fresh_running() }));
+        let values: Box<[Option<Value>]> = if self.counts_only {
+            Box::default()
+        } else {
+            self.aggs.iter().map(|a| a.field.as_ref().and_then(|f| row.lookup(f)).cloned()).collect()
+        };
         self.join(group, Entry { t, seq, v: values });
         let mut out = self.row_of(group);
         if !self.cond.matches(&self.cond_fields.record(&out)) {

@@ -133,7 +133,9 @@ fn feed(rule: &WindowRule, state: &mut WindowState, user: &str, minutes: &[i64])
     let base = 1_795_849_200_000_000i64;
     minutes
         .iter()
-        .filter_map(|m| rule.observe(state, &at("2026-11-28T08:00:00Z", user, "chatgpt"), seq_of(user, *m), base + m * 60_000_000).map(|f| f.seqs))
+        .filter_map(|m| {
+            rule.observe(state, &at("2026-11-28T08:00:00Z", user, "chatgpt"), seq_of(user, *m), base + m * 60_000_000).map(|f| f.seqs)
+        })
         .collect()
 }
 

@@ -49,6 +49,7 @@ async fn webhooks_create(
 
 /// Filters of the webhook list.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookListParams {
     /// Only active (true) or inactive (false) webhooks.
@@ -128,6 +129,7 @@ async fn webhooks_rotate_secret(
 
 /// Filters of the delivery log.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryListParams {
     /// Only attempts that carried this event.

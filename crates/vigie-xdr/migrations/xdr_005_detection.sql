@@ -6,7 +6,7 @@ CREATE TABLE rules (
     space_no     INTEGER NOT NULL,                -- spaces.no
     name         TEXT NOT NULL,
     description  TEXT NOT NULL DEFAULT '',
-    severity     INTEGER NOT NULL,                -- 0–100 (low < 25 ≤ medium < 50 ≤ high < 75 ≤ critical)
+    severity     INTEGER NOT NULL,                -- 0–100: low 0–39, medium 40–59, high 60–79, critical 80–100
     kind         TEXT NOT NULL,                   -- 'pipe' | 'sigma'
     source       TEXT NOT NULL,                   -- the pipe query, or the Sigma YAML (several documents)
     enabled      INTEGER NOT NULL,

@@ -1,1 +1,1285 @@
-//! Alerts: raised from rule matches (similarity folds repeats into occurrences of an open alert; a rule raising too many is paused), the workflow, comments, assignment, and their HTTP API.
+//! Alerts: raised from rule matches (similarity folds repeats into occurrences of an open alert;
+//! a rule raising too many is paused), the workflow, comments, assignment, and their HTTP API.
+//!
+//! The detection consumer calls [`apply`] for every match, inside its own write transaction.
+//! The API (`/api/v1/alerts…`, scopes `alerts_read` and `alerts_write`) reads and changes the
+//! alerts of the caller's space only: another space's alert is 404, never 403, and never listed.
+use crate::keys::{AlertsRead, AlertsWrite, Authorized};
+use crate::state::XdrState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use vigie_core::StoreError;
+use vigie_core::clock::{from_micros, to_micros};
+use vigie_core::http::{ApiError, ApiJson, ApiQuery, FieldError, Page, bad_query, page_limit};
+use vigie_core::ids::IdGen;
+
+/// The events an alert keeps: the first 1,000 that matched (lowest log position first within a
+/// match). Past that only `occurrences` grows, so an alert absorbing a flood stays small.
+pub const MAX_ALERT_EVENTS: i64 = 1_000;
+/// The rate limit: a rule that raised this many new alerts within [`RATE_WINDOW_MICROS`] is
+/// paused instead of raising one more (Sekoia: 30 in 30 s; occurrences do not count).
+pub const RATE_LIMIT_ALERTS: i64 = 30;
+/// The rate limit's sliding window (µs): 30 seconds.
+pub const RATE_WINDOW_MICROS: i64 = 30 * 1_000_000;
+/// How long a rate-limited rule raises no new alert (µs): 30 minutes, from the breach.
+pub const PAUSE_MICROS: i64 = 30 * 60 * 1_000_000;
+/// The longest comment (characters), as a comment or a workflow change carries it.
+pub const MAX_COMMENT: usize = 10_000;
+/// How many short ids are drawn before a raise gives up (a clash is one in 2⁴⁰ per alert).
+const SHORT_ID_TRIES: usize = 8;
+/// Who the history names for what detection did.
+const DETECTION: &str = "detection";
+
+/// One match a rule made (a single event, or a window that fired).
+#[derive(Debug, Clone)]
+pub struct Match {
+    /// The rule's space (`spaces.no`).
+    pub space_no: i64,
+    /// The rule.
+    pub rule_id: String,
+    /// The rule's name, kept on the alert.
+    pub rule_name: String,
+    /// The rule's severity, 0–100.
+    pub severity: u8,
+    /// Matches with the same key fold into one open alert of the rule.
+    pub similarity_key: String,
+    /// The alert's title.
+    pub title: String,
+    /// The person involved.
+    pub user_id: Option<String>,
+    /// The AI platform involved.
+    pub platform_id: Option<String>,
+    /// The first matching event's time (µs).
+    pub first_seen: i64,
+    /// The last matching event's time (µs).
+    pub last_seen: i64,
+    /// `(log seq, event id)` of the events of this match.
+    pub events: Vec<(i64, String)>,
+    /// What matched (the window's row, the event's fields).
+    pub details: Value,
+}
+
+/// What [`apply`] did with a match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new alert.
+    Raised {
+        /// Its id.
+        alert_id: String,
+        /// Its short id (`AL…`).
+        short_id: String,
+    },
+    /// Folded into this open alert with the same similarity key.
+    Occurrence {
+        /// The alert.
+        alert_id: String,
+    },
+    /// Not raised: the rule is rate limited.
+    Suppressed {
+        /// When the rule may raise alerts again (µs).
+        paused_until: i64,
+    },
+}
+
+/// Records a match on `c`, inside the caller's transaction (it opens none of its own), at time
+/// `now` (µs):
+/// - the rule's statistics count the match;
+/// - an open alert (pending, acknowledged or ongoing) of the rule with the same similarity key
+///   absorbs it as an occurrence (its events appended up to [`MAX_ALERT_EVENTS`]; past that only
+///   the count grows), even while the rule is paused;
+/// - else, when the rule is paused, or has raised [`RATE_LIMIT_ALERTS`] alerts in the last
+///   [`RATE_WINDOW_MICROS`] (which pauses it for [`PAUSE_MICROS`]), nothing is raised;
+/// - else a new pending alert is raised.
+///
+/// A pause found over is cleared and recorded (`resumed`) in the rule's history.
+pub fn apply(c: &Connection, ids: &IdGen, m: &Match, now: i64) -> Result<Outcome, StoreError> {
+    apply_with(c, ids, m, now, &mut random_short_id)
+}
+
+fn apply_with(c: &Connection, ids: &IdGen, m: &Match, now: i64, short_id: &mut dyn FnMut() -> String) -> Result<Outcome, StoreError> {
+    c.prepare_cached(
+        "INSERT INTO rule_stats (rule_id, matches, last_match_at) VALUES (?1, 1, ?2) \
+         ON CONFLICT (rule_id) DO UPDATE SET matches = matches + 1, last_match_at = excluded.last_match_at",
+    )?
+    .execute(params![m.rule_id, now])?;
+    if let Some(alert_id) = open_alert(c, m)? {
+        c.prepare_cached(
+            "UPDATE alerts SET occurrences = occurrences + 1, first_seen = MIN(first_seen, ?3), last_seen = MAX(last_seen, ?4), \
+             updated_at = ?5 WHERE id = ?1 AND space_no = ?2",
+        )?
+        .execute(params![alert_id, m.space_no, m.first_seen.min(m.last_seen), m.first_seen.max(m.last_seen), now])?;
+        add_events(c, &alert_id, &m.events)?;
+        c.prepare_cached("UPDATE rule_stats SET occurrences = occurrences + 1, last_fired_at = ?2 WHERE rule_id = ?1")?
+            .execute(params![m.rule_id, now])?;
+        return Ok(Outcome::Occurrence { alert_id });
+    }
+    if let Some(paused_until) = rate_limited(c, m, now)? {
+        c.prepare_cached("UPDATE rule_stats SET suppressed = suppressed + 1 WHERE rule_id = ?1")?.execute([&m.rule_id])?;
+        return Ok(Outcome::Suppressed { paused_until });
+    }
+    let (alert_id, short_id) = raise(c, ids, m, now, short_id)?;
+    c.prepare_cached("UPDATE rule_stats SET alerts = alerts + 1, last_fired_at = ?2 WHERE rule_id = ?1")?
+        .execute(params![m.rule_id, now])?;
+    Ok(Outcome::Raised { alert_id, short_id })
+}
+
+/// The open alert of a rule and key. Its condition repeats the partial index's
+/// (`alerts_open_key`) word for word, so SQLite uses it. At most one exists: a match finding one
+/// folds into it, and a closed alert is never reopened.
+const OPEN_ALERT: &str = "SELECT id FROM alerts WHERE rule_id = ?1 AND similarity_key = ?2 \
+     AND status IN ('pending', 'acknowledged', 'ongoing') AND space_no = ?3 LIMIT 1";
+
+fn open_alert(c: &Connection, m: &Match) -> Result<Option<String>, StoreError> {
+    Ok(c.prepare_cached(OPEN_ALERT)?.query_row(params![m.rule_id, m.similarity_key, m.space_no], |r| r.get(0)).optional()?)
+}
+
+/// When the rule may raise again if it may not now; clears a pause that is over, and pauses a
+/// rule that would exceed the rate.
+fn rate_limited(c: &Connection, m: &Match, now: i64) -> Result<Option<i64>, StoreError> {
+    let paused: Option<i64> = c
+        .prepare_cached("SELECT paused_until FROM rules WHERE id = ?1 AND space_no = ?2")?
+        .query_row(params![m.rule_id, m.space_no], |r| r.get(0))
+        .optional()?
+        .flatten();
+    if let Some(until) = paused {
+        if until > now {
+            return Ok(Some(until));
+        }
+        c.prepare_cached("UPDATE rules SET paused_until = NULL WHERE id = ?1 AND space_no = ?2")?
+            .execute(params![m.rule_id, m.space_no])?;
+        rule_history(c, &m.rule_id, until, "resumed", None)?;
+    }
+    let recent: i64 = c
+        .prepare_cached("SELECT COUNT(*) FROM alerts WHERE rule_id = ?1 AND created_at > ?2 AND space_no = ?3")?
+        .query_row(params![m.rule_id, now - RATE_WINDOW_MICROS, m.space_no], |r| r.get(0))?;
+    if recent < RATE_LIMIT_ALERTS {
+        return Ok(None);
+    }
+    let until = now + PAUSE_MICROS;
+    c.prepare_cached("UPDATE rules SET paused_until = ?3 WHERE id = ?1 AND space_no = ?2")?
+        .execute(params![m.rule_id, m.space_no, until])?;
+    rule_history(c, &m.rule_id, now, "paused", Some(json!({"until": until, "alerts_in_30s": recent})))?;
+    tracing::warn!(rule_id = %m.rule_id, rule = %m.rule_name, alerts = recent, "a rule raised too many alerts: paused for 30 minutes");
+    Ok(Some(until))
+}
+
+fn rule_history(c: &Connection, rule_id: &str, at: i64, kind: &str, detail: Option<Value>) -> Result<(), StoreError> {
+    c.prepare_cached("INSERT INTO rule_history (rule_id, at, by, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![
+        rule_id,
+        at,
+        DETECTION,
+        kind,
+        detail.map(|d| d.to_string())
+    ])?;
+    Ok(())
+}
+
+/// Inserts a new pending alert, drawing short ids until one is free.
+fn raise(c: &Connection, ids: &IdGen, m: &Match, now: i64, short_id: &mut dyn FnMut() -> String) -> Result<(String, String), StoreError> {
+    let id = ids.at(from_micros(now)).to_string();
+    let severity = m.severity.min(100);
+    let details = serde_json::to_string(&m.details)?;
+    let mut insert = c.prepare_cached(
+        "INSERT INTO alerts (id, short_id, space_no, rule_id, rule_name, title, severity, urgency, status, similarity_key, occurrences, \
+         first_seen, last_seen, user_id, platform_id, assignee, details, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, 1, ?10, ?11, ?12, ?13, NULL, ?14, ?15, ?15)",
+    )?;
+    let mut tries = 0;
+    let short = loop {
+        let short = short_id();
+        let inserted = insert.execute(params![
+            id,
+            short,
+            m.space_no,
+            m.rule_id,
+            m.rule_name,
+            m.title,
+            severity_word(severity),
+            severity,
+            m.similarity_key,
+            m.first_seen.min(m.last_seen),
+            m.first_seen.max(m.last_seen),
+            m.user_id,
+            m.platform_id,
+            details,
+            now
+        ]);
+        match inserted {
+            Ok(_) => break short,
+            Err(e) if StoreError::is_unique_violation(&e) && tries + 1 < SHORT_ID_TRIES => tries += 1,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    add_events(c, &id, &m.events)?;
+    history(c, &id, now, DETECTION, "created", None, Some(AlertStatus::Pending.as_str()), None)?;
+    Ok((id, short))
+}
+
+/// Appends events to an alert (a repeated one once), up to [`MAX_ALERT_EVENTS`].
+fn add_events(c: &Connection, alert_id: &str, events: &[(i64, String)]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let kept: i64 = c.prepare_cached("SELECT COUNT(*) FROM alert_events WHERE alert_id = ?1")?.query_row([alert_id], |r| r.get(0))?;
+    let mut room = MAX_ALERT_EVENTS - kept;
+    if room <= 0 {
+        return Ok(());
+    }
+    let mut sorted: Vec<&(i64, String)> = events.iter().collect();
+    sorted.sort_unstable_by_key(|(seq, _)| *seq);
+    let mut insert = c.prepare_cached("INSERT OR IGNORE INTO alert_events (alert_id, seq, event_id) VALUES (?1, ?2, ?3)")?;
+    for (seq, event_id) in sorted {
+        if room <= 0 {
+            break;
+        }
+        room -= insert.execute(params![alert_id, seq, event_id])? as i64;
+    }
+    Ok(())
+}
+
+/// Records an entry of an alert's history.
+#[allow(clippy::too_many_arguments)]
+fn history(
+    c: &Connection,
+    alert_id: &str,
+    at: i64,
+    by: &str,
+    kind: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    comment: Option<&str>,
+) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO alert_history (alert_id, at, by, kind, from_value, to_value, comment) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![alert_id, at, by, kind, from, to, comment])?;
+    Ok(())
+}
+
+/// Sets one column of an alert of `space_no` (a name from this module, never from input) and
+/// its `updated_at`.
+fn set(
+    c: &Connection,
+    space_no: i64,
+    alert_id: &str,
+    column: &'static str,
+    value: impl rusqlite::ToSql,
+    at: i64,
+) -> Result<(), StoreError> {
+    c.prepare_cached(&format!("UPDATE alerts SET {column} = ?3, updated_at = ?4 WHERE id = ?1 AND space_no = ?2"))?
+        .execute(params![alert_id, space_no, value, at])?;
+    Ok(())
+}
+
+/// Crockford's base32: no I, L, O or U, so a short id read aloud or copied by hand survives.
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// `AL` and 8 characters of [`CROCKFORD`] from the low 40 bits of `bits`.
+fn short_id_from(bits: u64) -> String {
+    let mut s = String::with_capacity(10);
+    s.push_str("AL");
+    for i in (0..8).rev() {
+        s.push(char::from(CROCKFORD[((bits >> (i * 5)) & 31) as usize]));
+    }
+    s
+}
+
+fn random_short_id() -> String {
+    short_id_from(rand::random::<u64>())
+}
+
+/// The severity word of a rule's 0–100 severity: 0–39 low, 40–59 medium, 60–79 high, 80–100
+/// critical.
+pub fn severity_word(severity: u8) -> &'static str {
+    match severity {
+        0..=39 => "low",
+        40..=59 => "medium",
+        60..=79 => "high",
+        _ => "critical",
+    }
+}
+
+/// The severity a word stands for (any case): low 25, medium 50, high 70, critical 90 — each
+/// within its [`severity_word`] band.
+pub fn severity_number(word: &str) -> Option<u8> {
+    ["low", "medium", "high", "critical"]
+        .into_iter()
+        .zip([25, 50, 70, 90])
+        .find(|(w, _)| w.eq_ignore_ascii_case(word.trim()))
+        .map(|(_, n)| n)
+}
+
+/// Where an alert is in its workflow (Sekoia's default statuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    /// Raised, nobody has looked yet.
+    Pending,
+    /// Someone is looking at it.
+    Acknowledged,
+    /// A true positive being handled.
+    Ongoing,
+    /// Handled (final).
+    Closed,
+    /// A false positive (final).
+    Rejected,
+}
+
+impl AlertStatus {
+    /// Every status.
+    pub const ALL: [AlertStatus; 5] =
+        [AlertStatus::Pending, AlertStatus::Acknowledged, AlertStatus::Ongoing, AlertStatus::Closed, AlertStatus::Rejected];
+
+    /// The name, as stored and shown (`pending`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Pending => "pending",
+            AlertStatus::Acknowledged => "acknowledged",
+            AlertStatus::Ongoing => "ongoing",
+            AlertStatus::Closed => "closed",
+            AlertStatus::Rejected => "rejected",
+        }
+    }
+
+    /// The status of a name, in any case.
+    pub fn parse(s: &str) -> Option<AlertStatus> {
+        AlertStatus::ALL.into_iter().find(|x| x.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// Sekoia's UUID of this status (accepted as an `action_uuid`, as Sekoia's own client sends).
+    pub fn sekoia_uuid(self) -> &'static str {
+        match self {
+            AlertStatus::Pending => "2efc4930-1442-4abb-acf2-58ba219a4fd0",
+            AlertStatus::Acknowledged => "8f206505-af6d-433e-93f4-775d46dc7d0f",
+            AlertStatus::Ongoing => "1f2f88d5-ff5b-48bf-bbbc-00c2fff82d9f",
+            AlertStatus::Closed => "1738b1c1-767d-489e-bada-19176621a007",
+            AlertStatus::Rejected => "4f68da89-38e0-4703-a6ab-652f02bdf24e",
+        }
+    }
+
+    /// Whether the alert still absorbs occurrences (not closed or rejected).
+    pub fn is_open(self) -> bool {
+        !self.next().is_empty()
+    }
+
+    /// The statuses the workflow allows next: pending → acknowledged, ongoing (Sekoia's
+    /// Validate) or rejected; acknowledged → ongoing or rejected; ongoing → closed or rejected.
+    pub fn next(self) -> &'static [AlertStatus] {
+        use AlertStatus::*;
+        match self {
+            Pending => &[Acknowledged, Ongoing, Rejected],
+            Acknowledged => &[Ongoing, Rejected],
+            Ongoing => &[Closed, Rejected],
+            Closed | Rejected => &[],
+        }
+    }
+
+    /// The workflow actions available from this status.
+    pub fn actions(self) -> Vec<WorkflowAction> {
+        self.next().iter().filter_map(|s| WORKFLOW_ACTIONS.iter().find(|a| a.status == *s)).copied().collect()
+    }
+}
+
+/// A workflow action, as Sekoia names it (its `action_uuid` is accepted by the workflow endpoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct WorkflowAction {
+    /// Sekoia's action UUID.
+    pub id: &'static str,
+    /// `Acknowledge`, `Validate`, `Reject` or `Close`.
+    pub name: &'static str,
+    /// What it means.
+    pub description: &'static str,
+    /// The status it leads to.
+    pub status: AlertStatus,
+}
+
+/// Sekoia's four workflow actions, one per status they lead to.
+pub const WORKFLOW_ACTIONS: [WorkflowAction; 4] = [
+    WorkflowAction {
+        id: "937bdabf-6a08-434b-b6d3-d7447e4e452a",
+        name: "Acknowledge",
+        description: "Someone is looking at the alert",
+        status: AlertStatus::Acknowledged,
+    },
+    WorkflowAction {
+        id: "c39a0a95-aa2c-4d0d-8d2e-d3decf426eea",
+        name: "Validate",
+        description: "The alert is a true positive; it is being handled",
+        status: AlertStatus::Ongoing,
+    },
+    WorkflowAction {
+        id: "ade85d7b-7507-4026-bfc6-cc006d10ddac",
+        name: "Reject",
+        description: "The alert is a false positive",
+        status: AlertStatus::Rejected,
+    },
+    WorkflowAction {
+        id: "1390be4e-ced8-4dd6-9bed-573471b235ab",
+        name: "Close",
+        description: "The alert has been handled",
+        status: AlertStatus::Closed,
+    },
+];
+
+/// The rule that raised an alert.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AlertRule {
+    /// Rule id.
+    pub id: String,
+    /// Its name when it raised the alert.
+    pub name: String,
+}
+
+/// An alert.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Alert {
+    /// Alert id (UUIDv7).
+    pub id: String,
+    /// `AL` and 8 characters, for people; accepted wherever the id is.
+    pub short_id: String,
+    /// Title.
+    pub title: String,
+    /// The rule that raised it.
+    pub rule: AlertRule,
+    /// `low`, `medium`, `high` or `critical` (from the rule's severity).
+    pub severity: String,
+    /// 0–100; starts at the rule's severity.
+    pub urgency: i64,
+    /// Where it is in its workflow.
+    pub status: AlertStatus,
+    /// Matches of the rule with this key fold into the alert while it is open.
+    pub similarity_key: String,
+    /// Matches folded into it, the first included.
+    pub occurrences: i64,
+    /// The first matching event's time.
+    pub first_seen: DateTime<Utc>,
+    /// The last matching event's time.
+    pub last_seen: DateTime<Utc>,
+    /// The person involved.
+    pub user_id: Option<String>,
+    /// The AI platform involved.
+    pub platform_id: Option<String>,
+    /// Who handles it.
+    pub assignee: Option<String>,
+    /// What matched (the window's row, the event's fields).
+    pub details: Value,
+    /// When it was raised.
+    pub created_at: DateTime<Utc>,
+    /// Its last change (an occurrence, a status, an assignment…).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The columns [`alert_from_row`] reads.
+const ALERT_COLS: &str = "id, short_id, title, rule_id, rule_name, severity, urgency, status, similarity_key, occurrences, \
+     first_seen, last_seen, user_id, platform_id, assignee, details, created_at, updated_at";
+
+fn conversion(col: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, Box::new(e))
+}
+
+/// A stored status that is not one: only a hand edit of the database makes one.
+#[derive(Debug)]
+struct UnknownStatus(String);
+
+impl std::fmt::Display for UnknownStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} is not an alert status", self.0)
+    }
+}
+
+impl std::error::Error for UnknownStatus {}
+
+fn alert_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
+    let status: String = r.get(7)?;
+    let details: String = r.get(15)?;
+    Ok(Alert {
+        id: r.get(0)?,
+        short_id: r.get(1)?,
+        title: r.get(2)?,
+        rule: AlertRule { id: r.get(3)?, name: r.get(4)? },
+        severity: r.get(5)?,
+        urgency: r.get(6)?,
+        status: AlertStatus::parse(&status).ok_or_else(|| conversion(7, UnknownStatus(status.clone())))?,
+        similarity_key: r.get(8)?,
+        occurrences: r.get(9)?,
+        first_seen: from_micros(r.get(10)?),
+        last_seen: from_micros(r.get(11)?),
+        user_id: r.get(12)?,
+        platform_id: r.get(13)?,
+        assignee: r.get(14)?,
+        details: serde_json::from_str(&details).map_err(|e| conversion(15, e))?,
+        created_at: from_micros(r.get(16)?),
+        updated_at: from_micros(r.get(17)?),
+    })
+}
+
+/// A comment on an alert.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Comment {
+    /// Comment id (UUIDv7).
+    pub id: String,
+    /// Who wrote it (`key:<id>` unless the request named someone).
+    pub author: String,
+    /// The text.
+    pub content: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An entry of an alert's history.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// `key:<id>` for a change through the API, `detection` for what detection did.
+    pub by: Option<String>,
+    /// `created`, `status`, `assignee`, `urgency` or `comment`.
+    pub kind: String,
+    /// The value before (a status, an assignee, an urgency).
+    pub from: Option<String>,
+    /// The value after (for `comment`, the comment's id).
+    pub to: Option<String>,
+    /// The comment given with a status change.
+    pub comment: Option<String>,
+}
+
+/// An alert with its events, comments and history.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AlertDetail {
+    /// The alert.
+    #[serde(flatten)]
+    pub alert: Alert,
+    /// The ids of its events, in log order (at most 1,000: the first that matched).
+    pub event_ids: Vec<String>,
+    /// Its comments, oldest first.
+    pub comments: Vec<Comment>,
+    /// Its history, oldest first.
+    pub history: Vec<HistoryEntry>,
+}
+
+/// An alert after a status change, with the actions now available.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WorkflowAnswer {
+    /// The alert.
+    #[serde(flatten)]
+    pub alert: Alert,
+    /// The workflow actions allowed from its new status (none once closed or rejected).
+    pub actions: Vec<WorkflowAction>,
+}
+
+/// An alert of a path: its UUID or its short id (any case; Crockford's look-alikes O, I and L
+/// read as 0, 1 and 1). Anything else cannot be an alert: 404.
+fn alert_ref(raw: &str) -> Result<String, ApiError> {
+    if let Ok(id) = uuid::Uuid::parse_str(raw) {
+        return Ok(id.to_string());
+    }
+    let raw = raw.trim();
+    if raw.len() == 10 && raw.is_char_boundary(2) && raw[..2].eq_ignore_ascii_case("AL") {
+        let tail: String = raw[2..]
+            .chars()
+            .map(|ch| match ch.to_ascii_uppercase() {
+                'O' => '0',
+                'I' | 'L' => '1',
+                up => up,
+            })
+            .collect();
+        if tail.bytes().all(|b| CROCKFORD.contains(&b)) {
+            return Ok(format!("AL{tail}"));
+        }
+    }
+    Err(ApiError::not_found("alert"))
+}
+
+/// The alert of `space_no` whose id or short id is `key`.
+fn find(c: &Connection, space_no: i64, key: &str) -> Result<Option<Alert>, StoreError> {
+    Ok(c.prepare_cached(&format!("SELECT {ALERT_COLS} FROM alerts WHERE space_no = ?1 AND (id = ?2 OR short_id = ?2)"))?
+        .query_row(params![space_no, key], alert_from_row)
+        .optional()?)
+}
+
+fn found(c: &Connection, space_no: i64, key: &str) -> Result<Alert, ApiError> {
+    find(c, space_no, key)?.ok_or_else(|| ApiError::not_found("alert"))
+}
+
+/// Comments of an alert of `space_no`, oldest first, after comment `after`.
+fn comments(c: &Connection, space_no: i64, alert_id: &str, after: Option<&str>, limit: i64) -> Result<Vec<Comment>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, author, content, created_at FROM alert_comments \
+         WHERE alert_id = (SELECT id FROM alerts WHERE id = ?1 AND space_no = ?2) AND (?3 IS NULL OR id > ?3) ORDER BY id LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(params![alert_id, space_no, after, limit], |r| {
+        Ok(Comment { id: r.get(0)?, author: r.get(1)?, content: r.get(2)?, created_at: from_micros(r.get(3)?) })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn detail(c: &Connection, space_no: i64, alert: Alert) -> Result<AlertDetail, StoreError> {
+    const OF_ALERT: &str = "alert_id = (SELECT id FROM alerts WHERE id = ?1 AND space_no = ?2)";
+    let event_ids = c
+        .prepare_cached(&format!("SELECT event_id FROM alert_events WHERE {OF_ALERT} ORDER BY seq"))?
+        .query_map(params![alert.id, space_no], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let history = c
+        .prepare_cached(&format!("SELECT at, by, kind, from_value, to_value, comment FROM alert_history WHERE {OF_ALERT} ORDER BY id"))?
+        .query_map(params![alert.id, space_no], |r| {
+            Ok(HistoryEntry {
+                at: from_micros(r.get(0)?),
+                by: r.get(1)?,
+                kind: r.get(2)?,
+                from: r.get(3)?,
+                to: r.get(4)?,
+                comment: r.get(5)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let comments = comments(c, space_no, &alert.id, None, i64::MAX)?;
+    Ok(AlertDetail { alert, event_ids, comments, history })
+}
+
+/// Filters of the alert listing (all optional; given together, all must hold).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AlertListParams {
+    /// Only these statuses, comma-separated (`pending,acknowledged`).
+    pub status: Option<String>,
+    /// Only these severities, comma-separated (`high,critical`).
+    pub severity: Option<String>,
+    /// Only alerts of this rule.
+    pub rule_id: Option<String>,
+    /// Only alerts about this person.
+    pub user_id: Option<String>,
+    /// Only alerts about this AI platform.
+    pub platform_id: Option<String>,
+    /// Only alerts assigned to this assignee.
+    pub assignee: Option<String>,
+    /// Raised at or after (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Raised before (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    /// Items per page, 1–500 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The values of a comma-separated filter, each checked by `valid`.
+fn list_of(param: &str, raw: Option<&str>, valid: impl Fn(&str) -> Option<String>, expected: &str) -> Result<Vec<String>, ApiError> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for v in raw.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+        let Some(v) = valid(v) else {
+            return Err(bad_query(param, format!("{:?} is not one; use {expected}", v.chars().take(40).collect::<String>())));
+        };
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    if out.is_empty() {
+        return Err(bad_query(param, format!("give at least one of {expected}, comma-separated")));
+    }
+    Ok(out)
+}
+
+/// The space's alerts, newest first.
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", security(("bearer" = [])), params(AlertListParams),
+    responses((status = 200, body = Page<Alert>), (status = 400)))]
+pub async fn alerts_list(
+    State(st): State<XdrState>,
+    Authorized(caller, _): Authorized<AlertsRead>,
+    ApiQuery(q): ApiQuery<AlertListParams>,
+) -> Result<Json<Page<Alert>>, ApiError> {
+    let statuses = list_of(
+        "status",
+        q.status.as_deref(),
+        |v| AlertStatus::parse(v).map(|s| s.as_str().to_owned()),
+        "pending, acknowledged, ongoing, closed, rejected",
+    )?;
+    let severities = list_of(
+        "severity",
+        q.severity.as_deref(),
+        |v| severity_number(v).map(|n| severity_word(n).to_owned()),
+        "low, medium, high, critical",
+    )?;
+    if let (Some(from), Some(to)) = (q.from, q.to)
+        && from >= to
+    {
+        return Err(bad_query("from", "from must be before to"));
+    }
+    let cursor = match &q.cursor {
+        Some(c) => Some(
+            c.split_once(':')
+                .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.to_owned())).filter(|(_, id)| !id.is_empty()))
+                .ok_or_else(|| bad_query("cursor", "pass the next_cursor of the previous page unchanged"))?,
+        ),
+        None => None,
+    };
+    let limit = page_limit(q.limit);
+    use rusqlite::types::Value as Sql;
+    let mut sql = format!("SELECT {ALERT_COLS} FROM alerts WHERE space_no = ?");
+    let mut args: Vec<Sql> = vec![Sql::Integer(caller.space_no)];
+    for (column, values) in [("status", statuses), ("severity", severities)] {
+        if !values.is_empty() {
+            sql.push_str(&format!(" AND {column} IN ({})", vec!["?"; values.len()].join(", ")));
+            args.extend(values.into_iter().map(Sql::Text));
+        }
+    }
+    for (column, value) in [("rule_id", q.rule_id), ("user_id", q.user_id), ("platform_id", q.platform_id), ("assignee", q.assignee)] {
+        if let Some(v) = value {
+            sql.push_str(&format!(" AND {column} = ?"));
+            args.push(Sql::Text(v));
+        }
+    }
+    if let Some(from) = q.from {
+        sql.push_str(" AND created_at >= ?");
+        args.push(Sql::Integer(to_micros(from)));
+    }
+    if let Some(to) = q.to {
+        sql.push_str(" AND created_at < ?");
+        args.push(Sql::Integer(to_micros(to)));
+    }
+    if let Some((t, id)) = cursor {
+        sql.push_str(" AND (created_at < ? OR (created_at = ? AND id < ?))");
+        args.extend([Sql::Integer(t), Sql::Integer(t), Sql::Text(id)]);
+    }
+    sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
+    args.push(Sql::Integer(limit as i64 + 1));
+    let rows: Vec<Alert> = st
+        .store
+        .read(move |c| {
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), alert_from_row)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::from)
+        })
+        .await?;
+    Ok(Json(Page::from_rows(rows, limit, |a| format!("{}:{}", to_micros(a.created_at), a.id))))
+}
+
+/// One alert (by id or short id) with its events, comments and history.
+#[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "alerts", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the alert's id or short id")),
+    responses((status = 200, body = AlertDetail), (status = 404)))]
+pub async fn alerts_get(
+    State(st): State<XdrState>,
+    Authorized(caller, _): Authorized<AlertsRead>,
+    Path(id): Path<String>,
+) -> Result<Json<AlertDetail>, ApiError> {
+    let (key, space_no) = (alert_ref(&id)?, caller.space_no);
+    let detail = st
+        .store
+        .read(move |c| {
+            let alert = found(c, space_no, &key)?;
+            Ok::<_, ApiError>(detail(c, space_no, alert)?)
+        })
+        .await?;
+    Ok(Json(detail))
+}
+
+/// A status change: `status`, or Sekoia's `action_uuid` (an action's or a status's UUID).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowChange {
+    /// The new status.
+    pub status: Option<AlertStatus>,
+    /// Sekoia's form: the UUID of an action (Acknowledge, Validate, Reject, Close) or of a status.
+    pub action_uuid: Option<String>,
+    /// Why, kept in the alert's history (up to 10,000 characters).
+    pub comment: Option<String>,
+}
+
+impl WorkflowChange {
+    /// The status asked for, and the comment.
+    fn read(self) -> Result<(AlertStatus, Option<String>), ApiError> {
+        let mut errors = Vec::new();
+        let to = match (self.status, self.action_uuid.as_deref().map(str::trim)) {
+            (Some(s), None) => Some(s),
+            (None, Some(uuid)) => {
+                let by_action = WORKFLOW_ACTIONS.iter().find(|a| a.id.eq_ignore_ascii_case(uuid)).map(|a| a.status);
+                let found = by_action.or_else(|| AlertStatus::ALL.into_iter().find(|s| s.sekoia_uuid().eq_ignore_ascii_case(uuid)));
+                if found.is_none() {
+                    let names: Vec<_> = WORKFLOW_ACTIONS.iter().map(|a| format!("{} {}", a.name, a.id)).collect();
+                    errors.push(FieldError::new("action_uuid", format!("is not a workflow action; use one of {}", names.join(", "))));
+                }
+                found
+            }
+            (Some(_), Some(_)) => {
+                errors.push(FieldError::new("action_uuid", "give status or action_uuid, not both"));
+                None
+            }
+            (None, None) => {
+                errors.push(FieldError::new("status", "give the new status (acknowledged, ongoing, closed, rejected) or an action_uuid"));
+                None
+            }
+        };
+        let comment = self.comment.filter(|c| !c.trim().is_empty());
+        if comment.as_ref().is_some_and(|c| c.chars().count() > MAX_COMMENT) {
+            errors.push(FieldError::new("comment", "at most 10,000 characters"));
+        }
+        match to {
+            Some(to) if errors.is_empty() => Ok((to, comment)),
+            _ => Err(ApiError::validation(errors)),
+        }
+    }
+}
+
+/// 409 for a transition the workflow does not allow, naming the current status and the next ones.
+fn refused(a: &Alert, to: AlertStatus) -> ApiError {
+    let next: Vec<&str> = a.status.next().iter().map(|s| s.as_str()).collect();
+    let message = match next.as_slice() {
+        [] => format!("alert {} is {}, a final status: it cannot become {}", a.short_id, a.status.as_str(), to.as_str()),
+        [one] => format!("alert {} is {}: it can become {one}, not {}", a.short_id, a.status.as_str(), to.as_str()),
+        [init @ .., last] => {
+            format!("alert {} is {}: it can become {} or {last}, not {}", a.short_id, a.status.as_str(), init.join(", "), to.as_str())
+        }
+    };
+    ApiError::new(StatusCode::CONFLICT, "invalid_transition", message)
+}
+
+/// Move an alert along its workflow: pending → acknowledged → ongoing → closed, pending →
+/// ongoing (Validate), and any open status → rejected.
+#[utoipa::path(patch, path = "/api/v1/alerts/{id}/workflow", tag = "alerts", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the alert's id or short id")), request_body = WorkflowChange,
+    responses((status = 200, body = WorkflowAnswer), (status = 404), (status = 409, description = "the workflow does not allow it"),
+        (status = 422)))]
+pub async fn alerts_workflow(
+    State(st): State<XdrState>,
+    Authorized(caller, _): Authorized<AlertsWrite>,
+    Path(id): Path<String>,
+    ApiJson(change): ApiJson<WorkflowChange>,
+) -> Result<Json<WorkflowAnswer>, ApiError> {
+    let key = alert_ref(&id)?;
+    let (to, comment) = change.read()?;
+    let (space_no, by, now) = (caller.space_no, format!("key:{}", caller.key_id), st.clock.now());
+    let alert = st
+        .store
+        .write(move |c| {
+            let mut a = found(c, space_no, &key)?;
+            if !a.status.next().contains(&to) {
+                return Err(refused(&a, to));
+            }
+            set(c, space_no, &a.id, "status", to.as_str(), to_micros(now))?;
+            history(c, &a.id, to_micros(now), &by, "status", Some(a.status.as_str()), Some(to.as_str()), comment.as_deref())?;
+            (a.status, a.updated_at) = (to, now);
+            Ok(a)
+        })
+        .await?;
+    Ok(Json(WorkflowAnswer { actions: alert.status.actions(), alert }))
+}
+
+/// Reads a field that may be `null`: absent is `None`, `null` is `Some(None)`.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A change to an alert; absent fields stay as they are.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertPatch {
+    /// Who handles it (1–100 characters), or `null` to unassign.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub assignee: Option<Option<String>>,
+    /// 0–100.
+    pub urgency: Option<i64>,
+}
+
+/// Change an alert's assignee or urgency.
+#[utoipa::path(patch, path = "/api/v1/alerts/{id}", tag = "alerts", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the alert's id or short id")), request_body = AlertPatch,
+    responses((status = 200, body = Alert), (status = 404), (status = 422)))]
+pub async fn alerts_update(
+    State(st): State<XdrState>,
+    Authorized(caller, _): Authorized<AlertsWrite>,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<AlertPatch>,
+) -> Result<Json<Alert>, ApiError> {
+    let key = alert_ref(&id)?;
+    let mut errors = Vec::new();
+    let assignee = patch.assignee.map(|a| a.map(|s| s.trim().to_owned()));
+    if let Some(Some(a)) = &assignee
+        && (a.is_empty() || a.chars().count() > 100)
+    {
+        errors.push(FieldError::new("assignee", "1 to 100 characters; send null to unassign"));
+    }
+    if let Some(u) = patch.urgency
+        && !(0..=100).contains(&u)
+    {
+        errors.push(FieldError::new("urgency", format!("{u} is outside 0..100")));
+    }
+    if assignee.is_none() && patch.urgency.is_none() {
+        errors.push(FieldError::new("body", "give assignee or urgency"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let (space_no, by, now) = (caller.space_no, format!("key:{}", caller.key_id), st.clock.now());
+    let alert = st
+        .store
+        .write(move |c| {
+            let mut a = found(c, space_no, &key)?;
+            let at = to_micros(now);
+            if let Some(to) = assignee
+                && to != a.assignee
+            {
+                set(c, space_no, &a.id, "assignee", &to, at)?;
+                history(c, &a.id, at, &by, "assignee", a.assignee.as_deref(), to.as_deref(), None)?;
+                (a.assignee, a.updated_at) = (to, now);
+            }
+            if let Some(to) = patch.urgency
+                && to != a.urgency
+            {
+                set(c, space_no, &a.id, "urgency", to, at)?;
+                history(c, &a.id, at, &by, "urgency", Some(&a.urgency.to_string()), Some(&to.to_string()), None)?;
+                (a.urgency, a.updated_at) = (to, now);
+            }
+            Ok::<_, ApiError>(a)
+        })
+        .await?;
+    Ok(Json(alert))
+}
+
+/// Paging of an alert's comments.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CommentListParams {
+    /// Items per page, 1–500 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// An alert's comments, oldest first.
+#[utoipa::path(get, path = "/api/v1/alerts/{id}/comments", tag = "alerts", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the alert's id or short id"), CommentListParams),
+    responses((status = 200, body = Page<Comment>), (status = 404)))]
+pub async fn alert_comments_list(
+    State(st): State<XdrState>,
+    Authorized(caller, _): Authorized<AlertsRead>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<CommentListParams>,
+) -> Result<Json<Page<Comment>>, ApiError> {
+    let (key, space_no, limit) = (alert_ref(&id)?, caller.space_no, page_limit(q.limit));
+    let after = q.cursor;
+    let rows = st
+        .store
+        .read(move |c| {
+            let alert = found(c, space_no, &key)?;
+            Ok::<_, ApiError>(comments(c, space_no, &alert.id, after.as_deref(), limit as i64 + 1)?)
+        })
+        .await?;
+    Ok(Json(Page::from_rows(rows, limit, |c| c.id.clone())))
+}
+
+/// A new comment.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewComment {
+    /// The text, 1–10,000 characters.
+    pub content: String,
+    /// Who wrote it, up to 100 characters; default `key:<id>` of the caller's key.
+    pub author: Option<String>,
+}
+
+/// Comment on an alert.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/comments", tag = "alerts", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the alert's id or short id")), request_body = NewComment,
+    responses((status = 201, body = Comment), (status = 404), (status = 422)))]
+pub async fn alert_comments_create(
+    State(st): State<XdrState>,
+    Authorized(caller, _): Authorized<AlertsWrite>,
+    Path(id): Path<String>,
+    ApiJson(new): ApiJson<NewComment>,
+) -> Result<(StatusCode, Json<Comment>), ApiError> {
+    let key = alert_ref(&id)?;
+    let by = format!("key:{}", caller.key_id);
+    let mut errors = Vec::new();
+    if new.content.trim().is_empty() || new.content.chars().count() > MAX_COMMENT {
+        errors.push(FieldError::new("content", "1 to 10,000 characters"));
+    }
+    let author = new.author.map(|a| a.trim().to_owned());
+    if author.as_ref().is_some_and(|a| a.is_empty() || a.chars().count() > 100) {
+        errors.push(FieldError::new("author", "1 to 100 characters; leave it out to be named by your key"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let now = st.clock.now();
+    let comment =
+        Comment { id: st.ids.at(now).to_string(), author: author.unwrap_or_else(|| by.clone()), content: new.content, created_at: now };
+    let space_no = caller.space_no;
+    let comment = st
+        .store
+        .write(move |c| {
+            let a = found(c, space_no, &key)?;
+            let at = to_micros(now);
+            c.prepare_cached("INSERT INTO alert_comments (id, alert_id, author, content, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .and_then(|mut s| s.execute(params![comment.id, a.id, comment.author, comment.content, at]))
+                .map_err(StoreError::from)?;
+            history(c, &a.id, at, &by, "comment", None, Some(&comment.id), None)?;
+            Ok::<_, ApiError>(comment)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(comment)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_795_849_200_000_000;
+    const SECOND: i64 = 1_000_000;
+
+    fn db() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = Connection::open(dir.path().join("xdr.db")).expect("open");
+        for m in crate::server::MIGRATIONS {
+            c.execute_batch(m.sql).expect(m.name);
+        }
+        c.execute(
+            "INSERT INTO rules (id, space_no, name, severity, kind, source, enabled, created_at, updated_at) \
+             VALUES ('r1', 1, 'Rule one', 70, 'pipe', 'risk_score > 0.9', 1, 0, 0)",
+            [],
+        )
+        .expect("rule");
+        (dir, c)
+    }
+
+    fn hit(key: &str, t: i64, events: &[(i64, &str)]) -> Match {
+        Match {
+            space_no: 1,
+            rule_id: "r1".into(),
+            rule_name: "Rule one".into(),
+            severity: 70,
+            similarity_key: key.into(),
+            title: format!("Rule one: {key}"),
+            user_id: Some("alice".into()),
+            platform_id: Some("chatgpt".into()),
+            first_seen: t,
+            last_seen: t,
+            events: events.iter().map(|(s, id)| (*s, (*id).to_owned())).collect(),
+            details: json!({"key": key}),
+        }
+    }
+
+    fn raised(o: Outcome) -> String {
+        match o {
+            Outcome::Raised { alert_id, .. } => alert_id,
+            other => panic!("expected a new alert, got {other:?}"),
+        }
+    }
+
+    fn one<T: rusqlite::types::FromSql>(c: &Connection, sql: &str) -> T {
+        c.query_row(sql, [], |r| r.get(0)).expect(sql)
+    }
+
+    fn stats(c: &Connection) -> (i64, i64, i64, i64) {
+        c.query_row("SELECT matches, alerts, occurrences, suppressed FROM rule_stats WHERE rule_id = 'r1'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .expect("stats")
+    }
+
+    #[test]
+    fn a_match_with_the_key_of_an_open_alert_folds_into_it() {
+        let (_d, c) = db();
+        let ids = IdGen::default();
+        let first = apply(&c, &ids, &hit("k", T0, &[(20, "e20"), (10, "e10")]), T0).expect("apply");
+        let Outcome::Raised { alert_id, short_id } = first else { panic!("{first:?}") };
+        assert!(short_id.len() == 10 && short_id.starts_with("AL") && short_id[2..].bytes().all(|b| CROCKFORD.contains(&b)), "{short_id}");
+        let mut earlier = hit("k", T0 - 5 * SECOND, &[(30, "e30"), (10, "e10")]);
+        earlier.last_seen = T0 + 9 * SECOND;
+        assert_eq!(apply(&c, &ids, &earlier, T0 + SECOND).expect("apply"), Outcome::Occurrence { alert_id: alert_id.clone() });
+        let a = find(&c, 1, &short_id).expect("find").expect("alert");
+        assert_eq!((a.id.as_str(), a.occurrences, a.status), (alert_id.as_str(), 2, AlertStatus::Pending));
+        assert_eq!((to_micros(a.first_seen), to_micros(a.last_seen)), (T0 - 5 * SECOND, T0 + 9 * SECOND));
+        assert_eq!((to_micros(a.created_at), to_micros(a.updated_at)), (T0, T0 + SECOND), "created when raised, updated by the occurrence");
+        assert_eq!((a.severity.as_str(), a.urgency, a.title.as_str()), ("high", 70, "Rule one: k"));
+        let d = detail(&c, 1, a).expect("detail");
+        assert_eq!(d.event_ids, ["e10", "e20", "e30"], "events once each, in log order");
+        assert_eq!(d.history.iter().map(|h| (h.kind.as_str(), h.by.as_deref())).collect::<Vec<_>>(), [("created", Some("detection"))]);
+        assert_eq!(stats(&c), (2, 1, 1, 0));
+        assert_eq!(one::<i64>(&c, "SELECT last_fired_at FROM rule_stats"), T0 + SECOND);
+        // Another key, or another rule, is another alert.
+        raised(apply(&c, &ids, &hit("other", T0, &[]), T0 + 2 * SECOND).expect("apply"));
+        let mut r2 = hit("k", T0, &[]);
+        r2.rule_id = "r2".into();
+        raised(apply(&c, &ids, &r2, T0 + 3 * SECOND).expect("apply"));
+        assert_eq!(one::<i64>(&c, "SELECT COUNT(*) FROM alerts"), 3);
+    }
+
+    #[test]
+    fn the_open_alert_lookup_uses_the_partial_index() {
+        let (_d, c) = db();
+        let plan: Vec<String> = c
+            .prepare(&format!("EXPLAIN QUERY PLAN {OPEN_ALERT}"))
+            .expect("plan")
+            .query_map(params!["r1", "k", 1], |r| r.get(3))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("plan");
+        assert!(plan.iter().any(|p| p.contains("alerts_open_key")), "{plan:?}");
+    }
+
+    #[test]
+    fn a_closed_or_rejected_alert_does_not_absorb_a_match() {
+        let (_d, c) = db();
+        let ids = IdGen::default();
+        for (i, status) in ["closed", "rejected"].into_iter().enumerate() {
+            let t = T0 + i as i64 * 10 * SECOND;
+            let old = raised(apply(&c, &ids, &hit(status, t, &[]), t).expect("apply"));
+            c.execute("UPDATE alerts SET status = ?2 WHERE id = ?1", params![old, status]).expect("close");
+            let new = raised(apply(&c, &ids, &hit(status, t + SECOND, &[]), t + SECOND).expect("apply"));
+            assert_ne!(new, old, "a {status} alert takes no occurrence");
+            let occurrences: i64 = c.query_row("SELECT occurrences FROM alerts WHERE id = ?1", [&old], |r| r.get(0)).expect("old");
+            assert_eq!(occurrences, 1);
+        }
+        // An acknowledged or ongoing one does.
+        let open = raised(apply(&c, &ids, &hit("open", T0, &[]), T0).expect("apply"));
+        for status in ["acknowledged", "ongoing"] {
+            c.execute("UPDATE alerts SET status = ?2 WHERE id = ?1", params![open, status]).expect("status");
+            assert_eq!(apply(&c, &ids, &hit("open", T0, &[]), T0 + SECOND).expect("apply"), Outcome::Occurrence { alert_id: open.clone() });
+        }
+    }
+
+    #[test]
+    fn the_thirty_first_alert_in_thirty_seconds_pauses_the_rule_and_occurrences_still_fold() {
+        let (_d, c) = db();
+        let ids = IdGen::default();
+        let mut first = None;
+        for i in 0..RATE_LIMIT_ALERTS {
+            let t = T0 + i * 900_000;
+            let id = raised(apply(&c, &ids, &hit(&format!("k{i}"), t, &[]), t).expect("apply"));
+            first.get_or_insert(id);
+        }
+        let at = T0 + 29 * SECOND;
+        let until = at + PAUSE_MICROS;
+        assert_eq!(apply(&c, &ids, &hit("k-new", at, &[]), at).expect("apply"), Outcome::Suppressed { paused_until: until });
+        assert_eq!(one::<i64>(&c, "SELECT paused_until FROM rules WHERE id = 'r1'"), until);
+        let (kind, by, detail): (String, String, String) =
+            c.query_row("SELECT kind, by, detail FROM rule_history", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).expect("history");
+        assert_eq!((kind.as_str(), by.as_str()), ("paused", "detection"));
+        assert_eq!(serde_json::from_str::<Value>(&detail).expect("json"), json!({"until": until, "alerts_in_30s": 30}));
+        assert_eq!(one::<i64>(&c, "SELECT COUNT(*) FROM alerts"), 30);
+        // While paused: occurrences of an open alert still fold, new keys are suppressed.
+        let first = first.expect("first alert");
+        assert_eq!(apply(&c, &ids, &hit("k0", at, &[]), at + SECOND).expect("apply"), Outcome::Occurrence { alert_id: first });
+        let later = at + 20 * 60 * SECOND;
+        assert_eq!(apply(&c, &ids, &hit("k-other", later, &[]), later).expect("apply"), Outcome::Suppressed { paused_until: until });
+        assert_eq!(stats(&c), (33, 30, 1, 2));
+        assert_eq!(one::<i64>(&c, "SELECT COUNT(*) FROM rule_history"), 1, "a pause is recorded once");
+        // Over: the next new key raises, and the resume is recorded at the pause's end.
+        raised(apply(&c, &ids, &hit("k-after", until, &[]), until).expect("apply"));
+        assert_eq!(one::<Option<i64>>(&c, "SELECT paused_until FROM rules WHERE id = 'r1'"), None);
+        let (kind, at_): (String, i64) =
+            c.query_row("SELECT kind, at FROM rule_history ORDER BY id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?))).expect("resumed");
+        assert_eq!((kind.as_str(), at_), ("resumed", until));
+        assert_eq!(stats(&c), (34, 31, 1, 2));
+    }
+
+    #[test]
+    fn an_alert_thirty_seconds_old_no_longer_counts_towards_the_rate() {
+        let (_d, c) = db();
+        let ids = IdGen::default();
+        for i in 0..RATE_LIMIT_ALERTS {
+            let t = T0 + i * 1_000;
+            raised(apply(&c, &ids, &hit(&format!("k{i}"), t, &[]), t).expect("apply"));
+        }
+        // At T0 + 30 s the first (created at T0) is out of the window: 29 remain.
+        let t = T0 + RATE_WINDOW_MICROS;
+        raised(apply(&c, &ids, &hit("k-30", t, &[]), t).expect("apply"));
+        // One µs later the window (T0 + 1 µs, now] holds 29 + 1 = 30 of them again: paused.
+        assert!(matches!(apply(&c, &ids, &hit("k-31", t + 1, &[]), t + 1).expect("apply"), Outcome::Suppressed { .. }));
+    }
+
+    #[test]
+    fn an_alert_keeps_its_first_thousand_events_and_counts_the_rest() {
+        let (_d, mut c) = db();
+        // In a transaction, as the detection consumer calls it.
+        let c = c.transaction().expect("transaction");
+        let ids = IdGen::default();
+        let many: Vec<(i64, String)> = (0..1_005).rev().map(|s| (s, format!("e{s}"))).collect();
+        let mut m = hit("k", T0, &[]);
+        m.events = many;
+        let id = raised(apply(&c, &ids, &m, T0).expect("apply"));
+        let count = |c: &Connection| -> i64 {
+            c.query_row("SELECT COUNT(*) FROM alert_events WHERE alert_id = ?1", [&id], |r| r.get(0)).expect("n")
+        };
+        assert_eq!(count(&c), MAX_ALERT_EVENTS);
+        assert_eq!(one::<i64>(&c, "SELECT MAX(seq) FROM alert_events"), 999, "the lowest positions are kept");
+        apply(&c, &ids, &hit("k", T0, &[(2_000, "late")]), T0 + 1).expect("apply");
+        assert_eq!(count(&c), MAX_ALERT_EVENTS);
+        assert_eq!(one::<i64>(&c, "SELECT occurrences FROM alerts"), 2);
+        c.commit().expect("commit");
+    }
+
+    #[test]
+    fn a_short_id_already_taken_is_drawn_again() {
+        let (_d, c) = db();
+        let ids = IdGen::default();
+        let mut draws = ["AL00000000", "AL00000000", "AL00000001"].into_iter().map(String::from);
+        let mut next = || draws.next().unwrap_or_default();
+        let first = apply_with(&c, &ids, &hit("a", T0, &[]), T0, &mut next).expect("first");
+        let second = apply_with(&c, &ids, &hit("b", T0, &[]), T0 + 1, &mut next).expect("second");
+        let shorts = [first, second].map(|o| match o {
+            Outcome::Raised { short_id, .. } => short_id,
+            other => panic!("{other:?}"),
+        });
+        assert_eq!(shorts, ["AL00000000", "AL00000001"]);
+        assert_eq!(short_id_from(u64::MAX), "ALZZZZZZZZ");
+        assert_eq!(short_id_from(0b00001_00010), "AL00000012");
+    }
+
+    #[test]
+    fn severity_words_and_numbers_agree() {
+        for (n, w) in
+            [(0, "low"), (39, "low"), (40, "medium"), (59, "medium"), (60, "high"), (79, "high"), (80, "critical"), (100, "critical")]
+        {
+            assert_eq!(severity_word(n), w, "{n}");
+        }
+        for w in ["low", "medium", "high", "critical"] {
+            assert_eq!(severity_number(w).map(severity_word), Some(w));
+        }
+        assert_eq!((severity_number(" HIGH "), severity_number("major")), (Some(70), None));
+    }
+
+    #[test]
+    fn the_workflow_allows_what_sekoia_allows() {
+        use AlertStatus::*;
+        let allowed: Vec<(AlertStatus, AlertStatus)> =
+            AlertStatus::ALL.into_iter().flat_map(|f| f.next().iter().map(move |t| (f, *t))).collect();
+        assert_eq!(
+            allowed,
+            [
+                (Pending, Acknowledged),
+                (Pending, Ongoing),
+                (Pending, Rejected),
+                (Acknowledged, Ongoing),
+                (Acknowledged, Rejected),
+                (Ongoing, Closed),
+                (Ongoing, Rejected)
+            ]
+        );
+        let names = |s: AlertStatus| s.actions().iter().map(|a| a.name).collect::<Vec<_>>();
+        assert_eq!(
+            (names(Pending), names(Acknowledged), names(Ongoing)),
+            (vec!["Acknowledge", "Validate", "Reject"], vec!["Validate", "Reject"], vec!["Close", "Reject"])
+        );
+        assert!(names(Closed).is_empty() && !Rejected.is_open() && Ongoing.is_open());
+    }
+
+    #[test]
+    fn a_path_is_an_id_or_a_short_id() {
+        assert_eq!(alert_ref("al0o1il2zz").expect("short"), "AL001112ZZ", "any case; O, I and L read as 0, 1 and 1");
+        assert_eq!(alert_ref("0190A3C1-0000-7000-8000-000000000099").expect("uuid"), "0190a3c1-0000-7000-8000-000000000099");
+        for bad in ["AL123", "ALUUUUUUUU", "nothing", "ÀL12345678"] {
+            assert_eq!(alert_ref(bad).expect_err(bad).status, StatusCode::NOT_FOUND);
+        }
+    }
+}

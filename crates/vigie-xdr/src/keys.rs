@@ -226,6 +226,10 @@ pub struct Keys {
     cache: Arc<Mutex<KeyCache>>,
     limiter: Arc<Mutex<HashMap<Uuid, Bucket>>>,
     rate: KeyRate,
+    /// Whether the default rules installed in a new space are enabled.
+    default_rules_enabled: bool,
+    /// Told after a new space's default rules are committed ([`XdrState::rules_changed`]).
+    rules_changed: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// The request rate each key is allowed: a token bucket.
@@ -313,13 +317,16 @@ const KEY_COLS: &str =
     "id, space_id, name, prefix, scopes, default_source, sealed_secret, expires_at, revoked_at, last_used_at, created_by, created_at";
 
 impl Keys {
-    /// The key service over the XDR store.
+    /// The key service over the XDR store. A space it creates gets the default rules, enabled
+    /// when `default_rules_enabled`; `rules_changed` is bumped once they are committed.
     pub fn new(
         store: Store,
         sealer: SecretBox,
         clock: vigie_core::clock::SharedClock,
         ids: Arc<vigie_core::ids::IdGen>,
         rate: KeyRate,
+        default_rules_enabled: bool,
+        rules_changed: Arc<tokio::sync::watch::Sender<u64>>,
     ) -> Keys {
         Keys {
             store,
@@ -329,6 +336,8 @@ impl Keys {
             cache: Arc::new(Mutex::new(KeyCache::default())),
             limiter: Arc::new(Mutex::new(HashMap::new())),
             rate,
+            default_rules_enabled,
+            rules_changed,
         }
     }
 
@@ -355,21 +364,34 @@ impl Keys {
         })
     }
 
-    /// The space named `name`, created if absent.
+    /// The space named `name`, created if absent; a space created here gets the default rules
+    /// (`content/rules.json`) in the same transaction.
     pub async fn ensure_space(&self, name: &str) -> Result<Space, StoreError> {
         let name = name.trim().to_owned();
         let now = self.clock.now();
         let id = self.ids.at(now);
-        self.store
+        let (ids, enabled) = (self.ids.clone(), self.default_rules_enabled);
+        let (space, installed) = self
+            .store
             .write(move |c| {
-                c.execute(
+                let created = c.execute(
                     "INSERT INTO spaces (id, name, created_at, no) VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(no), 0) + 1 FROM spaces)) \
                      ON CONFLICT (name) DO NOTHING",
                     params![id.to_string(), name, to_micros(now)],
                 )?;
-                space_by_name(c, &name)
+                let installed = if created == 1 {
+                    let no: i64 = c.query_row("SELECT no FROM spaces WHERE id = ?1", [id.to_string()], |r| r.get(0))?;
+                    crate::rules::install_defaults(c, no, enabled, to_micros(now), &ids)?
+                } else {
+                    0
+                };
+                Ok::<_, StoreError>((space_by_name(c, &name)?, installed))
             })
-            .await
+            .await?;
+        if installed > 0 {
+            self.rules_changed.send_modify(|n| *n += 1);
+        }
+        Ok(space)
     }
 
     /// A space by id.
@@ -759,6 +781,7 @@ mod tests {
             retention_every: Duration::from_secs(3600),
             search: Default::default(),
             build_facts: false,
+            default_rules_enabled: false,
         };
         let st = crate::open(opts, Arc::new(vigie_core::SystemClock)).expect("open");
         let space = st.keys.ensure_space("soc").await.expect("space");

@@ -9,14 +9,15 @@
 
 pub mod alerts;
 pub mod compat;
+pub mod detect;
 pub mod facts;
 pub mod intake;
 pub mod keys;
 pub mod log;
 pub mod normalize;
 pub mod retention;
-pub mod rules;
 pub mod routes;
+pub mod rules;
 pub mod search;
 pub mod server;
 pub mod state;

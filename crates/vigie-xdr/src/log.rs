@@ -116,6 +116,7 @@ pub fn shown(e: &Stored, space_id: &str) -> Value {
 
 /// Filters of the event listing.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventListParams {
     /// Start of the range (RFC 3339, inclusive); default 24 hours before `to`.

@@ -22,6 +22,7 @@ pub async fn keys_create(
 
 /// Filters of the key list.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct KeyListParams {
     /// Items per page, 1–500 (default 50).

@@ -132,6 +132,7 @@ const FACTS_MAX_TAIL: i64 = 200_000;
 
 /// A search request (query string of the GET, or body of the POST).
 #[derive(Debug, Clone, Deserialize, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
     /// The query (`../shared/QUERY.md`); empty matches every event.

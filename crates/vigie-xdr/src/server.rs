@@ -2,7 +2,7 @@
 //! health and metrics endpoints, and serving with graceful shutdown.
 use crate::keys::Keys;
 use crate::state::XdrState;
-use crate::{compat, intake, log, routes, search};
+use crate::{alerts, compat, detect, intake, log, routes, rules, search};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::IntoResponse;
 use axum::{Extension, Json, Router, middleware};
@@ -43,6 +43,8 @@ pub struct XdrOptions {
     pub search: crate::search::SearchLimits,
     /// Run the facts builder in the background (true but in tests that drive it).
     pub build_facts: bool,
+    /// Install the default rules of a new space enabled (the demo); otherwise disabled.
+    pub default_rules_enabled: bool,
 }
 
 impl XdrOptions {
@@ -56,6 +58,7 @@ impl XdrOptions {
             retention_every: std::time::Duration::from_secs(3600),
             search: crate::search::SearchLimits { timeout: c.search_timeout, max_rows: c.search_max_rows },
             build_facts: true,
+            default_rules_enabled: false,
         }
     }
 }
@@ -80,7 +83,10 @@ pub fn open(opts: XdrOptions, clock: SharedClock) -> Result<XdrState, StoreError
         None => MasterKey::load_or_create(&opts.data_dir)?,
     };
     let ids = Arc::new(IdGen::default());
-    let keys = Keys::new(store.clone(), SecretBox::new(&key, "xdr-key-secrets"), clock.clone(), ids.clone(), opts.key_rate);
+    let rules_changed = Arc::new(tokio::sync::watch::channel(0).0);
+    let sealer = SecretBox::new(&key, "xdr-key-secrets");
+    let (rate, defaults_on) = (opts.key_rate, opts.default_rules_enabled);
+    let keys = Keys::new(store.clone(), sealer, clock.clone(), ids.clone(), rate, defaults_on, rules_changed.clone());
     let (appended, _) = tokio::sync::watch::channel(0);
     Ok(XdrState {
         store,
@@ -95,7 +101,8 @@ pub fn open(opts: XdrOptions, clock: SharedClock) -> Result<XdrState, StoreError
         facts: Arc::new(crate::facts::Dict::default()),
         build_facts: opts.build_facts,
         deletions: Arc::new(std::sync::atomic::AtomicU64::new(0)),
-        rules_changed: Arc::new(tokio::sync::watch::channel(0).0),
+        rules_changed,
+        detected: Arc::new(tokio::sync::watch::channel(0).0),
     })
 }
 
@@ -103,7 +110,10 @@ pub fn open(opts: XdrOptions, clock: SharedClock) -> Result<XdrState, StoreError
 #[openapi(
     info(title = "Vigie XDR API", description = "Event intake, the event log and API keys. Modelled on Sekoia.io's operations center."),
     modifiers(&BearerAuth),
-    tags((name = "intake"), (name = "events"), (name = "keys"), (name = "operations"))
+    tags((name = "intake"), (name = "events"), (name = "keys"), (name = "alerts"),
+        (name = "rules", description = "Detection rules (pipe queries or Sigma YAML), compiled when saved. Actions: `alert` \
+            is carried out; `notify` and `case` are recorded with the rule and carried out by a later release."),
+        (name = "operations"))
 )]
 struct ApiDoc;
 
@@ -137,7 +147,19 @@ fn split() -> (Router<XdrState>, utoipa::openapi::OpenApi) {
         .routes(routes!(log::events_get))
         .routes(routes!(search::search_get, search::search_post))
         .routes(routes!(routes::keys_create, routes::keys_list))
+        .routes(routes!(alerts::alerts_list))
+        .routes(routes!(alerts::alerts_get, alerts::alerts_update))
+        .routes(routes!(alerts::alerts_workflow))
+        .routes(routes!(alerts::alert_comments_list, alerts::alert_comments_create))
         .routes(routes!(routes::keys_revoke))
+        .routes(routes!(rules::rules_create, rules::rules_list))
+        .routes(routes!(rules::rules_get, rules::rules_update, rules::rules_delete))
+        .routes(routes!(rules::rules_enable))
+        .routes(routes!(rules::rules_disable))
+        .routes(routes!(rules::rules_history))
+        .routes(routes!(rules::rules_sigma))
+        .routes(routes!(detect::backtest_saved))
+        .routes(routes!(detect::backtest_unsaved))
         .routes(routes!(routes::space_get, routes::space_update))
         .routes(routes!(compat::plain))
         .routes(routes!(compat::plain_batch))
@@ -182,6 +204,7 @@ pub async fn serve(listener: tokio::net::TcpListener, state: XdrState, shutdown:
     let ready = state.ready.clone();
     let retention = tokio::spawn(crate::retention::run(state.clone(), shutdown.clone()));
     let facts = state.build_facts.then(|| tokio::spawn(crate::facts::run(state.clone(), shutdown.clone())));
+    let detection = tokio::spawn(crate::detect::run(state.clone(), shutdown.clone()));
     let app = app(state);
     ready.store(true, Ordering::Release);
     let stopping = shutdown.clone();
@@ -195,6 +218,7 @@ pub async fn serve(listener: tokio::net::TcpListener, state: XdrState, shutdown:
     if let Some(f) = facts {
         let _ = f.await;
     }
+    let _ = detection.await;
     store.close().await;
     result
 }

@@ -39,6 +39,9 @@ pub struct XdrState {
     /// Bumped (`send_modify`) after every committed change to rules, so the detection consumer
     /// reloads them before its next batch.
     pub rules_changed: Arc<tokio::sync::watch::Sender<u64>>,
+    /// The detection consumer's checkpoint, sent after each of its commits (the log position
+    /// up to which alerts are written): what waits for detection to catch up watches.
+    pub detected: Arc<tokio::sync::watch::Sender<i64>>,
 }
 
 impl XdrState {

@@ -494,6 +494,7 @@ impl Xdr {
             retention_every: Duration::from_secs(3600),
             search: Default::default(),
             build_facts: !b.no_facts,
+            default_rules_enabled: false,
         };
         let state = vigie_xdr::open(opts, Arc::new(SystemClock))?;
         let space = state.keys.ensure_space("bench").await?;

@@ -175,6 +175,7 @@ pub async fn query(b: QueryBench) -> anyhow::Result<()> {
         retention_every: Duration::from_secs(86_400),
         search: vigie_xdr::search::SearchLimits { timeout: Duration::from_secs(600), max_rows: 10_000 },
         build_facts: false,
+        default_rules_enabled: false,
     };
     let state = vigie_xdr::open(opts, Arc::new(vigie_core::SystemClock))?;
     let payloads = samples().await?;

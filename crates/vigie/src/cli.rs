@@ -35,6 +35,12 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysCommand,
     },
+    /// Detection rules offline.
+    Rules {
+        /// What to do with rules.
+        #[command(subcommand)]
+        action: RulesCommand,
+    },
     /// Load generators for the figures in BENCHMARKS.md.
     Bench {
         /// Which benchmark.
@@ -182,6 +188,15 @@ pub enum KeysCommand {
     },
 }
 
+/// `rules` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// Run a rule over events from a file, as the XDR would (a backtest without a server):
+    /// prints the matches, the alerts it would raise and counts per day. Exit code 0 when the
+    /// rule raised no alert, 1 when it did, 2 on error (a rule that does not compile).
+    Test(crate::rules_test::RulesTest),
+}
+
 /// `bench` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
@@ -197,4 +212,8 @@ pub enum BenchCommand {
     /// The query language: parse and compile time, matcher throughput with the default rules,
     /// and search latency over stored events, each beside a baseline.
     Query(crate::bench_query::QueryBench),
+    /// Detection: throughput of the default rules plus Sigma rules (views beside the shown
+    /// event), the whole consumer, memory per group key of a window, and latency from intake
+    /// acknowledgement to the alert visible through the API.
+    Detect(crate::bench_detect::DetectBench),
 }

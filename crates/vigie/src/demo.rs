@@ -61,6 +61,21 @@ pub async fn run(cfg: Config, rate: f64) -> anyhow::Result<()> {
         ),
         None => println!("The XDR half is not running (--role firewall)."),
     }
+    // The default content is installed in every space, disabled; the demo enables it once, on
+    // its first run (a later run keeps what the user changed).
+    if let (Some(_), Some(x)) = (&fw.bootstrap, &halves.xdr) {
+        let space = x.state.keys.ensure_space(&cfg.tenant_name).await.context("cannot find the default space")?;
+        let id = space.id.to_string();
+        let space_no: i64 = x
+            .state
+            .store
+            .read(move |c| c.query_row("SELECT no FROM spaces WHERE id = ?1", [id], |r| r.get(0)).map_err(vigie_core::StoreError::from))
+            .await?;
+        let n = vigie_xdr::rules::set_defaults_enabled(&x.state, space_no, true).await?;
+        println!(
+            "Enabled the {n} default detection rules (policy violations on unvetted platforms, repeated high-risk use, financial data, critical firewall alerts)."
+        );
+    }
     println!("Sending {rate} simulated interactions per second from {PEOPLE} people; Ctrl-C stops.");
     println!();
 

@@ -2,18 +2,20 @@
 //! wires the library crates together. It is the only place that prints or reads the
 //! environment.
 mod bench;
+mod bench_detect;
 mod bench_intake;
 mod bench_query;
 mod bench_webhooks;
 mod cli;
 mod demo;
+mod rules_test;
 mod scan;
 mod serve;
 mod traffic;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{BenchCommand, Cli, Command, KeysCommand, ServeArgs, TenantsCommand};
+use cli::{BenchCommand, Cli, Command, KeysCommand, RulesCommand, ServeArgs, TenantsCommand};
 use std::process::ExitCode;
 use vigie_core::config::{Config, LogFormat, RawConfig, validate};
 
@@ -61,6 +63,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let cfg = load_config(&args)?;
             serve::create_key(cfg, &space, &name, scope, source, signed, expires_in_days).await?;
         }
+        Command::Rules { action: RulesCommand::Test(t) } => return rules_test::run(&t),
         Command::Bench { which: BenchCommand::Interactions(b) } => {
             init_logs(LogFormat::Text);
             bench::interactions(b).await?;
@@ -72,6 +75,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench { which: BenchCommand::Intake(b) } => {
             init_logs(LogFormat::Text);
             bench_intake::intake(b).await?;
+        }
+        Command::Bench { which: BenchCommand::Detect(b) } => {
+            init_logs(LogFormat::Text);
+            bench_detect::detect(b).await?;
         }
         Command::Bench { which: BenchCommand::Query(b) } => {
             init_logs(LogFormat::Text);

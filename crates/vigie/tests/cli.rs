@@ -193,3 +193,57 @@ fn scanning_a_file_with_a_card_exits_1_and_prints_only_masked_values_with_line_a
     assert!(v["risk_score"].as_f64().is_some_and(|r| r > 0.9), "{v}");
     assert_eq!(v["bytes"].as_u64(), Some(text.len() as u64));
 }
+
+/// Runs `vigie rules test` with `args`; returns the exit code, stdout and stderr.
+fn rules_test(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
+    let out = vigie().args(["rules", "test"]).args(args).output().expect("run");
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn high_risk(id: &str, user: &str, minute: u32) -> String {
+    serde_json::json!({"id": id, "type": "interaction.high_risk", "timestamp": format!("2026-11-27T10:{minute:02}:00Z"), "source": "noxys",
+        "data": {"interaction": {"id": format!("i-{id}"), "user_id": user, "platform_id": "deepseek", "risk_score": 0.95,
+            "classification_count": 1, "classifications": [{"type": "CREDIT_CARD"}]}}})
+    .to_string()
+}
+
+#[test]
+fn rules_test_runs_a_pipe_or_sigma_rule_over_a_file_of_events_as_the_xdr_would() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = dir.path().join("events.ndjson");
+    // Seven high-risk events: six from ann within the hour (given out of order), one from bo.
+    let mut lines: Vec<String> = (0..6).rev().map(|k| high_risk(&format!("ann-{k}"), "ann", k * 9)).collect();
+    lines.push(high_risk("bo-0", "bo", 1));
+    std::fs::write(&events, lines.join("\n") + "\n\n").expect("write");
+    let rule = dir.path().join("repeated.pipe");
+    std::fs::write(&rule, "event_type == \"interaction.high_risk\" | stats count by user_id | where count > 5 in last 1 hour")
+        .expect("write");
+    let (code, out, err) = rules_test(&[rule.as_os_str(), "--events".as_ref(), events.as_os_str()]);
+    assert_eq!(code, Some(1), "an alert is exit 1: {out}{err}");
+    assert!(out.starts_with("7 events, 1 matches, 1 alerts"), "{out}");
+    assert!(
+        out.contains("repeated — ann") && out.contains("ann-0") && out.contains("ann-5") && out.contains("2026-11-27  1 matches, 1 alerts"),
+        "{out}"
+    );
+    // The same in Sigma, as JSON.
+    let sigma = dir.path().join("cards.yml");
+    std::fs::write(
+        &sigma,
+        "title: Cards\nlogsource: {product: vigie}\ndetection:\n  sel:\n    classification_type: CREDIT_CARD\n    risk_score|gt: 0.9\n  condition: sel\n",
+    )
+    .expect("write");
+    let (code, out, err) = rules_test(&[sigma.as_os_str(), "--events".as_ref(), events.as_os_str(), "--json".as_ref()]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!((v["matches"].as_u64(), v["alerts"].as_u64()), (Some(7), Some(2)), "{v}");
+    // Nothing matches: exit 0.
+    let none = dir.path().join("none.pipe");
+    std::fs::write(&none, "platform_id == \"claude\"").expect("write");
+    let (code, out, _) = rules_test(&[none.as_os_str(), "--events".as_ref(), events.as_os_str()]);
+    assert_eq!((code, out.lines().next()), (Some(0), Some("7 events, 0 matches, 0 alerts (0 suppressed by the rate limit)")));
+    // A rule that does not compile: exit 2, the position.
+    std::fs::write(&none, "platform_id ==").expect("write");
+    let (code, _, err) = rules_test(&[none.as_os_str(), "--events".as_ref(), events.as_os_str()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("none.pipe: 1:15"), "{err}");
+}

@@ -4,15 +4,16 @@
 //! and a sender that retries it after the restart gets it acknowledged without a duplicate.
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout_at};
+
+mod support;
+use support::Xdr;
 
 /// Concurrent senders.
 const SENDERS: usize = 6;
@@ -25,92 +26,6 @@ fn kill_after_acks() -> usize {
 }
 /// A guard: no sender sends more than this many batches.
 const MAX_BATCHES_PER_SENDER: usize = 400;
-
-/// A `vigie serve --role xdr` process, killed when dropped (a failing assertion leaves no server
-/// behind).
-struct Xdr {
-    child: Child,
-    base: String,
-    log: PathBuf,
-}
-
-fn vigie() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigie"));
-    for (var, _) in std::env::vars_os() {
-        if var.to_string_lossy().starts_with("VIGIE_") {
-            cmd.env_remove(var);
-        }
-    }
-    cmd
-}
-
-impl Xdr {
-    /// Starts the XDR on `data` and `addr`, waits for the address it prints and for `/readyz` to
-    /// answer 200.
-    async fn start(data: &Path, addr: &str, log: PathBuf, deadline: Instant) -> Xdr {
-        // stderr goes to a file so a chatty log can never fill a pipe and stall the server.
-        let stderr = std::fs::File::create(&log).expect("log file");
-        let mut child = vigie()
-            .args(["serve", "--role", "xdr", "--xdr-addr", addr, "--data-dir"])
-            .arg(data)
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn vigie");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
-        // Drains stdout for the life of the process: a closed pipe would make a later print fail.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut xdr = Xdr { child, base: String::new(), log };
-        loop {
-            match timeout_at(deadline, lines.recv()).await {
-                Ok(Some(line)) => {
-                    if let Some(rest) = line.strip_prefix("XDR API:") {
-                        xdr.base = rest.trim().split("/api/v1").next().expect("a URL").to_owned();
-                        break;
-                    }
-                }
-                Ok(None) => panic!("vigie exited before listening: {}", xdr.log_text()),
-                Err(_) => panic!("vigie did not print its address in time: {}", xdr.log_text()),
-            }
-        }
-        let http = reqwest::Client::new();
-        loop {
-            if let Ok(r) = http.get(format!("{}/readyz", xdr.base)).send().await
-                && r.status() == reqwest::StatusCode::OK
-            {
-                return xdr;
-            }
-            assert!(Instant::now() < deadline, "/readyz never answered 200: {}", xdr.log_text());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// `host:port`, to start again on the same address.
-    fn addr(&self) -> String {
-        self.base.trim_start_matches("http://").to_owned()
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGKILL, then reaps the process.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Xdr {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// What came of the load, shared by the senders.
 #[derive(Default)]
@@ -188,19 +103,6 @@ async fn sender(load: Arc<Load>, http: reqwest::Client, base: String, key: Strin
     }
 }
 
-/// Creates a key as an operator would, with the server running; it is the last line printed.
-fn create_key(data: &Path) -> String {
-    let out = vigie()
-        .args(["keys", "create", "--space", "default", "--scope", "events_write,events_read", "--name", "load", "--data-dir"])
-        .arg(data)
-        .output()
-        .expect("vigie keys create");
-    assert!(out.status.success(), "vigie keys create: {}", String::from_utf8_lossy(&out.stderr));
-    let key = String::from_utf8_lossy(&out.stdout).lines().last().expect("the key on the last line").trim().to_owned();
-    assert!(key.starts_with("vxk_"), "{key}");
-    key
-}
-
 /// Every acknowledged id answers 200 on `GET /api/v1/events/{id}`, with that id; the ids that
 /// do not, with what they got.
 async fn missing_over_http(base: &str, key: &str, ids: &[String]) -> Vec<String> {
@@ -248,7 +150,7 @@ async fn an_xdr_killed_under_batch_load_keeps_every_acknowledged_event_once() {
     let data = dir.path().join("data");
 
     let mut first = Xdr::start(&data, "127.0.0.1:0", dir.path().join("first.log"), deadline).await;
-    let key = create_key(&data);
+    let key = support::create_key(&data, "default", "events_write,events_read");
 
     // The load, killed mid-way.
     let load = Arc::new(Load::default());

@@ -401,7 +401,7 @@ async fn a_log_written_before_the_compact_schema_is_carried_over_whole() {
                (41, '01900000-0000-7000-8000-000000000001', 'old-1', 1795852800000000, 1795852800000000, 'login', 'edr',
                 '{\"id\":\"old-1\",\"type\":\"login\",\"event_type\":\"login\",\"source\":\"edr\",\"user\":{\"name\":\"bob\"},\"received_at\":\"2026-11-28T08:00:00.000000Z\",\"space_id\":\"01900000-0000-7000-8000-000000000001\"}'),
                (42, '01900000-0000-7000-8000-000000000001', 'old-2', 1795852800000001, 1795852800000000, NULL, 'api', '{\"x\":1}');
-             INSERT INTO consumer_checkpoints VALUES ('detection', 41, 0);
+             INSERT INTO consumer_checkpoints VALUES ('intel', 41, 0);
              UPDATE sqlite_sequence SET seq = 100 WHERE name = 'events';",
         )
         .expect("old rows");
@@ -418,7 +418,7 @@ async fn a_log_written_before_the_compact_schema_is_carried_over_whole() {
         .state
         .store
         .read(|c| {
-            let from = vigie_xdr::log::checkpoint(c, "detection")?;
+            let from = vigie_xdr::log::checkpoint(c, "intel")?;
             Ok::<_, vigie_core::StoreError>(vigie_xdr::log::read_after(c, from, 10)?.into_iter().map(|e| e.id).collect::<Vec<_>>())
         })
         .await

@@ -1,9 +1,12 @@
 //! Integration tests of the XDR API: a real server on a loopback port, a real SQLite file, a
 //! real HTTP client.
+mod alerts;
 mod compat;
+mod detect;
 mod intake;
 mod matrix;
 mod openapi;
+mod rules;
 mod search;
 
 use reqwest::StatusCode;
@@ -44,6 +47,7 @@ impl TestXdr {
             retention_every: std::time::Duration::from_secs(3600),
             search: Default::default(),
             build_facts: true,
+            default_rules_enabled: false,
         };
         tune(&mut opts);
         let state = vigie_xdr::open(opts, Arc::new(SystemClock)).expect("open");

@@ -9,8 +9,16 @@ async fn every_documented_operation_is_routed_and_the_operational_endpoints_answ
     let doc: Value = x.http.get(format!("{}/api/v1/openapi.json", x.base)).send().await.expect("doc").json().await.expect("json");
     let mut documented: Vec<(String, String)> = Vec::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
-        for method in item.as_object().expect("item").keys() {
+        for (method, op) in item.as_object().expect("item") {
             documented.push((method.clone(), path.clone()));
+            // A path parameter is one the path has (query filters documented as path
+            // parameters would tell clients to put them in the URL's path).
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["in"] == "path" {
+                    let name = p["name"].as_str().unwrap_or_default();
+                    assert!(path.contains(&format!("{{{name}}}")), "{method} {path}: {name} documented as a path parameter");
+                }
+            }
         }
     }
     documented.sort();
@@ -23,6 +31,23 @@ async fn every_documented_operation_is_routed_and_the_operational_endpoints_answ
         ("delete", "/api/v1/keys/{id}"),
         ("get", "/api/v1/space"),
         ("patch", "/api/v1/space"),
+        ("get", "/api/v1/alerts"),
+        ("get", "/api/v1/alerts/{id}"),
+        ("patch", "/api/v1/alerts/{id}"),
+        ("patch", "/api/v1/alerts/{id}/workflow"),
+        ("get", "/api/v1/alerts/{id}/comments"),
+        ("post", "/api/v1/alerts/{id}/comments"),
+        ("post", "/api/v1/rules"),
+        ("get", "/api/v1/rules"),
+        ("get", "/api/v1/rules/{id}"),
+        ("patch", "/api/v1/rules/{id}"),
+        ("delete", "/api/v1/rules/{id}"),
+        ("put", "/api/v1/rules/{id}/enabled"),
+        ("put", "/api/v1/rules/{id}/disabled"),
+        ("get", "/api/v1/rules/{id}/history"),
+        ("get", "/api/v1/rules/{id}/sigma"),
+        ("post", "/api/v1/rules/{id}/backtest"),
+        ("post", "/api/v1/rules/backtest"),
         ("post", "/plain"),
         ("post", "/plain/batch"),
         ("post", "/jsons"),

@@ -173,7 +173,7 @@ async fn the_sql_search_reads_every_field_as_the_log_shows_it() {
         let mut reg = Fields::new();
         let m = Matcher::compile(parsed.filter.as_ref(), &mut reg).expect("compile");
         let mut want: Vec<String> =
-            shown.iter().filter(|e| m.matches(&reg.record(e))).map(|e| e["id"].as_str().unwrap_or("?").to_owned()).collect();
+            shown.iter().filter(|e| m.matches(&reg.record(*e))).map(|e| e["id"].as_str().unwrap_or("?").to_owned()).collect();
         want.sort();
         let (status, v) = search(&x, &key, q).await;
         assert_eq!(status, StatusCode::OK, "{q}: {v}");
