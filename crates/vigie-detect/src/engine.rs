@@ -38,6 +38,13 @@ pub struct Hit {
     pub row: Option<Row>,
 }
 
+/// What [`Engine::first_pass`] found for one event.
+#[derive(Debug, Default)]
+pub struct FirstPass {
+    hits: Vec<Hit>,
+    docs: Vec<(usize, usize)>,
+}
+
 /// The windows of one rule: one for a pipe window, one per correlation for Sigma.
 #[derive(Debug, Default)]
 pub struct States {
@@ -45,8 +52,8 @@ pub struct States {
 }
 
 impl States {
-    /// The changed groups of every window since the last call, by rule index: `(window, gid,
-    /// saved or None)`.
+    /// The changed groups of every window since the last call: `(rule index, window, (group id,
+    /// saved or None))`.
     pub fn take_changes(&mut self) -> Vec<(usize, usize, Change)> {
         let mut out = Vec::new();
         for (r, ws) in self.windows.iter_mut().enumerate() {
@@ -135,11 +142,11 @@ impl Engine {
         }
     }
 
-    /// Reloads a saved group of window `w` of rule `r`.
-    pub fn restore(&self, states: &mut States, r: usize, w: usize, gid: &str, saved: &str) -> Result<(), String> {
+    /// Reloads saved group `h` of window `w` of rule `r`.
+    pub fn restore(&self, states: &mut States, r: usize, w: usize, h: u64, saved: &str) -> Result<(), String> {
         let win = self.window(r, w).ok_or("no such window")?;
         let state = states.windows.get_mut(r).and_then(|ws| ws.get_mut(w)).ok_or("no such window")?;
-        win.restore(state, gid, saved)
+        win.restore(state, h, saved)
     }
 
     /// Drops groups that went quiet for longer than their window before `t` (µs).
@@ -158,13 +165,28 @@ impl Engine {
     /// Evaluates every rule over one event (its log position `seq` and time `t` in µs),
     /// pushing the hits to `out`.
     pub fn evaluate(&self, states: &mut States, event: &dyn EventSource, seq: i64, t: i64, out: &mut Vec<Hit>) {
-        self.evaluate_stateless(event, seq, t, out);
+        let first = self.first_pass(event, seq, t);
+        self.second_pass(states, event, first, seq, t, out);
+    }
+
+    /// The part of [`Engine::evaluate`] that reads no state (pipe filters, Sigma documents):
+    /// events can go through it on several threads, then through [`Engine::second_pass`] in
+    /// log order.
+    pub fn first_pass(&self, event: &dyn EventSource, seq: i64, t: i64) -> FirstPass {
+        let mut hits = Vec::new();
+        self.evaluate_stateless(event, seq, t, &mut hits);
         // Empty (no allocation) unless a document matched.
         let mut docs = Vec::new();
         if let Some(s) = &self.sigma {
             s.matches(event, &mut docs);
         }
-        self.evaluate_stateful(states, event, &docs, seq, t, out);
+        FirstPass { hits, docs }
+    }
+
+    /// Windows and correlations over an event's [`FirstPass`]; pushes every hit to `out`.
+    pub fn second_pass(&self, states: &mut States, event: &dyn EventSource, first: FirstPass, seq: i64, t: i64, out: &mut Vec<Hit>) {
+        out.extend(first.hits);
+        self.evaluate_stateful(states, event, &first.docs, seq, t, out);
     }
 
     /// The rules that need no state: pipe filters.

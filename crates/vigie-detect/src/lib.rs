@@ -16,6 +16,6 @@ pub mod event;
 pub mod rule;
 pub mod sigma;
 
-pub use engine::{Engine, Hit, RuleEntry, States};
+pub use engine::{Engine, FirstPass, Hit, RuleEntry, States};
 pub use event::{EventSource, MapEvent};
 pub use rule::{Kind, Program, RuleError, Shape, compile, export_sigma};

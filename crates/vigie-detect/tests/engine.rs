@@ -162,8 +162,8 @@ fn pipe_windows_save_only_what_changed_and_a_restored_engine_goes_on_counting() 
     // A new engine (a restart) restores the saved groups and fires on the sixth.
     let again = engine(&[(Kind::Pipe, HIGH_RISK), (Kind::Pipe, "event_type == \"alert.severity_critical\"")]);
     let mut restored = again.states();
-    for (r, w, (gid, saved)) in &changes {
-        again.restore(&mut restored, *r, *w, gid, &saved.as_ref().expect("live").state).expect("restore");
+    for (r, w, (h, saved)) in &changes {
+        again.restore(&mut restored, *r, *w, *h, &saved.as_ref().expect("live").state).expect("restore");
     }
     let more: Vec<(Value, i64)> = (0..4).map(|m| (hr("u1"), 10 + m)).collect();
     let hits = feed(&again, &mut restored, &more);

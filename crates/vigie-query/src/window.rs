@@ -18,7 +18,6 @@ use crate::value::number;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::hash::BuildHasher;
 
 /// The most groups a rule keeps.
 pub const MAX_GROUPS: usize = 1 << 20;
@@ -164,21 +163,33 @@ impl Running {
 #[derive(Debug, Clone, Default)]
 pub struct WindowState {
     groups: HashMap<u64, Box<Group>>,
-    hasher: std::collections::hash_map::RandomState,
-    changed: HashMap<u64, String>,
+    changed: std::collections::HashSet<u64>,
 }
 
-/// A group's state to save (`Some`) or to delete (`None`), by its key values (a JSON array).
-pub type Change = (String, Option<Saved>);
+/// A group's state to save (`Some`) or to delete (`None`), by the group's id.
+pub type Change = (u64, Option<Saved>);
 
 /// A group's window as saved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Saved {
     /// The window's events (JSON), for [`WindowRule::restore`].
     pub state: String,
-    /// Its newest event's time (µs): a saved window older than the span before the newest event
-    /// seen can be deleted.
+    /// Its newest event's time (µs): once the window's span has passed since, nothing of it
+    /// counts any more and the saved row can go.
     pub last: i64,
+}
+
+/// A group's id: a 64-bit hash of its key values, the same in every run (SipHash with fixed
+/// keys), so a saved group is found again after a restart. Two groups share an id with
+/// probability ~n²/2⁶⁵ (one in 36 million for a million groups); choosing key values that
+/// collide with another person's takes ~2⁶⁴ tries. The map holding groups hashes ids again with
+/// a per-process random key.
+pub fn group_id(keys: &[Value]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new();
+    serde_json::to_string(keys).unwrap_or_default().hash(&mut h);
+    h.finish()
 }
 
 impl WindowState {
@@ -187,26 +198,18 @@ impl WindowState {
         self.groups.len()
     }
 
-    fn id(&self, gid: &str) -> u64 {
-        self.hasher.hash_one(gid)
-    }
-
-    fn touch(&mut self, h: u64, gid: &str) {
-        self.changed.entry(h).or_insert_with(|| gid.to_owned());
-    }
-
     /// The groups changed since the last call: each one's window to save, or `None` for a group
     /// that is gone (fired, expired or evicted).
     pub fn take_changes(&mut self) -> Vec<Change> {
         let changed = std::mem::take(&mut self.changed);
         changed
             .into_iter()
-            .map(|(h, gid)| {
+            .map(|h| {
                 let saved = self.groups.get(&h).map(|g| Saved {
                     state: serde_json::to_string(&g.entries).unwrap_or_default(),
                     last: g.entries.back().map_or(0, |e| e.t),
                 });
-                (gid, saved)
+                (h, saved)
             })
             .collect()
     }
@@ -307,12 +310,11 @@ impl WindowRule {
     /// columns and the fields the aggregations read.
     pub fn add(&self, state: &mut WindowState, row: &dyn Lookup, seq: i64, t: i64) -> Option<Firing> {
         let keys = key_values(&self.by, row);
-        let gid = serde_json::to_string(&keys).unwrap_or_default();
-        let h = state.id(&gid);
+        let h = group_id(&keys);
         if !state.groups.contains_key(&h) && state.groups.len() >= MAX_GROUPS {
-            self.evict(state, t);
+            self.evict(state);
         }
-        state.touch(h, &gid);
+        state.changed.insert(h);
         let group =
             state.groups.entry(h).or_insert_with(|| Box::new(Group { entries: VecDeque::with_capacity(1), running: self.fresh_running() }));
         let values: Box<[Option<Value>]> = if self.counts_only {
@@ -355,8 +357,9 @@ impl WindowRule {
         }
     }
 
-    /// Reloads one group saved by [`WindowState::take_changes`] (after a restart).
-    pub fn restore(&self, state: &mut WindowState, gid: &str, saved: &str) -> Result<(), String> {
+    /// Reloads group `h` saved by [`WindowState::take_changes`] (after a restart). Past
+    /// [`MAX_GROUPS`], the stalest are evicted as when events arrive.
+    pub fn restore(&self, state: &mut WindowState, h: u64, saved: &str) -> Result<(), String> {
         let entries: Vec<Entry> = serde_json::from_str(saved).map_err(|e| format!("a saved window does not read back: {e}"))?;
         let mut group = Group { entries: VecDeque::with_capacity(entries.len().max(1)), running: self.fresh_running() };
         for mut e in entries {
@@ -367,7 +370,9 @@ impl WindowRule {
             }
             self.join(&mut group, e);
         }
-        let h = state.id(gid);
+        if !state.groups.contains_key(&h) && state.groups.len() >= MAX_GROUPS {
+            self.evict(state);
+        }
         state.groups.insert(h, Box::new(group));
         Ok(())
     }
@@ -386,11 +391,8 @@ impl WindowRule {
             }
             keep
         });
-        for h in gone {
-            // A group dropped here is deleted where it was saved; its key text is only known
-            // if it changed since the last save, so expiry is also done where it is saved.
-            state.changed.remove(&h);
-        }
+        // Deleted where they were saved with the next changes.
+        state.changed.extend(gone);
         before - state.groups.len()
     }
 
@@ -415,16 +417,15 @@ impl WindowRule {
     }
 
     /// Makes room for a group: drops the stalest hundredth of the groups at once (so a flood
-    /// of new groups costs one selection per ten thousand of them, not a scan each). Groups
-    /// dropped this way are forgotten in memory; where they were saved, the consumer deletes
-    /// saved windows older than the span.
-    fn evict(&self, state: &mut WindowState, _t: i64) {
+    /// of new groups costs one selection per ten thousand of them, not a scan each). They are
+    /// deleted where they were saved with the next changes.
+    fn evict(&self, state: &mut WindowState) {
         let mut ages: Vec<(i64, u64)> = state.groups.iter().map(|(k, g)| (g.entries.back().map_or(i64::MIN, |e| e.t), *k)).collect();
         let n = (ages.len() / 100).max(1);
         ages.select_nth_unstable(n - 1);
         for (_, k) in ages.into_iter().take(n) {
             state.groups.remove(&k);
-            state.changed.remove(&k);
+            state.changed.insert(k);
         }
     }
 }

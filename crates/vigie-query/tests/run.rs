@@ -173,25 +173,30 @@ fn the_window_state_survives_a_restart_and_stays_bounded() {
     assert_eq!(changes.len(), 2);
     assert!(!state.has_changes());
     let mut restored = WindowState::default();
-    for (gid, saved) in &changes {
+    for (h, saved) in &changes {
         let saved = saved.as_ref().expect("a live group");
-        rule.restore(&mut restored, gid, &saved.state).expect("restore");
+        rule.restore(&mut restored, *h, &saved.state).expect("restore");
     }
     assert_eq!(rule.current(&restored), rule.current(&state));
     assert_eq!(feed(&rule, &mut restored, "alice", &[30, 40, 50]).len(), 1, "the three before the restart count");
     // The fired group is gone: saving deletes it.
     let after = restored.take_changes();
     assert_eq!(after.len(), 1);
-    assert_eq!((after[0].0.as_str(), after[0].1.is_none()), ("[\"alice\"]", true));
+    assert_eq!((after[0].0, after[0].1.is_none()), (vigie_query::window::group_id(&[json!("alice")]), true));
     let mut many = WindowState::default();
     for i in 0..(MAX_GROUPS as i64 + 50) {
         rule.observe(&mut many, &at("2026-11-28T08:00:00Z", &format!("u{i}"), "p"), i, i);
     }
     assert!(many.groups() <= MAX_GROUPS);
     // Groups gone quiet for longer than the window are dropped.
+    // The evicted are deleted where they were saved.
+    let changes = many.take_changes();
+    assert_eq!(changes.iter().filter(|(_, s)| s.is_none()).count(), MAX_GROUPS + 50 - many.groups());
+    assert_eq!(changes.iter().filter(|(_, s)| s.is_some()).count(), many.groups());
     let held = many.groups();
     assert_eq!(rule.expire(&mut many, MAX_GROUPS as i64 + 50 + 3_600_000_000), held);
     assert_eq!(many.groups(), 0);
+    assert_eq!(many.take_changes().len(), held, "expired groups are deleted where they were saved");
     assert!(WindowRule::compile(&parse("| stats count | where count > 1 in last 1h | head 1").expect("q")).is_err());
     assert!(WindowRule::compile(&parse("a == 1 | stats count").expect("q")).expect("plain").is_none());
 }

@@ -15,7 +15,7 @@ CREATE TABLE rules (
     actions      TEXT NOT NULL DEFAULT '[]',      -- JSON array of {"type": "alert"|"notify"|"case", …}
     builtin      TEXT,                            -- the default content's key ('default-1' …), else null
     version      INTEGER NOT NULL DEFAULT 1,      -- bumped by every change of what the rule matches
-    paused_until INTEGER,                         -- rate limited: no new alerts before this
+    paused_until INTEGER,                         -- rate limited: no new alert for matches before this (event time)
     created_at   INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL,
     created_by   TEXT,
@@ -45,15 +45,15 @@ CREATE TABLE rule_history (
 );
 CREATE INDEX rule_history_rule ON rule_history (rule_id, id);
 
--- Correlation state: one row per group of a windowed rule, written in the detection
--- consumer's transaction with its checkpoint.
+-- Correlation state: one row per group of a window of a rule, written in the detection
+-- consumer's transaction with its checkpoint (a group fired, expired or evicted is deleted there).
 CREATE TABLE rule_windows (
     rule_id TEXT NOT NULL,
     version INTEGER NOT NULL,                     -- the rule's version the state belongs to
-    gid     TEXT NOT NULL,                        -- the group's key values (JSON array)
+    window  INTEGER NOT NULL,                     -- the window of the rule (a Sigma rule may have several)
+    h       INTEGER NOT NULL,                     -- the group's id (a fixed hash of its key values)
     state   TEXT NOT NULL,                        -- the group's window (JSON)
-    last_t  INTEGER NOT NULL,                     -- its newest event's time: older than the span, it is deleted
-    PRIMARY KEY (rule_id, gid)
+    PRIMARY KEY (rule_id, window, h)
 ) WITHOUT ROWID;
 
 CREATE TABLE alerts (
@@ -74,11 +74,12 @@ CREATE TABLE alerts (
     platform_id    TEXT,                          -- the AI platform involved
     assignee       TEXT,
     details        TEXT NOT NULL DEFAULT '{}',    -- JSON: the match (the window's row, the event's fields)
+    raised_at      INTEGER NOT NULL,              -- the rate limit's clock when raised: its last event's time, at most now
     created_at     INTEGER NOT NULL,
     updated_at     INTEGER NOT NULL
 );
 CREATE INDEX alerts_space_created ON alerts (space_no, created_at, id);
-CREATE INDEX alerts_rule_created ON alerts (rule_id, created_at);
+CREATE INDEX alerts_rule_raised ON alerts (rule_id, raised_at);
 CREATE INDEX alerts_open_key ON alerts (rule_id, similarity_key) WHERE status IN ('pending', 'acknowledged', 'ongoing');
 
 CREATE TABLE alert_events (

@@ -119,11 +119,14 @@ fn apply_with(c: &Connection, ids: &IdGen, m: &Match, now: i64, short_id: &mut d
             .execute(params![m.rule_id, now])?;
         return Ok(Outcome::Occurrence { alert_id });
     }
-    if let Some(paused_until) = rate_limited(c, m, now)? {
+    // The rate limit's clock is the match's time (at most now): a consumer catching up a backlog
+    // raises what it would have raised in real time, and a backtest counts the same way.
+    let clock = m.first_seen.max(m.last_seen).min(now);
+    if let Some(paused_until) = rate_limited(c, m, clock)? {
         c.prepare_cached("UPDATE rule_stats SET suppressed = suppressed + 1 WHERE rule_id = ?1")?.execute([&m.rule_id])?;
         return Ok(Outcome::Suppressed { paused_until });
     }
-    let (alert_id, short_id) = raise(c, ids, m, now, short_id)?;
+    let (alert_id, short_id) = raise(c, ids, m, now, clock, short_id)?;
     c.prepare_cached("UPDATE rule_stats SET alerts = alerts + 1, last_fired_at = ?2 WHERE rule_id = ?1")?
         .execute(params![m.rule_id, now])?;
     Ok(Outcome::Raised { alert_id, short_id })
@@ -139,8 +142,8 @@ fn open_alert(c: &Connection, m: &Match) -> Result<Option<String>, StoreError> {
     Ok(c.prepare_cached(OPEN_ALERT)?.query_row(params![m.rule_id, m.similarity_key, m.space_no], |r| r.get(0)).optional()?)
 }
 
-/// When the rule may raise again if it may not now; clears a pause that is over, and pauses a
-/// rule that would exceed the rate.
+/// When the rule may raise again if it may not at `now` (the rate clock: the match's time);
+/// clears a pause that is over, and pauses a rule that would exceed the rate.
 fn rate_limited(c: &Connection, m: &Match, now: i64) -> Result<Option<i64>, StoreError> {
     let paused: Option<i64> = c
         .prepare_cached("SELECT paused_until FROM rules WHERE id = ?1 AND space_no = ?2")?
@@ -156,7 +159,7 @@ fn rate_limited(c: &Connection, m: &Match, now: i64) -> Result<Option<i64>, Stor
         rule_history(c, &m.rule_id, until, "resumed", None)?;
     }
     let recent: i64 = c
-        .prepare_cached("SELECT COUNT(*) FROM alerts WHERE rule_id = ?1 AND created_at > ?2 AND space_no = ?3")?
+        .prepare_cached("SELECT COUNT(*) FROM alerts WHERE rule_id = ?1 AND raised_at > ?2 AND space_no = ?3")?
         .query_row(params![m.rule_id, now - RATE_WINDOW_MICROS, m.space_no], |r| r.get(0))?;
     if recent < RATE_LIMIT_ALERTS {
         return Ok(None);
@@ -181,14 +184,21 @@ fn rule_history(c: &Connection, rule_id: &str, at: i64, kind: &str, detail: Opti
 }
 
 /// Inserts a new pending alert, drawing short ids until one is free.
-fn raise(c: &Connection, ids: &IdGen, m: &Match, now: i64, short_id: &mut dyn FnMut() -> String) -> Result<(String, String), StoreError> {
+fn raise(
+    c: &Connection,
+    ids: &IdGen,
+    m: &Match,
+    now: i64,
+    clock: i64,
+    short_id: &mut dyn FnMut() -> String,
+) -> Result<(String, String), StoreError> {
     let id = ids.at(from_micros(now)).to_string();
     let severity = m.severity.min(100);
     let details = serde_json::to_string(&m.details)?;
     let mut insert = c.prepare_cached(
         "INSERT INTO alerts (id, short_id, space_no, rule_id, rule_name, title, severity, urgency, status, similarity_key, occurrences, \
-         first_seen, last_seen, user_id, platform_id, assignee, details, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, 1, ?10, ?11, ?12, ?13, NULL, ?14, ?15, ?15)",
+         first_seen, last_seen, user_id, platform_id, assignee, details, raised_at, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, 1, ?10, ?11, ?12, ?13, NULL, ?14, ?16, ?15, ?15)",
     )?;
     let mut tries = 0;
     let short = loop {
@@ -208,7 +218,8 @@ fn raise(c: &Connection, ids: &IdGen, m: &Match, now: i64, short_id: &mut dyn Fn
             m.user_id,
             m.platform_id,
             details,
-            now
+            now,
+            clock
         ]);
         match inserted {
             Ok(_) => break short,

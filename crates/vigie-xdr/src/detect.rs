@@ -26,18 +26,26 @@ pub const BATCH: usize = 2_000;
 // ---------------------------------------------------------------------------------------------
 // Events as rules read them
 
-/// A stored event as rules read it: equal, field by field, to what `log::shown` shows.
+/// A stored event as rules read it: equal, field by field, to what `log::shown` shows. The body
+/// is parsed once; the firewall's flat fields are read through it when asked for (nothing is
+/// copied), the list of classification types built once if a rule asks for it.
 pub struct View {
     stored: Stored,
     space_id: String,
     body: Map<String, Value>,
-    firewall: Option<Map<String, Value>>,
+    /// A firewall event (`normalize::firewall_fields` would give it flat fields).
+    firewall: bool,
     id: Value,
     source: Value,
     event_type: Option<Value>,
     space: OnceCell<Value>,
     timestamp: OnceCell<Value>,
     received_at: OnceCell<Value>,
+    types: OnceCell<Value>,
+    /// The shown event itself, for the rare event whose names could collide once flattened
+    /// (a member name holding `.` or `#`, or empty), that nests deeper than flattening goes, or
+    /// whose paths would be too long to flatten: lookups then read it.
+    shown: Option<Map<String, Value>>,
 }
 
 impl View {
@@ -48,8 +56,16 @@ impl View {
             Ok(Value::Object(m)) => m,
             _ => Map::new(),
         };
-        let firewall = crate::normalize::firewall_fields(&body);
+        let firewall = is_firewall(&body);
+        let shown = match irregular(&body) {
+            true => match crate::log::shown(&stored, &space_id) {
+                Value::Object(m) => Some(m),
+                _ => None,
+            },
+            false => None,
+        };
         View {
+            shown,
             id: Value::String(stored.id.clone()),
             source: Value::String(stored.source.clone()),
             event_type: stored.event_type.clone().map(Value::String),
@@ -60,6 +76,7 @@ impl View {
             space: OnceCell::new(),
             timestamp: OnceCell::new(),
             received_at: OnceCell::new(),
+            types: OnceCell::new(),
         }
     }
 
@@ -78,9 +95,64 @@ impl View {
             "space_id" => Some(self.space.get_or_init(|| Value::String(self.space_id.clone()))),
             "timestamp" => Some(self.timestamp.get_or_init(|| rfc3339(self.stored.timestamp))),
             "received_at" => Some(self.received_at.get_or_init(|| rfc3339(self.stored.received_at))),
-            _ => self.firewall.as_ref().and_then(|f| f.get(name)).or_else(|| self.body.get(name)),
+            _ => match self.firewall.then(|| self.firewall_field(name)).flatten() {
+                Some(v) => Some(v),
+                None => self.body.get(name),
+            },
         }
     }
+
+    /// What `normalize::firewall_fields` gives `name`, read in place: `None` when it gives
+    /// nothing (the event's own field then shows).
+    fn firewall_field(&self, name: &str) -> Option<&Value> {
+        let data = self.body.get("data").and_then(Value::as_object)?;
+        let interaction = data.get("interaction").and_then(Value::as_object);
+        let decision = || interaction.and_then(|i| i.get("decision"));
+        let policy = || data.get("policy").and_then(Value::as_object);
+        match name {
+            "timestamp" | "tenant_id" => self.body.get(name),
+            "interaction_id" => present(interaction?.get("id")),
+            "platform_id" | "user_id" | "user_email" | "risk_score" | "classification_count" | "direction" | "interaction_type" => {
+                present(interaction?.get(name))
+            }
+            "risk_level" => {
+                let i = interaction?;
+                present(i.get("risk_level")).or_else(|| decision().and_then(|d| d.get("risk_level")))
+            }
+            "policy_action" => present(decision().and_then(|d| d.get("action"))).or_else(|| policy().and_then(|p| p.get("action"))),
+            "policy_name" => present(decision().and_then(|d| d.get("policy_name"))).or_else(|| policy().and_then(|p| p.get("name"))),
+            "model" => interaction?.get("content_metadata").and_then(|m| m.get("model")).filter(|v| v.is_string()),
+            "alert_severity" => present(data.get("alert").and_then(|a| a.get("severity"))),
+            "classification_type" => match interaction?.get("classifications") {
+                Some(Value::Array(cs)) => Some(self.types.get_or_init(|| {
+                    let mut types: Vec<Value> = Vec::new();
+                    for c in cs {
+                        if let Some(t) = c.get("type").filter(|t| t.is_string())
+                            && !types.contains(t)
+                        {
+                            types.push(t.clone());
+                        }
+                    }
+                    Value::Array(types)
+                })),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// `v`, unless it is null.
+fn present(v: Option<&Value>) -> Option<&Value> {
+    v.filter(|v| !v.is_null())
+}
+
+/// Whether `normalize::firewall_fields` gives `body` flat fields.
+fn is_firewall(body: &Map<String, Value>) -> bool {
+    let (Some(kind), Some(data)) = (body.get("type").and_then(Value::as_str), body.get("data").and_then(Value::as_object)) else {
+        return false;
+    };
+    data.get("interaction").is_some_and(Value::is_object) || ["alert.", "policy.", "webhook."].iter().any(|p| kind.starts_with(p))
 }
 
 fn rfc3339(us: i64) -> Value {
@@ -110,28 +182,66 @@ fn find<'a>(top: &dyn Fn(&str) -> Option<&'a Value>, name: &str, depth: usize) -
     None
 }
 
+/// Whether flattening `body` could give a name two ways, keeps a subtree whole, or runs out of
+/// its key budget — where reading paths in place might differ from the shown event.
+fn irregular(body: &Map<String, Value>) -> bool {
+    fn walk(m: &Map<String, Value>, depth: usize, prefix: usize, budget: &mut usize) -> bool {
+        for (k, v) in m {
+            if k.is_empty() || k.contains('.') || k.contains('#') {
+                return true;
+            }
+            let len = prefix + k.len() + 1;
+            match v {
+                Value::Object(inner) if !inner.is_empty() => {
+                    if depth >= 12 || walk(inner, depth + 1, len, budget) {
+                        return true;
+                    }
+                }
+                _ => match budget.checked_sub(len) {
+                    Some(b) => *budget = b,
+                    None => return true,
+                },
+            }
+        }
+        false
+    }
+    let mut budget = crate::normalize::KEY_BUDGET / 2;
+    walk(body, 1, 0, &mut budget)
+}
+
 impl Lookup for View {
     fn lookup(&self, name: &str) -> Option<&Value> {
-        find(&|k| self.top(k), name, 1)
+        match &self.shown {
+            Some(m) => m.get(name),
+            None => find(&|k| self.top(k), name, 1),
+        }
     }
 }
 
 impl EventSource for View {
     fn visit_strings(&self, f: &mut dyn FnMut(&str)) {
-        for k in ["id", "source", "event_type", "space_id", "timestamp", "received_at"] {
+        if let Some(m) = &self.shown {
+            m.values().for_each(|v| vigie_detect::event::visit_value(v, f));
+            return;
+        }
+        const LOG: [&str; 6] = ["id", "source", "event_type", "space_id", "timestamp", "received_at"];
+        for k in LOG {
             if let Some(Value::String(s)) = self.top(k) {
                 f(s);
             }
         }
-        for (k, v) in self.firewall.iter().flatten() {
-            if !matches!(k.as_str(), "event_type" | "source" | "timestamp") {
-                vigie_detect::event::visit_value(v, f);
+        let derived = |k: &str| self.firewall && crate::normalize::FIREWALL_FIELDS.contains(&k) && self.firewall_field(k).is_some();
+        if self.firewall {
+            for k in crate::normalize::FIREWALL_FIELDS {
+                if !LOG.contains(k)
+                    && let Some(v) = self.firewall_field(k)
+                {
+                    vigie_detect::event::visit_value(v, f);
+                }
             }
         }
         for (k, v) in &self.body {
-            if !self.firewall.as_ref().is_some_and(|fw| fw.contains_key(k))
-                && !matches!(k.as_str(), "id" | "source" | "event_type" | "space_id" | "timestamp" | "received_at")
-            {
+            if !LOG.contains(&k.as_str()) && !derived(k) {
                 vigie_detect::event::visit_value(v, f);
             }
         }
@@ -158,8 +268,8 @@ pub struct RuleInfo {
     pub severity: u8,
     /// Similarity fields (empty: the window's group-by, else the person and the platform).
     pub similarity: Vec<String>,
-    /// The window spans of its windows (s), for deleting saved windows gone quiet.
-    pub span_secs: Option<u64>,
+    /// A pipe window's group-by columns (the similarity key when `similarity` is empty).
+    pub group_by: Vec<String>,
 }
 
 /// One space's rules.
@@ -209,14 +319,11 @@ pub fn load(c: &Connection) -> Result<Loaded, StoreError> {
                 continue;
             }
         };
-        let span_secs = match program.shape() {
-            vigie_detect::Shape::Window { span_secs, .. } => Some(span_secs),
-            vigie_detect::Shape::PerEvent => None,
-        };
+        let group_by = group_by(&program);
         let similarity: Vec<String> = serde_json::from_str(&similarity).unwrap_or_default();
         let e = by_space.entry(space_no).or_default();
         e.0.push(RuleEntry { id: id.clone(), program });
-        e.1.push(RuleInfo { id, version, name, severity: severity.clamp(0, 100) as u8, similarity, span_secs });
+        e.1.push(RuleInfo { id, version, name, severity: severity.clamp(0, 100) as u8, similarity, group_by });
     }
     let mut loaded = Loaded::default();
     for (space_no, (entries, info)) in by_space {
@@ -234,6 +341,14 @@ pub fn load(c: &Connection) -> Result<Loaded, StoreError> {
     Ok(loaded)
 }
 
+/// A pipe window's group-by columns.
+pub fn group_by(program: &vigie_detect::Program) -> Vec<String> {
+    match (program.query(), program.shape()) {
+        (Some(_), vigie_detect::Shape::Window { by, .. }) => by,
+        _ => Vec::new(),
+    }
+}
+
 /// Reloads every saved window group of the loaded rules (of their current version).
 fn restore(c: &Connection, loaded: &mut Loaded) -> Result<(), StoreError> {
     let mut index: HashMap<String, (i64, usize, i64)> = HashMap::new();
@@ -242,17 +357,17 @@ fn restore(c: &Connection, loaded: &mut Loaded) -> Result<(), StoreError> {
             index.insert(r.id.clone(), (*space, i, r.version));
         }
     }
-    let mut stmt = c.prepare("SELECT rule_id, version, gid, state FROM rule_windows")?;
+    let mut stmt = c.prepare("SELECT rule_id, version, window, h, state FROM rule_windows")?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
-        let (rule_id, version, gid, state): (String, i64, String, String) = (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+        let (rule_id, version, w, h, state): (String, i64, i64, i64, String) =
+            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);
         let Some(&(space, i, v)) = index.get(&rule_id) else { continue };
         if v != version {
             continue;
         }
-        let Some((w, gid)) = gid.split_once('|').and_then(|(w, g)| Some((w.parse::<usize>().ok()?, g))) else { continue };
         if let Some(s) = loaded.spaces.get_mut(&space)
-            && let Err(e) = s.engine.restore(&mut s.states, i, w, gid, &state)
+            && let Err(e) = s.engine.restore(&mut s.states, i, w as usize, h as u64, &state)
         {
             tracing::warn!(rule = %rule_id, error = %e, "a saved window could not be restored; it starts empty");
         }
@@ -274,7 +389,10 @@ pub fn to_match(space_no: i64, info: &RuleInfo, hit: &Hit, view: &dyn Lookup, ev
     let value = |f: &str| hit.row.as_ref().and_then(|r| r.get(f)).or_else(|| view.lookup(f));
     let fields: Vec<String> = if !info.similarity.is_empty() {
         info.similarity.clone()
+    } else if hit.row.is_some() && hit.part.is_empty() {
+        info.group_by.clone()
     } else if let Some(row) = &hit.row {
+        // A Sigma correlation's row: its group-by and one aggregation of a known name.
         row.keys().filter(|k| !is_aggregation(k)).cloned().collect()
     } else {
         vec!["user_id".into(), "platform_id".into()]
@@ -333,28 +451,25 @@ pub fn to_match(space_no: i64, info: &RuleInfo, hit: &Hit, view: &dyn Lookup, ev
     }
 }
 
-/// Whether a window row's column is an aggregation (not a group key).
+/// Whether a Sigma correlation row's column is its aggregation (not a group key).
 fn is_aggregation(column: &str) -> bool {
-    let bare = column.split('(').next().unwrap_or(column);
-    matches!(bare, "count" | "dc" | "sum" | "avg" | "min" | "max" | "value_count" | "rules")
+    matches!(column, "count" | "value_count" | "rules" | "sum" | "avg")
 }
 
 // ---------------------------------------------------------------------------------------------
 // The consumer
 
 /// The detection consumer's memory between batches.
+#[derive(Default)]
 pub struct Detector {
     loaded: Loaded,
     /// The rules generation loaded.
     generation: Option<u64>,
-    /// When saved windows gone quiet were last deleted (µs of event time).
-    swept_at: i64,
-}
-
-impl Default for Detector {
-    fn default() -> Detector {
-        Detector { loaded: Loaded::default(), generation: None, swept_at: i64::MIN }
-    }
+    /// The first commit after a load also deletes saved windows of rules no longer enabled at
+    /// that version.
+    clean: bool,
+    /// Per space, the arrival time at which quiet windows were last expired (µs).
+    swept_at: HashMap<i64, i64>,
 }
 
 /// What one round did.
@@ -366,55 +481,130 @@ pub struct Round {
     pub hits: usize,
 }
 
-/// Reads a batch after the checkpoint, evaluates it, and commits alerts, windows and the
-/// checkpoint together. On a failed commit the memory is reloaded from the database (it ran
-/// ahead of what was stored).
+/// How late an event may arrive and still join its group's window: a group whose newest event
+/// is older than its window's span plus this, by the time events of its space arrive, is
+/// dropped (memory and its saved row). An event later than that starts a new window.
+pub const LATENESS_US: i64 = 3_600_000_000;
+
+/// Batches at least this long are evaluated on two threads.
+const PARALLEL_FROM: usize = 256;
+
+/// A stored event read for detection: its log position and space.
+pub struct Row {
+    seq: i64,
+    space_no: i64,
+    space_id: String,
+    stored: Stored,
+}
+
+/// A group's window to save (or delete): rule, version, window, group, state.
+type WindowChange = (String, i64, usize, u64, Option<vigie_query::window::Saved>);
+
+/// What evaluating a batch gives the commit.
+struct Evaluated {
+    matches: Vec<crate::alerts::Match>,
+    changes: Vec<WindowChange>,
+    hits: usize,
+}
+
+/// Views and first passes of `rows` (on the calling thread).
+fn first_passes(loaded: &Loaded, rows: Vec<Row>) -> Vec<(Row, View, Option<vigie_detect::FirstPass>)> {
+    rows.into_iter()
+        .map(|mut r| {
+            let stored = std::mem::replace(&mut r.stored, Stored::empty());
+            let view = View::new(stored, std::mem::take(&mut r.space_id));
+            let first = loaded.spaces.get(&r.space_no).map(|s| s.engine.first_pass(&view, r.seq, view.stored().timestamp));
+            (r, view, first)
+        })
+        .collect()
+}
+
+/// Evaluates a batch: the first passes on two threads when it is long, then windows and
+/// correlations in log order; the matches and the windows' changes for the commit.
+fn evaluate(d: &mut Detector, rows: Vec<Row>) -> Evaluated {
+    let passes = if rows.len() >= PARALLEL_FROM {
+        let mut rows = rows;
+        let second = rows.split_off(rows.len() / 2);
+        let loaded = &d.loaded;
+        std::thread::scope(|scope| {
+            let other = scope.spawn(move || first_passes(loaded, second));
+            let mut mine = first_passes(loaded, rows);
+            match other.join() {
+                Ok(theirs) => mine.extend(theirs),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+            mine
+        })
+    } else {
+        first_passes(&d.loaded, rows)
+    };
+    let mut out = Evaluated { matches: Vec::new(), changes: Vec::new(), hits: 0 };
+    let mut hits = Vec::new();
+    // Per space, when its newest event arrived: the clock windows expire by (a sender's clock
+    // running ahead, or a backlog arriving late, moves nothing).
+    let mut newest: HashMap<i64, i64> = HashMap::new();
+    for (row, view, first) in passes {
+        let (Some(first), Some(space)) = (first, d.loaded.spaces.get_mut(&row.space_no)) else { continue };
+        let t = view.stored().timestamp;
+        let at = newest.entry(row.space_no).or_insert(i64::MIN);
+        *at = (*at).max(view.stored().received_at);
+        hits.clear();
+        space.engine.second_pass(&mut space.states, &view, first, row.seq, t, &mut hits);
+        out.hits += hits.len();
+        for hit in &hits {
+            let Some(info) = space.info.get(hit.rule) else { continue };
+            // The event at hand is named here; a window's earlier events when committing.
+            let ids = hit.seqs.iter().map(|s| (*s, if *s == row.seq { view.stored().id.clone() } else { String::new() })).collect();
+            out.matches.push(to_match(row.space_no, info, hit, &view, ids));
+        }
+    }
+    // Windows quiet for longer than their span and the lateness allowed go, now and then (a
+    // minute of arrivals).
+    for (space_no, t) in newest {
+        let swept = d.swept_at.entry(space_no).or_insert(i64::MIN);
+        if t.saturating_sub(*swept) > 60_000_000
+            && let Some(s) = d.loaded.spaces.get_mut(&space_no)
+        {
+            *swept = t;
+            s.engine.expire(&mut s.states, t - LATENESS_US);
+        }
+    }
+    for s in d.loaded.spaces.values_mut() {
+        for (r, w, (h, saved)) in s.states.take_changes() {
+            if let Some(info) = s.info.get(r) {
+                out.changes.push((info.id.clone(), info.version, w, h, saved));
+            }
+        }
+    }
+    out
+}
+
+/// Reads a batch after the checkpoint, evaluates it (off the async threads), and commits
+/// alerts, windows and the checkpoint together — only if the rules evaluated are still the
+/// enabled ones at the same versions. On a failed commit the memory is reloaded from the
+/// database (it ran ahead of what was stored).
 pub async fn detect_once(st: &XdrState, d: &mut Detector) -> Result<Round, StoreError> {
     let generation = *st.rules_changed.borrow();
     if d.generation != Some(generation) {
         d.loaded = st.store.read(load).await?;
         d.generation = Some(generation);
+        d.clean = true;
     }
     let after = st.store.read(|c| crate::log::checkpoint(c, CONSUMER)).await?;
-    let batch = st.store.read(move |c| read_batch(c, after, BATCH)).await?;
-    let Some(last_seq) = batch.last().map(|(seq, ..)| *seq) else { return Ok(Round::default()) };
-    let mut matches: Vec<crate::alerts::Match> = Vec::new();
-    let mut hits = Vec::new();
-    let mut newest = i64::MIN;
-    let mut round = Round { events: batch.len(), hits: 0 };
-    for (seq, space_no, view) in &batch {
-        let Some(space) = d.loaded.spaces.get_mut(space_no) else { continue };
-        let t = view.stored().timestamp;
-        newest = newest.max(t);
-        hits.clear();
-        space.engine.evaluate(&mut space.states, view, *seq, t, &mut hits);
-        for hit in &hits {
-            let Some(info) = space.info.get(hit.rule) else { continue };
-            // The event at hand is named here; a window's earlier events when committing.
-            let ids = hit.seqs.iter().map(|s| (*s, if s == seq { view.stored().id.clone() } else { String::new() })).collect();
-            matches.push(to_match(*space_no, info, hit, view, ids));
-        }
-        round.hits += hits.len();
-    }
-    let mut changes: Vec<(String, i64, String, Option<vigie_query::window::Saved>)> = Vec::new();
-    let mut spans: Vec<(String, u64)> = Vec::new();
-    for s in d.loaded.spaces.values_mut() {
-        for (r, w, (gid, saved)) in s.states.take_changes() {
-            if let Some(info) = s.info.get(r) {
-                changes.push((info.id.clone(), info.version, format!("{w}|{gid}"), saved));
-            }
-        }
-        spans.extend(s.info.iter().filter_map(|i| Some((i.id.clone(), i.span_secs?))));
-    }
-    // Saved windows whose newest event is older than their span are deleted now and then
-    // (memory drops them with `expire`).
-    let sweep = newest != i64::MIN && newest.saturating_sub(d.swept_at) > 60_000_000;
-    if sweep {
-        d.swept_at = newest;
-        for s in d.loaded.spaces.values_mut() {
-            s.engine.expire(&mut s.states, newest);
-        }
-    }
+    let rows = st.store.read(move |c| read_rows(c, after, BATCH)).await?;
+    let Some(last_seq) = rows.last().map(|r| r.seq) else { return Ok(Round::default()) };
+    let events = rows.len();
+    let mut taken = std::mem::take(d);
+    let (back, evaluated) = tokio::task::spawn_blocking(move || {
+        let e = evaluate(&mut taken, rows);
+        (taken, e)
+    })
+    .await
+    .map_err(|e| StoreError::Commit(format!("detection failed: {e}")))?;
+    *d = back;
+    let Evaluated { matches, changes, hits } = evaluated;
+    let versions: Vec<(String, i64)> = d.loaded.spaces.values().flat_map(|s| s.info.iter().map(|i| (i.id.clone(), i.version))).collect();
+    let clean = d.clean;
     let ids = st.ids.clone();
     let now = vigie_core::clock::to_micros(st.clock.now());
     let committed = st
@@ -423,16 +613,20 @@ pub async fn detect_once(st: &XdrState, d: &mut Detector) -> Result<Round, Store
             if crate::log::checkpoint(c, CONSUMER)? != after {
                 return Err(StoreError::Commit("another detection round advanced the checkpoint".into()));
             }
+            if !same_rules(c, &versions)? {
+                return Err(StoreError::Commit("rules changed during the round; evaluating the batch again".into()));
+            }
             for mut m in matches {
                 fill_event_ids(c, &mut m)?;
                 crate::alerts::apply(c, &ids, &m, now)?;
             }
             save_windows(c, &changes)?;
-            if sweep {
-                let mut del = c.prepare_cached("DELETE FROM rule_windows WHERE rule_id = ?1 AND last_t <= ?2")?;
-                for (rule, span) in &spans {
-                    del.execute(params![rule, newest - (*span as i64) * 1_000_000])?;
-                }
+            if clean {
+                c.execute(
+                    "DELETE FROM rule_windows WHERE NOT EXISTS \
+                     (SELECT 1 FROM rules r WHERE r.id = rule_windows.rule_id AND r.version = rule_windows.version AND r.enabled = 1)",
+                    [],
+                )?;
             }
             crate::log::advance(c, CONSUMER, last_seq, now)
         })
@@ -442,8 +636,21 @@ pub async fn detect_once(st: &XdrState, d: &mut Detector) -> Result<Round, Store
         d.generation = None;
         return Err(e);
     }
+    d.clean = false;
     st.detected.send_replace(last_seq);
-    Ok(round)
+    Ok(Round { events, hits })
+}
+
+/// Whether the enabled rules are exactly `versions` (ids and versions).
+fn same_rules(c: &Connection, versions: &[(String, i64)]) -> Result<bool, StoreError> {
+    let mut now: Vec<(String, i64)> = c
+        .prepare_cached("SELECT id, version FROM rules WHERE enabled = 1")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut then = versions.to_vec();
+    now.sort();
+    then.sort();
+    Ok(now == then)
 }
 
 /// The event ids of a match's log positions.
@@ -458,35 +665,38 @@ fn fill_event_ids(c: &Connection, m: &mut crate::alerts::Match) -> Result<(), St
     Ok(())
 }
 
-fn save_windows(c: &Connection, changes: &[(String, i64, String, Option<vigie_query::window::Saved>)]) -> Result<(), StoreError> {
+fn save_windows(c: &Connection, changes: &[WindowChange]) -> Result<(), StoreError> {
     let mut put = c.prepare_cached(
-        "INSERT INTO rule_windows (rule_id, version, gid, state, last_t) VALUES (?1, ?2, ?3, ?4, ?5) \
-         ON CONFLICT (rule_id, gid) DO UPDATE SET version = excluded.version, state = excluded.state, last_t = excluded.last_t",
+        "INSERT INTO rule_windows (rule_id, version, window, h, state) VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (rule_id, window, h) DO UPDATE SET version = excluded.version, state = excluded.state",
     )?;
-    let mut del = c.prepare_cached("DELETE FROM rule_windows WHERE rule_id = ?1 AND gid = ?2")?;
-    for (rule, version, gid, saved) in changes {
+    let mut del = c.prepare_cached("DELETE FROM rule_windows WHERE rule_id = ?1 AND window = ?2 AND h = ?3")?;
+    for (rule, version, w, h, saved) in changes {
+        // SQLite integers are signed: the id's bits as an i64.
+        let h = *h as i64;
         match saved {
-            Some(s) => put.execute(params![rule, version, gid, s.state, s.last])?,
-            None => del.execute(params![rule, gid])?,
+            Some(s) => put.execute(params![rule, version, *w as i64, h, s.state])?,
+            None => del.execute(params![rule, *w as i64, h])?,
         };
     }
     Ok(())
 }
 
-/// Up to `limit` events after `seq`, in log order, as rules read them.
-pub fn read_batch(c: &Connection, after: i64, limit: usize) -> Result<Vec<(i64, i64, View)>, StoreError> {
+/// Up to `limit` events after `seq`, in log order, across spaces.
+pub fn read_rows(c: &Connection, after: i64, limit: usize) -> Result<Vec<Row>, StoreError> {
     let mut stmt = c.prepare_cached(
         "SELECT e.seq, e.space_no, s.id, e.id, e.received_at, e.timestamp, e.event_type, e.source, e.body \
          FROM events e JOIN spaces s ON s.no = e.space_no WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![after, limit as i64], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, Stored::from_row_at(r, 3)?))
+        Ok(Row { seq: r.get(0)?, space_no: r.get(1)?, space_id: r.get(2)?, stored: Stored::from_row_at(r, 3)? })
     })?;
-    rows.map(|r| {
-        let (seq, space_no, space_id, stored) = r?;
-        Ok((seq, space_no, View::new(stored, space_id)))
-    })
-    .collect()
+    rows.collect::<Result<_, _>>().map_err(StoreError::from)
+}
+
+/// Up to `limit` events after `seq`, in log order, as rules read them.
+pub fn read_batch(c: &Connection, after: i64, limit: usize) -> Result<Vec<(i64, i64, View)>, StoreError> {
+    Ok(read_rows(c, after, limit)?.into_iter().map(|r| (r.seq, r.space_no, View::new(r.stored, r.space_id))).collect())
 }
 
 /// Runs the consumer until `shutdown`: a round whenever events were appended or rules changed.
@@ -869,7 +1079,7 @@ pub async fn backtest_saved(
         name,
         severity: severity.clamp(0, 100) as u8,
         similarity: serde_json::from_str(&similarity).unwrap_or_default(),
-        span_secs: None,
+        group_by: group_by(&program),
     };
     run_backtest(&st, &caller, program, info, range).await
 }
@@ -894,7 +1104,61 @@ pub async fn backtest_unsaved(
         name: r.name.unwrap_or_else(|| "Unsaved rule".into()),
         severity: 50,
         similarity: r.similarity,
-        span_secs: None,
+        group_by: group_by(&program),
     };
     run_backtest(&st, &caller, program, info, range).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Every field of the shown event reads the same through the view, and names the shown
+    /// event lacks are absent from the view.
+    fn same_as_shown(body: &Value) {
+        let stored = crate::facts::tests::stored(body);
+        let Value::Object(shown) = crate::log::shown(&stored, "space") else { panic!("an object") };
+        let view = View::new(stored, "space".into());
+        for (k, v) in &shown {
+            assert_eq!(view.lookup(k), Some(v), "{k} of {body}");
+        }
+        let mut absent: Vec<String> =
+            ["nope", "data", "data.nope", "data.interaction", "user", "a", "a.b#3", ".x"].map(String::from).to_vec();
+        // Every prefix of a shown name is a name the view must not invent.
+        for k in shown.keys() {
+            for (i, _) in k.match_indices('.') {
+                absent.push(k[..i].to_owned());
+            }
+        }
+        for name in absent {
+            if !shown.contains_key(&name) {
+                assert_eq!(view.lookup(&name), None, "{name} of {body}");
+            }
+        }
+        let mut from_view = Vec::new();
+        view.visit_strings(&mut |s| from_view.push(s.to_owned()));
+        let mut from_shown = Vec::new();
+        shown.values().for_each(|v| vigie_detect::event::visit_value(v, &mut |s| from_shown.push(s.to_owned())));
+        from_view.sort();
+        from_shown.sort();
+        assert_eq!(from_view, from_shown, "the strings of {body}");
+    }
+
+    #[test]
+    fn the_view_reads_every_field_as_the_shown_event_has_it() {
+        let mut bodies = crate::facts::tests::bodies();
+        bodies.extend([
+            // Names that could come two ways once flattened, or not at all.
+            json!({"a": {"b": 2}, "a.b": 1, "x": 1}),
+            json!({"": {"space_id": "forged", "id": "x"}}),
+            json!({"k#2": 1, "k": {"": 3}}),
+            json!({"deep": {"1": {"2": {"3": {"4": {"5": {"6": {"7": {"8": {"9": {"10": {"11": {"12": {"13": {"14": {"15": {"16": 1}}}}}}}}}}}}}}}}}),
+            json!({"user": {"name": "bo", "roles": ["a", "b"], "empty": {}}, "n": null, "list": [{"a": 1}]}),
+            json!({"type": "interaction.high_risk", "data": {"interaction": {"platform_id": {"n": 1, "m": {"o": "p"}}, "user_id": "u"}}}),
+        ]);
+        for b in &bodies {
+            same_as_shown(b);
+        }
+    }
 }

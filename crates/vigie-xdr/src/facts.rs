@@ -852,11 +852,11 @@ pub fn stats_groups(c: &Connection, q: &Query, space_no: i64, from: i64, to: i64
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn stored(body: &Value) -> Stored {
+    pub(crate) fn stored(body: &Value) -> Stored {
         let text = body.to_string();
         let f = crate::intake::log_fields(&text).unwrap_or_default();
         Stored {
@@ -870,7 +870,7 @@ mod tests {
     }
 
     /// Bodies that take every branch of `normalize::firewall_fields`, and their mixtures.
-    fn bodies() -> Vec<Value> {
+    pub(crate) fn bodies() -> Vec<Value> {
         let interactions = [
             json!({"id": "i", "platform_id": "deepseek", "user_id": "u", "user_email": "u@x", "risk_score": 0.95, "risk_level": "critical",
                 "classification_count": 2, "classifications": [{"type": "IBAN"}, {"type": "EMAIL"}, {"type": "IBAN"}, {"type": 3}, "x"],

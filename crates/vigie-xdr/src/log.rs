@@ -57,6 +57,11 @@ pub struct Stored {
 }
 
 impl Stored {
+    /// An empty event (a placeholder while its parts are moved elsewhere).
+    pub fn empty() -> Stored {
+        Stored { id: String::new(), received_at: 0, timestamp: 0, event_type: None, source: String::new(), body: String::new() }
+    }
+
     /// Reads the columns of [`STORED`], from the first.
     pub fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
         Stored::from_row_at(r, 0)

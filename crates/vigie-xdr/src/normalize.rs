@@ -57,7 +57,9 @@ fn flatten_at(prefix: &str, value: &Value, out: &mut Map<String, Value>, depth: 
     match value {
         Value::Object(m) if depth < 16 && !m.is_empty() => {
             for (k, v) in m {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                // Only the root's members are top-level names: a member named "" below it gives
+                // `.name`, never a name that could pass for a top-level one (`space_id`).
+                let key = if depth == 0 && prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                 flatten_at(&key, v, out, depth + 1, budget)?;
             }
             Ok(())
@@ -173,6 +175,18 @@ mod tests {
         assert_eq!(flat["data.interaction.platform_id"], "deepseek");
         assert!(flat["data.interaction.classifications"].is_array());
         assert!(firewall_fields(json!({"type": "login", "data": {"user": "x"}}).as_object().expect("object")).is_none());
+    }
+
+    #[test]
+    fn a_member_named_empty_cannot_pass_its_members_off_as_top_level_fields() {
+        let mut flat = Map::new();
+        flatten_object(json!({"": {"space_id": "forged", "id": "x"}, "space_id": "real"}).as_object().expect("object"), &mut flat)
+            .expect("flat");
+        assert_eq!(
+            (flat["space_id"].as_str(), flat[".space_id"].as_str(), flat[".id"].as_str()),
+            (Some("real"), Some("forged"), Some("x"))
+        );
+        assert!(!flat.contains_key("space_id#2") && !flat.contains_key("id"));
     }
 
     #[test]

@@ -146,8 +146,8 @@ pub struct NewRule {
     pub actions: Vec<RuleAction>,
 }
 
-/// A change to a rule: any subset of its fields. A change of `source`, `kind` or `similarity`
-/// bumps its `version`.
+/// A change to a rule: any subset of its fields. A change of `source` or `kind` bumps its
+/// `version` (its windows start again).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RulePatch {
@@ -715,7 +715,8 @@ async fn update(st: &XdrState, caller: &Caller, id: Uuid, patch: RulePatch) -> R
             tags: p.tags.map_or(old.tags.clone(), |v| v.iter().map(|s| s.trim().to_owned()).collect()),
             actions: p.actions.unwrap_or_else(|| old.actions.clone()),
         };
-        let matching_changed = new.kind != old.kind || new.source != old.source || new.similarity != old.similarity;
+        // What the rule matches (and so its windows' meaning); similarity only folds alerts.
+        let matching_changed = new.kind != old.kind || new.source != old.source;
         check(&new, new.kind != old.kind || new.source != old.source || (new.enabled && !old.enabled))?;
         let diff = changes(&old, &new);
         let now_us = to_micros(st.clock.now());

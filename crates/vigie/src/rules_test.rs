@@ -44,7 +44,14 @@ pub fn run(t: &RulesTest) -> anyhow::Result<ExitCode> {
     };
     let program = vigie_detect::compile(kind, &source).map_err(|e| anyhow::anyhow!("{}: {e}", t.rule_file.display()))?;
     let name = t.rule_file.file_stem().and_then(|s| s.to_str()).unwrap_or("rule").to_owned();
-    let info = RuleInfo { id: String::new(), version: 0, name, severity: 50, similarity: t.similarity.clone(), span_secs: None };
+    let info = RuleInfo {
+        id: String::new(),
+        version: 0,
+        name,
+        severity: 50,
+        similarity: t.similarity.clone(),
+        group_by: vigie_xdr::detect::group_by(&program),
+    };
     let mut sim = Simulation::new(program, info, t.limit).map_err(|e| anyhow::anyhow!("{e}"))?;
     let reader: Box<dyn BufRead> = if t.events.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())

@@ -77,7 +77,8 @@ async fn detection_killed_mid_load_resumes_from_its_checkpoint_and_windows_witho
     let r = http.put(format!("{}/api/v1/rules/{rule}/enabled", first.base)).bearer_auth(&key).send().await.expect("enable");
     assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
 
-    // Half the load, then SIGKILL while detection is at work.
+    // Half the load; once detection has saved windows, one more batch and SIGKILL as soon as it
+    // is acknowledged, while detection is reading it.
     let events = load();
     let batches: Vec<&[Value]> = events.chunks(BATCH).collect();
     let half = batches.len() / 2;
@@ -85,16 +86,18 @@ async fn detection_killed_mid_load_resumes_from_its_checkpoint_and_windows_witho
         let r = http.post(format!("{}/api/v1/events", first.base)).bearer_auth(&key).json(b).send().await.expect("post");
         assert_eq!(r.status(), reqwest::StatusCode::OK);
     }
-    // Detection has begun (so the kill lands on half-full windows), not necessarily finished.
     while checkpoint(&data) == 0 {
         assert!(Instant::now() < deadline, "detection never started: {}", first.log_text());
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let r = http.post(format!("{}/api/v1/events", first.base)).bearer_auth(&key).json(&batches[half]).send().await.expect("post");
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
     first.kill();
     let (at_kill, windows_at_kill): (i64, i64) = {
         let c = db(&data);
         (checkpoint(&data), c.query_row("SELECT COUNT(*) FROM rule_windows", [], |r| r.get(0)).expect("windows"))
     };
+    assert!(windows_at_kill > 0, "the kill found no window saved: nothing to resume");
     let addr = first.addr();
     drop(first);
 
@@ -146,6 +149,6 @@ async fn detection_killed_mid_load_resumes_from_its_checkpoint_and_windows_witho
     eprintln!(
         "{} events; killed with detection at seq {at_kill} of {} sent before the kill, {windows_at_kill} windows saved; {PEOPLE} alerts after the restart",
         events.len(),
-        half * BATCH
+        (half + 1) * BATCH
     );
 }

@@ -93,9 +93,12 @@ async fn six_high_risk_events_from_one_person_within_an_hour_raise_one_alert_fiv
             ));
         }
     }
-    // Two posts, so the window also spans transactions.
+    // Two posts, so the window may also span transactions; filler makes a batch long enough to
+    // be evaluated on two threads.
     let later = events.split_off(9);
-    post(&x, &key, events).await;
+    let mut first: Vec<Value> = (0..600).map(|i| json!({"id": format!("fill-{i}"), "type": "proxy.log", "n": i})).collect();
+    first.extend(events);
+    post(&x, &key, first).await;
     post(&x, &key, later).await;
     caught_up(&x).await;
     let rule = rule_id(&x, "default-2");
@@ -303,10 +306,12 @@ async fn a_backtest_answers_what_the_consumer_raised_and_counts_per_day() {
     let (rules_only, _) = x.key("soc", &["rules_read"], false).await;
     let (s, _) = x.call_json("POST", &format!("/api/v1/rules/{rule}/backtest"), &rules_only, json!({})).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    // Another space's key does not see the rule.
+    // Another space's key does not see the rule, nor the events.
     let (other, _) = x.key("other", &["rules_read", "events_read"], false).await;
     let (s, _) = x.call_json("POST", &format!("/api/v1/rules/{rule}/backtest"), &other, json!({})).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, bt) = x.call_json("POST", "/api/v1/rules/backtest", &other, json!({"kind": "pipe", "source": "source == \"noxys\""})).await;
+    assert_eq!((s, bt["events"].as_u64(), bt["matches"].as_u64()), (StatusCode::OK, Some(0), Some(0)), "{bt}");
     x.stop().await;
 }
 
@@ -341,4 +346,77 @@ async fn the_consumers_view_of_an_event_is_the_shown_event_field_by_field() {
         }
     }
     x.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_whose_clock_runs_ahead_does_not_expire_another_spaces_windows() {
+    let (x, key) = xdr().await;
+    let (evil, _) = x.key("evil", &["events_write"], false).await;
+    let rule = rule_id(&x, "default-2");
+    let hr =
+        |k: i64| firewall(&format!("pat-{k}"), "interaction.high_risk", &minutes_ago(30 - k), "pat", "chatgpt", 0.85, &["EMAIL_ADDRESS"]);
+    post(&x, &key, (0..3).map(hr).collect()).await;
+    caught_up(&x).await;
+    // A day ahead (intake indexes it at most a day ahead; detection counts it at its arrival).
+    let ahead = (chrono::Utc::now() + chrono::Duration::hours(23)).to_rfc3339();
+    post(&x, &evil, vec![json!({"id": "ahead", "type": "clock.skew", "timestamp": ahead})]).await;
+    post(&x, &key, vec![json!({"id": "ahead-too", "type": "clock.skew", "timestamp": ahead})]).await;
+    caught_up(&x).await;
+    post(&x, &key, (3..6).map(hr).collect()).await;
+    caught_up(&x).await;
+    assert_eq!(alerts_of(&x, &key, &rule).await.len(), 1, "the three before the skewed events still count");
+    x.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_whose_rules_changed_before_its_commit_is_evaluated_again_with_the_new_rules() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = vigie_xdr::XdrOptions {
+        data_dir: dir.path().to_path_buf(),
+        store: vigie_core::db::StoreOptions::default(),
+        secret_key: None,
+        key_rate: Default::default(),
+        retention_every: Duration::from_secs(3600),
+        search: Default::default(),
+        build_facts: false,
+        default_rules_enabled: true,
+    };
+    let st = vigie_xdr::open(opts, std::sync::Arc::new(vigie_core::SystemClock)).expect("open");
+    let space = st.keys.ensure_space("soc").await.expect("space");
+    let id = space.id.to_string();
+    let space_no: i64 = st
+        .store
+        .read(move |c| c.query_row("SELECT no FROM spaces WHERE id = ?1", [id], |r| r.get(0)).map_err(vigie_core::StoreError::from))
+        .await
+        .expect("no");
+    let event = firewall("crit", "alert.severity_critical", &minutes_ago(1), "ivy", "deepseek", 0.99, &[]);
+    let prepared = vec![vigie_xdr::intake::Prepared {
+        id: "crit".into(),
+        timestamp: vigie_core::clock::to_micros(chrono::Utc::now()),
+        event_type: Some("alert.severity_critical".into()),
+        source: "noxys".into(),
+        body: event.to_string(),
+    }];
+    let mut d = vigie_xdr::detect::Detector::default();
+    // The consumer loads the rules; then rule 4 is disabled before the round commits (no signal
+    // reaches this hand-driven consumer, as if the change landed mid-round).
+    assert_eq!(vigie_xdr::detect::detect_once(&st, &mut d).await.expect("an empty round loads the rules").events, 0);
+    st.store.write(move |c| vigie_xdr::intake::insert_events(c, space_no, 0, &prepared)).await.expect("insert");
+    st.store
+        .write(|c| {
+            c.execute_batch("UPDATE rules SET enabled = 0, version = version + 1 WHERE builtin = 'default-4'")
+                .map_err(vigie_core::StoreError::from)
+        })
+        .await
+        .expect("disable");
+    let err = vigie_xdr::detect::detect_once(&st, &mut d).await.expect_err("the rules changed");
+    assert!(err.to_string().contains("rules changed"), "{err}");
+    assert_eq!(vigie_xdr::detect::detect_once(&st, &mut d).await.expect("again").events, 1);
+    let alerts: i64 = st
+        .store
+        .read(|c| c.query_row("SELECT COUNT(*) FROM alerts", [], |r| r.get(0)).map_err(vigie_core::StoreError::from))
+        .await
+        .expect("count");
+    assert_eq!(alerts, 0, "the disabled rule raised nothing");
+    st.store.close().await;
 }
