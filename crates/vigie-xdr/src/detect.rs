@@ -41,7 +41,9 @@ pub struct View {
     space: OnceCell<Value>,
     timestamp: OnceCell<Value>,
     received_at: OnceCell<Value>,
-    types: OnceCell<Value>,
+    /// The firewall's flat fields read so far (by position in `normalize::FIREWALL_FIELDS`):
+    /// each derived once, when a rule first asks for it.
+    derived: [OnceCell<Option<Value>>; FIREWALL_FIELD_COUNT],
     /// The shown event itself, for the rare event whose names could collide once flattened
     /// (a member name holding `.` or `#`, or empty), that nests deeper than flattening goes, or
     /// whose paths would be too long to flatten: lookups then read it.
@@ -76,7 +78,7 @@ impl View {
             space: OnceCell::new(),
             timestamp: OnceCell::new(),
             received_at: OnceCell::new(),
-            types: OnceCell::new(),
+            derived: Default::default(),
         }
     }
 
@@ -95,11 +97,37 @@ impl View {
             "space_id" => Some(self.space.get_or_init(|| Value::String(self.space_id.clone()))),
             "timestamp" => Some(self.timestamp.get_or_init(|| rfc3339(self.stored.timestamp))),
             "received_at" => Some(self.received_at.get_or_init(|| rfc3339(self.stored.received_at))),
-            _ => match self.firewall.then(|| self.firewall_field(name)).flatten() {
+            _ => match self.firewall.then(|| self.derived(name)).flatten() {
                 Some(v) => Some(v),
                 None => self.body.get(name),
             },
         }
+    }
+
+    /// The firewall's flat field `name`, derived on first use.
+    fn derived(&self, name: &str) -> Option<&Value> {
+        let i = crate::normalize::FIREWALL_FIELDS.iter().position(|f| *f == name)?;
+        self.derived[i]
+            .get_or_init(|| match name {
+                "classification_type" => self.classification_types(),
+                _ => self.firewall_field(name).cloned(),
+            })
+            .as_ref()
+    }
+
+    /// The distinct classification types, as `normalize::firewall_fields` lists them.
+    fn classification_types(&self) -> Option<Value> {
+        let i = self.body.get("data")?.get("interaction")?.as_object()?;
+        let Some(Value::Array(cs)) = i.get("classifications") else { return None };
+        let mut types: Vec<Value> = Vec::new();
+        for c in cs {
+            if let Some(t) = c.get("type").filter(|t| t.is_string())
+                && !types.contains(t)
+            {
+                types.push(t.clone());
+            }
+        }
+        Some(Value::Array(types))
     }
 
     /// What `normalize::firewall_fields` gives `name`, read in place: `None` when it gives
@@ -123,24 +151,15 @@ impl View {
             "policy_name" => present(decision().and_then(|d| d.get("policy_name"))).or_else(|| policy().and_then(|p| p.get("name"))),
             "model" => interaction?.get("content_metadata").and_then(|m| m.get("model")).filter(|v| v.is_string()),
             "alert_severity" => present(data.get("alert").and_then(|a| a.get("severity"))),
-            "classification_type" => match interaction?.get("classifications") {
-                Some(Value::Array(cs)) => Some(self.types.get_or_init(|| {
-                    let mut types: Vec<Value> = Vec::new();
-                    for c in cs {
-                        if let Some(t) = c.get("type").filter(|t| t.is_string())
-                            && !types.contains(t)
-                        {
-                            types.push(t.clone());
-                        }
-                    }
-                    Value::Array(types)
-                })),
-                _ => None,
-            },
+            // Derived, not read: `derived` builds it (`classification_types`).
+            "classification_type" => None,
             _ => None,
         }
     }
 }
+
+/// How many flat fields a firewall event gets.
+const FIREWALL_FIELD_COUNT: usize = crate::normalize::FIREWALL_FIELDS.len();
 
 /// `v`, unless it is null.
 fn present(v: Option<&Value>) -> Option<&Value> {
@@ -230,11 +249,11 @@ impl EventSource for View {
                 f(s);
             }
         }
-        let derived = |k: &str| self.firewall && crate::normalize::FIREWALL_FIELDS.contains(&k) && self.firewall_field(k).is_some();
+        let derived = |k: &str| self.firewall && crate::normalize::FIREWALL_FIELDS.contains(&k) && self.derived(k).is_some();
         if self.firewall {
             for k in crate::normalize::FIREWALL_FIELDS {
                 if !LOG.contains(k)
-                    && let Some(v) = self.firewall_field(k)
+                    && let Some(v) = self.derived(k)
                 {
                     vigie_detect::event::visit_value(v, f);
                 }
@@ -470,7 +489,12 @@ pub struct Detector {
     clean: bool,
     /// Per space, the arrival time at which quiet windows were last expired (µs).
     swept_at: HashMap<i64, i64>,
+    /// The next batch, being read while this one is evaluated: the log position it reads after.
+    next: Option<(i64, Reading)>,
 }
+
+/// A batch being read.
+type Reading = tokio::task::JoinHandle<Result<Vec<Row>, StoreError>>;
 
 /// What one round did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -479,15 +503,14 @@ pub struct Round {
     pub events: usize,
     /// Hits (matches).
     pub hits: usize,
+    /// Time reading the batch, evaluating it, and committing what it gave.
+    pub took: [std::time::Duration; 3],
 }
 
 /// How late an event may arrive and still join its group's window: a group whose newest event
 /// is older than its window's span plus this, by the time events of its space arrive, is
 /// dropped (memory and its saved row). An event later than that starts a new window.
 pub const LATENESS_US: i64 = 3_600_000_000;
-
-/// Batches at least this long are evaluated on two threads.
-const PARALLEL_FROM: usize = 256;
 
 /// A stored event read for detection: its log position and space.
 pub struct Row {
@@ -507,49 +530,23 @@ struct Evaluated {
     hits: usize,
 }
 
-/// Views and first passes of `rows` (on the calling thread).
-fn first_passes(loaded: &Loaded, rows: Vec<Row>) -> Vec<(Row, View, Option<vigie_detect::FirstPass>)> {
-    rows.into_iter()
-        .map(|mut r| {
-            let stored = std::mem::replace(&mut r.stored, Stored::empty());
-            let view = View::new(stored, std::mem::take(&mut r.space_id));
-            let first = loaded.spaces.get(&r.space_no).map(|s| s.engine.first_pass(&view, r.seq, view.stored().timestamp));
-            (r, view, first)
-        })
-        .collect()
-}
-
-/// Evaluates a batch: the first passes on two threads when it is long, then windows and
-/// correlations in log order; the matches and the windows' changes for the commit.
+/// Evaluates a batch in log order, one event at a time (its view dropped before the next is
+/// read, so the memory touched stays small; on one thread: a second one made it slower here —
+/// BENCHMARKS.md): the matches and the windows' changes for the commit.
 fn evaluate(d: &mut Detector, rows: Vec<Row>) -> Evaluated {
-    let passes = if rows.len() >= PARALLEL_FROM {
-        let mut rows = rows;
-        let second = rows.split_off(rows.len() / 2);
-        let loaded = &d.loaded;
-        std::thread::scope(|scope| {
-            let other = scope.spawn(move || first_passes(loaded, second));
-            let mut mine = first_passes(loaded, rows);
-            match other.join() {
-                Ok(theirs) => mine.extend(theirs),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-            mine
-        })
-    } else {
-        first_passes(&d.loaded, rows)
-    };
     let mut out = Evaluated { matches: Vec::new(), changes: Vec::new(), hits: 0 };
     let mut hits = Vec::new();
     // Per space, when its newest event arrived: the clock windows expire by (a sender's clock
     // running ahead, or a backlog arriving late, moves nothing).
     let mut newest: HashMap<i64, i64> = HashMap::new();
-    for (row, view, first) in passes {
-        let (Some(first), Some(space)) = (first, d.loaded.spaces.get_mut(&row.space_no)) else { continue };
+    for row in rows {
+        let Some(space) = d.loaded.spaces.get_mut(&row.space_no) else { continue };
+        let view = View::new(row.stored, row.space_id);
         let t = view.stored().timestamp;
         let at = newest.entry(row.space_no).or_insert(i64::MIN);
         *at = (*at).max(view.stored().received_at);
         hits.clear();
-        space.engine.second_pass(&mut space.states, &view, first, row.seq, t, &mut hits);
+        space.engine.evaluate(&mut space.states, &view, row.seq, t, &mut hits);
         out.hits += hits.len();
         for hit in &hits {
             let Some(info) = space.info.get(hit.rule) else { continue };
@@ -590,10 +587,32 @@ pub async fn detect_once(st: &XdrState, d: &mut Detector) -> Result<Round, Store
         d.generation = Some(generation);
         d.clean = true;
     }
+    let started = std::time::Instant::now();
     let after = st.store.read(|c| crate::log::checkpoint(c, CONSUMER)).await?;
-    let rows = st.store.read(move |c| read_rows(c, after, BATCH)).await?;
+    // The batch read ahead during the last round, if it starts where the log says and has
+    // events; else read now.
+    let ahead = match d.next.take() {
+        Some((from, task)) if from == after => task.await.ok().and_then(Result::ok).filter(|rows| !rows.is_empty()),
+        Some((_, task)) => {
+            task.abort();
+            None
+        }
+        None => None,
+    };
+    let rows = match ahead {
+        Some(rows) => rows,
+        None => st.store.read(move |c| read_rows(c, after, BATCH)).await?,
+    };
+    let read = started.elapsed();
     let Some(last_seq) = rows.last().map(|r| r.seq) else { return Ok(Round::default()) };
     let events = rows.len();
+    // Read the next batch while this one is evaluated and committed (a full batch says more
+    // is waiting).
+    if events == BATCH {
+        let store = st.store.clone();
+        d.next = Some((last_seq, tokio::spawn(async move { store.read(move |c| read_rows(c, last_seq, BATCH)).await })));
+    }
+    let started = std::time::Instant::now();
     let mut taken = std::mem::take(d);
     let (back, evaluated) = tokio::task::spawn_blocking(move || {
         let e = evaluate(&mut taken, rows);
@@ -602,6 +621,8 @@ pub async fn detect_once(st: &XdrState, d: &mut Detector) -> Result<Round, Store
     .await
     .map_err(|e| StoreError::Commit(format!("detection failed: {e}")))?;
     *d = back;
+    let evaluating = started.elapsed();
+    let started = std::time::Instant::now();
     let Evaluated { matches, changes, hits } = evaluated;
     let versions: Vec<(String, i64)> = d.loaded.spaces.values().flat_map(|s| s.info.iter().map(|i| (i.id.clone(), i.version))).collect();
     let clean = d.clean;
@@ -634,11 +655,14 @@ pub async fn detect_once(st: &XdrState, d: &mut Detector) -> Result<Round, Store
     if let Err(e) = committed {
         // Memory ran ahead of the database: start again from what is stored.
         d.generation = None;
+        if let Some((_, task)) = d.next.take() {
+            task.abort();
+        }
         return Err(e);
     }
     d.clean = false;
     st.detected.send_replace(last_seq);
-    Ok(Round { events, hits })
+    Ok(Round { events, hits, took: [read, evaluating, started.elapsed()] })
 }
 
 /// Whether the enabled rules are exactly `versions` (ids and versions).

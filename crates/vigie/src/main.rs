@@ -19,6 +19,11 @@ use cli::{BenchCommand, Cli, Command, KeysCommand, RulesCommand, ServeArgs, Tena
 use std::process::ExitCode;
 use vigie_core::config::{Config, LogFormat, RawConfig, validate};
 
+/// mimalloc instead of the C library's allocator: parsing events and matching rules allocate
+/// many small objects, and glibc's malloc spent a quarter of detection's time (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
