@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(Some(rule)) = WindowRule::compile(&q) {
         let mut state = WindowState::default();
         for (i, e) in events.iter().enumerate() {
-            let _ = rule.observe(&mut state, e, &i.to_string(), i as i64);
+            let _ = rule.observe(&mut state, e, i as i64, i as i64);
         }
     }
 });
