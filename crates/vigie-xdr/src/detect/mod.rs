@@ -49,7 +49,19 @@ pub struct Detector {
 }
 
 /// A batch being read.
-type Reading = tokio::task::JoinHandle<Result<Vec<Row>, StoreError>>;
+type Reading = tokio::task::JoinHandle<Result<Batch, StoreError>>;
+
+/// A stretch of the log: how many events it covers and where it ends, and the events of the
+/// spaces that have rules (the others are not read).
+#[derive(Default)]
+pub struct Batch {
+    /// Events of the log it covers.
+    pub covered: usize,
+    /// Its last log position.
+    pub end: Option<i64>,
+    /// The events of spaces with enabled rules.
+    pub rows: Vec<Row>,
+}
 
 /// What one round did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -147,25 +159,29 @@ pub async fn detect_once(st: &XdrState, d: &mut Detector) -> Result<Round, Store
     // The batch read ahead during the last round, if it starts where the log says and has
     // events; else read now.
     let ahead = match d.next.take() {
-        Some((from, task)) if from == after => task.await.ok().and_then(Result::ok).filter(|rows| !rows.is_empty()),
+        Some((from, task)) if from == after => task.await.ok().and_then(Result::ok).filter(|b| b.covered > 0),
         Some((_, task)) => {
             task.abort();
             None
         }
         None => None,
     };
-    let rows = match ahead {
-        Some(rows) => rows,
-        None => st.store.read(move |c| read_rows(c, after, BATCH)).await?,
+    let spaces: Vec<i64> = d.loaded.spaces.keys().copied().collect();
+    let batch = match ahead {
+        Some(b) => b,
+        None => {
+            let spaces = spaces.clone();
+            st.store.read(move |c| read_for(c, after, BATCH, &spaces)).await?
+        }
     };
     let read = started.elapsed();
-    let Some(last_seq) = rows.last().map(|r| r.seq) else { return Ok(Round::default()) };
-    let events = rows.len();
+    let Some(last_seq) = batch.end else { return Ok(Round::default()) };
+    let (events, rows) = (batch.covered, batch.rows);
     // Read the next batch while this one is evaluated and committed (a full batch says more
     // is waiting).
     if events == BATCH {
         let store = st.store.clone();
-        d.next = Some((last_seq, tokio::spawn(async move { store.read(move |c| read_rows(c, last_seq, BATCH)).await })));
+        d.next = Some((last_seq, tokio::spawn(async move { store.read(move |c| read_for(c, last_seq, BATCH, &spaces)).await })));
     }
     let started = std::time::Instant::now();
     let mut taken = std::mem::take(d);
@@ -259,6 +275,28 @@ fn save_windows(c: &Connection, changes: &[WindowChange]) -> Result<(), StoreErr
         };
     }
     Ok(())
+}
+
+/// The next `limit` events of the log after `after`, of which only those of `spaces` are read
+/// (a space without enabled rules costs its events nothing but being counted).
+pub fn read_for(c: &Connection, after: i64, limit: usize, spaces: &[i64]) -> Result<Batch, StoreError> {
+    let (covered, end): (i64, Option<i64>) = c
+        .prepare_cached("SELECT COUNT(*), MAX(seq) FROM (SELECT seq FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2)")?
+        .query_row(params![after, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let Some(end) = end else { return Ok(Batch::default()) };
+    if spaces.is_empty() {
+        return Ok(Batch { covered: covered as usize, end: Some(end), rows: Vec::new() });
+    }
+    let list = serde_json::to_string(spaces)?;
+    let mut stmt = c.prepare_cached(
+        "SELECT e.seq, e.space_no, s.id, e.id, e.received_at, e.timestamp, e.event_type, e.source, e.body \
+         FROM events e JOIN spaces s ON s.no = e.space_no \
+         WHERE e.seq > ?1 AND e.seq <= ?2 AND e.space_no IN (SELECT value FROM json_each(?3)) ORDER BY e.seq",
+    )?;
+    let rows = stmt.query_map(params![after, end, list], |r| {
+        Ok(Row { seq: r.get(0)?, space_no: r.get(1)?, space_id: r.get(2)?, stored: Stored::from_row_at(r, 3)? })
+    })?;
+    Ok(Batch { covered: covered as usize, end: Some(end), rows: rows.collect::<Result<_, _>>()? })
 }
 
 /// Up to `limit` events after `seq`, in log order, across spaces.
