@@ -173,9 +173,9 @@ async fn a_repeat_folds_into_the_open_alert_and_after_closing_it_raises_a_new_on
     x.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_commit_that_fails_is_evaluated_again_from_the_stored_state_without_double_counting() {
-    // The consumer driven by hand (no server), so the failing round is this test's.
+/// An XDR state without a server (no background consumer: the test drives `detect_once`), its
+/// default rules enabled, and the number of its space "soc".
+async fn by_hand() -> (tempfile::TempDir, vigie_xdr::XdrState, i64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let opts = vigie_xdr::XdrOptions {
         data_dir: dir.path().to_path_buf(),
@@ -188,14 +188,19 @@ async fn a_commit_that_fails_is_evaluated_again_from_the_stored_state_without_do
         default_rules_enabled: true,
     };
     let st = vigie_xdr::open(opts, std::sync::Arc::new(vigie_core::SystemClock)).expect("open");
-    let space = st.keys.ensure_space("soc").await.expect("space");
+    let id = st.keys.ensure_space("soc").await.expect("space").id.to_string();
     let space_no: i64 = st
         .store
-        .read(move |c| {
-            c.query_row("SELECT no FROM spaces WHERE id = ?1", [space.id.to_string()], |r| r.get(0)).map_err(vigie_core::StoreError::from)
-        })
+        .read(move |c| c.query_row("SELECT no FROM spaces WHERE id = ?1", [id], |r| r.get(0)).map_err(vigie_core::StoreError::from))
         .await
         .expect("no");
+    (dir, st, space_no)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_that_fails_is_evaluated_again_from_the_stored_state_without_double_counting() {
+    // The consumer driven by hand (no server), so the failing round is this test's.
+    let (_dir, st, space_no) = by_hand().await;
     let insert = |ks: std::ops::Range<i64>| {
         let events: Vec<vigie_xdr::intake::Prepared> = ks
             .map(|k| {
@@ -370,25 +375,7 @@ async fn a_sender_whose_clock_runs_ahead_does_not_expire_another_spaces_windows(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_round_whose_rules_changed_before_its_commit_is_evaluated_again_with_the_new_rules() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let opts = vigie_xdr::XdrOptions {
-        data_dir: dir.path().to_path_buf(),
-        store: vigie_core::db::StoreOptions::default(),
-        secret_key: None,
-        key_rate: Default::default(),
-        retention_every: Duration::from_secs(3600),
-        search: Default::default(),
-        build_facts: false,
-        default_rules_enabled: true,
-    };
-    let st = vigie_xdr::open(opts, std::sync::Arc::new(vigie_core::SystemClock)).expect("open");
-    let space = st.keys.ensure_space("soc").await.expect("space");
-    let id = space.id.to_string();
-    let space_no: i64 = st
-        .store
-        .read(move |c| c.query_row("SELECT no FROM spaces WHERE id = ?1", [id], |r| r.get(0)).map_err(vigie_core::StoreError::from))
-        .await
-        .expect("no");
+    let (_dir, st, space_no) = by_hand().await;
     let event = firewall("crit", "alert.severity_critical", &minutes_ago(1), "ivy", "deepseek", 0.99, &[]);
     let prepared = vec![vigie_xdr::intake::Prepared {
         id: "crit".into(),
