@@ -157,8 +157,14 @@ pub fn to_match(space_no: i64, info: &RuleInfo, hit: &Hit, view: &dyn Lookup, ev
         key.push(Value::String(hit.part.clone()));
     }
     key.extend(fields.iter().map(|f| value(f).cloned().unwrap_or(Value::Null)));
-    let user_id = text(value("user_id"));
-    let platform_id = text(value("platform_id"));
+    // The person and platform involved: a window's own keys (its last event's platform need not
+    // be the others'), or the event's fields.
+    let involved = |f: &str| match &hit.row {
+        Some(row) => row.get(f),
+        None => view.lookup(f),
+    };
+    let user_id = text(involved("user_id"));
+    let platform_id = text(involved("platform_id"));
     let mut title = if hit.part.is_empty() || hit.part == info.name { info.name.clone() } else { format!("{}: {}", info.name, hit.part) };
     match (&user_id, &platform_id) {
         (Some(u), Some(p)) => title.push_str(&format!(" — {u} on {p}")),

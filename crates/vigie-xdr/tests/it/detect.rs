@@ -106,6 +106,8 @@ async fn six_high_risk_events_from_one_person_within_an_hour_raise_one_alert_fiv
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     let a = &alerts[0];
     assert_eq!((a["user_id"].as_str(), a["severity"].as_str(), a["status"].as_str()), (Some("alice"), Some("medium"), Some("pending")));
+    // A window per person names the person, not the platform of its last event.
+    assert_eq!((a["title"].as_str(), a["platform_id"].as_str()), (Some("Repeated high-risk interactions — alice"), None));
     let (_, full) = x.get(&format!("/api/v1/alerts/{}", a["id"].as_str().expect("id")), &key).await;
     let mut ids: Vec<&str> = full["event_ids"].as_array().expect("event ids").iter().filter_map(Value::as_str).collect();
     ids.sort();
