@@ -535,17 +535,15 @@ pub async fn run(st: XdrState, shutdown: CancellationToken) {
                     // Behind while events are still arriving: rest in proportion to the work.
                     if n == BATCH && *st.appended.borrow() != appends {
                         let rest = started.elapsed().mul_f64((1.0 - DUTY) / DUTY);
-                        tokio::select! {
-                            _ = shutdown.cancelled() => return,
-                            _ = tokio::time::sleep(rest) => {}
+                        if !crate::state::rest(&shutdown, rest).await {
+                            return;
                         }
                     }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "building facts failed; retrying in a second");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    if !crate::state::rest(&shutdown, std::time::Duration::from_secs(1)).await {
+                        return;
                     }
                 }
             }

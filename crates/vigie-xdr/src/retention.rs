@@ -86,9 +86,8 @@ pub async fn run(st: XdrState, shutdown: CancellationToken) {
             Ok(n) => tracing::info!(events = n, "deleted events past their retention"),
             Err(e) => tracing::warn!(error = %e, "retention could not run; it is tried again later"),
         }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(st.retention_every) => {}
+        if !crate::state::rest(&shutdown, st.retention_every).await {
+            return;
         }
     }
 }

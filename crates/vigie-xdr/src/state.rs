@@ -61,3 +61,11 @@ impl axum::extract::FromRef<XdrState> for Metrics {
         s.metrics.clone()
     }
 }
+
+/// Waits `d`, or less if `shutdown` comes first; false then (the background task should stop).
+pub(crate) async fn rest(shutdown: &tokio_util::sync::CancellationToken, d: std::time::Duration) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        _ = tokio::time::sleep(d) => true,
+    }
+}

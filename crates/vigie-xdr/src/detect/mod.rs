@@ -326,9 +326,8 @@ pub async fn run(st: XdrState, shutdown: CancellationToken) {
             Ok(()) => return,
             Err(e) => {
                 tracing::error!(error = %e, "the detection consumer failed; restarting it from its checkpoint in a second");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                if !crate::state::rest(&shutdown, std::time::Duration::from_secs(1)).await {
+                    return;
                 }
             }
         }
@@ -346,9 +345,8 @@ async fn consume(st: XdrState, shutdown: CancellationToken) {
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "a detection round failed; retrying in a second");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    if !crate::state::rest(&shutdown, std::time::Duration::from_secs(1)).await {
+                        return;
                     }
                 }
             }
