@@ -74,7 +74,7 @@ CREATE TABLE alerts (
     platform_id    TEXT,                          -- the AI platform involved
     assignee       TEXT,
     details        TEXT NOT NULL DEFAULT '{}',    -- JSON: the match (the window's row, the event's fields)
-    raised_at      INTEGER NOT NULL,              -- the rate limit's clock when raised: its last event's time, at most now
+    raised_at      INTEGER NOT NULL,              -- the rate limit's clock when raised (processing time)
     created_at     INTEGER NOT NULL,
     updated_at     INTEGER NOT NULL
 );

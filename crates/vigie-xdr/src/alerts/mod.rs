@@ -26,6 +26,12 @@ pub use raise::{MAX_ALERT_EVENTS, Match, Outcome, PAUSE_MICROS, RATE_LIMIT_ALERT
 
 /// The longest comment (characters), as a comment or a workflow change carries it.
 pub const MAX_COMMENT: usize = 10_000;
+/// The comments one alert shows, oldest first (the rest are paged through `GET …/comments`).
+pub const SHOWN_COMMENTS: i64 = 200;
+/// The history entries one alert shows, the newest (all are kept).
+pub const SHOWN_HISTORY: i64 = 500;
+/// The most comments an alert takes (a key cannot make one alert a gigabyte to read).
+pub const MAX_COMMENTS_PER_ALERT: i64 = 10_000;
 
 /// Records an entry of an alert's history.
 #[allow(clippy::too_many_arguments)]
@@ -393,8 +399,12 @@ fn detail(c: &Connection, space_no: i64, alert: Alert) -> Result<AlertDetail, St
         .query_map(params![alert.id, space_no], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let history = c
-        .prepare_cached(&format!("SELECT at, by, kind, from_value, to_value, comment FROM alert_history WHERE {OF_ALERT} ORDER BY id"))?
-        .query_map(params![alert.id, space_no], |r| {
+        .prepare_cached(&format!(
+            "SELECT at, by, kind, from_value, to_value, comment FROM \
+             (SELECT id, at, by, kind, from_value, to_value, comment FROM alert_history WHERE {OF_ALERT} ORDER BY id DESC LIMIT ?3) \
+             ORDER BY id"
+        ))?
+        .query_map(params![alert.id, space_no, SHOWN_HISTORY], |r| {
             Ok(HistoryEntry {
                 at: from_micros(r.get(0)?),
                 by: r.get(1)?,
@@ -405,7 +415,7 @@ fn detail(c: &Connection, space_no: i64, alert: Alert) -> Result<AlertDetail, St
             })
         })?
         .collect::<Result<_, _>>()?;
-    let comments = comments(c, space_no, &alert.id, None, i64::MAX)?;
+    let comments = comments(c, space_no, &alert.id, None, SHOWN_COMMENTS)?;
     Ok(AlertDetail { alert, event_ids, comments, history })
 }
 
@@ -773,6 +783,10 @@ pub async fn alert_comments_create(
     let author = new.author.map(|a| a.trim().to_owned());
     if author.as_ref().is_some_and(|a| a.is_empty() || a.chars().count() > 100) {
         errors.push(FieldError::new("author", "1 to 100 characters; leave it out to be named by your key"));
+    } else if author.as_ref().is_some_and(|a| a.starts_with("key:") || a.eq_ignore_ascii_case(raise::DETECTION)) {
+        // The names the history gives keys and detection are not for anyone to sign with (the
+        // history records the key that wrote the comment whatever the author says).
+        errors.push(FieldError::new("author", "a display name; \"key:…\" and \"detection\" are reserved"));
     }
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
@@ -785,6 +799,13 @@ pub async fn alert_comments_create(
         .store
         .write(move |c| {
             let a = found(c, space_no, &key)?;
+            let count: i64 = c
+                .prepare_cached("SELECT COUNT(*) FROM alert_comments WHERE alert_id = ?1")
+                .and_then(|mut s| s.query_row([&a.id], |r| r.get(0)))
+                .map_err(StoreError::from)?;
+            if count >= MAX_COMMENTS_PER_ALERT {
+                return Err(ApiError::conflict(format!("alert {} has {count} comments, the most one alert takes", a.short_id)));
+            }
             let at = to_micros(now);
             c.prepare_cached("INSERT INTO alert_comments (id, alert_id, author, content, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
                 .and_then(|mut s| s.execute(params![comment.id, a.id, comment.author, comment.content, at]))

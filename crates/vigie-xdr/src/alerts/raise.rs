@@ -21,7 +21,7 @@ pub const PAUSE_MICROS: i64 = 30 * 60 * 1_000_000;
 /// How many short ids are drawn before a raise gives up (a clash is one in 2⁴⁰ per alert).
 const SHORT_ID_TRIES: usize = 8;
 /// Who the history names for what detection did.
-const DETECTION: &str = "detection";
+pub(super) const DETECTION: &str = "detection";
 
 /// One match a rule made (a single event, or a window that fired).
 #[derive(Debug, Clone)]
@@ -106,9 +106,11 @@ fn apply_with(c: &Connection, ids: &IdGen, m: &Match, now: i64, short_id: &mut d
             .execute(params![m.rule_id, now])?;
         return Ok(Outcome::Occurrence { alert_id });
     }
-    // The rate limit's clock is the match's time (at most now): a consumer catching up a backlog
-    // raises what it would have raised in real time, and a backtest counts the same way.
-    let clock = m.first_seen.max(m.last_seen).min(now);
+    // The rate limit's clock is processing time, as Sekoia.io's: what it protects is the
+    // analysts from a storm of alerts, and event times are the senders' to choose (spaced
+    // backdated events would slip through an event-time limit). A backtest, which has no
+    // processing time, applies it by event time.
+    let clock = now;
     if let Some(paused_until) = rate_limited(c, m, clock)? {
         c.prepare_cached("UPDATE rule_stats SET suppressed = suppressed + 1 WHERE rule_id = ?1")?.execute([&m.rule_id])?;
         return Ok(Outcome::Suppressed { paused_until });
@@ -129,7 +131,7 @@ fn open_alert(c: &Connection, m: &Match) -> Result<Option<String>, StoreError> {
     Ok(c.prepare_cached(OPEN_ALERT)?.query_row(params![m.rule_id, m.similarity_key, m.space_no], |r| r.get(0)).optional()?)
 }
 
-/// When the rule may raise again if it may not at `now` (the rate clock: the match's time);
+/// When the rule may raise again if it may not at `now` (processing time);
 /// clears a pause that is over, and pauses a rule that would exceed the rate.
 fn rate_limited(c: &Connection, m: &Match, now: i64) -> Result<Option<i64>, StoreError> {
     let paused: Option<i64> = c

@@ -50,7 +50,8 @@ const RULE_SELECT: &str = "SELECT r.id, r.name, r.description, r.severity, r.kin
      r.builtin, r.version, r.paused_until, r.created_at, r.updated_at, r.created_by, r.updated_by, \
      COALESCE(s.matches, 0), COALESCE(s.alerts, 0), COALESCE(s.occurrences, 0), COALESCE(s.suppressed, 0), \
      s.last_match_at, s.last_fired_at, \
-     (SELECT COUNT(*) FROM alerts a WHERE a.rule_id = r.id AND a.space_no = r.space_no AND a.status = 'rejected') \
+     (SELECT COUNT(*) FROM alerts a WHERE a.rule_id = r.id AND a.space_no = r.space_no AND a.status = 'rejected'), \
+     (SELECT COUNT(*) FROM alerts a WHERE a.rule_id = r.id AND a.space_no = r.space_no) \
      FROM rules r LEFT JOIN rule_stats s ON s.rule_id = r.id";
 
 fn conversion(i: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
@@ -66,7 +67,7 @@ fn rule_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RuleRow> {
     let id: String = r.get(0)?;
     let kind: String = r.get(4)?;
     let severity: i64 = r.get(3)?;
-    let (alerts, rejected): (i64, i64) = (r.get(18)?, r.get(23)?);
+    let (alerts, rejected, kept): (i64, i64, i64) = (r.get(18)?, r.get(23)?, r.get(24)?);
     Ok(RuleRow {
         id: Uuid::parse_str(&id).map_err(|e| conversion(0, e))?,
         spec: RuleSpec {
@@ -93,7 +94,8 @@ fn rule_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RuleRow> {
             occurrences: r.get(19)?,
             suppressed: r.get(20)?,
             rejected,
-            false_positive_rate: (alerts > 0).then(|| (rejected as f64 / alerts as f64).min(1.0)),
+            // Over the alerts still kept (retention deletes old ones), like the rejected count.
+            false_positive_rate: (kept > 0).then(|| (rejected as f64 / kept as f64).min(1.0)),
             last_match_at: r.get::<_, Option<i64>>(21)?.map(from_micros),
             last_fired_at: r.get::<_, Option<i64>>(22)?.map(from_micros),
         },
@@ -340,7 +342,7 @@ async fn update(st: &XdrState, caller: &Caller, id: Uuid, patch: RulePatch) -> R
         };
         // What the rule matches (and so its windows' meaning); similarity only folds alerts.
         let matching_changed = new.kind != old.kind || new.source != old.source;
-        check(&new, new.kind != old.kind || new.source != old.source || (new.enabled && !old.enabled))?;
+        check(&new, new.kind != old.kind || new.source != old.source || new.similarity != old.similarity || (new.enabled && !old.enabled))?;
         let diff = changes(&old, &new);
         let now_us = to_micros(st.clock.now());
         if diff.is_empty() {

@@ -202,7 +202,7 @@ pub struct Rule {
     pub actions: Vec<RuleAction>,
     /// The default content's key (`default-1` …) for a default rule, else null.
     pub builtin: Option<String>,
-    /// Bumped by every change of what it matches (source, kind, similarity).
+    /// Bumped by every change of what it matches (source, kind).
     pub version: i64,
     /// What it matches: `{"type": "per_event"}` or `{"type": "window", "by": [...], "span_secs": n}`;
     /// null when it no longer compiles (see `compile_error`).
@@ -385,6 +385,16 @@ pub(super) fn check(r: &RuleSpec, compile: bool) -> Result<Option<Program>, ApiE
     } else {
         None
     };
+    // A window's matches carry its group keys only: similarity fields are chosen among them (a
+    // field it does not have would be null in every key, folding everyone's matches into one).
+    if let Some(vigie_detect::Shape::Window { by, .. }) = program.as_ref().map(Program::shape) {
+        for (i, f) in r.similarity.iter().enumerate() {
+            if !by.contains(f) {
+                let msg = format!("{f:?} is not a group-by field of the rule's window ({}): its alerts carry only those", by.join(", "));
+                errors.push(FieldError::new(format!("similarity[{i}]"), msg));
+            }
+        }
+    }
     if errors.is_empty() { Ok(program) } else { Err(ApiError::validation(errors)) }
 }
 

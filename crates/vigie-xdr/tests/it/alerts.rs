@@ -582,3 +582,18 @@ async fn another_spaces_alert_is_not_found_and_never_listed() {
     assert_eq!(page(&x, &key, "").await.0, keys(&["k"]));
     assert_eq!(x.get(&format!("/api/v1/alerts/{theirs}"), &key).await.0, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_comment_cannot_sign_as_a_key_or_as_detection() {
+    let (x, space, key) = soc().await;
+    rule(&x, space, "r-sign", "Signed").await;
+    let (_, short) = raise(&x, hit(space, "r-sign", "k", 50, us("2026-11-28T09:00:00Z")), us("2026-11-28T09:00:00Z")).await;
+    for forged in ["key:0190d7a0-0000-7000-8000-000000000001", "detection", "Detection"] {
+        let (status, err) =
+            x.call_json("POST", &format!("/api/v1/alerts/{short}/comments"), &key, json!({"content": "x", "author": forged})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{forged}: {err}");
+    }
+    let (status, c) =
+        x.call_json("POST", &format!("/api/v1/alerts/{short}/comments"), &key, json!({"content": "x", "author": "Dana"})).await;
+    assert_eq!((status, c["author"].as_str()), (StatusCode::CREATED, Some("Dana")));
+}

@@ -553,3 +553,25 @@ async fn the_openapi_document_describes_rules_and_what_their_actions_do_today() 
     let sigma = &doc["paths"]["/api/v1/rules/{id}/sigma"]["get"]["responses"]["200"]["content"];
     assert!(sigma["application/yaml"].is_object(), "{sigma}");
 }
+
+#[tokio::test]
+async fn a_windows_similarity_fields_are_among_its_group_by_fields() {
+    let x = TestXdr::start().await;
+    let (key, _) = x.key("soc", RW, false).await;
+    let window = "event_type == \"interaction.high_risk\" | stats count by user_id | where count > 5 in last 1 hour";
+    // A typo would give every person the same key (null) and fold everyone into one alert.
+    let mut body = pipe("Repeated", window);
+    body["similarity"] = json!(["userid"]);
+    let (status, err) = x.call_json("POST", "/api/v1/rules", &key, body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert!(err.to_string().contains("similarity[0]") && err.to_string().contains("user_id"), "{err}");
+    let mut body = pipe("Repeated", window);
+    body["similarity"] = json!(["user_id"]);
+    let id = x.create_rule(&key, body).await["id"].as_str().expect("id").to_owned();
+    let (status, _) = x.call_json("PATCH", &format!("/api/v1/rules/{id}"), &key, json!({"similarity": ["platform_id"]})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "checked on a change of similarity alone too");
+    // A filter's matches are single events: any field.
+    let mut body = pipe("Cards", "classification_type == \"CREDIT_CARD\"");
+    body["similarity"] = json!(["user_email"]);
+    x.create_rule(&key, body).await;
+}
