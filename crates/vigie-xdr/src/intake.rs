@@ -421,7 +421,7 @@ impl<'de> Visitor<'de> for Checked<'_, 'de> {
 }
 
 /// Reads [`LogFields`] from the text of one JSON object while checking it as a full parse
-/// would ([`Checked`]): one pass, nothing built.
+/// would (`Checked`): one pass, nothing built.
 pub fn log_fields(text: &str) -> Result<LogFields, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
     let mut names = Vec::new();
