@@ -229,7 +229,7 @@ pub struct Keys {
     /// Whether the default rules installed in a new space are enabled.
     default_rules_enabled: bool,
     /// Told after a new space's default rules are committed ([`XdrState::rules_changed`]).
-    rules_changed: Arc<tokio::sync::watch::Sender<u64>>,
+    rules_changed: Arc<crate::state::RulesSignal>,
 }
 
 /// The request rate each key is allowed: a token bucket.
@@ -326,7 +326,7 @@ impl Keys {
         ids: Arc<vigie_core::ids::IdGen>,
         rate: KeyRate,
         default_rules_enabled: bool,
-        rules_changed: Arc<tokio::sync::watch::Sender<u64>>,
+        rules_changed: Arc<crate::state::RulesSignal>,
     ) -> Keys {
         Keys {
             store,
@@ -381,15 +381,17 @@ impl Keys {
                 )?;
                 let installed = if created == 1 {
                     let no: i64 = c.query_row("SELECT no FROM spaces WHERE id = ?1", [id.to_string()], |r| r.get(0))?;
-                    crate::rules::install_defaults(c, no, enabled, to_micros(now), &ids)?
+                    Some((no, crate::rules::install_defaults(c, no, enabled, to_micros(now), &ids)?))
                 } else {
-                    0
+                    None
                 };
                 Ok::<_, StoreError>((space_by_name(c, &name)?, installed))
             })
             .await?;
-        if installed > 0 {
-            self.rules_changed.send_modify(|n| *n += 1);
+        if let Some((no, n)) = installed
+            && n > 0
+        {
+            self.rules_changed.changed(no);
         }
         Ok(space)
     }

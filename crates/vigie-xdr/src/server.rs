@@ -83,7 +83,7 @@ pub fn open(opts: XdrOptions, clock: SharedClock) -> Result<XdrState, StoreError
         None => MasterKey::load_or_create(&opts.data_dir)?,
     };
     let ids = Arc::new(IdGen::default());
-    let rules_changed = Arc::new(tokio::sync::watch::channel(0).0);
+    let rules_changed = Arc::new(crate::state::RulesSignal::default());
     let sealer = SecretBox::new(&key, "xdr-key-secrets");
     let (rate, defaults_on) = (opts.key_rate, opts.default_rules_enabled);
     let keys = Keys::new(store.clone(), sealer, clock.clone(), ids.clone(), rate, defaults_on, rules_changed.clone());

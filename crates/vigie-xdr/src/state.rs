@@ -38,16 +38,17 @@ pub struct XdrState {
     pub deletions: Arc<std::sync::atomic::AtomicU64>,
     /// Bumped (`send_modify`) after every committed change to rules, so the detection consumer
     /// reloads them before its next batch.
-    pub rules_changed: Arc<tokio::sync::watch::Sender<u64>>,
+    pub rules_changed: Arc<RulesSignal>,
     /// The detection consumer's checkpoint, sent after each of its commits (the log position
     /// up to which alerts are written): what waits for detection to catch up watches.
     pub detected: Arc<tokio::sync::watch::Sender<i64>>,
 }
 
 impl XdrState {
-    /// Tells the detection consumer that rules changed (call after the commit).
-    pub fn rules_did_change(&self) {
-        self.rules_changed.send_modify(|n| *n += 1);
+    /// Tells the detection consumer that space `space_no`'s rules changed (call after the
+    /// commit).
+    pub fn rules_did_change(&self, space_no: i64) {
+        self.rules_changed.changed(space_no);
     }
 
     /// A receiver that changes whenever events were appended to the log.
@@ -67,5 +68,44 @@ pub(crate) async fn rest(shutdown: &tokio_util::sync::CancellationToken, d: std:
     tokio::select! {
         _ = shutdown.cancelled() => false,
         _ = tokio::time::sleep(d) => true,
+    }
+}
+
+/// Which spaces' rules changed since the detection consumer last looked: it reloads those
+/// alone (a change in one space does not make every space's rules and windows load again).
+#[derive(Debug)]
+pub struct RulesSignal {
+    tx: tokio::sync::watch::Sender<u64>,
+    spaces: std::sync::Mutex<std::collections::HashSet<i64>>,
+}
+
+impl Default for RulesSignal {
+    fn default() -> RulesSignal {
+        RulesSignal { tx: tokio::sync::watch::channel(0).0, spaces: Default::default() }
+    }
+}
+
+impl RulesSignal {
+    /// Space `space_no`'s rules changed (after the commit).
+    pub fn changed(&self, space_no: i64) {
+        if let Ok(mut s) = self.spaces.lock() {
+            s.insert(space_no);
+        }
+        self.tx.send_modify(|n| *n += 1);
+    }
+
+    /// Changes whenever rules change.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.tx.subscribe()
+    }
+
+    /// How many changes there have been.
+    pub fn generation(&self) -> u64 {
+        *self.tx.borrow()
+    }
+
+    /// The spaces changed since the last call.
+    pub fn take(&self) -> std::collections::HashSet<i64> {
+        self.spaces.lock().map(|mut s| std::mem::take(&mut *s)).unwrap_or_default()
     }
 }

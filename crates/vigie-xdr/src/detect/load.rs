@@ -48,10 +48,17 @@ pub struct Loaded {
 /// stored rule that no longer compiles is skipped with an error in the log (it was accepted
 /// when saved; a new version of the engine may refuse it).
 pub fn load(c: &Connection) -> Result<Loaded, StoreError> {
+    load_spaces(c, None)
+}
+
+/// [`load`] for the spaces `only` (all when `None`).
+pub fn load_spaces(c: &Connection, only: Option<&[i64]>) -> Result<Loaded, StoreError> {
+    let only = only.map(serde_json::to_string).transpose()?;
     let mut stmt = c.prepare(
-        "SELECT space_no, id, version, name, severity, kind, source, similarity FROM rules WHERE enabled = 1 ORDER BY space_no, id",
+        "SELECT space_no, id, version, name, severity, kind, source, similarity FROM rules \
+         WHERE enabled = 1 AND (?1 IS NULL OR space_no IN (SELECT value FROM json_each(?1))) ORDER BY space_no, id",
     )?;
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map([&only], |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, String>(1)?,
@@ -92,7 +99,7 @@ pub fn load(c: &Connection) -> Result<Loaded, StoreError> {
         let states = engine.states();
         loaded.spaces.insert(space_no, SpaceRules { engine, states, info });
     }
-    restore(c, &mut loaded)?;
+    restore(c, &mut loaded, only.as_deref())?;
     Ok(loaded)
 }
 
@@ -105,15 +112,18 @@ pub fn group_by(program: &vigie_detect::Program) -> Vec<String> {
 }
 
 /// Reloads every saved window group of the loaded rules (of their current version).
-fn restore(c: &Connection, loaded: &mut Loaded) -> Result<(), StoreError> {
+fn restore(c: &Connection, loaded: &mut Loaded, only: Option<&str>) -> Result<(), StoreError> {
     let mut index: HashMap<String, (i64, usize, i64)> = HashMap::new();
     for (space, s) in &loaded.spaces {
         for (i, r) in s.info.iter().enumerate() {
             index.insert(r.id.clone(), (*space, i, r.version));
         }
     }
-    let mut stmt = c.prepare("SELECT rule_id, version, window, h, state FROM rule_windows")?;
-    let mut rows = stmt.query([])?;
+    let mut stmt = c.prepare(
+        "SELECT rule_id, version, window, h, state FROM rule_windows \
+         WHERE ?1 IS NULL OR rule_id IN (SELECT id FROM rules WHERE space_no IN (SELECT value FROM json_each(?1)))",
+    )?;
+    let mut rows = stmt.query([only])?;
     while let Some(row) = rows.next()? {
         let (rule_id, version, w, h, state): (String, i64, i64, i64, String) =
             (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?);

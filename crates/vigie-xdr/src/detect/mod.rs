@@ -12,7 +12,7 @@ mod view;
 pub use backtest::{
     Backtest, BacktestRange, DayCount, Simulation, UnsavedBacktest, WouldAlert, backtest, backtest_saved, backtest_unsaved,
 };
-pub use load::{Loaded, RuleInfo, SpaceRules, group_by, load, to_match};
+pub use load::{Loaded, RuleInfo, SpaceRules, group_by, load, load_spaces, to_match};
 pub use view::View;
 
 // utoipa's route macros name the handlers' generated path types by module.
@@ -148,11 +148,29 @@ fn evaluate(d: &mut Detector, rows: Vec<Row>) -> Evaluated {
 /// enabled ones at the same versions. On a failed commit the memory is reloaded from the
 /// database (it ran ahead of what was stored).
 pub async fn detect_once(st: &XdrState, d: &mut Detector) -> Result<Round, StoreError> {
-    let generation = *st.rules_changed.borrow();
-    if d.generation != Some(generation) {
+    let generation = st.rules_changed.generation();
+    if d.generation.is_none() {
+        st.rules_changed.take();
         d.loaded = st.store.read(load).await?;
         d.generation = Some(generation);
         d.clean = true;
+    } else if d.generation != Some(generation) {
+        // Only the spaces whose rules changed: their rules compiled and windows restored again
+        // (memory holds what the last commit stored, so nothing is lost).
+        let spaces: Vec<i64> = st.rules_changed.take().into_iter().collect();
+        let list = spaces.clone();
+        let fresh = st.store.read(move |c| load_spaces(c, Some(&list))).await?;
+        for s in &spaces {
+            d.loaded.spaces.remove(s);
+            d.swept_at.remove(s);
+        }
+        d.loaded.spaces.extend(fresh.spaces);
+        d.generation = Some(generation);
+        d.clean = true;
+        // A batch read ahead read the bodies of the spaces that had rules then.
+        if let Some((_, task)) = d.next.take() {
+            task.abort();
+        }
     }
     let started = std::time::Instant::now();
     let after = st.store.read(|c| crate::log::checkpoint(c, CONSUMER)).await?;

@@ -72,7 +72,7 @@ pub async fn set_defaults_enabled(st: &XdrState, space_no: i64, enabled: bool) -
         })
         .await?;
     if changed > 0 {
-        st.rules_did_change();
+        st.rules_did_change(space_no);
     }
     Ok(changed)
 }

@@ -246,7 +246,7 @@ pub async fn rules_create(
         })
         .await
         .map_err(ApiError::from_store("rule"))?;
-    st.rules_did_change();
+    st.rules_did_change(caller.space_no);
     Ok((StatusCode::CREATED, Json(shown(row, now_us))))
 }
 
@@ -427,7 +427,7 @@ async fn update(st: &XdrState, caller: &Caller, id: Uuid, patch: RulePatch) -> R
             .await
             .map_err(ApiError::from_store("rule"))?;
         if let Some(row) = row {
-            st.rules_did_change();
+            st.rules_did_change(caller.space_no);
             return Ok(shown(row, now_us));
         }
     }
@@ -498,7 +498,7 @@ pub async fn rules_delete(
         })
         .await
         .map_err(ApiError::from_store("rule"))?;
-    st.rules_did_change();
+    st.rules_did_change(caller.space_no);
     Ok(StatusCode::NO_CONTENT)
 }
 
