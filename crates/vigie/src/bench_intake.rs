@@ -83,6 +83,10 @@ pub struct IntakeBench {
     /// Do not run the facts builder beside intake (it runs in `vigie serve`).
     #[arg(long)]
     pub no_facts: bool,
+    /// Enable the default detection rules in the bench's space: detection then evaluates every
+    /// event beside intake (without, it only counts them).
+    #[arg(long)]
+    pub detection: bool,
 }
 
 fn durability(s: &str) -> anyhow::Result<Durability> {
@@ -494,7 +498,7 @@ impl Xdr {
             retention_every: Duration::from_secs(3600),
             search: Default::default(),
             build_facts: !b.no_facts,
-            default_rules_enabled: false,
+            default_rules_enabled: b.detection,
         };
         let state = vigie_xdr::open(opts, Arc::new(SystemClock))?;
         let space = state.keys.ensure_space("bench").await?;

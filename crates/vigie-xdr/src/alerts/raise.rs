@@ -50,6 +50,10 @@ pub struct Match {
     pub events: Vec<(i64, String)>,
     /// What matched (the window's row, the event's fields).
     pub details: Value,
+    /// How many matches this is: the detection consumer applies the matches of one rule and
+    /// similarity key in a batch together (the first decides; the others are occurrences of
+    /// the same alert, or suppressed with it).
+    pub count: u64,
 }
 
 /// What [`apply`] did with a match.
@@ -90,20 +94,21 @@ pub fn apply(c: &Connection, ids: &IdGen, m: &Match, now: i64) -> Result<Outcome
 }
 
 fn apply_with(c: &Connection, ids: &IdGen, m: &Match, now: i64, short_id: &mut dyn FnMut() -> String) -> Result<Outcome, StoreError> {
+    let n = m.count.max(1) as i64;
     c.prepare_cached(
-        "INSERT INTO rule_stats (rule_id, matches, last_match_at) VALUES (?1, 1, ?2) \
-         ON CONFLICT (rule_id) DO UPDATE SET matches = matches + 1, last_match_at = excluded.last_match_at",
+        "INSERT INTO rule_stats (rule_id, matches, last_match_at) VALUES (?1, ?3, ?2) \
+         ON CONFLICT (rule_id) DO UPDATE SET matches = matches + excluded.matches, last_match_at = excluded.last_match_at",
     )?
-    .execute(params![m.rule_id, now])?;
+    .execute(params![m.rule_id, now, n])?;
     if let Some(alert_id) = open_alert(c, m)? {
         c.prepare_cached(
-            "UPDATE alerts SET occurrences = occurrences + 1, first_seen = MIN(first_seen, ?3), last_seen = MAX(last_seen, ?4), \
+            "UPDATE alerts SET occurrences = occurrences + ?6, first_seen = MIN(first_seen, ?3), last_seen = MAX(last_seen, ?4), \
              updated_at = ?5 WHERE id = ?1 AND space_no = ?2",
         )?
-        .execute(params![alert_id, m.space_no, m.first_seen.min(m.last_seen), m.first_seen.max(m.last_seen), now])?;
+        .execute(params![alert_id, m.space_no, m.first_seen.min(m.last_seen), m.first_seen.max(m.last_seen), now, n])?;
         add_events(c, &alert_id, &m.events)?;
-        c.prepare_cached("UPDATE rule_stats SET occurrences = occurrences + 1, last_fired_at = ?2 WHERE rule_id = ?1")?
-            .execute(params![m.rule_id, now])?;
+        c.prepare_cached("UPDATE rule_stats SET occurrences = occurrences + ?3, last_fired_at = ?2 WHERE rule_id = ?1")?
+            .execute(params![m.rule_id, now, n])?;
         return Ok(Outcome::Occurrence { alert_id });
     }
     // The rate limit's clock is processing time, as Sekoia.io's: what it protects is the
@@ -112,12 +117,13 @@ fn apply_with(c: &Connection, ids: &IdGen, m: &Match, now: i64, short_id: &mut d
     // processing time, applies it by event time.
     let clock = now;
     if let Some(paused_until) = rate_limited(c, m, clock)? {
-        c.prepare_cached("UPDATE rule_stats SET suppressed = suppressed + 1 WHERE rule_id = ?1")?.execute([&m.rule_id])?;
+        c.prepare_cached("UPDATE rule_stats SET suppressed = suppressed + ?2 WHERE rule_id = ?1")?.execute(params![m.rule_id, n])?;
         return Ok(Outcome::Suppressed { paused_until });
     }
     let (alert_id, short_id) = raise(c, ids, m, now, clock, short_id)?;
-    c.prepare_cached("UPDATE rule_stats SET alerts = alerts + 1, last_fired_at = ?2 WHERE rule_id = ?1")?
-        .execute(params![m.rule_id, now])?;
+    // The first match raised it; the others of the batch are its occurrences.
+    c.prepare_cached("UPDATE rule_stats SET alerts = alerts + 1, occurrences = occurrences + ?3, last_fired_at = ?2 WHERE rule_id = ?1")?
+        .execute(params![m.rule_id, now, n - 1])?;
     Ok(Outcome::Raised { alert_id, short_id })
 }
 
@@ -187,7 +193,7 @@ fn raise(
     let mut insert = c.prepare_cached(
         "INSERT INTO alerts (id, short_id, space_no, rule_id, rule_name, title, severity, urgency, status, similarity_key, occurrences, \
          first_seen, last_seen, user_id, platform_id, assignee, details, raised_at, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, 1, ?10, ?11, ?12, ?13, NULL, ?14, ?16, ?15, ?15)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?17, ?10, ?11, ?12, ?13, NULL, ?14, ?16, ?15, ?15)",
     )?;
     let mut tries = 0;
     let short = loop {
@@ -208,7 +214,8 @@ fn raise(
             m.platform_id,
             details,
             now,
-            clock
+            clock,
+            m.count.max(1) as i64
         ]);
         match inserted {
             Ok(_) => break short,
@@ -298,6 +305,7 @@ mod tests {
             last_seen: t,
             events: events.iter().map(|(s, id)| (*s, (*id).to_owned())).collect(),
             details: json!({"key": key}),
+            count: 1,
         }
     }
 

@@ -219,6 +219,7 @@ pub fn to_match(space_no: i64, info: &RuleInfo, hit: &Hit, view: &dyn Lookup, ev
         last_seen: hit.last,
         events: event_ids,
         details: Value::Object(details),
+        count: 1,
     }
 }
 

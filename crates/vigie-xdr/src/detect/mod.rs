@@ -226,7 +226,7 @@ pub async fn detect_once(st: &XdrState, d: &mut Detector) -> Result<Round, Store
             if !same_rules(c, &versions)? {
                 return Err(StoreError::Commit("rules changed during the round; evaluating the batch again".into()));
             }
-            for mut m in matches {
+            for mut m in merged(matches) {
                 fill_event_ids(c, &mut m)?;
                 crate::alerts::apply(c, &ids, &m, now)?;
             }
@@ -252,6 +252,33 @@ pub async fn detect_once(st: &XdrState, d: &mut Detector) -> Result<Round, Store
     d.clean = false;
     st.detected.send_replace(last_seq);
     Ok(Round { events, hits, took: [read, evaluating, started.elapsed()] })
+}
+
+/// The matches of a batch with those of one rule and similarity key made one (in the order of
+/// their first): `alerts::apply` then writes once what applying them in turn would have (the
+/// first raises or folds, the others are occurrences of the same alert or suppressed with it).
+fn merged(matches: Vec<crate::alerts::Match>) -> Vec<crate::alerts::Match> {
+    let mut at: HashMap<(i64, String, String), usize> = HashMap::new();
+    let mut out: Vec<crate::alerts::Match> = Vec::with_capacity(matches.len());
+    for m in matches {
+        let key = (m.space_no, m.rule_id.clone(), m.similarity_key.clone());
+        match at.get(&key) {
+            Some(&i) => {
+                let first = &mut out[i];
+                first.count += m.count.max(1);
+                first.first_seen = first.first_seen.min(m.first_seen);
+                first.last_seen = first.last_seen.max(m.last_seen);
+                if first.events.len() < crate::alerts::MAX_ALERT_EVENTS as usize {
+                    first.events.extend(m.events);
+                }
+            }
+            None => {
+                at.insert(key, out.len());
+                out.push(m);
+            }
+        }
+    }
+    out
 }
 
 /// Whether the enabled rules are exactly `versions` (ids and versions).

@@ -65,6 +65,7 @@ fn hit(space_no: i64, rule_id: &str, key: &str, severity: u8, at: i64) -> Match 
         last_seen: at,
         events: Vec::new(),
         details: json!({"key": key}),
+        count: 1,
     }
 }
 

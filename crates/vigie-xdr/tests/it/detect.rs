@@ -157,12 +157,20 @@ async fn policy_violations_with_classifications_alert_on_unvetted_platforms_and_
 async fn a_repeat_folds_into_the_open_alert_and_after_closing_it_raises_a_new_one() {
     let (x, key) = xdr().await;
     let rule = rule_id(&x, "default-1");
-    post(&x, &key, vec![firewall("a1", "interaction.policy_violated", &minutes_ago(9), "kim", "deepseek", 0.7, &["IBAN"])]).await;
-    post(&x, &key, vec![firewall("a2", "interaction.policy_violated", &minutes_ago(8), "kim", "deepseek", 0.7, &["IBAN"])]).await;
+    // Two in one post (one detection batch: applied together), one more after.
+    let kim = |id: &str, m: i64| firewall(id, "interaction.policy_violated", &minutes_ago(m), "kim", "deepseek", 0.7, &["IBAN"]);
+    post(&x, &key, vec![kim("a1", 10), kim("a1b", 9)]).await;
+    caught_up(&x).await;
+    post(&x, &key, vec![kim("a2", 8)]).await;
     caught_up(&x).await;
     let alerts = alerts_of(&x, &key, &rule).await;
     assert_eq!(alerts.len(), 1);
-    assert_eq!(alerts[0]["occurrences"].as_u64(), Some(2));
+    assert_eq!(alerts[0]["occurrences"].as_u64(), Some(3));
+    let (_, full) = x.get(&format!("/api/v1/alerts/{}", alerts[0]["id"].as_str().expect("id")), &key).await;
+    assert_eq!(full["event_ids"], json!(["a1", "a1b", "a2"]));
+    let (_, r) = x.get(&format!("/api/v1/rules/{rule}"), &key).await;
+    let stats = &r["stats"];
+    assert_eq!((stats["matches"].as_u64(), stats["alerts"].as_u64(), stats["occurrences"].as_u64()), (Some(3), Some(1), Some(2)), "{r}");
     let id = alerts[0]["id"].as_str().expect("id").to_owned();
     for status in ["acknowledged", "ongoing", "closed"] {
         let (s, b) = x.call_json("PATCH", &format!("/api/v1/alerts/{id}/workflow"), &key, json!({"status": status})).await;
