@@ -100,13 +100,17 @@ fn apply_with(c: &Connection, ids: &IdGen, m: &Match, now: i64, short_id: &mut d
          ON CONFLICT (rule_id) DO UPDATE SET matches = matches + excluded.matches, last_match_at = excluded.last_match_at",
     )?
     .execute(params![m.rule_id, now, n])?;
-    if let Some(alert_id) = open_alert(c, m)? {
+    if let Some((alert_id, occurrences)) = open_alert(c, m)? {
         c.prepare_cached(
             "UPDATE alerts SET occurrences = occurrences + ?6, first_seen = MIN(first_seen, ?3), last_seen = MAX(last_seen, ?4), \
              updated_at = ?5 WHERE id = ?1 AND space_no = ?2",
         )?
         .execute(params![alert_id, m.space_no, m.first_seen.min(m.last_seen), m.first_seen.max(m.last_seen), now, n])?;
-        add_events(c, &alert_id, &m.events)?;
+        // Every occurrence brought at least one event: past MAX_ALERT_EVENTS occurrences the
+        // alert's list is full (counting it would read a thousand rows per match).
+        if occurrences < MAX_ALERT_EVENTS {
+            add_events(c, &alert_id, &m.events)?;
+        }
         c.prepare_cached("UPDATE rule_stats SET occurrences = occurrences + ?3, last_fired_at = ?2 WHERE rule_id = ?1")?
             .execute(params![m.rule_id, now, n])?;
         return Ok(Outcome::Occurrence { alert_id });
@@ -130,11 +134,14 @@ fn apply_with(c: &Connection, ids: &IdGen, m: &Match, now: i64, short_id: &mut d
 /// The open alert of a rule and key. Its condition repeats the partial index's
 /// (`alerts_open_key`) word for word, so SQLite uses it. At most one exists: a match finding one
 /// folds into it, and a closed alert is never reopened.
-const OPEN_ALERT: &str = "SELECT id FROM alerts WHERE rule_id = ?1 AND similarity_key = ?2 \
+const OPEN_ALERT: &str = "SELECT id, occurrences FROM alerts WHERE rule_id = ?1 AND similarity_key = ?2 \
      AND status IN ('pending', 'acknowledged', 'ongoing') AND space_no = ?3 LIMIT 1";
 
-fn open_alert(c: &Connection, m: &Match) -> Result<Option<String>, StoreError> {
-    Ok(c.prepare_cached(OPEN_ALERT)?.query_row(params![m.rule_id, m.similarity_key, m.space_no], |r| r.get(0)).optional()?)
+/// The open alert of `m`'s rule and key, and its occurrences so far.
+fn open_alert(c: &Connection, m: &Match) -> Result<Option<(String, i64)>, StoreError> {
+    Ok(c.prepare_cached(OPEN_ALERT)?
+        .query_row(params![m.rule_id, m.similarity_key, m.space_no], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
 }
 
 /// When the rule may raise again if it may not at `now` (processing time);
