@@ -332,16 +332,23 @@ pub fn read_for(c: &Connection, after: i64, limit: usize, spaces: &[i64]) -> Res
     if spaces.is_empty() {
         return Ok(Batch { covered: covered as usize, end: Some(end), rows: Vec::new() });
     }
-    let list = serde_json::to_string(spaces)?;
+    // A range of the log by its key, the spaces filtered here: asking SQLite for `space_no IN
+    // (…)` let it walk the space's index over its whole log each round (a fifth of the CPU
+    // beside intake).
     let mut stmt = c.prepare_cached(
         "SELECT e.seq, e.space_no, s.id, e.id, e.received_at, e.timestamp, e.event_type, e.source, e.body \
-         FROM events e JOIN spaces s ON s.no = e.space_no \
-         WHERE e.seq > ?1 AND e.seq <= ?2 AND e.space_no IN (SELECT value FROM json_each(?3)) ORDER BY e.seq",
+         FROM events e JOIN spaces s ON s.no = e.space_no WHERE e.seq > ?1 AND e.seq <= ?2 ORDER BY e.seq",
     )?;
-    let rows = stmt.query_map(params![after, end, list], |r| {
-        Ok(Row { seq: r.get(0)?, space_no: r.get(1)?, space_id: r.get(2)?, stored: Stored::from_row_at(r, 3)? })
+    let rows = stmt.query_map(params![after, end], |r| {
+        let space_no: i64 = r.get(1)?;
+        if !spaces.contains(&space_no) {
+            // Its body is not read.
+            return Ok(None);
+        }
+        Ok(Some(Row { seq: r.get(0)?, space_no, space_id: r.get(2)?, stored: Stored::from_row_at(r, 3)? }))
     })?;
-    Ok(Batch { covered: covered as usize, end: Some(end), rows: rows.collect::<Result<_, _>>()? })
+    let rows: Vec<Option<Row>> = rows.collect::<Result<_, _>>()?;
+    Ok(Batch { covered: covered as usize, end: Some(end), rows: rows.into_iter().flatten().collect() })
 }
 
 /// Up to `limit` events after `seq`, in log order, across spaces.
