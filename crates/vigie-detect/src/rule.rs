@@ -4,7 +4,7 @@
 //! is refused with the reason; nothing is dropped.
 use rsigma_parser::{ConditionOperator, CorrelationCondition, CorrelationType, SigmaRule, WindowMode};
 use serde::{Deserialize, Serialize};
-use vigie_query::ast::{AggFn, Query, Stage};
+use vigie_query::ast::{AggFn, Query};
 use vigie_query::window::{WindowRule, WindowSpec};
 
 /// The language a rule is written in.
@@ -147,21 +147,6 @@ impl Program {
         match &self.body {
             Body::Filter(q) | Body::Window(q, _) => Some(q),
             Body::Sigma(_) => None,
-        }
-    }
-
-    /// The Sigma titles (documents that raise matches, then correlations).
-    pub fn titles(&self) -> Vec<String> {
-        match &self.body {
-            Body::Sigma(s) => s
-                .docs
-                .iter()
-                .zip(&s.generates)
-                .filter(|(_, g)| **g)
-                .map(|(d, _)| d.title.clone())
-                .chain(s.correlations.iter().map(|c| c.title.clone()))
-                .collect(),
-            _ => Vec::new(),
         }
     }
 }
@@ -360,9 +345,4 @@ fn cmp(op: ConditionOperator) -> vigie_query::ast::CmpOp {
 pub fn export_sigma(source: &str, meta: &vigie_query::sigma::SigmaMeta) -> Result<String, Vec<String>> {
     let q = vigie_query::parse(source).map_err(|e| vec![e.to_string()])?;
     vigie_query::sigma::export(&q, meta).map_err(|e| e.0)
-}
-
-/// Whether a stage list is a window (for callers that show a rule's shape).
-pub fn is_window(q: &Query) -> bool {
-    matches!(q.stages.as_slice(), [Stage::Stats { .. }, Stage::Where { window: Some(_), .. }])
 }
