@@ -524,38 +524,23 @@ const DUTY: f64 = 0.10;
 
 /// The builder: catches up with the log, then waits for appends.
 pub async fn run(st: XdrState, shutdown: CancellationToken) {
-    let mut signal = st.log_signal();
-    loop {
-        loop {
+    crate::state::follow_log(&st, shutdown, "building facts", None, (), |()| {
+        let st = st.clone();
+        async move {
             let appends = *st.appended.borrow();
             let started = std::time::Instant::now();
-            match build_once(&st).await {
-                Ok(0) => break,
-                Ok(n) => {
-                    // Behind while events are still arriving: rest in proportion to the work.
-                    if n == BATCH && *st.appended.borrow() != appends {
-                        let rest = started.elapsed().mul_f64((1.0 - DUTY) / DUTY);
-                        if !crate::state::rest(&shutdown, rest).await {
-                            return;
-                        }
-                    }
+            let step = build_once(&st).await.map(|n| match n {
+                0 => crate::state::Step::CaughtUp,
+                // Behind while events are still arriving: rest in proportion to the work.
+                n if n == BATCH && *st.appended.borrow() != appends => {
+                    crate::state::Step::More(started.elapsed().mul_f64((1.0 - DUTY) / DUTY))
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "building facts failed; retrying in a second");
-                    if !crate::state::rest(&shutdown, std::time::Duration::from_secs(1)).await {
-                        return;
-                    }
-                }
-            }
-            if shutdown.is_cancelled() {
-                return;
-            }
+                _ => crate::state::Step::More(std::time::Duration::ZERO),
+            });
+            ((), step)
         }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            changed = signal.changed() => if changed.is_err() { return },
-        }
-    }
+    })
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -63,6 +63,59 @@ impl axum::extract::FromRef<XdrState> for Metrics {
     }
 }
 
+/// What a round of a log consumer says.
+pub(crate) enum Step {
+    /// Nothing left to read: wait for the log (or `also`) to change.
+    CaughtUp,
+    /// More to read: go on, after resting this long (zero: at once).
+    More(std::time::Duration),
+}
+
+/// Runs a consumer of the log (detection, the facts builder) until `shutdown`: rounds back to
+/// back while it is behind, a second's rest after a failed round (logged as `what`), and a wait
+/// for appends to the log — or a change of `also` — once caught up.
+pub(crate) async fn follow_log<S, F, Fut>(
+    st: &XdrState,
+    shutdown: tokio_util::sync::CancellationToken,
+    what: &'static str,
+    mut also: Option<tokio::sync::watch::Receiver<u64>>,
+    mut state: S,
+    mut round: F,
+) where
+    F: FnMut(S) -> Fut,
+    Fut: std::future::Future<Output = (S, Result<Step, vigie_core::StoreError>)>,
+{
+    let mut appended = st.log_signal();
+    loop {
+        loop {
+            let (next, step) = round(state).await;
+            state = next;
+            let pause = match step {
+                Ok(Step::CaughtUp) => break,
+                Ok(Step::More(d)) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, "{what} failed; retrying in a second");
+                    std::time::Duration::from_secs(1)
+                }
+            };
+            if shutdown.is_cancelled() || (!pause.is_zero() && !rest(&shutdown, pause).await) {
+                return;
+            }
+        }
+        let also_changed = async {
+            match also.as_mut() {
+                Some(rx) => rx.changed().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            changed = appended.changed() => if changed.is_err() { return },
+            ok = also_changed => if !ok { return },
+        }
+    }
+}
+
 /// Waits `d`, or less if `shutdown` comes first; false then (the background task should stop).
 pub(crate) async fn rest(shutdown: &tokio_util::sync::CancellationToken, d: std::time::Duration) -> bool {
     tokio::select! {

@@ -20,7 +20,7 @@ pub use backtest::{__path_backtest_saved, __path_backtest_unsaved};
 
 use crate::log::Stored;
 use crate::state::XdrState;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 use tokio_util::sync::CancellationToken;
 use vigie_core::StoreError;
@@ -298,7 +298,8 @@ fn fill_event_ids(c: &Connection, m: &mut crate::alerts::Match) -> Result<(), St
     let mut stmt = c.prepare_cached("SELECT id FROM events WHERE seq = ?1")?;
     for (seq, id) in &mut m.events {
         if id.is_empty() {
-            *id = stmt.query_row([*seq], |r| r.get(0)).unwrap_or_default();
+            // An event retention deleted meanwhile has no id to give; a failed read fails the round.
+            *id = stmt.query_row([*seq], |r| r.get(0)).optional()?.unwrap_or_default();
         }
     }
     m.events.retain(|(_, id)| !id.is_empty());
@@ -387,29 +388,16 @@ pub async fn run(st: XdrState, shutdown: CancellationToken) {
 }
 
 async fn consume(st: XdrState, shutdown: CancellationToken) {
-    let mut appended = st.log_signal();
-    let mut rules = st.rules_changed.subscribe();
-    let mut d = Detector::default();
-    loop {
-        loop {
-            match detect_once(&st, &mut d).await {
-                Ok(r) if r.events == 0 => break,
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "a detection round failed; retrying in a second");
-                    if !crate::state::rest(&shutdown, std::time::Duration::from_secs(1)).await {
-                        return;
-                    }
-                }
-            }
-            if shutdown.is_cancelled() {
-                return;
-            }
+    let rules = Some(st.rules_changed.subscribe());
+    crate::state::follow_log(&st, shutdown, "a detection round", rules, Detector::default(), |mut d| {
+        let st = st.clone();
+        async move {
+            let step = detect_once(&st, &mut d).await.map(|r| match r.events {
+                0 => crate::state::Step::CaughtUp,
+                _ => crate::state::Step::More(std::time::Duration::ZERO),
+            });
+            (d, step)
         }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            changed = appended.changed() => if changed.is_err() { return },
-            changed = rules.changed() => if changed.is_err() { return },
-        }
-    }
+    })
+    .await;
 }
