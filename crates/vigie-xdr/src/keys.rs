@@ -43,7 +43,9 @@ pub enum Scope {
     RulesRead,
     /// Change rules.
     RulesWrite,
-    /// Change playbooks.
+    /// Read playbooks and their runs.
+    PlaybooksRead,
+    /// Change and run playbooks.
     PlaybooksWrite,
     /// Read threat intelligence.
     IntelRead,
@@ -55,7 +57,7 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, as written.
-    pub const ALL: [Scope; 12] = [
+    pub const ALL: [Scope; 13] = [
         Scope::EventsWrite,
         Scope::EventsRead,
         Scope::AlertsRead,
@@ -64,6 +66,7 @@ impl Scope {
         Scope::CasesWrite,
         Scope::RulesRead,
         Scope::RulesWrite,
+        Scope::PlaybooksRead,
         Scope::PlaybooksWrite,
         Scope::IntelRead,
         Scope::IntelWrite,
@@ -81,6 +84,7 @@ impl Scope {
             Scope::CasesWrite => "cases_write",
             Scope::RulesRead => "rules_read",
             Scope::RulesWrite => "rules_write",
+            Scope::PlaybooksRead => "playbooks_read",
             Scope::PlaybooksWrite => "playbooks_write",
             Scope::IntelRead => "intel_read",
             Scope::IntelWrite => "intel_write",
@@ -381,7 +385,7 @@ impl Keys {
                 )?;
                 let installed = if created == 1 {
                     let no: i64 = c.query_row("SELECT no FROM spaces WHERE id = ?1", [id.to_string()], |r| r.get(0))?;
-                    Some((no, crate::rules::install_defaults(c, no, enabled, to_micros(now), &ids)?))
+                    Some((no, crate::content::install(c, no, enabled, to_micros(now), &ids)?))
                 } else {
                     None
                 };
@@ -733,7 +737,11 @@ scope_marker!(
     AlertsRead => Scope::AlertsRead,
     AlertsWrite => Scope::AlertsWrite,
     RulesRead => Scope::RulesRead,
-    RulesWrite => Scope::RulesWrite
+    RulesWrite => Scope::RulesWrite,
+    CasesRead => Scope::CasesRead,
+    CasesWrite => Scope::CasesWrite,
+    PlaybooksRead => Scope::PlaybooksRead,
+    PlaybooksWrite => Scope::PlaybooksWrite
 );
 
 /// A caller whose key has the scope `S`: 401 without a valid key, 403 without the scope.

@@ -8,13 +8,19 @@
 #![warn(missing_docs)]
 
 pub mod alerts;
+pub mod cases;
 pub mod compat;
+pub mod content;
 pub mod detect;
 pub mod facts;
 pub mod intake;
 pub mod keys;
 pub mod log;
 pub mod normalize;
+pub mod notify;
+pub mod people;
+pub mod playbooks;
+pub mod response;
 pub mod retention;
 pub mod routes;
 pub mod rules;

@@ -2,7 +2,7 @@
 //! health and metrics endpoints, and serving with graceful shutdown.
 use crate::keys::Keys;
 use crate::state::XdrState;
-use crate::{alerts, compat, detect, intake, log, routes, rules, search};
+use crate::{alerts, cases, compat, detect, intake, log, notify, people, playbooks, routes, rules, search};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::IntoResponse;
 use axum::{Extension, Json, Router, middleware};
@@ -70,6 +70,9 @@ pub const MIGRATIONS: &[vigie_core::db::Migration] = &[
     vigie_core::db::Migration { name: "xdr_003_facts", sql: include_str!("../migrations/xdr_003_facts.sql") },
     vigie_core::db::Migration { name: "xdr_004_fact_blocks", sql: include_str!("../migrations/xdr_004_fact_blocks.sql") },
     vigie_core::db::Migration { name: "xdr_005_detection", sql: include_str!("../migrations/xdr_005_detection.sql") },
+    vigie_core::db::Migration { name: "xdr_006_cases", sql: include_str!("../migrations/xdr_006_cases.sql") },
+    vigie_core::db::Migration { name: "xdr_007_notify", sql: include_str!("../migrations/xdr_007_notify.sql") },
+    vigie_core::db::Migration { name: "xdr_008_response", sql: include_str!("../migrations/xdr_008_response.sql") },
 ];
 
 /// Opens the XDR's store (running migrations) and builds its state.
@@ -142,7 +145,9 @@ async fn openapi_json(Extension(doc): Extension<Arc<String>>) -> impl IntoRespon
 }
 
 fn split() -> (Router<XdrState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let r = OpenApiRouter::with_openapi(ApiDoc::openapi());
+    let r = cases::routes(people::routes(notify::routes(playbooks::routes(r))));
+    r
         .routes(routes!(intake::events_post, log::events_list))
         .routes(routes!(log::events_get))
         .routes(routes!(search::search_get, search::search_post))

@@ -166,7 +166,7 @@ pub enum KeysCommand {
         #[arg(long)]
         space: String,
         /// Scopes, comma-separated: events_write, events_read, alerts_read, alerts_write,
-        /// cases_read, cases_write, rules_read, rules_write, playbooks_write, intel_read,
+        /// cases_read, cases_write, rules_read, rules_write, playbooks_read, playbooks_write, intel_read,
         /// intel_write, admin.
         #[arg(long, value_delimiter = ',', required = true)]
         scope: Vec<String>,
