@@ -485,3 +485,9 @@ pub async fn readiness(store: &crate::Store, ready: &std::sync::atomic::AtomicBo
         (true, Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "database unavailable", "error": e.to_string()}))),
     }
 }
+
+/// Reads a field that may be `null` (`#[serde(default, deserialize_with = "present")]`): absent
+/// is `None`, `null` is `Some(None)` — so a patch can clear a value.
+pub fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}

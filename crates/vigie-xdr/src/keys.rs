@@ -129,6 +129,8 @@ pub struct Space {
     pub name: String,
     /// Events older than this many days are deleted.
     pub retention_days: i64,
+    /// The analyst on duty: what a rule's case action assigned to `on-duty` is assigned to.
+    pub on_duty: Option<String>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
 }
@@ -210,6 +212,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The space itself acting (a playbook run): no key, only `scopes`.
+    pub fn internal(space_id: Uuid, space_no: i64, scopes: Vec<Scope>) -> Caller {
+        Caller { space_id, space_no, key_id: Uuid::nil(), scopes, default_source: None, signing_secret: None, expires_at: None }
+    }
+
     /// Fails with 403 unless the key has `scope`.
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
         if self.scopes.contains(&scope) {
@@ -419,6 +426,17 @@ impl Keys {
         self.store
             .write(move |c| {
                 c.execute("UPDATE spaces SET retention_days = ?2 WHERE id = ?1", params![id.to_string(), days]).map_err(StoreError::from)
+            })
+            .await
+            .map_err(ApiError::from_store("space"))?;
+        Ok(())
+    }
+
+    /// Sets (or clears) the analyst on duty of a space.
+    pub async fn set_on_duty(&self, id: Uuid, who: Option<String>) -> Result<(), ApiError> {
+        self.store
+            .write(move |c| {
+                c.execute("UPDATE spaces SET on_duty = ?2 WHERE id = ?1", params![id.to_string(), who]).map_err(StoreError::from)
             })
             .await
             .map_err(ApiError::from_store("space"))?;
@@ -637,12 +655,13 @@ fn lookup(c: &Connection, hash_hex: &str, sealer: &SecretBox) -> Result<Option<(
 }
 
 pub(crate) fn space_by_name(c: &Connection, name: &str) -> Result<Space, StoreError> {
-    c.query_row("SELECT id, name, retention_days, created_at FROM spaces WHERE name = ?1", [name], |r| {
+    c.query_row("SELECT id, name, retention_days, created_at, on_duty FROM spaces WHERE name = ?1", [name], |r| {
         let id: String = r.get(0)?;
         Ok(Space {
             id: Uuid::parse_str(&id).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))?,
             name: r.get(1)?,
             retention_days: r.get(2)?,
+            on_duty: r.get(4)?,
             created_at: from_micros(r.get(3)?),
         })
     })
@@ -792,6 +811,8 @@ mod tests {
             search: Default::default(),
             build_facts: false,
             default_rules_enabled: false,
+            allow_private_destinations: false,
+            notify: Default::default(),
         };
         let st = crate::open(opts, Arc::new(vigie_core::SystemClock)).expect("open");
         let space = st.keys.ensure_space("soc").await.expect("space");

@@ -16,6 +16,7 @@ pub mod facts;
 pub mod intake;
 pub mod keys;
 pub mod log;
+pub mod mailsink;
 pub mod normalize;
 pub mod notify;
 pub mod people;

@@ -33,7 +33,17 @@ pub async fn events_get(
         })
         .await?;
     let row = row.ok_or_else(|| ApiError::not_found("event"))?;
-    Ok(Json(shown(&row, &caller.space_id.to_string())))
+    let events = with_user_names(&st, space_no, vec![shown(&row, &caller.space_id.to_string())]).await?;
+    Ok(Json(events.into_iter().next().unwrap_or_default()))
+}
+
+/// Adds the directory's `user_name` to the events naming a known `user_id`: one query for the
+/// page, none when no event names a user.
+async fn with_user_names(st: &XdrState, space_no: i64, mut events: Vec<Value>) -> Result<Vec<Value>, StoreError> {
+    if !events.iter().any(|e| e.get("user_id").is_some_and(Value::is_string)) {
+        return Ok(events);
+    }
+    st.store.read(move |c| crate::people::add_names(c, space_no, &mut events).map(|()| events)).await
 }
 
 /// The columns [`Stored::from_row`] reads.
@@ -184,6 +194,7 @@ pub async fn events_list(
     let page = Page::from_rows(rows, limit, |(t, s, _)| format!("{t}:{s}"));
     let space_id = caller.space_id.to_string();
     let items = page.items.into_iter().map(|(_, _, e)| shown(&e, &space_id)).collect();
+    let items = with_user_names(&st, space_no, items).await?;
     Ok(Json(Page { items, next_cursor: page.next_cursor }))
 }
 

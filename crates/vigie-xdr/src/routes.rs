@@ -74,6 +74,11 @@ pub async fn space_get(
 pub struct SpacePatch {
     /// Days events are kept, 1–3650 (default 1095: three years).
     pub retention_days: Option<i64>,
+    /// The analyst on duty (1–100 characters; null clears): cases a rule assigns to `on-duty`
+    /// go to them.
+    #[serde(default, deserialize_with = "vigie_core::http::present")]
+    #[schema(value_type = Option<String>)]
+    pub on_duty: Option<Option<String>>,
 }
 
 /// Change the caller's space (its retention).
@@ -88,6 +93,13 @@ pub async fn space_update(
             return Err(ApiError::validation(vec![vigie_core::http::FieldError::new("retention_days", format!("{d} is outside 1..3650"))]));
         }
         st.keys.set_retention(caller.space_id, d).await?;
+    }
+    if let Some(who) = patch.on_duty {
+        let who = who.map(|w| w.trim().to_owned());
+        if who.as_ref().is_some_and(|w| w.is_empty() || w.chars().count() > 100) {
+            return Err(ApiError::validation(vec![vigie_core::http::FieldError::new("on_duty", "1 to 100 characters; null clears it")]));
+        }
+        st.keys.set_on_duty(caller.space_id, who).await?;
     }
     Ok(Json(st.keys.space(caller.space_id).await?))
 }

@@ -45,6 +45,11 @@ pub struct XdrOptions {
     pub build_facts: bool,
     /// Install the default rules of a new space enabled (the demo); otherwise disabled.
     pub default_rules_enabled: bool,
+    /// Let notification webhooks (and playbook HTTP requests) reach private and loopback
+    /// addresses (`--allow-private-webhooks`).
+    pub allow_private_destinations: bool,
+    /// How notifications are delivered (the retry schedule, concurrency, timeout).
+    pub notify: crate::notify::NotifyOptions,
 }
 
 impl XdrOptions {
@@ -59,6 +64,8 @@ impl XdrOptions {
             search: crate::search::SearchLimits { timeout: c.search_timeout, max_rows: c.search_max_rows },
             build_facts: true,
             default_rules_enabled: false,
+            allow_private_destinations: c.allow_private_webhooks,
+            notify: crate::notify::NotifyOptions::default(),
         }
     }
 }
@@ -90,11 +97,12 @@ pub fn open(opts: XdrOptions, clock: SharedClock) -> Result<XdrState, StoreError
     let sealer = SecretBox::new(&key, "xdr-key-secrets");
     let (rate, defaults_on) = (opts.key_rate, opts.default_rules_enabled);
     let keys = Keys::new(store.clone(), sealer, clock.clone(), ids.clone(), rate, defaults_on, rules_changed.clone());
+    let notifier = crate::notify::Notifier::new(&key, &opts.notify, opts.allow_private_destinations, &metrics)?;
     let (appended, _) = tokio::sync::watch::channel(0);
     Ok(XdrState {
         store,
         keys,
-        metrics,
+        metrics: metrics.clone(),
         clock,
         ids,
         ready: Arc::new(AtomicBool::new(false)),
@@ -106,6 +114,10 @@ pub fn open(opts: XdrOptions, clock: SharedClock) -> Result<XdrState, StoreError
         deletions: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         rules_changed,
         detected: Arc::new(tokio::sync::watch::channel(0).0),
+        response: Arc::new(crate::response::Signals::new(&metrics)),
+        playbook_files: Some(opts.data_dir.join("playbooks")),
+        allow_private_destinations: opts.allow_private_destinations,
+        notify: Arc::new(notifier),
     })
 }
 
@@ -115,7 +127,10 @@ pub fn open(opts: XdrOptions, clock: SharedClock) -> Result<XdrState, StoreError
     modifiers(&BearerAuth),
     tags((name = "intake"), (name = "events"), (name = "keys"), (name = "alerts"),
         (name = "rules", description = "Detection rules (pipe queries or Sigma YAML), compiled when saved. Actions: `alert` \
-            is carried out; `notify` and `case` are recorded with the rule and carried out by a later release."),
+            raises alerts; `case` opens a case from a template for a new alert; `notify` queues a notification through a channel."),
+        (name = "cases"), (name = "people"), (name = "notifications"),
+        (name = "playbooks", description = "YAML playbooks compiled into graphs: triggers, steps, runs recorded step by step, \
+            replays and dry runs."),
         (name = "operations"))
 )]
 struct ApiDoc;
@@ -147,8 +162,7 @@ async fn openapi_json(Extension(doc): Extension<Arc<String>>) -> impl IntoRespon
 fn split() -> (Router<XdrState>, utoipa::openapi::OpenApi) {
     let r = OpenApiRouter::with_openapi(ApiDoc::openapi());
     let r = cases::routes(people::routes(notify::routes(playbooks::routes(r))));
-    r
-        .routes(routes!(intake::events_post, log::events_list))
+    r.routes(routes!(intake::events_post, log::events_list))
         .routes(routes!(log::events_get))
         .routes(routes!(search::search_get, search::search_post))
         .routes(routes!(routes::keys_create, routes::keys_list))
@@ -210,6 +224,20 @@ pub async fn serve(listener: tokio::net::TcpListener, state: XdrState, shutdown:
     let retention = tokio::spawn(crate::retention::run(state.clone(), shutdown.clone()));
     let facts = state.build_facts.then(|| tokio::spawn(crate::facts::run(state.clone(), shutdown.clone())));
     let detection = tokio::spawn(crate::detect::run(state.clone(), shutdown.clone()));
+    let notifications = tokio::spawn(crate::notify::run(state.clone(), shutdown.clone()));
+    if let Some(dir) = &state.playbook_files {
+        match crate::playbooks::load_files(&state, dir).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(files = n, dir = %dir.display(), "playbook files loaded"),
+            Err(e) => tracing::warn!(error = %e, dir = %dir.display(), "the playbook files could not be loaded"),
+        }
+    }
+    let response = [
+        tokio::spawn(crate::response::responder::run(state.clone(), shutdown.clone())),
+        tokio::spawn(crate::playbooks::runner::run(state.clone(), shutdown.clone())),
+        tokio::spawn(crate::playbooks::triggers::run_events(state.clone(), shutdown.clone())),
+        tokio::spawn(crate::playbooks::triggers::run_schedules(state.clone(), shutdown.clone())),
+    ];
     let app = app(state);
     ready.store(true, Ordering::Release);
     let stopping = shutdown.clone();
@@ -224,6 +252,10 @@ pub async fn serve(listener: tokio::net::TcpListener, state: XdrState, shutdown:
         let _ = f.await;
     }
     let _ = detection.await;
+    let _ = notifications.await;
+    for task in response {
+        let _ = task.await;
+    }
     store.close().await;
     result
 }

@@ -42,6 +42,15 @@ pub struct XdrState {
     /// The detection consumer's checkpoint, sent after each of its commits (the log position
     /// up to which alerts are written): what waits for detection to catch up watches.
     pub detected: Arc<tokio::sync::watch::Sender<i64>>,
+    /// The responder's and the playbook runner's signals.
+    pub response: Arc<crate::response::Signals>,
+    /// Where the playbook files of each space are read from at start (`<dir>/<space>/*.yaml`).
+    pub playbook_files: Option<std::path::PathBuf>,
+    /// Whether outbound destinations (notification webhooks, playbook HTTP requests) may be
+    /// private or loopback addresses (`--allow-private-webhooks`; tests).
+    pub allow_private_destinations: bool,
+    /// Notifications: the channel-secret sealer, the HTTP client and the retry schedule.
+    pub notify: Arc<crate::notify::Notifier>,
 }
 
 impl XdrState {

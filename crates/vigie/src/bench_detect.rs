@@ -217,6 +217,8 @@ async fn consumer(b: &DetectBench) -> anyhow::Result<()> {
         search: Default::default(),
         build_facts: false,
         default_rules_enabled: true,
+        allow_private_destinations: false,
+        notify: Default::default(),
     };
     let state = vigie_xdr::open(opts, Arc::new(SystemClock))?;
     let space = state.keys.ensure_space("bench").await?;
@@ -344,6 +346,8 @@ async fn latency(b: &DetectBench) -> anyhow::Result<()> {
         search: Default::default(),
         build_facts: true,
         default_rules_enabled: true,
+        allow_private_destinations: false,
+        notify: Default::default(),
     };
     let state = vigie_xdr::open(opts, Arc::new(SystemClock))?;
     let space = state.keys.ensure_space("bench").await?;

@@ -499,6 +499,8 @@ impl Xdr {
             search: Default::default(),
             build_facts: !b.no_facts,
             default_rules_enabled: b.detection,
+            allow_private_destinations: false,
+            notify: Default::default(),
         };
         let state = vigie_xdr::open(opts, Arc::new(SystemClock))?;
         let space = state.keys.ensure_space("bench").await?;

@@ -176,6 +176,8 @@ pub async fn query(b: QueryBench) -> anyhow::Result<()> {
         search: vigie_xdr::search::SearchLimits { timeout: Duration::from_secs(600), max_rows: 10_000 },
         build_facts: false,
         default_rules_enabled: false,
+        allow_private_destinations: false,
+        notify: Default::default(),
     };
     let state = vigie_xdr::open(opts, Arc::new(vigie_core::SystemClock))?;
     let payloads = samples().await?;

@@ -216,4 +216,7 @@ pub enum BenchCommand {
     /// event), the whole consumer, memory per group key of a window, and latency from intake
     /// acknowledgement to the alert visible through the API.
     Detect(crate::bench_detect::DetectBench),
+    /// Response: runs per second of the default playbook with notifications to local receivers
+    /// (beside the alerts alone), and the time from an alert to the manager's e-mail received.
+    Response(crate::bench_response::ResponseBench),
 }

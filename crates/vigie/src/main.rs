@@ -5,6 +5,7 @@ mod bench;
 mod bench_detect;
 mod bench_intake;
 mod bench_query;
+mod bench_response;
 mod bench_webhooks;
 mod cli;
 mod demo;
@@ -84,6 +85,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench { which: BenchCommand::Detect(b) } => {
             init_logs(LogFormat::Text);
             bench_detect::detect(b).await?;
+        }
+        Command::Bench { which: BenchCommand::Response(b) } => {
+            init_logs(LogFormat::Text);
+            bench_response::response(b).await?;
         }
         Command::Bench { which: BenchCommand::Query(b) } => {
             init_logs(LogFormat::Text);

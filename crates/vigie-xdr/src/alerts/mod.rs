@@ -100,6 +100,15 @@ fn find(c: &Connection, space_no: i64, key: &str) -> Result<Option<Alert>, Store
         .optional()?)
 }
 
+/// The alert of `space_no` whose id or short id is `key` (as a path gives it), for the other
+/// modules (the responder, playbooks, cases).
+pub fn get(c: &Connection, space_no: i64, key: &str) -> Result<Option<Alert>, StoreError> {
+    match alert_ref(key) {
+        Ok(k) => find(c, space_no, &k),
+        Err(_) => Ok(None),
+    }
+}
+
 fn found(c: &Connection, space_no: i64, key: &str) -> Result<Alert, ApiError> {
     find(c, space_no, key)?.ok_or_else(|| ApiError::not_found("alert"))
 }
@@ -287,20 +296,78 @@ pub async fn alerts_workflow(
     let key = alert_ref(&id)?;
     let (to, comment) = change.read()?;
     let (space_no, by, now) = (caller.space_no, format!("key:{}", caller.key_id), st.clock.now());
-    let alert = st
-        .store
-        .write(move |c| {
-            let mut a = found(c, space_no, &key)?;
-            if !a.status.next().contains(&to) {
-                return Err(refused(&a, to));
-            }
-            set(c, space_no, &a.id, "status", to.as_str(), to_micros(now))?;
-            history(c, &a.id, to_micros(now), &by, "status", Some(a.status.as_str()), Some(to.as_str()), comment.as_deref())?;
-            (a.status, a.updated_at) = (to, now);
-            Ok(a)
-        })
-        .await?;
+    let alert = st.store.write(move |c| change_status(c, space_no, &key, to, comment.as_deref(), &by, now)).await?;
     Ok(Json(WorkflowAnswer { actions: alert.status.actions(), alert }))
+}
+
+/// Moves the alert of `space_no` whose id or short id is `key` to `to`, inside the caller's
+/// transaction: recorded in its history, and queued for the responder (playbooks triggered by
+/// status changes). 404 for no such alert, 409 for a move the workflow does not allow.
+pub fn change_status(
+    c: &Connection,
+    space_no: i64,
+    key: &str,
+    to: AlertStatus,
+    comment: Option<&str>,
+    by: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Alert, ApiError> {
+    let mut a = found(c, space_no, key)?;
+    if !a.status.next().contains(&to) {
+        return Err(refused(&a, to));
+    }
+    set(c, space_no, &a.id, "status", to.as_str(), to_micros(now))?;
+    history(c, &a.id, to_micros(now), by, "status", Some(a.status.as_str()), Some(to.as_str()), comment)?;
+    let change = serde_json::json!({"from": a.status.as_str(), "to": to.as_str(), "by": by, "rule_id": a.rule.id});
+    crate::response::enqueue(c, space_no, crate::response::ResponseKind::AlertStatusChanged, &a.id, &change, to_micros(now))?;
+    (a.status, a.updated_at) = (to, now);
+    Ok(a)
+}
+
+/// Changes an alert as a playbook's `update_alert` step does, inside the caller's transaction:
+/// its status (along the workflow), a comment (signed `by`), its assignee (empty: unassigned).
+#[allow(clippy::too_many_arguments)]
+pub fn update_by(
+    c: &Connection,
+    space_no: i64,
+    key: &str,
+    status: Option<&str>,
+    comment: Option<&str>,
+    assignee: Option<String>,
+    by: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Alert, ApiError> {
+    let key = alert_ref(key)?;
+    let mut a = found(c, space_no, &key)?;
+    let at = to_micros(now);
+    if let Some(s) = status {
+        let to = AlertStatus::parse(s).ok_or_else(|| {
+            ApiError::validation(vec![FieldError::new(
+                "status",
+                format!("{s:?} is not one of pending, acknowledged, ongoing, closed, rejected"),
+            )])
+        })?;
+        if to != a.status {
+            a = change_status(c, space_no, &a.id, to, comment, by, now)?;
+        }
+    }
+    if let Some(text) = comment.filter(|t| !t.trim().is_empty()) {
+        let text: String = text.chars().take(MAX_COMMENT).collect();
+        let id = uuid::Uuid::now_v7().to_string();
+        c.prepare_cached("INSERT INTO alert_comments (id, alert_id, author, content, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .and_then(|mut s| s.execute(params![id, a.id, by, text, at]))
+            .map_err(StoreError::from)?;
+        history(c, &a.id, at, by, "comment", None, Some(&id), None)?;
+    }
+    if let Some(to) = assignee.map(|s| s.trim().to_owned()) {
+        let to = (!to.is_empty()).then_some(to);
+        if to != a.assignee {
+            set(c, space_no, &a.id, "assignee", &to, at)?;
+            history(c, &a.id, at, by, "assignee", a.assignee.as_deref(), to.as_deref(), None)?;
+            (a.assignee, a.updated_at) = (to, now);
+        }
+    }
+    Ok(a)
 }
 
 /// Change an alert's assignee or urgency.

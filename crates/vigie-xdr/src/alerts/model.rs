@@ -2,7 +2,7 @@
 //! and Sekoia's actions among them), the severity words, and how a stored alert row reads.
 use super::MAX_COMMENT;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use vigie_core::clock::from_micros;
@@ -177,6 +177,8 @@ pub struct Alert {
     pub last_seen: DateTime<Utc>,
     /// The person involved.
     pub user_id: Option<String>,
+    /// Their name in the people directory, when it has one.
+    pub user_name: Option<String>,
     /// The AI platform involved.
     pub platform_id: Option<String>,
     /// Who handles it.
@@ -191,7 +193,8 @@ pub struct Alert {
 
 /// The columns [`alert_from_row`] reads.
 pub(super) const ALERT_COLS: &str = "id, short_id, title, rule_id, rule_name, severity, urgency, status, similarity_key, occurrences, \
-     first_seen, last_seen, user_id, platform_id, assignee, details, created_at, updated_at";
+     first_seen, last_seen, user_id, platform_id, assignee, details, created_at, updated_at, \
+     (SELECT display_name FROM people WHERE people.space_no = alerts.space_no AND people.user_id = alerts.user_id)";
 
 fn conversion(col: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, Box::new(e))
@@ -230,6 +233,7 @@ pub(super) fn alert_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
         details: serde_json::from_str(&details).map_err(|e| conversion(15, e))?,
         created_at: from_micros(r.get(16)?),
         updated_at: from_micros(r.get(17)?),
+        user_name: r.get(18)?,
     })
 }
 
@@ -372,10 +376,7 @@ impl WorkflowChange {
     }
 }
 
-/// Reads a field that may be `null`: absent is `None`, `null` is `Some(None)`.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
+use vigie_core::http::present;
 
 /// A change to an alert; absent fields stay as they are.
 #[derive(Debug, Default, Deserialize, ToSchema)]

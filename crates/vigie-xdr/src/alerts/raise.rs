@@ -232,6 +232,10 @@ fn raise(
     };
     add_events(c, &id, &m.events)?;
     history(c, &id, now, DETECTION, "created", None, Some(AlertStatus::Pending.as_str()), None)?;
+    // The responder carries out the rule's other actions and starts playbooks from this row,
+    // committed with the alert.
+    let detail = json!({"rule_id": m.rule_id, "severity": severity_word(severity), "short_id": short});
+    crate::response::enqueue(c, m.space_no, crate::response::ResponseKind::AlertCreated, &id, &detail, now)?;
     Ok((id, short))
 }
 

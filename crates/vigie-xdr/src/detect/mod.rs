@@ -7,7 +7,7 @@
 //! without building the flattened map (which costs ~16 µs per event, 120× the matching).
 mod backtest;
 mod load;
-mod view;
+pub(crate) mod view;
 
 pub use backtest::{
     Backtest, BacktestRange, DayCount, Simulation, UnsavedBacktest, WouldAlert, backtest, backtest_saved, backtest_unsaved,

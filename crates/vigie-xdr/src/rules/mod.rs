@@ -224,7 +224,7 @@ fn by_of(caller: &Caller) -> String {
 
 /// Create a rule in the caller's space. It is compiled first: a source the engine would not
 /// carry out exactly is refused (422 on `source`, with its line and column). Actions `notify`
-/// and `case` are recorded now and carried out by a later issue.
+/// and `case` act on each new alert the rule raises.
 #[utoipa::path(post, path = "/api/v1/rules", tag = "rules", security(("bearer" = [])), request_body = NewRule,
     responses((status = 201, body = Rule), (status = 409, description = "a rule of this name exists"),
         (status = 422, description = "invalid, or the source does not compile (with its line and column)")))]

@@ -63,19 +63,21 @@ enum SeverityInput {
     Number(u8),
 }
 
-/// What a rule does when it fires. Only `alert` is carried out today: `notify` and `case` are
-/// recorded with the rule and carried out by a later issue (notifications, cases).
+/// What a rule does when it fires. Every match raises an alert (or adds an occurrence to the open
+/// one); for a NEW alert, the responder then carries out `case` and `notify`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RuleAction {
     /// Raise an alert (or add an occurrence to the open alert with the same similarity key).
     Alert,
-    /// Notify a channel (recorded; carried out by a later issue).
+    /// Queue a notification of each new alert through the space's channel of this name (sent
+    /// with retries; recorded in the delivery log).
     Notify {
         /// The channel's name (`soc`).
         channel: String,
     },
-    /// Open a case (recorded; carried out by a later issue).
+    /// Open a case for each new alert, from a case template (none: a case titled as the alert),
+    /// unless the alert is already in an open case.
     Case {
         /// The case template's name.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,8 +121,8 @@ pub struct NewRule {
     /// MITRE ATT&CK ids: `T1567`, `T1567.002`, `TA0010`, or Sigma's `attack.t1567`.
     #[serde(default)]
     pub tags: Vec<String>,
-    /// What it does when it fires (default `[{"type": "alert"}]`); `notify` and `case` are
-    /// recorded now and carried out by a later issue.
+    /// What it does when it fires (default `[{"type": "alert"}]`): `notify` and `case` act on
+    /// each new alert.
     #[serde(default = "default_actions")]
     pub actions: Vec<RuleAction>,
 }

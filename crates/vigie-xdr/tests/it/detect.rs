@@ -196,6 +196,8 @@ async fn by_hand() -> (tempfile::TempDir, vigie_xdr::XdrState, i64) {
         search: Default::default(),
         build_facts: false,
         default_rules_enabled: true,
+        allow_private_destinations: false,
+        notify: Default::default(),
     };
     let st = vigie_xdr::open(opts, std::sync::Arc::new(vigie_core::SystemClock)).expect("open");
     let id = st.keys.ensure_space("soc").await.expect("space").id.to_string();

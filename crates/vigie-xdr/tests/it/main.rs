@@ -1,11 +1,15 @@
 //! Integration tests of the XDR API: a real server on a loopback port, a real SQLite file, a
 //! real HTTP client.
 mod alerts;
+mod cases;
 mod compat;
 mod detect;
 mod intake;
 mod matrix;
+mod notify;
 mod openapi;
+mod people;
+mod response;
 mod rules;
 mod search;
 
@@ -39,6 +43,11 @@ impl TestXdr {
     }
 
     pub async fn start_in(dir: TempDir, tune: impl FnOnce(&mut XdrOptions)) -> TestXdr {
+        TestXdr::start_clocked(dir, Arc::new(SystemClock), tune).await
+    }
+
+    /// A server on `clock`.
+    pub async fn start_clocked(dir: TempDir, clock: vigie_core::clock::SharedClock, tune: impl FnOnce(&mut XdrOptions)) -> TestXdr {
         let mut opts = XdrOptions {
             data_dir: dir.path().to_path_buf(),
             store: StoreOptions::default(),
@@ -48,9 +57,11 @@ impl TestXdr {
             search: Default::default(),
             build_facts: true,
             default_rules_enabled: false,
+            allow_private_destinations: false,
+            notify: Default::default(),
         };
         tune(&mut opts);
-        let state = vigie_xdr::open(opts, Arc::new(SystemClock)).expect("open");
+        let state = vigie_xdr::open(opts, clock).expect("open");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let shutdown = CancellationToken::new();
@@ -62,7 +73,7 @@ impl TestXdr {
     pub async fn key(&self, space: &str, scopes: &[&str], signed: bool) -> (String, Option<String>) {
         let s = self.state.keys.ensure_space(space).await.expect("space");
         let new = NewKey {
-            name: format!("{space} {}", scopes.join("+")),
+            name: format!("{space} {}", scopes.join("+")).chars().take(100).collect(),
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             signed,
             ..Default::default()

@@ -549,7 +549,7 @@ async fn the_openapi_document_describes_rules_and_what_their_actions_do_today() 
         );
     }
     let tag = doc["tags"].as_array().expect("tags").iter().find(|t| t["name"] == "rules").expect("rules tag");
-    assert!(tag["description"].as_str().expect("description").contains("carried out by a later release"), "{tag}");
+    assert!(tag["description"].as_str().expect("description").contains("`case` opens a case from a template"), "{tag}");
     let sigma = &doc["paths"]["/api/v1/rules/{id}/sigma"]["get"]["responses"]["200"]["content"];
     assert!(sigma["application/yaml"].is_object(), "{sigma}");
 }

@@ -1,0 +1,130 @@
+use super::*;
+use serde_json::json;
+
+fn ctx() -> Value {
+    Value::from_serialize(json!({
+        "now": "2025-03-01T12:00:00Z",
+        "trigger": {"alert": {"id": "a1", "score": 87, "ids": ["e1", "e2"], "details": {"k": "v"}, "none": null}},
+        "person": {"training_date": "2024-01-01", "name": "He said \"hi\"\\"},
+    }))
+}
+
+fn render_one(source: serde_json::Value) -> Result<serde_json::Value, String> {
+    let mut env = environment();
+    let (mut uses, mut errors) = (Vec::new(), Vec::new());
+    let tpl = Compiler { env: &mut env }.value(&source, "x", &mut uses, &mut errors);
+    if let Some((path, msg)) = errors.first() {
+        return Err(format!("{path}: {msg}"));
+    }
+    render(&env, &tpl, &ctx())
+}
+
+#[test]
+fn one_expression_keeps_its_type_and_text_is_rendered() {
+    let cases = [
+        (json!("{{ trigger.alert.score }}"), json!(87)),
+        (json!("{{ trigger.alert.ids }}"), json!(["e1", "e2"])),
+        (json!("{{ trigger.alert.details }}"), json!({"k": "v"})),
+        (json!("{{ trigger.alert.none }}"), json!(null)),
+        (json!(" {{- trigger.alert.score + 1 -}} "), json!(88)),
+        (json!("score {{ trigger.alert.score }}"), json!("score 87")),
+        (json!("{{ trigger.alert.id }}-{{ trigger.alert.score }}"), json!("a1-87")),
+        (json!("no template"), json!("no template")),
+        (json!("{{ trigger.alert.nope | default('none given') }}"), json!("none given")),
+        (json!("{{ trigger.alert.nope is defined }}"), json!(false)),
+        (json!(12.5), json!(12.5)),
+        (json!(true), json!(true)),
+        (
+            json!({"a": ["{{ trigger.alert.id }}", 3], "b": {"c": "{{ trigger.alert.score > 50 }}"}}),
+            json!({"a": ["a1", 3], "b": {"c": true}}),
+        ),
+    ];
+    for (source, want) in cases {
+        assert_eq!(render_one(source.clone()), Ok(want), "{source}");
+    }
+}
+
+#[test]
+fn filters_give_what_the_spec_says() {
+    let cases = [
+        (r#"{{ person.name | quote }}"#, json!(r#""He said \"hi\"\\""#)),
+        ("{{ person.training_date | days_ago }}", json!(425)),
+        ("{{ '2025-02-28T13:00:00Z' | days_ago }}", json!(0)),
+        ("{{ '2025-02-27T11:00:00Z' | days_ago }}", json!(2)),
+        ("{{ trigger.alert.none | days_ago }}", json!(null)),
+        ("{{ 1740830400 | timestamp_to_iso8601 }}", json!("2025-03-01T12:00:00Z")),
+        ("{{ '2025-03-01T12:00:00Z' | iso8601_to_timestamp }}", json!(1740830400)),
+        ("{{ 'now' | time_with_delta(days=-1, hours=2) }}", json!("2025-02-28T14:00:00Z")),
+        ("{{ '2025-01-01T00:00:00Z' | time_with_delta(weeks=1) }}", json!("2025-01-08T00:00:00Z")),
+        ("{{ trigger.alert.details | tojson }}", json!(r#"{"k":"v"}"#)),
+    ];
+    for (source, want) in cases {
+        assert_eq!(render_one(json!(source)), Ok(want), "{source}");
+    }
+}
+
+#[test]
+fn a_quoted_value_reads_back_as_the_same_string_in_a_pipe_query() {
+    let rendered = render_one(json!("user_id == {{ person.name | quote }}"));
+    let Ok(serde_json::Value::String(query)) = rendered else { panic!("{rendered:?}") };
+    let parsed = vigie_query::parse(&query);
+    assert!(parsed.is_ok(), "{query}: {parsed:?}");
+    assert!(query.ends_with(r#""He said \"hi\"\\""#), "{query}");
+}
+
+#[test]
+fn an_undefined_value_fails_the_rendering_instead_of_printing_nothing() {
+    let cases = [
+        ("hello {{ trigger.alert.nope }}", "undefined value at `trigger.alert.nope`"),
+        ("{% if trigger.alert.nope.x %}x{% endif %}", "undefined value at `trigger.alert.nope.x`"),
+        ("{{ trigger.alert.nope }}", "`trigger.alert.nope` is undefined"),
+        ("{{ trigger.nope.deeper }}", "undefined"),
+        ("{{ trigger.alert.none | quote }}", "quote got nothing"),
+        ("{{ 'yesterday' | days_ago }}", "neither RFC 3339 nor a date"),
+        ("{{ 'now' | time_with_delta(fortnights=1) }}", "unknown keyword argument"),
+    ];
+    for (source, want) in cases {
+        let got = render_one(json!(source));
+        assert!(got.as_ref().is_err_and(|e| e.contains(want) && e.starts_with("x: ")), "{source}: {got:?}");
+    }
+}
+
+#[test]
+fn a_runaway_loop_runs_out_of_fuel() {
+    let got = render_one(json!(
+        "{% set ns = namespace(n=0) %}{% for i in range(100000) %}{% for j in range(100000) %}{% set ns.n = ns.n + 1 %}{% endfor %}{% endfor %}{{ ns.n }}"
+    ));
+    assert!(got.as_ref().is_err_and(|e| e.contains("fuel")), "{got:?}");
+}
+
+#[test]
+fn rendered_text_is_capped() {
+    let got = render_one(json!("{% for i in range(90000) %}aaaaaaaaaaaaaaaaaaaa{% endfor %}"));
+    assert!(got.as_ref().is_err_and(|e| e.contains("longer than 1024 KiB")), "{got:?}");
+    let fits = render_one(json!("{% for i in range(1000) %}aaaaaaaaaaaaaaaaaaaa{% endfor %}"));
+    assert!(fits.is_ok_and(|v| v.as_str().map(str::len) == Some(20_000)));
+}
+
+#[test]
+fn compiling_notes_the_variables_each_path_reads_and_reports_syntax_errors() {
+    let mut env = environment();
+    let (mut uses, mut errors) = (Vec::new(), Vec::new());
+    let source = json!({"a": "{{ steps.facts.person.email }}", "b": ["x {{ vars.days }} {% for e in trigger.alert.ids %}{{ e }}{% endfor %}"], "c": "{{ oops("});
+    Compiler { env: &mut env }.value(&source, "s", &mut uses, &mut errors);
+    let seen: Vec<(String, String)> = uses.into_iter().map(|u| (u.path, u.var)).collect();
+    assert!(seen.contains(&("s.a".into(), "steps.facts.person.email".into())), "{seen:?}");
+    assert!(seen.contains(&("s.b[0]".into(), "vars.days".into())), "{seen:?}");
+    assert!(seen.contains(&("s.b[0]".into(), "trigger.alert.ids".into())), "{seen:?}");
+    assert!(!seen.iter().any(|(_, v)| v == "e"), "loop variables are not context variables: {seen:?}");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].0, "s.c");
+    assert!(errors[0].1.contains("does not parse"), "{errors:?}");
+}
+
+#[test]
+fn only_a_whole_single_expression_counts_as_one() {
+    assert_eq!(single_expression("{{ a.b }}"), Some(" a.b "));
+    assert_eq!(single_expression("{{ a }} {{ b }}"), None);
+    assert_eq!(single_expression("x {{ a }}"), None);
+    assert_eq!(single_expression("{{ }}"), None);
+}
