@@ -23,6 +23,7 @@ pub use compile::{Playbook, Schedule, Step, Trigger, compile};
 pub use graph::Next;
 pub use model::StepKind;
 pub use run::{RunOptions, RunReport, RunStatus, StepRecord, StepStatus, run};
+pub use template::{MAX_FILTER_OUTPUT, bound_growing_filters, check_template_source};
 pub use time::parse_duration;
 
 use std::fmt;

@@ -255,7 +255,14 @@ async fn execute<A: Actions>(
         attempts += 1;
         let result = match tokio::time::timeout(step.timeout, call(actions, &req)).await {
             Ok(r) => r,
-            Err(_) => Err(ActionError::retryable(format!("timed out after {}", show(step.timeout)))),
+            // A timed-out action may still have happened (its write queued, its mail sent): it
+            // is tried again only when a repeat changes nothing more (reads, an IOC's upsert)
+            // or is the author's call (an HTTP request).
+            Err(_) if retry_safe_after_timeout(step.kind) => Err(ActionError::retryable(format!("timed out after {}", show(step.timeout)))),
+            Err(_) => Err(ActionError::permanent(format!(
+                "timed out after {}; not tried again, as it may have happened: check before replaying the run",
+                show(step.timeout)
+            ))),
         };
         match result {
             Ok(v) => break Ok(v),
@@ -265,6 +272,11 @@ async fn execute<A: Actions>(
     };
     let status = if result.is_ok() { StepStatus::Succeeded } else { StepStatus::Failed };
     Outcome { status, inputs, result, attempts, branch: None }
+}
+
+/// Whether a step whose action timed out may be tried again without doing it twice.
+fn retry_safe_after_timeout(kind: StepKind) -> bool {
+    kind.is_read_only() || matches!(kind, StepKind::AddIoc | StepKind::HttpRequest)
 }
 
 fn show(d: Duration) -> String {

@@ -298,11 +298,11 @@ steps:
   - id: q
     type: query_events
     query: 'user_id == {{ trigger.input.user | quote }}'
-    limit: '{{ vars.n * 2 }}'
+    limit: '{{ vars.n + 25 }}'
     from: '{{ now | time_with_delta(hours=-3) }}'
   - id: case
     type: create_case
-    tags: '{{ vars.tags + [trigger.input.user] }}'
+    tags: '{{ vars.tags | chain([trigger.input.user]) | list }}'
     alerts: []
     severity: '{{ \"high\" if steps.q.count > 1 else \"low\" }}'
 ";

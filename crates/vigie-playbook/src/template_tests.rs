@@ -128,3 +128,59 @@ fn only_a_whole_single_expression_counts_as_one() {
     assert_eq!(single_expression("x {{ a }}"), None);
     assert_eq!(single_expression("{{ }}"), None);
 }
+
+#[test]
+fn sources_that_could_allocate_without_bound_are_refused_with_the_alternative() {
+    let refused = [
+        ("{% for i in range(9) %}{{ \"x\" * 99999999 }}{% endfor %}", "`*`"),
+        ("{% set x = 'ab' %}{% set x = x ~ x %}{% set x = x ~ x %}{{ x }}", "{{ a }}{{ b }}"),
+        ("{% set x = x + x %}", "`+`"),
+        ("{{ a + [b] }}", "`+`"),
+        ("{{ 2 ** 2 ** 64 }}", "`**`"),
+        ("{{ x | indent(99999999) }}", "`indent`"),
+        ("{{ '%s' | format(x) }}", "`format`"),
+        ("{{ x|center(80) }}", "`center`"),
+        ("{% macro m(s) %}{{ m(s) }}{% endmacro %}", "macros"),
+        ("{% filter upper %}{{ x }}{% endfilter %}", "{% filter %}"),
+        ("{%- set x -%}text{%- endset -%}", "{% set x = value %}"),
+        ("text\n{{ y }}\n{{ a\n ~ b }}", "line 3: "),
+    ];
+    for (source, want) in refused {
+        let got = check_template_source(source);
+        assert!(got.as_ref().is_err_and(|e| e.contains(want)), "{source}: {got:?}");
+    }
+    let accepted = [
+        "{{ x | default('*') }} {{ \"~ ** +\" }} {# a * b ~ c #}",
+        "{{- trigger.alert.score + 1 -}} {{ 1 + x }} {{ x + -1 }} {% set ns.n = ns.n + 1 %}",
+        "{{ a }}{{ b }} {{ x | tojson(indent=2) }} {% set indent = 4 %}",
+        "{% raw %}{{ a ~ b * c }}{% endraw %} {{ '}}' }} {{ a }}",
+        "no template * ~ + at all",
+        "{{ 'it\\'s * ~' }}",
+    ];
+    for source in accepted {
+        assert_eq!(check_template_source(source), Ok(()), "{source}");
+    }
+}
+
+#[test]
+fn compiling_refuses_a_bomb_and_the_condition_too() {
+    let got = render_one(json!("{% set x = 'a' %}{% set x = x ~ x %}{{ x }}"));
+    assert!(got.is_err_and(|e| e.starts_with("x: line 1: `~`")));
+    let mut env = environment();
+    let e = (Compiler { env: &mut env }).expression("trigger.alert.title * 99999999", "c", &mut Vec::new()).expect_err("refused");
+    assert!(e.starts_with("`*`"), "{e}");
+}
+
+#[test]
+fn filters_that_grow_their_input_stop_at_the_limit() {
+    let chain = format!("{{{{ trigger.alert.id | replace('a', '{}') | replace('a', '{}') }}}}", "a".repeat(2000), "a".repeat(2000));
+    let got = render_one(json!(chain));
+    assert!(got.as_ref().is_err_and(|e| e.contains("replace would build more than")), "{got:?}");
+    let tojson = format!("{{{{ '\"\\\\' {} }}}}", "| tojson ".repeat(40));
+    let got = render_one(json!(tojson));
+    assert!(got.as_ref().is_err_and(|e| e.contains("tojson would build more than")), "{got:?}");
+    let got = render_one(json!("{{ trigger.alert | tojson(indent=99999999) }}"));
+    assert!(got.as_ref().is_err_and(|e| e.contains("indent of at most 8")), "{got:?}");
+    assert_eq!(render_one(json!("{{ trigger.alert.ids | join(', ') }}|{{ 'a-b' | replace('-', '+') }}")), Ok(json!("e1, e2|a+b")));
+    assert_eq!(render_one(json!("{{ trigger.alert.details | tojson }}")), Ok(json!("{\"k\":\"v\"}")));
+}

@@ -131,6 +131,13 @@ impl Client {
         Ok(Client { http, allow_private: opts.allow_private, trusted: opts.trusted.clone() })
     }
 
+    /// The underlying HTTP client, for requests other than a delivery (a playbook's
+    /// `http_request`): its resolver refuses private addresses unless allowed, it follows no
+    /// redirect and ignores proxy settings. Check the URL with [`Client::check_url`] first.
+    pub fn guarded(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// Whether private destinations are allowed.
     pub fn allows_private(&self) -> bool {
         self.allow_private

@@ -41,7 +41,7 @@ CREATE TABLE playbook_runs (
     trigger      TEXT NOT NULL,                   -- JSON: what the templates see as `trigger`
     origin       TEXT,                            -- what queued it once ('response:<seq>', 'event:<seq>', 'schedule:<µs>'); null for manual and replays
     replay_of    TEXT,                            -- the run this one replays
-    status       TEXT NOT NULL,                   -- queued | running | succeeded | failed | interrupted
+    status       TEXT NOT NULL,                   -- queued | running | succeeded | failed | interrupted | cancelled
     error        TEXT,
     queued_at    INTEGER NOT NULL,
     started_at   INTEGER,

@@ -116,6 +116,9 @@ pub async fn serve(listener: TcpListener, mailbox: Mailbox, shutdown: Cancellati
 
 /// One SMTP session (RFC 5321's minimum: HELO/EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT).
 async fn session(stream: TcpStream, mailbox: &Mailbox) -> std::io::Result<()> {
+    // Replies are small and each waits for the next command: Nagle's algorithm would hold them
+    // for the client's delayed acknowledgement (40 ms a message).
+    stream.set_nodelay(true)?;
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     write.write_all(b"220 vigie mail sink ready\r\n").await?;

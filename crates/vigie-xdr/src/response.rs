@@ -133,7 +133,6 @@ pub struct RunLabels {
 }
 
 /// What the responder and the playbook runner wait on and tell.
-#[derive(Debug)]
 pub struct Signals {
     /// A playbook run was queued: the runner looks for work.
     pub runs_queued: tokio::sync::Notify,
@@ -142,8 +141,17 @@ pub struct Signals {
     pub responded: tokio::sync::watch::Sender<i64>,
     /// Runs finished so far (tests and benchmarks wait on it).
     pub runs_finished: tokio::sync::watch::Sender<u64>,
+    /// The client of playbooks' `http_request` steps (guarded like webhook deliveries), made on
+    /// first use.
+    pub http: std::sync::OnceLock<Result<vigie_webhook::client::Client, String>>,
     /// Playbook runs finished, by outcome (`vigie_xdr_playbook_runs_total`).
     pub run_outcomes: prometheus_client::metrics::family::Family<RunLabels, prometheus_client::metrics::counter::Counter>,
+}
+
+impl std::fmt::Debug for Signals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signals").field("responded", &*self.responded.borrow()).finish_non_exhaustive()
+    }
 }
 
 impl Signals {
@@ -155,6 +163,7 @@ impl Signals {
             runs_queued: tokio::sync::Notify::new(),
             responded: tokio::sync::watch::channel(0).0,
             runs_finished: tokio::sync::watch::channel(0).0,
+            http: std::sync::OnceLock::new(),
             run_outcomes,
         }
     }

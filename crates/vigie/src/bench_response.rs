@@ -48,20 +48,26 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
+/// People per space: a rule raises at most 30 new alerts in 30 s in a space (the rate limit),
+/// so the load is spread over spaces of 25 people, each with its own channels and directory.
+const PER_SPACE: usize = 25;
+
 /// A running XDR with its mail sink and webhook receiver.
 struct Rig {
     base: String,
-    key: String,
+    /// One key per space (`b0`, `b1`, …), each for the people `u{space * 25 + k}`.
+    keys: Vec<String>,
     http: reqwest::Client,
     mail: Mailbox,
     hooks: Arc<std::sync::atomic::AtomicU64>,
     stop: CancellationToken,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Rig {
-    async fn start(people: usize) -> anyhow::Result<Rig> {
+    /// An XDR with enough spaces for `people` people.
+    async fn start(people: usize, playbook: bool) -> anyhow::Result<Rig> {
         let dir = tempfile::tempdir()?;
         let opts = vigie_xdr::XdrOptions {
             data_dir: dir.path().to_path_buf(),
@@ -76,14 +82,6 @@ impl Rig {
             notify: Default::default(),
         };
         let state = vigie_xdr::open(opts, Arc::new(SystemClock))?;
-        let space = state.keys.ensure_space("bench").await?;
-        let scopes = ["events_write", "alerts_read", "playbooks_read", "playbooks_write", "admin", "cases_read"];
-        let new = vigie_xdr::keys::NewKey {
-            name: "bench".into(),
-            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-            ..Default::default()
-        };
-        let key = state.keys.create(space.id, new, None).await.map_err(|e| anyhow::anyhow!("key: {}", e.message))?.secret_key;
         let stop = CancellationToken::new();
         // The mail sink and the webhook receiver.
         let mail = Mailbox::default();
@@ -106,59 +104,77 @@ impl Rig {
         let hook_url = format!("http://{}/hook", hook_listener.local_addr()?);
         let hook_stop = stop.clone();
         tokio::spawn(async move { axum::serve(hook_listener, receiver).with_graceful_shutdown(hook_stop.cancelled_owned()).await });
+        let scopes = ["events_write", "alerts_read", "playbooks_read", "playbooks_write", "admin", "cases_read"];
+        let mut keys = Vec::new();
+        for s in 0..people.div_ceil(PER_SPACE) {
+            let space = state.keys.ensure_space(&format!("b{s}")).await?;
+            let new = vigie_xdr::keys::NewKey {
+                name: "bench".into(),
+                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                ..Default::default()
+            };
+            keys.push(state.keys.create(space.id, new, None).await.map_err(|e| anyhow::anyhow!("key: {}", e.message))?.secret_key);
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let server = tokio::spawn(vigie_xdr::serve(listener, state, stop.clone()));
-        let rig = Rig { base, key, http: reqwest::Client::new(), mail, hooks, stop, server, _dir: dir };
-        rig.call(
-            "POST",
-            "/api/v1/notifications/channels",
-            json!({"name": "mail", "kind": "email",
-            "settings": {"host": "127.0.0.1", "port": smtp_port, "tls": "none", "from": "vigie@corp.example", "to": ["soc@corp.example"]}}),
-        )
-        .await?;
-        rig.call("POST", "/api/v1/notifications/channels", json!({"name": "soc", "kind": "webhook", "settings": {"url": hook_url}}))
-            .await?;
+        let rig = Rig { base, keys, http: reqwest::Client::new(), mail, hooks, stop, server, dir };
         let old = (chrono::Utc::now() - chrono::Duration::days(500)).format("%Y-%m-%d").to_string();
-        let mut csv = String::from("user_id,display_name,email,manager_email,department,training_date\n");
-        for i in 0..people {
-            csv.push_str(&format!("u{i},Person {i},u{i}@corp.example,m{i}@corp.example,Finance,{old}\n"));
-        }
-        let resp = rig
-            .http
-            .post(format!("{}/api/v1/people/import", rig.base))
-            .bearer_auth(&rig.key)
-            .header("content-type", "text/csv")
-            .body(csv)
-            .send()
+        for (s, key) in rig.keys.iter().enumerate() {
+            rig.call(key, "POST", "/api/v1/notifications/channels", json!({"name": "mail", "kind": "email",
+                "settings": {"host": "127.0.0.1", "port": smtp_port, "tls": "none", "from": "vigie@corp.example", "to": ["soc@corp.example"]}}))
+                .await?;
+            rig.call(
+                key,
+                "POST",
+                "/api/v1/notifications/channels",
+                json!({"name": "soc", "kind": "webhook", "settings": {"url": hook_url}}),
+            )
             .await?;
-        anyhow::ensure!(resp.status().is_success(), "people import: {}", resp.text().await?);
+            let mut csv = String::from("user_id,display_name,email,manager_email,department,training_date\n");
+            for i in s * PER_SPACE..((s + 1) * PER_SPACE).min(people) {
+                csv.push_str(&format!("u{i},Person {i},u{i}@corp.example,m{i}@corp.example,Finance,{old}\n"));
+            }
+            let resp = rig
+                .http
+                .post(format!("{}/api/v1/people/import", rig.base))
+                .bearer_auth(key)
+                .header("content-type", "text/csv")
+                .body(csv)
+                .send()
+                .await?;
+            anyhow::ensure!(resp.status().is_success(), "people import: {}", resp.text().await?);
+            if !playbook {
+                let list = rig.call(key, "GET", "/api/v1/playbooks", Value::Null).await?;
+                let id = list["items"][0]["id"].as_str().context("the default playbook is installed")?.to_owned();
+                rig.call(key, "PATCH", &format!("/api/v1/playbooks/{id}"), json!({"enabled": false})).await?;
+            }
+        }
         Ok(rig)
     }
 
-    async fn call(&self, method: &str, path: &str, body: Value) -> anyhow::Result<Value> {
-        let resp = self.http.request(method.parse()?, format!("{}{path}", self.base)).bearer_auth(&self.key).json(&body).send().await?;
+    async fn call(&self, key: &str, method: &str, path: &str, body: Value) -> anyhow::Result<Value> {
+        let mut req = self.http.request(method.parse()?, format!("{}{path}", self.base)).bearer_auth(key);
+        if !body.is_null() {
+            req = req.json(&body);
+        }
+        let resp = req.send().await?;
         let status = resp.status();
         let v: Value = resp.json().await.unwrap_or(Value::Null);
         anyhow::ensure!(status.is_success(), "{method} {path}: {status} {v}");
         Ok(v)
     }
 
-    async fn post_events(&self, events: Vec<Value>) -> anyhow::Result<()> {
-        let resp = self.http.post(format!("{}/api/v1/events", self.base)).bearer_auth(&self.key).json(&events).send().await?;
+    /// Posts person `i`'s events with their space's key.
+    async fn post_events(&self, i: usize, events: Vec<Value>) -> anyhow::Result<()> {
+        let key = &self.keys[i / PER_SPACE];
+        let resp = self.http.post(format!("{}/api/v1/events", self.base)).bearer_auth(key).json(&events).send().await?;
         anyhow::ensure!(resp.status().is_success(), "intake: {}", resp.status());
         Ok(())
     }
 
-    async fn set_playbook(&self, enabled: bool) -> anyhow::Result<()> {
-        let list = self.call("GET", "/api/v1/playbooks", Value::Null).await?;
-        let id = list["items"][0]["id"].as_str().context("the default playbook is installed")?.to_owned();
-        self.call("PATCH", &format!("/api/v1/playbooks/{id}"), json!({"enabled": enabled})).await?;
-        Ok(())
-    }
-
     fn count(&self, sql: &str) -> anyhow::Result<i64> {
-        let db = rusqlite::Connection::open_with_flags(self._dir.path().join("xdr.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let db = rusqlite::Connection::open_with_flags(self.dir.path().join("xdr.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         Ok(db.query_row(sql, [], |r| r.get(0))?)
     }
 
@@ -190,23 +206,27 @@ async fn wait(what: &str, limit: Duration, done: impl Fn() -> anyhow::Result<boo
     Ok(started.elapsed())
 }
 
-/// Runs `--alerts` violations through the pipeline; seconds until `done`.
+/// Runs `--alerts` violations through the pipeline; seconds until every alert was answered.
 async fn round(b: &ResponseBench, playbook: bool, round: usize) -> anyhow::Result<f64> {
-    let rig = Rig::start(b.alerts).await?;
-    rig.set_playbook(playbook).await?;
-    let events: Vec<Value> = (0..b.alerts).map(|i| violation(&format!("r{round}-{i}"), &format!("u{i}"))).collect();
+    let rig = Rig::start(b.alerts, playbook).await?;
     let n = b.alerts as i64;
     let started = Instant::now();
-    for chunk in events.chunks(100) {
-        rig.post_events(chunk.to_vec()).await?;
+    // One request per space, all at once.
+    let mut posts = tokio::task::JoinSet::new();
+    let rig = Arc::new(rig);
+    for s in 0..rig.keys.len() {
+        let rig = rig.clone();
+        let people: Vec<usize> = (s * PER_SPACE..((s + 1) * PER_SPACE).min(b.alerts)).collect();
+        posts.spawn(async move {
+            let events = people.iter().map(|i| violation(&format!("r{round}-{i}"), &format!("u{i}"))).collect();
+            rig.post_events(people[0], events).await
+        });
+    }
+    while let Some(r) = posts.join_next().await {
+        r??;
     }
     let limit = Duration::from_secs(300);
     wait("the alerts", limit, || Ok(rig.count("SELECT COUNT(*) FROM alerts")? == n)).await?;
-    wait("the responder", limit, || {
-        Ok(rig.count("SELECT COALESCE((SELECT seq FROM consumer_checkpoints WHERE name = 'response'), 0)")?
-            == rig.count("SELECT COUNT(*) FROM response_events WHERE kind = 'alert.created'")?)
-    })
-    .await?;
     wait("the webhook notifications", limit, || Ok(rig.hooks.load(std::sync::atomic::Ordering::Relaxed) as i64 >= n)).await?;
     if playbook {
         wait("the runs", limit, || Ok(rig.count("SELECT COUNT(*) FROM playbook_runs WHERE status IN ('succeeded', 'failed')")? == n))
@@ -216,7 +236,11 @@ async fn round(b: &ResponseBench, playbook: bool, round: usize) -> anyhow::Resul
         anyhow::ensure!(failed == 0, "{failed} runs failed");
     }
     let took = started.elapsed().as_secs_f64();
-    rig.stop().await;
+    let suppressed = rig.count("SELECT COALESCE(SUM(suppressed), 0) FROM rule_stats")?;
+    anyhow::ensure!(suppressed == 0, "{suppressed} matches were suppressed by the rate limit");
+    if let Ok(rig) = Arc::try_unwrap(rig) {
+        rig.stop().await;
+    }
     Ok(took)
 }
 
@@ -241,19 +265,26 @@ async fn throughput(b: &ResponseBench) -> anyhow::Result<()> {
 
 async fn latency(b: &ResponseBench) -> anyhow::Result<()> {
     let total = (b.rate * b.seconds) as usize;
-    let rig = Rig::start(total).await?;
-    rig.set_playbook(true).await?;
+    // Person i is in space i / 25; at `rate`/s, each space gets a new alert every 25 / rate
+    // seconds, well under the rule's 30 in 30 s.
+    let rig = Rig::start(total, true).await?;
     let mut acked: HashMap<String, chrono::DateTime<chrono::Utc>> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / b.rate.max(1)));
-    for i in 0..total {
+    // Spread consecutive violations over spaces: person order 0, 25, 50, …, 1, 26, …
+    let spaces = total.div_ceil(PER_SPACE);
+    for k in 0..total {
         tick.tick().await;
-        let user = format!("u{i}");
-        rig.post_events(vec![violation(&format!("l{i}"), &user)]).await?;
+        let i = (k % spaces) * PER_SPACE + k / spaces;
+        if i >= total {
+            continue;
+        }
+        rig.post_events(i, vec![violation(&format!("l{i}"), &format!("u{i}"))]).await?;
         acked.insert(format!("m{i}@corp.example"), chrono::Utc::now());
     }
-    wait("the e-mails", Duration::from_secs(120), || Ok(rig.mail.messages().len() >= 2 * total)).await?;
+    let expected = acked.len();
+    wait("the e-mails", Duration::from_secs(120), || Ok(rig.mail.messages().len() >= 2 * expected)).await?;
     let created: HashMap<String, i64> = {
-        let db = rusqlite::Connection::open_with_flags(rig._dir.path().join("xdr.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let db = rusqlite::Connection::open_with_flags(rig.dir.path().join("xdr.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let mut stmt = db.prepare("SELECT user_id, created_at FROM alerts")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
         rows.collect::<Result<_, _>>()?
@@ -274,15 +305,34 @@ async fn latency(b: &ResponseBench) -> anyhow::Result<()> {
     }
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1e3;
     println!(
-        "  latency ({} violations at {}/s): alert → manager's e-mail received p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
+        "  latency ({} violations at {}/s over {} spaces): alert → manager's e-mail received p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
          intake ack → e-mail p50 {:.1} ms, p99 {:.1} ms",
         from_alert.len(),
         b.rate,
+        spaces,
         ms(&from_alert, 0.5),
         ms(&from_alert, 0.99),
         from_alert.max() as f64 / 1e3,
         ms(&from_ack, 0.5),
         ms(&from_ack, 0.99)
+    );
+    // Where the time goes: alert → run queued → started → each step.
+    let db = rusqlite::Connection::open_with_flags(rig.dir.path().join("xdr.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let (queued, waited, ran): (f64, f64, f64) = db.query_row(
+        "SELECT AVG(r.queued_at - a.created_at), AVG(r.started_at - r.queued_at), AVG(r.finished_at - r.started_at) \
+         FROM playbook_runs r JOIN alerts a ON a.id = json_extract(r.trigger, '$.alert.id')",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let mut stmt = db.prepare("SELECT step_id, AVG(duration_us) FROM playbook_steps GROUP BY step_id ORDER BY MIN(idx)")?;
+    let steps: Vec<String> =
+        stmt.query_map([], |r| Ok(format!("{} {:.1}", r.get::<_, String>(0)?, r.get::<_, f64>(1)? / 1e3)))?.collect::<Result<_, _>>()?;
+    println!(
+        "    mean ms: alert → run queued {:.1}, queued → started {:.1}, run {:.1} (steps: {})",
+        queued / 1e3,
+        waited / 1e3,
+        ran / 1e3,
+        steps.join(", ")
     );
     rig.stop().await;
     Ok(())

@@ -75,6 +75,11 @@ pub async fn run(cfg: Config, rate: f64) -> anyhow::Result<()> {
         println!(
             "Enabled the {n} default detection rules (policy violations on unvetted platforms, repeated high-risk use, financial data, critical firewall alerts)."
         );
+        if vigie_xdr::playbooks::set_defaults_enabled(&x.state, space_no, true).await? > 0 {
+            println!(
+                "Enabled the default playbook \"AI platform violation response\" (it acts on people the directory knows: POST /api/v1/people/import)."
+            );
+        }
     }
     println!("Sending {rate} simulated interactions per second from {PEOPLE} people; Ctrl-C stops.");
     println!();

@@ -630,9 +630,10 @@ pub async fn case_templates_delete(
     let n = st
         .store
         .write(move |c| {
-            Ok::<_, StoreError>(
-                c.execute("DELETE FROM case_templates WHERE space_no = ?1 AND (id = ?2 OR name = ?2)", params![space_no, id.trim()])?,
-            )
+            // The id first, then the name: one template at most, even when one is named like
+            // another's id.
+            let Some(t) = templates::find(c, space_no, &id)? else { return Ok::<_, StoreError>(0) };
+            Ok(c.execute("DELETE FROM case_templates WHERE space_no = ?1 AND id = ?2", params![space_no, t.id])?)
         })
         .await?;
     if n == 0 {

@@ -26,8 +26,8 @@ pub const MAX_DESCRIPTION: usize = 64 * 1024;
 /// The most tasks a template adds.
 pub const MAX_TEMPLATE_TASKS: usize = 50;
 /// The work one rendering may do (minijinja's fuel: roughly its instructions), so a template
-/// looping over itself cannot hold the writer.
-const FUEL: u64 = 200_000;
+/// looping over itself cannot hold the writer; the default template takes about 1,000.
+const FUEL: u64 = 50_000;
 
 /// The environment templates render in: lenient (a missing value, or an attribute of one, is
 /// empty; `none` prints as nothing), with bounded work.
@@ -35,6 +35,7 @@ fn env() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Chainable);
     env.set_fuel(Some(FUEL));
+    vigie_playbook::bound_growing_filters(&mut env);
     env.set_formatter(
         |out, state, value| {
             if value.is_none() || value.is_undefined() { Ok(()) } else { minijinja::escape_formatter(out, state, value) }
@@ -61,16 +62,20 @@ fn located(source: &str, e: &minijinja::Error) -> String {
     }
 }
 
-/// Checks a template: its syntax, then a rendering over an empty context for the mistakes that
-/// only show then (an unknown filter, test or function, a wrong argument count, a loop that
-/// never ends); what fails only for want of values (arithmetic on a missing one) is the
-/// context's business, not the template's. The problem with its position, to show the person
-/// who wrote it.
+/// Checks a template: what could allocate without bound
+/// ([`vigie_playbook::check_template_source`]), its syntax, then a rendering over an empty
+/// context (into the capped writer) for the mistakes that only show then (an unknown filter,
+/// test or function, a wrong argument count, a loop that never ends); what fails only for want
+/// of values (arithmetic on a missing one) is the context's business, not the template's. The
+/// problem with its position, to show the person who wrote it.
 pub fn check(source: &str) -> Result<(), String> {
     use minijinja::ErrorKind::*;
+    vigie_playbook::check_template_source(source)?;
     let env = env();
     let t = env.template_from_str(source).map_err(|e| located(source, &e))?;
-    match t.render(minijinja::context! {}) {
+    let mut w = Capped { out: Vec::new(), cap: MAX_DESCRIPTION, cut: false };
+    match t.render_captured_to(minijinja::context! {}, &mut w) {
+        Err(_) if w.cut => Ok(()),
         Err(e) if matches!(e.kind(), UnknownFilter | UnknownTest | UnknownFunction | TooManyArguments | OutOfFuel | BadEscape) => {
             Err(located(source, &e))
         }
@@ -78,7 +83,7 @@ pub fn check(source: &str) -> Result<(), String> {
     }
 }
 
-/// A writer keeping the first `cap` bytes (the rest is counted, not kept).
+/// A writer keeping the first `cap` bytes; past them it fails, which stops the rendering.
 struct Capped {
     out: Vec<u8>,
     cap: usize,
@@ -88,10 +93,11 @@ struct Capped {
 impl std::io::Write for Capped {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let room = self.cap.saturating_sub(self.out.len());
+        self.out.extend_from_slice(&buf[..buf.len().min(room)]);
         if buf.len() > room {
             self.cut = true;
+            return Err(std::io::Error::other("the rendered text is too long"));
         }
-        self.out.extend_from_slice(&buf[..buf.len().min(room)]);
         Ok(buf.len())
     }
 
@@ -103,6 +109,7 @@ impl std::io::Write for Capped {
 /// Renders `source` over `context` (an object; anything else renders as an empty context), at
 /// most `cap` bytes (a longer output is cut at a character boundary and ends with `…`).
 pub fn render(source: &str, context: &Value, cap: usize) -> Result<String, String> {
+    vigie_playbook::check_template_source(source)?;
     let env = env();
     let t = env.template_from_str(source).map_err(|e| located(source, &e))?;
     let ctx = if context.is_object() {
@@ -111,7 +118,11 @@ pub fn render(source: &str, context: &Value, cap: usize) -> Result<String, Strin
         minijinja::context! {}
     };
     let mut w = Capped { out: Vec::new(), cap, cut: false };
-    t.render_captured_to(ctx, &mut w).map_err(|e| located(source, &e))?;
+    match t.render_captured_to(ctx, &mut w) {
+        Err(_) if w.cut => {}
+        Err(e) => return Err(located(source, &e)),
+        Ok(_) => {}
+    }
     let mut out = match String::from_utf8(w.out) {
         Ok(s) => s,
         Err(e) => {
@@ -221,11 +232,14 @@ pub struct CheckedTemplate {
     pub tasks: Vec<TemplateTask>,
 }
 
-/// The template of `space_no` with this id or name.
+/// The template of `space_no` with this id, else the one with this name (a template named
+/// like another's id does not hide it).
 pub fn find(c: &Connection, space_no: i64, key: &str) -> Result<Option<CaseTemplate>, StoreError> {
-    Ok(c.prepare_cached(&format!("SELECT {TEMPLATE_COLS} FROM case_templates WHERE space_no = ?1 AND (id = ?2 OR name = ?2)"))?
-        .query_row(params![space_no, key.trim()], template_from_row)
-        .optional()?)
+    Ok(c.prepare_cached(&format!(
+        "SELECT {TEMPLATE_COLS} FROM case_templates WHERE space_no = ?1 AND (id = ?2 OR name = ?2) ORDER BY id = ?2 DESC LIMIT 1"
+    ))?
+    .query_row(params![space_no, key.trim()], template_from_row)
+    .optional()?)
 }
 
 /// The templates of a space, by name.
@@ -372,8 +386,22 @@ mod tests {
     fn output_and_work_are_bounded() {
         let out = render("{% for i in range(1000) %}é{% endfor %}", &json!({}), 11).expect("render");
         assert!(out.len() <= 11 && out.ends_with('…'), "{out:?}");
-        let e = render("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}", &json!({}), 10);
-        assert!(e.is_err(), "fuel stops a runaway template");
+        let cut = render("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}", &json!({}), 10);
+        assert_eq!(cut.as_deref(), Ok("xxxxxxx…"), "the cap stops the rendering");
+        let e = render("{% for i in range(100000) %}{% if i < 0 %}x{% endif %}{% endfor %}", &json!({}), 10);
+        assert!(e.is_err_and(|e| e.contains("fuel")), "fuel stops a loop that prints nothing");
+        let e = check("{% for i in range(100000) %}{% if i < 0 %}x{% endif %}{% endfor %}");
+        assert!(e.is_err_and(|e| e.contains("fuel")), "and the check finds it");
+        assert_eq!(check("{% for i in range(100000) %}xxxxxxxxxx{% endfor %}"), Ok(()), "the check renders into the capped writer");
+    }
+
+    #[test]
+    fn templates_that_could_allocate_without_bound_are_refused() {
+        for bomb in ["{% for i in range(9) %}{{ \"x\" * 99999999 }}{% endfor %}", "{% set x = 'a' %}{% set x = x ~ x %}{{ x }}"] {
+            assert!(check(bomb).is_err(), "{bomb}");
+            assert!(render(bomb, &json!({}), 100).is_err(), "{bomb}: refused before rendering too");
+        }
+        assert_eq!(check("{{ person.display_name | default('*') }} {# * ~ #}"), Ok(()));
     }
 
     #[test]

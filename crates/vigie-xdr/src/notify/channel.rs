@@ -1,6 +1,6 @@
 //! Notification channels: what the API takes and shows, the check of each kind's settings, and
-//! how a channel is stored — its secrets (a Slack or Teams URL, an SMTP password, a webhook
-//! signing secret) sealed with the channel's id as associated data, never returned.
+//! how a channel is stored — its secrets (a Slack, Teams or webhook URL, an SMTP password, a
+//! webhook signing secret) sealed with the channel's id as associated data, never returned.
 use super::template;
 use crate::alerts::severity_number;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -82,8 +82,8 @@ pub struct Templates {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsInput {
-    /// slack, teams, webhook: the URL to post to (for Slack and Teams a secret: stored sealed,
-    /// shown masked).
+    /// slack, teams, webhook: the URL to post to (a secret — it often carries a token: stored
+    /// sealed, shown masked).
     pub url: Option<String>,
     /// webhook: the signing secret `whsec_…` (generated when absent, shown once).
     pub secret: Option<String>,
@@ -293,7 +293,11 @@ impl ChannelRow {
         let p = &self.plain;
         let settings = match self.kind {
             ChannelKind::Slack | ChannelKind::Teams => json!({"url": self.hint}),
-            ChannelKind::Webhook => json!({"url": p.url, "secret_set": self.sealed.is_some()}),
+            // Zapier- or n8n-style URLs carry a token: masked like Slack's (rows from before
+            // the URL was sealed show their plain one masked too).
+            ChannelKind::Webhook => {
+                json!({"url": self.hint.clone().or_else(|| p.url.as_deref().map(mask_url)), "secret_set": self.sealed.is_some()})
+            }
             ChannelKind::Email => json!({
                 "host": p.host, "port": p.port, "tls": p.tls, "username": p.username,
                 "password_set": self.hint.as_deref() == Some("password"), "from": p.from, "to": p.to, "ca_pem": p.ca_pem,
@@ -499,11 +503,8 @@ fn apply_settings(
                 let url = url.trim().to_owned();
                 match vigie_webhook::destination::check_url(&url, allow_private) {
                     Ok(_) if url.len() <= 2048 => {
-                        if kind == ChannelKind::Webhook {
-                            plain.url = Some(url);
-                        } else {
-                            secrets.url = Some(url);
-                        }
+                        plain.url = None;
+                        secrets.url = Some(url);
                     }
                     Ok(_) => errors.push(FieldError::new("settings.url", "at most 2048 characters")),
                     Err(e) => errors.push(FieldError::new("settings.url", e.to_string())),
@@ -666,10 +667,25 @@ pub(crate) fn update(
     if let Some(e) = patch.enabled {
         cur.enabled = e;
     }
+    if cur.kind == ChannelKind::Webhook && secrets.url.is_none() {
+        // A webhook channel stored before its URL was sealed: sealed now.
+        secrets.url = cur.plain.url.take();
+    }
     let settings = patch.settings.unwrap_or_default();
+    let password_given = settings.password.is_some();
+    let destination = |p: &Plain| (p.host.clone(), p.port, p.tls, p.username.clone(), p.ca_pem.clone());
+    let before = destination(&cur.plain);
     apply_settings(cur.kind, settings, &mut cur.plain, &mut secrets, allow_private, false, &mut errors);
-    if matches!(cur.kind, ChannelKind::Slack | ChannelKind::Teams) && secrets.url.is_none() {
+    if cur.kind != ChannelKind::Email && secrets.url.is_none() {
         errors.push(FieldError::new("settings.url", "give the webhook URL again (the stored one cannot be read)"));
+    }
+    // The stored password would otherwise be sent to the new server, or to whoever the new
+    // certificate authority vouches for.
+    if cur.kind == ChannelKind::Email && secrets.password.is_some() && !password_given && destination(&cur.plain) != before {
+        errors.push(FieldError::new(
+            "settings.password",
+            "give the password again when you change where it goes (host, port, tls, username or ca_pem)",
+        ));
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -687,9 +703,8 @@ fn seal(row: &mut ChannelRow, secrets: &Secrets, sealer: &SecretBox) {
         sealer.seal(&plain, &associated(&row.id))
     });
     row.hint = match row.kind {
-        ChannelKind::Slack | ChannelKind::Teams => secrets.url.as_deref().map(mask_url),
+        ChannelKind::Slack | ChannelKind::Teams | ChannelKind::Webhook => secrets.url.as_deref().map(mask_url),
         ChannelKind::Email => secrets.password.as_ref().map(|_| "password".to_owned()),
-        ChannelKind::Webhook => None,
     };
 }
 

@@ -46,6 +46,31 @@ fn slack_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
+/// Teams reads Markdown (and autolinks bare URLs): in a value taken from an event or the
+/// directory, the characters that make links, images, code, bold, headings, tables or HTML
+/// are escaped, and `://` and `www.` broken, so `[x](https://…)` in a user's name stays text
+/// (`_` is left alone: `source_code` and `john_doe` are common and italics harmless).
+fn teams_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if matches!(c, '\\' | '`' | '*' | '[' | ']' | '<' | '>' | '|' | '#') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.replace("://", ":\\/\\/").replace("www.", "www\\.")
+}
+
+/// The context with every string [`teams_escape`]d: what a Teams message renders over.
+fn teams_context(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(teams_escape(s)),
+        Value::Array(items) => Value::Array(items.iter().map(teams_context).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), teams_context(v))).collect()),
+        other => other.clone(),
+    }
+}
+
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     let mut cur = v;
     for p in path {
@@ -68,8 +93,18 @@ fn colour(severity: Option<&str>) -> &'static str {
 /// Renders the subject and text of `ch` over `context` (its overrides, else the defaults), or
 /// takes them as given (a playbook's, already rendered: never rendered again, so text from
 /// events cannot inject template code).
+///
+/// For Teams, the values of the context (and a given subject and text, which came from events
+/// too) are escaped for Markdown; the template's own Markdown is kept.
 pub(crate) fn render(ch: &ChannelRow, context: &Value, subject: Option<String>, text: Option<String>) -> Message {
     let t = &ch.templates;
+    let escaped;
+    let (context, subject, text) = if ch.kind == ChannelKind::Teams {
+        escaped = teams_context(context);
+        (&escaped, subject.map(|s| teams_escape(&s)), text.map(|s| teams_escape(&s)))
+    } else {
+        (context, subject, text)
+    };
     let subject =
         subject.unwrap_or_else(|| template::render_or_default(Part::Subject, t.subject.as_deref(), DEFAULT_SUBJECT, context, MAX_SUBJECT));
     // A subject is one line.
@@ -187,4 +222,17 @@ pub fn sample_context(now: chrono::DateTime<chrono::Utc>) -> Value {
                    "department": null, "training_date": null, "training_days_ago": null},
         "test": true
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn teams_values_cannot_make_links_or_html() {
+        let e = teams_escape("[click](https://evil.example/x) <b>*hi*</b> www.evil.example");
+        assert!(!e.contains("](") || e.contains("\\]("), "{e}");
+        assert!(!e.contains("https://") && !e.contains("www.e") && !e.contains("<b>"), "{e}");
+        assert_eq!(teams_escape("0.93 (high), Ada Lovelace, source_code"), "0.93 (high), Ada Lovelace, source_code");
+    }
 }

@@ -33,7 +33,7 @@ pub use api::*;
 pub use channel::{Channel, ChannelKind, ChannelPatch, CreatedChannel, NewChannel, SettingsInput, SmtpTls, Templates, mask_url};
 pub use message::{Message, sample_context};
 pub use queue::enqueue_for_alert;
-pub use worker::run;
+pub use worker::{LOG_RETENTION, prune_log, run};
 
 /// The default delays before each attempt: at once, then 10 s, 1 min, 5 min, 30 min, 2 h
 /// (each within ±20 %).

@@ -85,12 +85,14 @@ pub(crate) fn insert(
 }
 
 /// Records attempt `n` of notification `id` and what follows it. False when the row moved on
-/// meanwhile (another attempt was recorded first).
+/// meanwhile: another attempt was recorded first, or it is no longer pending (deleting its
+/// channel failed it — a delivery in flight then must not bring it back).
 pub(crate) fn record(c: &Connection, id: &str, n: i64, at_us: i64, a: &Attempt, next: Next, now_us: i64) -> Result<bool, StoreError> {
     let changed = c
         .prepare_cached(
             "UPDATE notifications SET attempts = ?2, status = ?3, next_attempt_at = ?4, last_error = ?5, updated_at = ?6, \
-             delivered_at = CASE WHEN ?3 = 'succeeded' THEN ?6 ELSE delivered_at END WHERE id = ?1 AND attempts = ?2 - 1",
+             delivered_at = CASE WHEN ?3 = 'succeeded' THEN ?6 ELSE delivered_at END WHERE id = ?1 AND attempts = ?2 - 1 \
+             AND status = 'pending'",
         )?
         .execute(params![
             id,
@@ -121,6 +123,22 @@ pub(crate) fn record(c: &Connection, id: &str, n: i64, at_us: i64, a: &Attempt, 
         a.error,
     ])?;
     Ok(true)
+}
+
+/// Deletes up to `limit` notifications finished (succeeded or failed) before `cutoff_us`, and
+/// their attempts, in the caller's transaction; how many notifications went.
+pub(crate) fn prune_finished(c: &Connection, cutoff_us: i64, limit: i64) -> Result<usize, StoreError> {
+    let ids = c
+        .prepare_cached("SELECT id FROM notifications WHERE status != 'pending' AND updated_at < ?1 LIMIT ?2")?
+        .query_map(params![cutoff_us, limit], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    let mut attempts = c.prepare_cached("DELETE FROM notification_attempts WHERE notification_id = ?1")?;
+    let mut notification = c.prepare_cached("DELETE FROM notifications WHERE id = ?1")?;
+    for id in &ids {
+        attempts.execute([id])?;
+        notification.execute([id])?;
+    }
+    Ok(ids.len())
 }
 
 /// Up to `limit` due notifications' ids, and when the next one not yet due is.

@@ -22,7 +22,8 @@ pub(crate) struct Attempt {
     pub duration: Duration,
     /// The receiver's `Retry-After`.
     pub retry_after: Option<Duration>,
-    /// Retrying cannot help (410 Gone, a permanent SMTP refusal, no recipient).
+    /// Retrying cannot help (a 4xx other than 408 and 429, a permanent SMTP refusal, no
+    /// recipient).
     pub permanent: bool,
 }
 
@@ -52,10 +53,8 @@ pub(crate) async fn send(n: &Notifier, ch: &ChannelRow, secrets: &Secrets, msg: 
 
 async fn send_http(n: &Notifier, kind: ChannelKind, ch: &ChannelRow, secrets: &Secrets, msg: &Message, id: &str, now_secs: i64) -> Attempt {
     let started = Instant::now();
-    let url = match kind {
-        ChannelKind::Webhook => ch.plain.url.clone(),
-        _ => secrets.url.clone(),
-    };
+    // A webhook channel stored before its URL was sealed still has it in the plain settings.
+    let url = secrets.url.clone().or_else(|| ch.plain.url.clone().filter(|_| kind == ChannelKind::Webhook));
     let Some(url) = url else { return Attempt::failed("the channel has no URL", started, true) };
     let body = match &msg.body {
         Some(b) => serde_json::to_vec(b).unwrap_or_default(),
@@ -88,10 +87,16 @@ async fn send_http(n: &Notifier, kind: ChannelKind, ch: &ChannelRow, secrets: &S
         error,
         duration: out.latency,
         retry_after,
-        // 410: the receiver asks not to be called again; the notification fails (the channel
-        // stays as it is: an operator decides).
-        permanent: out.gone(),
+        // A 4xx says the request itself is wrong (a revoked Slack token, a deleted Teams
+        // connector, 410: do not call again) — retrying for hours cannot help; only 408 and 429
+        // are about the moment. The notification fails; the channel stays as it is.
+        permanent: out.gone() || out.status.is_some_and(permanent_status),
     }
+}
+
+/// Whether an HTTP answer means retrying cannot help: a 4xx other than 408 and 429.
+fn permanent_status(status: u16) -> bool {
+    (400..500).contains(&status) && status != 408 && status != 429
 }
 
 /// The e-mail as lettre builds it.
@@ -155,26 +160,73 @@ async fn send_mail(n: &Notifier, ch: &ChannelRow, secrets: &Secrets, msg: &Messa
             Err(e) => return Attempt::failed(e, started, true),
         },
     };
-    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-        .port(ch.plain.port.unwrap_or(default_port))
-        .tls(tls)
-        .timeout(Some(n.timeout));
-    if let (Some(u), Some(p)) = (&ch.plain.username, &secrets.password) {
-        b = b.credentials(Credentials::new(u.clone(), p.clone()));
-    }
-    let transport = b.build();
-    match tokio::time::timeout(n.timeout, transport.send(email)).await {
+    let port = ch.plain.port.unwrap_or(default_port);
+    let credentials = match (&ch.plain.username, &secrets.password) {
+        (Some(u), Some(p)) => Some(Credentials::new(u.clone(), p.clone())),
+        _ => None,
+    };
+    let sent = match tls {
+        // Implicit TLS: lettre's transport opens the connection.
+        Tls::Wrapper(_) | Tls::Opportunistic(_) => {
+            let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host).port(port).tls(tls).timeout(Some(n.timeout));
+            if let Some(c) = credentials {
+                b = b.credentials(c);
+            }
+            tokio::time::timeout(n.timeout, b.build().send(email)).await.map(|r| r.map_err(Sent::Smtp))
+        }
+        // Plain and STARTTLS: our own connection, with Nagle's algorithm off. lettre writes the
+        // message and its final "." in two writes; with Nagle on, the second waited for the
+        // server's delayed acknowledgement — 40 ms an e-mail (BENCHMARKS.md).
+        Tls::None | Tls::Required(_) => tokio::time::timeout(n.timeout, plain_or_starttls(&host, port, tls, credentials, email)).await,
+    };
+    match sent {
         Ok(Ok(resp)) => {
             let reply = format!("{} {}", resp.code(), resp.message().collect::<Vec<_>>().join(" "));
             Attempt { ok: true, smtp_reply: Some(reply.trim().to_owned()), duration: started.elapsed(), ..Attempt::default() }
         }
-        Ok(Err(e)) => {
+        Ok(Err(Sent::Smtp(e))) => {
             let mut a = Attempt::failed(smtp_error(&e), started, e.is_permanent());
             a.smtp_reply = e.status().map(|c| c.to_string());
             a
         }
+        Ok(Err(Sent::Connect(e))) => Attempt::failed(format!("could not connect to the SMTP server: {e}"), started, false),
         Err(_) => Attempt::failed(format!("the SMTP server did not answer within {:?}", n.timeout), started, false),
     }
+}
+
+/// Why a send failed before or during SMTP.
+enum Sent {
+    /// No TCP connection.
+    Connect(std::io::Error),
+    /// The SMTP exchange (TLS included) failed.
+    Smtp(lettre::transport::smtp::Error),
+}
+
+/// Sends one e-mail over a connection of our own (TCP_NODELAY), upgraded with STARTTLS when
+/// `tls` requires it, authenticated when there are credentials.
+async fn plain_or_starttls(
+    host: &str,
+    port: u16,
+    tls: lettre::transport::smtp::client::Tls,
+    credentials: Option<lettre::transport::smtp::authentication::Credentials>,
+    email: lettre::Message,
+) -> Result<lettre::transport::smtp::response::Response, Sent> {
+    use lettre::transport::smtp::authentication::Mechanism;
+    use lettre::transport::smtp::client::{AsyncSmtpConnection, Tls};
+    use lettre::transport::smtp::extension::ClientId;
+    let tcp = tokio::net::TcpStream::connect((host, port)).await.map_err(Sent::Connect)?;
+    tcp.set_nodelay(true).map_err(Sent::Connect)?;
+    let hello = ClientId::default();
+    let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello).await.map_err(Sent::Smtp)?;
+    if let Tls::Required(params) = tls {
+        conn.starttls(params, &hello).await.map_err(Sent::Smtp)?;
+    }
+    if let Some(c) = credentials {
+        conn.auth(&[Mechanism::Plain, Mechanism::Login], &c).await.map_err(Sent::Smtp)?;
+    }
+    let resp = conn.send(email.envelope(), &email.formatted()).await.map_err(Sent::Smtp)?;
+    let _ = conn.quit().await;
+    Ok(resp)
 }
 
 /// An SMTP error and its causes in one line.

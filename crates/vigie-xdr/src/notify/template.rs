@@ -13,6 +13,9 @@ pub const MAX_TEMPLATE: usize = 16 * 1024;
 pub const MAX_SUBJECT: usize = 400;
 /// The most a rendered body keeps (bytes); rendering stops there.
 pub const MAX_BODY: usize = 32 * 1024;
+/// The work one rendering may do (minijinja's fuel: roughly its instructions), so a loop that
+/// prints nothing cannot spin; the default body takes about 300.
+const FUEL: u64 = 50_000;
 
 /// The default subject of every kind.
 pub const DEFAULT_SUBJECT: &str =
@@ -57,18 +60,19 @@ fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Chainable);
     env.set_recursion_limit(50);
+    env.set_fuel(Some(FUEL));
     env.set_auto_escape_callback(|name| if name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None });
-    env.add_filter("tojson", |v: minijinja::Value| -> Result<String, minijinja::Error> {
-        serde_json::to_string(&v).map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string()))
-    });
+    vigie_playbook::bound_growing_filters(&mut env);
     env
 }
 
-/// Why a template was refused: a sentence with its line and column.
+/// Why a template was refused: a sentence with its line and column (what could allocate
+/// without bound is refused by [`vigie_playbook::check_template_source`]).
 pub fn check(source: &str) -> Result<(), String> {
     if source.chars().count() > MAX_TEMPLATE {
         return Err(format!("at most {MAX_TEMPLATE} characters"));
     }
+    vigie_playbook::check_template_source(source)?;
     let env = environment();
     match env.template_from_str(source) {
         Ok(_) => Ok(()),
@@ -120,6 +124,7 @@ impl std::io::Write for Capped {
 /// Renders `source` (checked when saved) over `context`, keeping at most `cap` bytes (a longer
 /// output is cut at a character boundary and ends with `…`).
 pub fn render(part: Part, source: &str, context: &Value, cap: usize) -> Result<String, String> {
+    vigie_playbook::check_template_source(source)?;
     let env = environment();
     let tmpl = env.template_from_named_str(part.name(), source).map_err(|e| describe(&e, source))?;
     let mut w = Capped { out: Vec::new(), left: cap, cut: false };
@@ -172,6 +177,13 @@ mod tests {
         assert!(e.starts_with("line 2, column"), "{e}");
         assert!(check("{% if x %}no end").is_err());
         assert!(check("{{ alert.title }} {{ person.display_name | upper }}").is_ok());
+    }
+
+    #[test]
+    fn work_is_bounded_even_when_nothing_is_printed() {
+        let e = render(Part::Body, "{% for i in range(100000) %}{% if i < 0 %}x{% endif %}{% endfor %}", &json!({}), 100);
+        assert!(e.is_err_and(|e| e.contains("fuel")), "a loop printing nothing runs out of fuel");
+        assert!(render(Part::Body, "{{ 'x' * 99999999 }}", &json!({}), 100).is_err_and(|e| e.contains("`*`")));
     }
 
     #[test]

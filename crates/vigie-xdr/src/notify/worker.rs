@@ -1,7 +1,8 @@
 //! The delivery worker: wakes after every commit (a queued notification is sent within
 //! milliseconds of the transaction that queued it) and when the next retry is due, claims due
 //! notifications, sends them with bounded concurrency outside any store closure, and records
-//! each attempt and what follows it (the retry schedule, as data, in [`super::NotifyOptions`]).
+//! each attempt and what follows it (the retry schedule, as data, in [`super::NotifyOptions`]);
+//! once an hour it prunes the delivery log ([`prune_log`]).
 use super::channel;
 use super::queue::{self, Next, Queued};
 use super::send::{self, Attempt};
@@ -17,6 +18,28 @@ use vigie_webhook::schedule::NextAttempt;
 /// The longest the worker sleeps without looking at the queue (a safety net: commits and the
 /// next due time wake it first).
 const TICK: Duration = Duration::from_secs(5);
+/// How long the delivery log keeps a finished notification (and its attempts).
+pub const LOG_RETENTION: Duration = Duration::from_secs(30 * 86_400);
+/// How often the worker prunes the delivery log.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// Notifications deleted (with their attempts) per transaction, so the writer is never held
+/// long.
+const PRUNE_CHUNK: i64 = 5000;
+
+/// Deletes the notifications finished more than [`LOG_RETENTION`] ago (by the XDR's clock)
+/// and their attempts, in chunks, each its own transaction; how many notifications went. The
+/// worker calls it once an hour, as the webhook dispatcher prunes its own log.
+pub async fn prune_log(st: &XdrState) -> Result<usize, StoreError> {
+    let cutoff = to_micros(st.clock.now()) - to_micros_dur(LOG_RETENTION);
+    let mut total = 0;
+    loop {
+        let n = st.store.write(move |c| queue::prune_finished(c, cutoff, PRUNE_CHUNK)).await?;
+        total += n;
+        if (n as i64) < PRUNE_CHUNK {
+            return Ok(total);
+        }
+    }
+}
 
 /// Runs the delivery worker until `shutdown`; deliveries in flight then get their timeout to
 /// finish (an unfinished one is sent again after a restart: at least once).
@@ -25,8 +48,25 @@ pub async fn run(st: XdrState, shutdown: CancellationToken) {
     let permits = Arc::new(tokio::sync::Semaphore::new(n.concurrency.max(1)));
     let mut commits = st.store.commit_signal();
     let mut tasks: JoinSet<()> = JoinSet::new();
+    let mut next_prune = tokio::time::Instant::now();
+    let mut pruning: Option<tokio::task::JoinHandle<()>> = None;
     loop {
-        let mut wait = TICK;
+        if tokio::time::Instant::now() >= next_prune {
+            // Its own task: deliveries go on while old rows are deleted; a round still running
+            // when the next falls due is not doubled.
+            if pruning.as_ref().is_none_or(|p| p.is_finished()) {
+                let st = st.clone();
+                pruning = Some(tokio::spawn(async move {
+                    match prune_log(&st).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(notifications = n, "old notifications pruned from the delivery log"),
+                        Err(e) => tracing::warn!(error = %e, "pruning the notification log failed; it is tried again later"),
+                    }
+                }));
+            }
+            next_prune = tokio::time::Instant::now() + PRUNE_EVERY;
+        }
+        let mut wait = TICK.min(next_prune.saturating_duration_since(tokio::time::Instant::now()));
         let mut again = false;
         let free = permits.available_permits();
         if free > 0 {
@@ -77,6 +117,9 @@ pub async fn run(st: XdrState, shutdown: CancellationToken) {
     let grace = n.timeout + Duration::from_secs(1);
     let _ = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
     tasks.abort_all();
+    if let Some(p) = pruning {
+        p.abort();
+    }
 }
 
 fn to_micros_dur(d: Duration) -> i64 {

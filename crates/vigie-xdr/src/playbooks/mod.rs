@@ -141,7 +141,8 @@ pub async fn set_defaults_enabled(st: &XdrState, space_no: i64, enabled: bool) -
     st.store
         .write(move |c| {
             Ok(c.execute(
-                "UPDATE playbooks SET enabled = ?2, updated_at = ?3, updated_by = 'system' WHERE space_no = ?1 AND builtin IS NOT NULL AND enabled != ?2",
+                "UPDATE playbooks SET enabled = ?2, updated_at = ?3, updated_by = 'system', next_fire_at = NULL \
+                 WHERE space_no = ?1 AND builtin IS NOT NULL AND enabled != ?2",
                 params![space_no, enabled, now],
             )?)
         })
@@ -356,8 +357,10 @@ pub async fn playbooks_update(
                     now,
                 )?;
             } else if let Some(on) = patch.enabled {
+                // Switched on, a schedule counts from now (not from a time passed while off).
                 c.execute(
-                    "UPDATE playbooks SET enabled = ?2, updated_at = ?3, updated_by = ?4 WHERE id = ?1",
+                    "UPDATE playbooks SET enabled = ?2, updated_at = ?3, updated_by = ?4, \
+                     next_fire_at = CASE WHEN ?2 AND NOT enabled THEN NULL ELSE next_fire_at END WHERE id = ?1",
                     params![cur.id, on, now, by],
                 )
                 .map_err(StoreError::from)?;
@@ -380,6 +383,12 @@ pub async fn playbooks_delete(
     st.store
         .write(move |c| {
             let cur = found(c, space_no, &id)?;
+            if let Some(file) = cur.origin.strip_prefix("file:") {
+                return Err(ApiError::conflict(format!(
+                    "playbook {:?} comes from the file {file}; remove the file (it would load again at the next start)",
+                    cur.name
+                )));
+            }
             c.execute("DELETE FROM playbooks WHERE id = ?1 AND space_no = ?2", params![cur.id, space_no]).map_err(StoreError::from)?;
             Ok::<_, ApiError>(())
         })
@@ -399,7 +408,7 @@ pub async fn playbooks_validate(
 
 /// What a run's templates see as `trigger`, from a request: an alert's context, a case's, a
 /// sample event (as an alert of it would show), or `input` as given.
-async fn trigger_of(st: &XdrState, space_no: i64, req: &RunRequest) -> Result<Value, ApiError> {
+async fn trigger_of(st: &XdrState, space_no: i64, req: &RunRequest, dry_run: bool) -> Result<Value, ApiError> {
     let now = to_micros(st.clock.now());
     let (alert_id, case_id, event, input) = (req.alert_id.clone(), req.case_id.clone(), req.event.clone(), req.input.clone());
     let mut trigger = st
@@ -416,7 +425,7 @@ async fn trigger_of(st: &XdrState, space_no: i64, req: &RunRequest) -> Result<Va
                 return crate::response::case_context(c, space_no, &k, now)?.ok_or_else(|| ApiError::not_found("case"));
             }
             if let Some(e) = event {
-                return Ok(sample_context(c, space_no, e, now)?);
+                return Ok(sample_context(c, space_no, e, now, dry_run)?);
             }
             Ok(json!({}))
         })
@@ -429,7 +438,7 @@ async fn trigger_of(st: &XdrState, space_no: i64, req: &RunRequest) -> Result<Va
 
 /// The context of an alert a sample event would raise: the event normalised as the log shows
 /// it, an alert made of its person and platform, and the person.
-fn sample_context(c: &Connection, space_no: i64, event: Value, now: i64) -> Result<Value, StoreError> {
+fn sample_context(c: &Connection, space_no: i64, event: Value, now: i64, dry_run: bool) -> Result<Value, StoreError> {
     let body = serde_json::to_string(&event)?;
     let stored = crate::log::Stored {
         id: "sample".into(),
@@ -445,8 +454,9 @@ fn sample_context(c: &Connection, space_no: i64, event: Value, now: i64) -> Resu
         Some(u) => crate::response::person(c, space_no, &u, now)?,
         None => Value::Null,
     };
+    // A real run on a sample has no alert to attach or change: its id is null.
     let alert = json!({
-        "id": "sample", "short_id": "ALSAMPLE0", "title": "Sample alert", "severity": "high", "urgency": 70, "status": "pending",
+        "id": if dry_run { json!("sample") } else { Value::Null }, "short_id": "ALSAMPLE0", "title": "Sample alert", "severity": "high", "urgency": 70, "status": "pending",
         "rule_id": "sample", "rule_name": "Sample", "user_id": s("user_id"), "user_name": person.get("display_name"),
         "platform_id": s("platform_id"), "occurrences": 1, "event_ids": ["sample"], "details": {},
     });
@@ -464,15 +474,18 @@ pub async fn playbooks_test(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<TestRequest>,
 ) -> Result<Json<Value>, ApiError> {
+    // A dry run answers with what its read-only steps found (events, people): the key must be
+    // allowed to read events itself.
+    caller.require(crate::keys::Scope::EventsRead)?;
     let space_no = caller.space_no;
     let view = st.store.read(move |c| found(c, space_no, &id)).await?;
     let source = req.source.clone().unwrap_or(view.source);
     let pb = compiled(&source)?;
     let trigger = match &req.trigger {
         Some(t) => t.clone(),
-        None => trigger_of(&st, space_no, &req.run).await?,
+        None => trigger_of(&st, space_no, &req.run, true).await?,
     };
-    let mut actions = runner::XdrActions::new(&st, space_no, None, &trigger).await?;
+    let mut actions = runner::XdrActions::new(&st, space_no, None).await?;
     let opts = vigie_playbook::RunOptions { run_id: "dry-run".into(), dry_run: true, now: st.clock.now() };
     let report = vigie_playbook::run(&pb, trigger.clone(), &mut actions, opts).await;
     let (status, error) = runner::status_of(&report);
@@ -489,7 +502,7 @@ pub async fn playbooks_run(
     ApiJson(req): ApiJson<RunRequest>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
     let space_no = caller.space_no;
-    let trigger = trigger_of(&st, space_no, &req).await?;
+    let trigger = trigger_of(&st, space_no, &req, false).await?;
     let (ids, by, now) = (st.ids.clone(), format!("key:{}", caller.key_id), to_micros(st.clock.now()));
     let run = st
         .store
@@ -560,6 +573,34 @@ pub async fn playbook_runs_replay(
     Ok((StatusCode::ACCEPTED, Json(run)))
 }
 
+/// Cancel a run that has not started (a running one finishes its step list; disable the
+/// playbook to stop what it has queued).
+#[utoipa::path(post, path = "/api/v1/playbook-runs/{id}/cancel", tag = "playbooks", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = RunView), (status = 404), (status = 409, description = "the run has started")))]
+pub async fn playbook_runs_cancel(
+    State(st): State<XdrState>,
+    Authorized(caller, _): Authorized<PlaybooksWrite>,
+    Path(id): Path<String>,
+) -> Result<Json<RunView>, ApiError> {
+    let (space_no, by, now) = (caller.space_no, format!("key:{}", caller.key_id), to_micros(st.clock.now()));
+    let run = st
+        .store
+        .write(move |c| {
+            let run = model::run_view(c, space_no, &id)?.ok_or_else(|| ApiError::not_found("run"))?;
+            if run.status != "queued" {
+                return Err(ApiError::conflict(format!("run {} is {}: only a queued run can be cancelled", run.id, run.status)));
+            }
+            c.execute(
+                "UPDATE playbook_runs SET status = 'cancelled', finished_at = ?2, error = ?3 WHERE id = ?1 AND status = 'queued'",
+                params![run.id, now, format!("cancelled by {by}")],
+            )
+            .map_err(StoreError::from)?;
+            model::run_view(c, space_no, &run.id)?.ok_or_else(|| ApiError::not_found("run"))
+        })
+        .await?;
+    Ok(Json(run))
+}
+
 /// The playbook routes.
 pub fn routes(r: OpenApiRouter<XdrState>) -> OpenApiRouter<XdrState> {
     r.routes(routes!(playbooks_create, playbooks_list))
@@ -570,4 +611,5 @@ pub fn routes(r: OpenApiRouter<XdrState>) -> OpenApiRouter<XdrState> {
         .routes(routes!(playbook_runs_list))
         .routes(routes!(playbook_runs_get))
         .routes(routes!(playbook_runs_replay))
+        .routes(routes!(playbook_runs_cancel))
 }

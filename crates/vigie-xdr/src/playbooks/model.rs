@@ -114,7 +114,7 @@ pub struct RunView {
     pub version: i64,
     /// What started it: the trigger type, or `manual`.
     pub trigger_type: String,
-    /// queued | running | succeeded | failed | interrupted.
+    /// queued | running | succeeded | failed | interrupted | cancelled.
     pub status: String,
     /// Why it failed.
     pub error: Option<String>,

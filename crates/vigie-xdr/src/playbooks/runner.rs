@@ -18,6 +18,11 @@ use vigie_playbook::{
 
 /// Runs carried out at once.
 pub const CONCURRENT_RUNS: usize = 8;
+/// Runs of one space carried out at once.
+pub const RUNS_PER_SPACE: usize = 4;
+/// How long a stop waits for the runs in flight before cutting them (they are then marked
+/// `interrupted` at the next start).
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
 /// The largest output or input a step record keeps (bytes of JSON); past it, a note says so.
 pub const MAX_RECORDED: usize = 64 * 1024;
 /// The events a `query_events` step's output lists (its `count` says how many were found).
@@ -83,7 +88,11 @@ pub async fn run(st: XdrState, shutdown: CancellationToken) {
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
         }
     }
-    while running.join_next().await.is_some() {}
+    let drained = tokio::time::timeout(STOP_GRACE, async { while running.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(runs = running.len(), "playbook runs still going at the stop were cut; they show as interrupted");
+        running.abort_all();
+    }
 }
 
 async fn interrupt_leftovers(st: &XdrState) -> Result<usize, StoreError> {
@@ -99,17 +108,30 @@ async fn interrupt_leftovers(st: &XdrState) -> Result<usize, StoreError> {
         .await
 }
 
-/// Moves up to `n` queued runs to `running`, oldest first.
+/// Moves up to `n` queued runs to `running`, oldest first, at most [`RUNS_PER_SPACE`] running
+/// per space (one space's flood does not hold every other's response back). Runs whose playbook
+/// was deleted — or, for runs a trigger queued, disabled — are cancelled instead: disabling a
+/// playbook stops what it had queued.
 async fn claim(st: &XdrState, n: usize) -> Result<Vec<Claimed>, StoreError> {
     let now = to_micros(st.clock.now());
     st.store
         .write(move |c| {
+            c.prepare_cached(
+                "UPDATE playbook_runs SET status = 'cancelled', finished_at = ?1, \
+                 error = 'the playbook was disabled or deleted before the run started' \
+                 WHERE status = 'queued' AND (playbook_id NOT IN (SELECT id FROM playbooks) \
+                 OR (origin IS NOT NULL AND playbook_id IN (SELECT id FROM playbooks WHERE enabled = 0)))",
+            )?
+            .execute([now])?;
             let mut stmt = c.prepare_cached(
                 "UPDATE playbook_runs SET status = 'running', started_at = ?1 WHERE id IN \
-                 (SELECT id FROM playbook_runs WHERE status = 'queued' ORDER BY id LIMIT ?2) \
+                 (SELECT id FROM (SELECT id, space_no, ROW_NUMBER() OVER (PARTITION BY space_no ORDER BY id) AS k \
+                   FROM playbook_runs WHERE status = 'queued') q \
+                  WHERE q.k + (SELECT COUNT(*) FROM playbook_runs r WHERE r.status = 'running' AND r.space_no = q.space_no) <= ?3 \
+                  ORDER BY id LIMIT ?2) \
                  RETURNING id, space_no, playbook_id, source, trigger",
             )?;
-            let rows = stmt.query_map(params![now, n as i64], |r| {
+            let rows = stmt.query_map(params![now, n as i64, RUNS_PER_SPACE as i64], |r| {
                 let trigger: String = r.get(4)?;
                 Ok(Claimed {
                     id: r.get(0)?,
@@ -129,7 +151,7 @@ async fn claim(st: &XdrState, n: usize) -> Result<Vec<Claimed>, StoreError> {
 /// Carries out one claimed run and records its outcome.
 pub async fn execute(st: &XdrState, run: Claimed) {
     let outcome = match vigie_playbook::compile(&run.source) {
-        Ok(pb) => match XdrActions::new(st, run.space_no, Some(run.id.clone()), &run.trigger).await {
+        Ok(pb) => match XdrActions::new(st, run.space_no, Some(run.id.clone())).await {
             Ok(mut actions) => {
                 let opts = RunOptions { run_id: run.id.clone(), dry_run: false, now: st.clock.now() };
                 let report = vigie_playbook::run(&pb, run.trigger.clone(), &mut actions, opts).await;
@@ -177,8 +199,6 @@ pub struct XdrActions {
     /// Where step records go: a run's id (persisted), or nowhere (a dry run keeps them).
     run_id: Option<String>,
     next_idx: i64,
-    /// The trigger's alert: what `update_alert` and `create_case` act on by default.
-    alert_id: Option<String>,
     /// The records of a dry run.
     pub records: Vec<Value>,
 }
@@ -186,22 +206,33 @@ pub struct XdrActions {
 impl XdrActions {
     /// Actions for a run of `space_no` (`run_id`: its records are persisted; `None`: a dry run,
     /// kept in `records`).
-    pub async fn new(st: &XdrState, space_no: i64, run_id: Option<String>, trigger: &Value) -> Result<XdrActions, StoreError> {
+    pub async fn new(st: &XdrState, space_no: i64, run_id: Option<String>) -> Result<XdrActions, StoreError> {
         let space_id: String = st
             .store
             .read(move |c| Ok::<_, StoreError>(c.query_row("SELECT id FROM spaces WHERE no = ?1", [space_no], |r| r.get::<_, String>(0))?))
             .await?;
         let space_id = uuid::Uuid::parse_str(&space_id).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let alert_id = trigger.pointer("/alert/id").and_then(Value::as_str).map(str::to_owned);
         Ok(XdrActions {
             st: st.clone(),
             space_no,
             caller: Caller::internal(space_id, space_no, vec![Scope::EventsRead]),
             run_id,
             next_idx: 0,
-            alert_id,
             records: Vec::new(),
         })
+    }
+
+    /// `on-duty` is the space's analyst on duty (none named: unassigned); anyone else as given.
+    async fn assignee(&self, who: Option<String>) -> Result<Option<String>, ActionError> {
+        if who.as_deref() != Some("on-duty") {
+            return Ok(who);
+        }
+        let space_no = self.space_no;
+        self.st
+            .store
+            .read(move |c| Ok::<_, StoreError>(c.query_row("SELECT on_duty FROM spaces WHERE no = ?1", [space_no], |r| r.get(0))?))
+            .await
+            .map_err(store_err)
     }
 
     fn by(&self) -> String {
@@ -254,18 +285,15 @@ impl Actions for XdrActions {
 
     async fn create_case(&mut self, req: CreateCase) -> Result<Value, ActionError> {
         let (ids, space_no, by, now) = (self.st.ids.clone(), self.space_no, self.by(), to_micros(self.st.clock.now()));
-        let mut alerts = req.alerts.clone();
-        if alerts.is_empty()
-            && let Some(a) = &self.alert_id
-        {
-            alerts.push(a.clone());
-        }
+        // The step's alerts (vigie-playbook gives the trigger's alert unless the step names others).
+        let alerts = req.alerts.clone();
+        let assignee = self.assignee(req.assignee).await?;
         let spec = crate::cases::NewCaseSpec {
             title: req.title,
             description: req.description,
             severity: req.severity,
             priority: req.priority,
-            assignee: req.assignee,
+            assignee,
             tags: (!req.tags.is_empty()).then_some(req.tags),
             template: req.template,
             context: Some(req.context),
@@ -314,7 +342,7 @@ impl Actions for XdrActions {
         let new = crate::cases::NewTask {
             title: req.title.clone(),
             description: req.description.clone().unwrap_or_default(),
-            assignee: req.assignee.clone(),
+            assignee: self.assignee(req.assignee.clone()).await?,
             due_at_us: req.due.map(to_micros),
         };
         let case = req.case.clone();
@@ -350,11 +378,25 @@ impl Actions for XdrActions {
     }
 
     async fn http_request(&mut self, req: HttpRequest) -> Result<Value, ActionError> {
-        let url = vigie_webhook::destination::check_url(&req.url, self.st.notify.allow_private)
-            .map_err(|e| ActionError::permanent(e.to_string()))?;
+        let client = self
+            .st
+            .response
+            .http
+            .get_or_init(|| {
+                vigie_webhook::client::Client::new(&vigie_webhook::client::ClientOptions {
+                    timeout: Duration::from_secs(600),
+                    allow_private: self.st.notify.allow_private,
+                    user_agent: format!("Vigie-Playbooks/{}", env!("CARGO_PKG_VERSION")),
+                    trusted: Vec::new(),
+                })
+            })
+            .as_ref()
+            .map_err(|e| ActionError::permanent(e.clone()))?;
+        // The URL's literal address is checked here; a name is checked when it resolves (the
+        // client's resolver), so DNS cannot point a public name at a private address.
+        let url = client.check_url(&req.url).map_err(|e| ActionError::permanent(e.to_string()))?;
         let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|e| ActionError::permanent(e.to_string()))?;
-        let client = http_client();
-        let mut call = client.request(method, url);
+        let mut call = client.guarded().request(method, url);
         for (k, v) in &req.headers {
             call = call.header(k, v);
         }
@@ -363,10 +405,13 @@ impl Actions for XdrActions {
             Some(v) => call.json(&v),
             None => call,
         };
-        let mut resp = call.send().await.map_err(|e| ActionError::retryable(format!("the request failed: {e}")))?;
+        // The error's text, not the URL (a URL may carry a token).
+        let mut resp = call.send().await.map_err(|e| ActionError::retryable(format!("the request failed: {}", e.without_url())))?;
         let status = resp.status();
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| ActionError::retryable(format!("reading the answer failed: {e}")))? {
+        while let Some(chunk) =
+            resp.chunk().await.map_err(|e| ActionError::retryable(format!("reading the answer failed: {}", e.without_url())))?
+        {
             body.extend_from_slice(&chunk);
             if body.len() > MAX_HTTP_BODY {
                 body.truncate(MAX_HTTP_BODY);
@@ -444,20 +489,6 @@ impl Actions for XdrActions {
             tracing::warn!(error = %e, "could not record a playbook step");
         }
     }
-}
-
-fn http_client() -> reqwest::Client {
-    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(Duration::from_secs(10))
-                .user_agent("Vigie-Playbook/1")
-                .build()
-                .unwrap_or_default()
-        })
-        .clone()
 }
 
 fn task_uid(task: &Value) -> String {

@@ -29,10 +29,12 @@ pub struct TriggerSpec {
 
 impl TriggerSpec {
     /// Whether an alert (as the alert context shows it) passes the rule and severity filters,
-    /// and, for a status change, the status filter.
-    pub fn takes_alert(&self, alert: &Value, to: Option<&str>) -> bool {
+    /// and, for a status change, the status filter. A rule is named by its id, or by its name
+    /// exactly (as it is now, or as it was when it raised the alert).
+    pub fn takes_alert(&self, alert: &Value, rule_now: Option<&str>, to: Option<&str>) -> bool {
         let s = |k: &str| alert.get(k).and_then(Value::as_str).unwrap_or_default();
-        let rule_ok = self.rules.is_empty() || self.rules.iter().any(|r| r == s("rule_id") || r.eq_ignore_ascii_case(s("rule_name")));
+        let rule_ok =
+            self.rules.is_empty() || self.rules.iter().any(|r| r == s("rule_id") || r == s("rule_name") || Some(r.as_str()) == rule_now);
         let severity_ok = self.severities.is_empty() || self.severities.iter().any(|v| v.eq_ignore_ascii_case(s("severity")));
         let to_ok = match to {
             Some(to) => self.to.is_empty() || self.to.iter().any(|v| v.eq_ignore_ascii_case(to)),

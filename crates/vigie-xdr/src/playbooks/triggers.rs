@@ -36,6 +36,8 @@ pub struct EventTriggers {
     spaces: HashMap<i64, String>,
     /// Runs queued per playbook in the current minute.
     budget: HashMap<String, (i64, u32)>,
+    /// When the checkpoint was last moved while nothing watched.
+    idle_advanced: Option<std::time::Instant>,
 }
 
 /// Follows the log and queues a run of every enabled event-triggered playbook whose query an
@@ -66,8 +68,13 @@ pub(crate) async fn events_once(st: &XdrState, t: &mut EventTriggers) -> Result<
     reload(t, rows);
     let now = to_micros(st.clock.now());
     if t.watches.is_empty() {
-        // Nothing watches the log: move the checkpoint to its end (a playbook enabled later
-        // starts from then, not from the log's beginning).
+        // Nothing watches the log: move the checkpoint to its end, at most once a minute (a
+        // write per append would cost the intake), so a playbook enabled later starts from about
+        // then, not from the log's beginning.
+        if t.idle_advanced.is_some_and(|at| at.elapsed() < Duration::from_secs(60)) {
+            return Ok(Step::CaughtUp);
+        }
+        t.idle_advanced = Some(std::time::Instant::now());
         st.store
             .write(move |c| {
                 let head: i64 = c.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
@@ -115,7 +122,11 @@ pub(crate) async fn events_once(st: &XdrState, t: &mut EventTriggers) -> Result<
                 *used = (minute, 0);
             }
             if used.1 >= EVENT_RUNS_PER_MINUTE {
-                tracing::warn!(playbook_id = %w.id, "an event-triggered playbook matched more than {EVENT_RUNS_PER_MINUTE} events in a minute; the rest are not run");
+                if used.1 == EVENT_RUNS_PER_MINUTE {
+                    // Said once a minute, not once per event of a flood.
+                    tracing::warn!(playbook_id = %w.id, "an event-triggered playbook matched more than {EVENT_RUNS_PER_MINUTE} events in a minute; the rest of the minute's are not run");
+                    used.1 += 1;
+                }
                 continue;
             }
             used.1 += 1;
@@ -206,6 +217,21 @@ pub async fn run_schedules(st: XdrState, shutdown: CancellationToken) {
 /// Queues the schedules that are due; the next time one is.
 pub async fn schedules_once(st: &XdrState) -> Result<Option<i64>, StoreError> {
     let (ids, now) = (st.ids.clone(), to_micros(st.clock.now()));
+    // A read first: nothing due (the usual case) writes nothing.
+    let (due_now, soonest): (bool, Option<i64>) = st
+        .store
+        .read(move |c| {
+            Ok::<_, StoreError>(c.query_row(
+                "SELECT COALESCE(MAX(next_fire_at IS NULL OR next_fire_at <= ?1), 0), MIN(next_fire_at) FROM playbooks \
+                 WHERE enabled = 1 AND trigger_type = 'schedule'",
+                [now],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .await?;
+    if !due_now {
+        return Ok(soonest);
+    }
     let (queued, next) = st.store.write(move |c| due(c, &ids, now)).await?;
     if queued > 0 {
         st.response.runs_queued.notify_one();
@@ -220,7 +246,10 @@ fn due(c: &Connection, ids: &vigie_core::ids::IdGen, now: i64) -> Result<(usize,
         .collect::<Result<_, _>>()?;
     let (mut queued, mut soonest) = (0, None::<i64>);
     for (id, space_no, source, next) in rows {
-        let Ok(pb) = vigie_playbook::compile(&source) else { continue };
+        let Ok(pb) = vigie_playbook::compile(&source) else {
+            tracing::warn!(playbook_id = %id, "a scheduled playbook no longer compiles; it does not run");
+            continue;
+        };
         let vigie_playbook::Trigger::Schedule(s) = &pb.trigger else { continue };
         let upcoming = |after: i64| s.next_after(from_micros(after)).map(to_micros);
         let mut next = match next {

@@ -67,8 +67,22 @@ pub async fn run(st: XdrState, shutdown: CancellationToken) {
     }
 }
 
-/// Handles one batch of the queue; tells the runner when runs were queued.
+/// Handles one batch of the queue; tells the runner when runs were queued. Looks first (a
+/// read): an idle responder writes nothing, so its own commits do not wake it again.
 pub async fn respond_once(st: &XdrState) -> Result<Responded, StoreError> {
+    let pending = st
+        .store
+        .read(|c| {
+            let from = crate::log::checkpoint(c, CHECKPOINT)?;
+            Ok::<_, StoreError>(
+                c.prepare_cached("SELECT EXISTS(SELECT 1 FROM response_events WHERE seq > ?1)")?
+                    .query_row([from], |r| r.get::<_, bool>(0))?,
+            )
+        })
+        .await?;
+    if !pending {
+        return Ok(Responded::default());
+    }
     let (ids, now) = (st.ids.clone(), to_micros(st.clock.now()));
     let (done, last) = st
         .store
@@ -80,7 +94,7 @@ pub async fn respond_once(st: &XdrState) -> Result<Responded, StoreError> {
                 return Ok((done, None));
             };
             for e in &entries {
-                done.runs += respond(c, &ids, e, now)?;
+                done.runs += isolated(c, &ids, e, now)?;
                 done.entries += 1;
             }
             crate::log::advance(c, CHECKPOINT, last, now)?;
@@ -91,6 +105,28 @@ pub async fn respond_once(st: &XdrState) -> Result<Responded, StoreError> {
         announce(&st.response, last, done.runs);
     }
     Ok(done)
+}
+
+/// Responds to one entry inside a savepoint: an entry that fails (a row that does not read, a
+/// template that cannot render) is rolled back alone, said in its alert's history and logged,
+/// so it cannot hold back every later entry of every space. A failure to record that is the
+/// store's, and fails the batch (it is tried again).
+fn isolated(c: &Connection, ids: &IdGen, e: &Entry, now: i64) -> Result<usize, StoreError> {
+    c.execute_batch("SAVEPOINT response_entry")?;
+    match respond(c, ids, e, now) {
+        Ok(n) => {
+            c.execute_batch("RELEASE response_entry")?;
+            Ok(n)
+        }
+        Err(err) => {
+            c.execute_batch("ROLLBACK TO response_entry; RELEASE response_entry")?;
+            tracing::warn!(seq = e.seq, kind = ?e.kind, error = %err, "the response to a queue entry failed; it is skipped");
+            if matches!(e.kind, Some(ResponseKind::AlertCreated | ResponseKind::AlertStatusChanged)) {
+                noted(c, &e.subject, now, &format!("the response to this alert failed and was skipped: {err}"))?;
+            }
+            Ok(0)
+        }
+    }
 }
 
 fn announce(s: &Signals, last: i64, runs: usize) {
@@ -127,8 +163,8 @@ fn respond(c: &Connection, ids: &IdGen, e: &Entry, now: i64) -> Result<usize, St
                 return Ok(0);
             }
             rule_actions(c, ids, e, &ctx, now)?;
-            let alert = &ctx["alert"];
-            let runs = matching(c, e.space_no, "alert_created", |t| t.takes_alert(alert, None))?;
+            let (alert, rule_now) = (&ctx["alert"], ctx["rule"]["name"].as_str());
+            let runs = matching(c, e.space_no, "alert_created", |t| t.takes_alert(alert, rule_now, None))?;
             queue_all(c, ids, e.space_no, &runs, "alert_created", &ctx, &origin, now)
         }
         Some(ResponseKind::AlertStatusChanged) => {
@@ -138,19 +174,45 @@ fn respond(c: &Connection, ids: &IdGen, e: &Entry, now: i64) -> Result<usize, St
             }
             let to = e.detail.get("to").and_then(Value::as_str).map(str::to_owned);
             ctx["change"] = e.detail.clone();
-            let alert = ctx["alert"].clone();
-            let runs = matching(c, e.space_no, "alert_status_changed", |t| t.takes_alert(&alert, to.as_deref()))?;
+            let (alert, rule_now) = (ctx["alert"].clone(), ctx["rule"]["name"].as_str().map(str::to_owned));
+            let runs = matching(c, e.space_no, "alert_status_changed", |t| t.takes_alert(&alert, rule_now.as_deref(), to.as_deref()))?;
             queue_all(c, ids, e.space_no, &runs, "alert_status_changed", &ctx, &origin, now)
         }
         Some(ResponseKind::CaseCreated) => {
             let Some(case) = super::case_context(c, e.space_no, &e.subject, now)? else {
                 return Ok(0);
             };
+            // A case a playbook run opened does not start that playbook again, and a case opened
+            // by a run that a case started starts none: playbooks cannot feed each other cases.
+            let (maker, chained) = case_maker(c, e.space_no, &e.subject)?;
+            if chained {
+                return Ok(0);
+            }
             let runs = matching(c, e.space_no, "case_created", |_| true)?;
+            let runs: Vec<String> = runs.into_iter().filter(|id| Some(id) != maker.as_ref()).collect();
             queue_all(c, ids, e.space_no, &runs, "case_created", &case, &origin, now)
         }
         None => Ok(0),
     }
+}
+
+/// The playbook whose run opened a case (if a run did), and whether that run was itself started
+/// by a case.
+fn case_maker(c: &Connection, space_no: i64, case_id: &str) -> Result<(Option<String>, bool), StoreError> {
+    let by: Option<String> = c
+        .prepare_cached("SELECT created_by FROM cases WHERE (id = ?1 OR short_id = ?1) AND space_no = ?2")?
+        .query_row(params![case_id, space_no], |r| r.get(0))
+        .optional()?
+        .flatten();
+    let Some(run) = by.as_deref().and_then(|b| b.strip_prefix("playbook:")) else { return Ok((None, false)) };
+    let made: Option<(String, String)> = c
+        .prepare_cached("SELECT playbook_id, trigger_type FROM playbook_runs WHERE id = ?1 AND space_no = ?2")?
+        .query_row(params![run, space_no], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match made {
+        Some((playbook, trigger)) => (Some(playbook), trigger == "case_created"),
+        None => (None, false),
+    })
 }
 
 /// The enabled playbooks of a space with this trigger type whose filters take the entry.
@@ -242,9 +304,12 @@ fn rule_actions(c: &Connection, ids: &IdGen, e: &Entry, ctx: &Value, now: i64) -
                 }
             }
             RuleAction::Notify { channel } => {
-                let sent = crate::notify::enqueue_for_alert(c, ids, e.space_no, ctx, Some(&channel), now)?;
+                let sent = crate::notify::enqueue_for_alert(c, ids, e.space_no, ctx, channel.as_deref(), now)?;
                 if sent == 0 {
-                    let why = format!("the rule notifies channel {channel:?}, but the space has no enabled channel of that name");
+                    let why = match &channel {
+                        Some(name) => format!("the rule notifies channel {name:?}, but the space has no enabled channel of that name"),
+                        None => "the rule notifies the channels whose routes take this alert, and none does".to_owned(),
+                    };
                     noted(c, &e.subject, now, &why)?;
                 }
             }

@@ -70,11 +70,12 @@ enum SeverityInput {
 pub enum RuleAction {
     /// Raise an alert (or add an occurrence to the open alert with the same similarity key).
     Alert,
-    /// Queue a notification of each new alert through the space's channel of this name (sent
-    /// with retries; recorded in the delivery log).
+    /// Queue a notification of each new alert (sent with retries; recorded in the delivery log).
     Notify {
-        /// The channel's name (`soc`).
-        channel: String,
+        /// The channel's name (`soc`); absent: every enabled channel whose routes (minimum
+        /// severity, rules) take the alert.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel: Option<String>,
     },
     /// Open a case for each new alert, from a case template (none: a case titled as the alert),
     /// unless the alert is already in an open case.
@@ -361,7 +362,7 @@ pub(super) fn check(r: &RuleSpec, compile: bool) -> Result<Option<Program>, ApiE
         let bad = |s: &Option<String>| s.as_ref().is_some_and(|s| s.trim().is_empty() || s.chars().count() > 100);
         match a {
             RuleAction::Alert => {}
-            RuleAction::Notify { channel } if channel.trim().is_empty() || channel.chars().count() > 100 => {
+            RuleAction::Notify { channel } if bad(channel) => {
                 errors.push(FieldError::new(format!("actions[{i}].channel"), "a channel name has 1 to 100 characters"));
             }
             RuleAction::Notify { .. } => {}

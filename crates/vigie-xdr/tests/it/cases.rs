@@ -483,3 +483,52 @@ async fn every_case_endpoint_needs_its_scope_and_another_spaces_cases_are_not_fo
     assert_eq!(x.get(&format!("/api/v1/cases/{id}"), &key).await.1["title"], "Ours", "unchanged");
     assert_eq!(x.count("SELECT COUNT(*) FROM cases"), 1);
 }
+
+#[tokio::test]
+async fn templates_that_could_exhaust_memory_are_refused_when_saved() {
+    let x = TestXdr::start().await;
+    let (key, _) = x.key("soc", &["cases_read", "cases_write", "playbooks_read", "playbooks_write"], false).await;
+    let bombs = [
+        ("{% for i in range(100) %}{{ \"x\" * 99999999 }}{% endfor %}", "`*`"),
+        ("{% set x = 'xx' %}{% set x = x ~ x %}{% set x = x ~ x %}{% set x = x ~ x %}{{ x }}", "{{ a }}{{ b }}"),
+        ("{% for i in range(100000) %}{% if i < 0 %}x{% endif %}{% endfor %}", "fuel"),
+    ];
+    for (bomb, teaches) in bombs {
+        let spec = json!({"name": "Bomb", "title_pattern": "Case", "description": bomb});
+        let (status, e) = x.call_json("POST", "/api/v1/case-templates", &key, spec).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bomb}: {e}");
+        assert_eq!(e["fields"][0]["field"], "description", "{e}");
+        assert!(e["fields"][0]["message"].as_str().is_some_and(|m| m.contains(teaches)), "{teaches}: {e}");
+    }
+    // A star inside a string, or in a comment, is text.
+    let fine = json!({"name": "Stars", "title_pattern": "{{ alert.title | default('*') }} {# a * b #}"});
+    let (status, t) = x.call_json("POST", "/api/v1/case-templates", &key, fine).await;
+    assert_eq!(status, StatusCode::CREATED, "{t}");
+
+    let yaml = "name: bomb\ntrigger: {type: manual}\nsteps:\n  - {id: one, type: extract, set: {a: '{% set x = \"ab\" %}{% set x = x ~ x %}{{ x }}'}}\n";
+    let (status, body) = x.call_json("POST", "/api/v1/playbooks", &key, json!({"source": yaml})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.to_string().contains("steps[0].set.a") && body.to_string().contains("{{ a }}{{ b }}"), "{body:#}");
+    let yaml = "name: star\ntrigger: {type: manual}\nsteps:\n  - {id: one, type: extract, set: {a: \"{{ run.id | default('*') }}\"}}\n";
+    let (status, body) = x.call_json("POST", "/api/v1/playbooks", &key, json!({"source": yaml})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    x.stop().await;
+}
+
+#[tokio::test]
+async fn a_template_named_like_another_ones_id_does_not_make_delete_remove_both() {
+    let x = TestXdr::start().await;
+    let (key, _) = x.key("soc", &["cases_read", "cases_write"], false).await;
+    let (status, first) = x.call_json("POST", "/api/v1/case-templates", &key, json!({"name": "First", "title_pattern": "One"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let id = first["id"].as_str().expect("id").to_owned();
+    let (status, twin) = x.call_json("POST", "/api/v1/case-templates", &key, json!({"name": id, "title_pattern": "Two"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{twin}");
+    let (status, got) = x.get(&format!("/api/v1/case-templates/{id}"), &key).await;
+    assert_eq!((status, got["title_pattern"].as_str()), (StatusCode::OK, Some("One")), "the id wins over a name");
+    let (status, _) = x.call_json("DELETE", &format!("/api/v1/case-templates/{id}"), &key, json!({})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, got) = x.get(&format!("/api/v1/case-templates/{id}"), &key).await;
+    assert_eq!((status, got["title_pattern"].as_str()), (StatusCode::OK, Some("Two")), "the one named like the id is still there");
+    x.stop().await;
+}

@@ -53,12 +53,14 @@ struct Received {
 }
 
 /// A local HTTP receiver: `/ok/…` answers 200, `/flaky/…` 500 twice then 200, `/gone/…` 410,
-/// `/switch/…` 503 until `healthy` is set.
+/// `/missing/…` 404, `/switch/…` 503 until `healthy` is set, `/hold/…` 200 once `release` is
+/// notified.
 #[derive(Clone, Default)]
 struct Receiver {
     got: Arc<Mutex<Vec<Received>>>,
     flaky: Arc<AtomicUsize>,
     healthy: Arc<AtomicBool>,
+    release: Arc<tokio::sync::Notify>,
 }
 
 impl Receiver {
@@ -83,9 +85,13 @@ async fn receive(
     body: axum::body::Bytes,
 ) -> AxStatus {
     r.got.lock().expect("lock").push(Received { path: format!("/{kind}/{rest}"), headers, body: body.to_vec() });
+    if kind == "hold" {
+        r.release.notified().await;
+    }
     match kind.as_str() {
         "flaky" if r.flaky.fetch_add(1, Ordering::SeqCst) < 2 => AxStatus::INTERNAL_SERVER_ERROR,
         "gone" => AxStatus::GONE,
+        "missing" => AxStatus::NOT_FOUND,
         "switch" if !r.healthy.load(Ordering::SeqCst) => AxStatus::SERVICE_UNAVAILABLE,
         _ => AxStatus::OK,
     }
@@ -668,5 +674,189 @@ async fn a_sealed_secret_does_not_open_on_another_channel() {
         x.call_json("POST", &format!("/api/v1/notifications/channels/{}/test", b["id"].as_str().expect("id")), &admin, json!({})).await;
     assert_eq!(t["status"], "failed", "{t}");
     assert!(t["error"].as_str().is_some_and(|e| e.contains("cannot be opened")), "{t}");
+    x.stop().await;
+}
+
+#[tokio::test]
+async fn a_channel_template_that_could_exhaust_memory_is_refused_when_saved() {
+    let x = server().await;
+    let (_rx, base) = Receiver::start().await;
+    let (admin, _) = x.key("acme", &["admin"], false).await;
+    for (bomb, teaches) in [
+        ("{% for i in range(100) %}{{ alert.title * 99999999 }}{% endfor %}", "`*`"),
+        ("{% set x = alert.title %}{% set x = x ~ x %}{% set x = x ~ x %}{{ x }}", "{{ a }}{{ b }}"),
+    ] {
+        let body = json!({"name": "bomb", "kind": "slack", "templates": {"body": bomb}, "settings": {"url": format!("{base}/ok/s")}});
+        let (s, v) = x.call_json("POST", "/api/v1/notifications/channels", &admin, body).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bomb}: {v}");
+        assert_eq!(v["fields"][0]["field"], "templates.body", "{v}");
+        assert!(v["fields"][0]["message"].as_str().is_some_and(|m| m.contains(teaches)), "{teaches}: {v}");
+    }
+    let ok = json!({"name": "fine", "kind": "slack", "templates": {"body": "{{ person.display_name | default('*') }} {# * ~ #}"},
+        "settings": {"url": format!("{base}/ok/s")}});
+    create(&x, &admin, ok).await;
+    x.stop().await;
+}
+
+#[tokio::test]
+async fn moving_an_email_channel_elsewhere_needs_its_password_again() {
+    let x = server().await;
+    let (admin, _) = x.key("acme", &["admin", "alerts_read"], false).await;
+    let ch = create(
+        &x,
+        &admin,
+        json!({"name": "mail", "kind": "email", "settings": {"host": "smtp.example.com", "port": 587, "tls": "starttls",
+            "username": "vigie", "password": "s3cret-pass", "from": "Vigie <vigie@example.com>", "to": ["soc@example.com"]}}),
+    )
+    .await;
+    let path = format!("/api/v1/notifications/channels/{}", ch["id"].as_str().expect("id"));
+    for change in
+        [json!({"host": "smtp.attacker.example"}), json!({"port": 2525}), json!({"tls": "none"}), json!({"username": "someone-else"})]
+    {
+        let (s, v) = x.call_json("PATCH", &path, &admin, json!({"settings": change})).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{change}: {v}");
+        assert_eq!(v["fields"][0]["field"], "settings.password", "{v}");
+        assert!(v["fields"][0]["message"].as_str().is_some_and(|m| m.contains("give the password again")), "{v}");
+    }
+    let (_, got) = x.get(&path, &admin).await;
+    assert_eq!(got["settings"]["host"], "smtp.example.com", "nothing changed: {got}");
+    // What does not change where the password goes needs nothing; a new host with the password does.
+    let (s, v) = x.call_json("PATCH", &path, &admin, json!({"settings": {"to": ["other@example.com"]}})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = x.call_json("PATCH", &path, &admin, json!({"settings": {"host": "smtp2.example.com", "password": "n3w-pass"}})).await;
+    assert_eq!((s, v["settings"]["host"].as_str()), (StatusCode::OK, Some("smtp2.example.com")), "{v}");
+    x.stop().await;
+}
+
+#[tokio::test]
+async fn a_webhook_url_is_sealed_and_shown_masked() {
+    let x = server().await;
+    let (rx, base) = Receiver::start().await;
+    let (admin, _) = x.key("acme", &["admin"], false).await;
+    let (reader, _) = x.key("acme", &["alerts_read"], false).await;
+    let url = format!("{base}/ok/hooks/catch/123/ZapTokenQq7Xw9/");
+    let ch = create(&x, &admin, json!({"name": "zap", "kind": "webhook", "settings": {"url": url}})).await;
+    assert!(!ch.to_string().contains("ZapTokenQq7"), "{ch}");
+    let (_, one) = x.get(&format!("/api/v1/notifications/channels/{}", ch["id"].as_str().expect("id")), &reader).await;
+    let (_, list) = x.get("/api/v1/notifications/channels", &reader).await;
+    for shown in [&one, &list] {
+        assert!(!shown.to_string().contains("ZapTokenQq7"), "the token is shown: {shown}");
+    }
+    assert!(one["settings"]["url"].as_str().is_some_and(|u| u.ends_with("/…/7Xw9")), "masked: {one}");
+    assert!(!contains(&database_bytes(x.dir.path()), "ZapTokenQq7"), "the webhook URL is in the database in clear");
+    // It still delivers there.
+    let no = space_no(&x, "acme").await;
+    assert_eq!(enqueue(&x, no, context("AL00000030", "high", "R"), None).await, 1);
+    until("the delivery", || async { (!rx.on("/ok/hooks/catch/123/ZapTokenQq7Xw9").is_empty()).then_some(()) }).await;
+    x.stop().await;
+}
+
+#[tokio::test]
+async fn a_delivery_in_flight_does_not_bring_back_a_notification_its_channel_deletion_failed() {
+    let x = server().await;
+    let (rx, base) = Receiver::start().await;
+    let (admin, _) = x.key("acme", &["admin", "alerts_read"], false).await;
+    let ch = create(&x, &admin, json!({"name": "slow", "kind": "webhook", "settings": {"url": format!("{base}/hold/x")}})).await;
+    let no = space_no(&x, "acme").await;
+    assert_eq!(enqueue(&x, no, context("AL00000031", "high", "R"), None).await, 1);
+    until("the delivery to start", || async { (!rx.on("/hold").is_empty()).then_some(()) }).await;
+    let (s, _) =
+        x.call_json("DELETE", &format!("/api/v1/notifications/channels/{}", ch["id"].as_str().expect("id")), &admin, json!({})).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    rx.release.notify_one();
+    // The worker counts the delivery, then records it: once counted, its write is queued, and a
+    // write of ours after it sees its outcome.
+    until("the delivery to end", || async {
+        let m = x.state.metrics.render();
+        m.lines()
+            .any(|l| l.contains("notification_deliveries") && l.contains("kind=\"webhook\"") && l.contains("outcome=\"succeeded\""))
+            .then_some(())
+    })
+    .await;
+    x.state.store.write(|_| Ok::<_, StoreError>(())).await.expect("a write after the worker's");
+    let (_, log) = x.get("/api/v1/notifications?channel=slow", &admin).await;
+    let n = &log["items"][0];
+    assert_eq!((n["status"].as_str(), n["attempt_count"].as_i64()), (Some("failed"), Some(0)), "{log}");
+    assert_eq!(n["last_error"], "the channel was deleted", "{n}");
+    x.stop().await;
+}
+
+#[tokio::test]
+async fn a_4xx_other_than_408_and_429_fails_at_once() {
+    let x = server().await;
+    let (rx, base) = Receiver::start().await;
+    let (admin, _) = x.key("acme", &["admin", "alerts_read"], false).await;
+    create(&x, &admin, json!({"name": "revoked", "kind": "slack", "settings": {"url": format!("{base}/missing/T0/B0/bad")}})).await;
+    let no = space_no(&x, "acme").await;
+    assert_eq!(enqueue(&x, no, context("AL00000032", "high", "R"), None).await, 1);
+    let done = settled(&x, &admin, "revoked", 1).await;
+    assert_eq!((done[0]["status"].as_str(), done[0]["attempt_count"].as_i64()), (Some("failed"), Some(1)), "{done:?}");
+    assert!(done[0]["last_error"].as_str().is_some_and(|e| e.contains("404")), "{done:?}");
+    assert_eq!(rx.on("/missing").len(), 1);
+    x.stop().await;
+}
+
+#[tokio::test]
+async fn teams_messages_escape_markdown_in_values_from_events_and_people() {
+    let x = server().await;
+    let (rx, base) = Receiver::start().await;
+    let (admin, _) = x.key("acme", &["admin"], false).await;
+    create(&x, &admin, json!({"name": "teams", "kind": "teams", "settings": {"url": format!("{base}/ok/teams/T")}})).await;
+    let no = space_no(&x, "acme").await;
+    let mut ctx = context("AL00000033", "high", "R");
+    ctx["person"]["display_name"] = json!("[Reset your password](https://evil.example/login)");
+    ctx["event"]["policy_name"] = json!("<a href=\"https://evil.example\">x</a>");
+    assert_eq!(enqueue(&x, no, ctx, None).await, 1);
+    let got = until("the Teams card", || async { rx.on("/ok/teams").first().cloned() }).await;
+    let card: Value = serde_json::from_slice(&got.body).expect("teams json");
+    let facts = card["sections"][0]["facts"].as_array().expect("facts").iter().filter_map(|f| f["value"].as_str());
+    let shown: String = facts.chain(card["text"].as_str()).collect::<Vec<_>>().join("\n");
+    for link in ["[Reset your password](", "https://evil"] {
+        assert!(!shown.contains(link), "{link} reaches Teams: {shown}");
+    }
+    assert!(!shown.replace("\\<a href", "").contains("<a href"), "an HTML tag reaches Teams: {shown}");
+    assert!(shown.contains("Person: \\[Reset your password\\]"), "still readable: {shown}");
+    x.stop().await;
+}
+
+#[tokio::test]
+async fn notifications_finished_more_than_thirty_days_ago_are_pruned_with_their_attempts() {
+    let x = server().await;
+    let no = space_no(&x, "acme").await;
+    let now = vigie_core::clock::to_micros(chrono::Utc::now());
+    let day = 86_400_000_000i64;
+    x.state
+        .store
+        .write(move |c| {
+            for (id, status, updated) in [
+                ("old-done", "succeeded", now - 31 * day),
+                ("old-failed", "failed", now - 40 * day),
+                ("recent", "failed", now - day),
+                ("old-pending", "pending", now - 31 * day),
+            ] {
+                c.execute(
+                    "INSERT INTO notifications (id, space_no, channel_id, channel_name, kind, source, status, message, attempts, \
+                     next_attempt_at, created_at, updated_at) VALUES (?1, ?2, 'c', 'c', 'slack', 'alert', ?3, '{}', 2, ?4, ?5, ?5)",
+                    rusqlite::params![id, no, status, (status == "pending").then_some(now + day), updated],
+                )?;
+                for n in 1..=2 {
+                    c.execute(
+                        "INSERT INTO notification_attempts (notification_id, n, at, duration_ms, outcome) VALUES (?1, ?2, ?3, 1, 'failed')",
+                        rusqlite::params![id, n, updated],
+                    )?;
+                }
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .expect("insert");
+    let pruned = vigie_xdr::notify::prune_log(&x.state).await.expect("prune");
+    assert!(pruned <= 2, "{pruned}");
+    let left = |table: &str, col: &str| {
+        x.count(&format!("SELECT COUNT(DISTINCT {col}) FROM {table} WHERE {col} IN ('old-done', 'old-failed', 'recent', 'old-pending')"))
+    };
+    assert_eq!(left("notifications", "id"), 2, "the recent one and the pending one stay");
+    assert_eq!(left("notification_attempts", "notification_id"), 2, "and only their attempts");
+    assert_eq!(x.count("SELECT COUNT(*) FROM notifications WHERE id IN ('recent', 'old-pending')"), 2);
     x.stop().await;
 }

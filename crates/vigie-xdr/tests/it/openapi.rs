@@ -103,6 +103,7 @@ async fn every_documented_operation_is_routed_and_the_operational_endpoints_answ
         ("get", "/api/v1/playbooks/{id}/runs"),
         ("get", "/api/v1/playbook-runs/{id}"),
         ("post", "/api/v1/playbook-runs/{id}/replay"),
+        ("post", "/api/v1/playbook-runs/{id}/cancel"),
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/metrics"),

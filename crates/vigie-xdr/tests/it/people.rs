@@ -142,6 +142,27 @@ async fn reading_needs_alerts_read_writing_needs_admin_and_spaces_stay_apart() {
     assert_eq!(x.get("/api/v1/people/alice", &reader).await.1["display_name"], "Alice");
 }
 
+/// An address the mailer (lettre) would refuse at send time is refused when stored.
+#[tokio::test]
+async fn an_address_the_mailer_refuses_is_not_kept() {
+    let x = TestXdr::start().await;
+    let (admin, _) = x.key("soc", &["admin"], false).await;
+    let (status, e) = x.call_json("PUT", "/api/v1/people/alice", &admin, json!({"email": "a(b)@x.y"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["fields"][0]["field"], "email", "{e}");
+    let (status, e) = import(
+        &x,
+        &admin,
+        "user_id,manager_email
+bob,a(b)@x.y
+",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(e.to_string().contains("manager_email"), "{e}");
+    assert_eq!(x.call_json("PUT", "/api/v1/people/alice", &admin, json!({"email": "a.b+c@x.y"})).await.0, StatusCode::CREATED);
+}
+
 /// A firewall event by `user` (`interaction.policy_violated`).
 fn violation(id: &str, user: &str) -> Value {
     json!({"id": id, "type": "interaction.policy_violated", "timestamp": "2026-05-01T10:00:00Z", "source": "noxys",

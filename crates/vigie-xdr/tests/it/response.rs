@@ -414,3 +414,144 @@ async fn a_scheduled_playbook_runs_once_when_its_time_comes_and_then_waits_for_t
     assert!(next > now && next <= now + 3_600_000_000, "the next run is within the hour");
     x.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_server_commits_nothing() {
+    let Setup { x, key, stop, .. } = setup().await;
+    post(&x, &key, vec![violation("v1", "frank", "deepseek")]).await;
+    until(&x, "the run", |x| x.count("SELECT COUNT(*) FROM playbook_runs WHERE status = 'succeeded'") == 1).await;
+    until(&x, "the responder", |x| {
+        x.count("SELECT MAX(seq) FROM response_events") == x.count("SELECT seq FROM consumer_checkpoints WHERE name = 'response'")
+    })
+    .await;
+    // Quiet now: over a second, the background workers (responder, runner, notify worker,
+    // triggers, scheduler) find nothing to do and write nothing. (Before the fix, the
+    // responder's empty transaction woke itself again, spinning a core.)
+    let commits = x.state.store.commit_signal();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = *commits.borrow();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = *commits.borrow();
+    assert!(after - before <= 1, "{} commits in a quiet second", after - before);
+    stop.cancel();
+    x.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_created_playbook_that_opens_a_case_does_not_start_itself_again() {
+    let x = TestXdr::start().await;
+    let (key, _) = x.key("soc", SCOPES, false).await;
+    let yaml = "name: follow-up\ntrigger: {type: case_created}\nsteps:\n  - {id: again, type: create_case, title: 'Follow-up of {{ trigger.case.short_id }}', alerts: []}\n";
+    let (status, body) = x.call_json("POST", "/api/v1/playbooks", &key, json!({"source": yaml, "enabled": true})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, case) = x.call_json("POST", "/api/v1/cases", &key, json!({"title": "By hand"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{case}");
+    until(&x, "the follow-up", |x| x.count("SELECT COUNT(*) FROM playbook_runs WHERE status = 'succeeded'") == 1).await;
+    until(&x, "the responder", |x| {
+        x.count("SELECT MAX(seq) FROM response_events") == x.count("SELECT seq FROM consumer_checkpoints WHERE name = 'response'")
+    })
+    .await;
+    assert_eq!(x.count("SELECT COUNT(*) FROM cases"), 2, "the case by hand and its one follow-up");
+    assert_eq!(x.count("SELECT COUNT(*) FROM playbook_runs"), 1);
+    x.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_request_to_a_name_of_a_private_address_is_refused_unless_private_destinations_are_allowed() {
+    let x = TestXdr::start().await;
+    let (key, _) = x.key("soc", SCOPES, false).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let h = hits.clone();
+    let app = axum::Router::new().route(
+        "/x",
+        axum::routing::post(move || {
+            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { "ok" }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let yaml = format!(
+        "name: probe\ntrigger: {{type: manual}}\nsteps:\n  - {{id: call, type: http_request, method: POST, url: 'http://localhost:{port}/x'}}\n"
+    );
+    let (status, body) = x.call_json("POST", "/api/v1/playbooks", &key, json!({"source": yaml, "enabled": true})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, run) = x.call_json("POST", &format!("/api/v1/playbooks/{}/run", body["id"].as_str().expect("id")), &key, json!({})).await;
+    until(&x, "the run", |x| x.count("SELECT COUNT(*) FROM playbook_runs WHERE status IN ('succeeded', 'failed')") == 1).await;
+    let (_, detail) = x.get(&format!("/api/v1/playbook-runs/{}", run["id"].as_str().expect("id")), &key).await;
+    assert_eq!(detail["status"], "failed", "{detail:#}");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing reached the private address");
+    x.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_change_made_by_one_playbook_starts_another_in_the_same_space_only() {
+    let x = TestXdr::start_with(|o| o.default_rules_enabled = true).await;
+    let (key, _) = x.key("soc", SCOPES, false).await;
+    let (other, _) = x.key("other", SCOPES, false).await;
+    let ack = "name: ack\ntrigger: {type: alert_created, rules: ['Policy violation on unvetted AI platform'], severities: [high]}\nsteps:\n  - {id: ack, type: update_alert, status: acknowledged, comment: 'taken by the playbook'}\n";
+    let noted = "name: noted\ntrigger: {type: alert_status_changed, to: [acknowledged]}\nsteps:\n  - {id: who, type: extract, set: {to: '{{ trigger.change.to }}'}}\n";
+    let low_only = "name: low only\ntrigger: {type: alert_created, severities: [low]}\nsteps:\n  - {id: x, type: extract, set: {a: 1}}\n";
+    for (k, yaml) in [(&key, ack), (&key, noted), (&key, low_only), (&other, noted)] {
+        let (status, body) = x.call_json("POST", "/api/v1/playbooks", k, json!({"source": yaml, "enabled": true})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    post(&x, &key, vec![violation("v1", "dave", "deepseek")]).await;
+    until(&x, "the three runs", |x| x.count("SELECT COUNT(*) FROM playbook_runs WHERE status = 'succeeded'") == 3).await;
+    until(&x, "the responder", |x| {
+        x.count("SELECT MAX(seq) FROM response_events") == x.count("SELECT seq FROM consumer_checkpoints WHERE name = 'response'")
+            && x.count("SELECT COUNT(*) FROM playbook_runs WHERE status IN ('queued', 'running')") == 0
+    })
+    .await;
+    let (_, alerts) = x.get("/api/v1/alerts", &key).await;
+    assert_eq!(alerts["items"][0]["status"], "acknowledged", "{alerts:#}");
+    let names: Vec<String> = {
+        let db =
+            rusqlite::Connection::open_with_flags(x.dir.path().join("xdr.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("db");
+        let mut stmt = db.prepare("SELECT p.name || '@' || s.name FROM playbook_runs r JOIN playbooks p ON p.id = r.playbook_id JOIN spaces s ON s.no = r.space_no ORDER BY r.id").expect("sql");
+        stmt.query_map([], |r| r.get(0)).expect("rows").collect::<Result<_, _>>().expect("names")
+    };
+    assert_eq!(
+        names,
+        ["AI platform violation response@soc", "ack@soc", "noted@soc"],
+        "the high alert: the default playbook and ack, then noted; not the low-only playbook; not the other space's"
+    );
+    assert_eq!(one(&x, "SELECT json_extract(output, '$.to') FROM playbook_steps WHERE step_id = 'who'"), "acknowledged");
+    x.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_a_playbook_cancels_what_it_had_queued_and_a_queued_run_can_be_cancelled() {
+    let x = TestXdr::start().await;
+    let (key, _) = x.key("soc", SCOPES, false).await;
+    let space_no = x.count("SELECT no FROM spaces WHERE name = 'soc'");
+    let yaml = "name: slow\ntrigger: {type: manual}\nsteps:\n  - {id: x, type: extract, set: {a: 1}}\n";
+    let (_, pb) = x.call_json("POST", "/api/v1/playbooks", &key, json!({"source": yaml, "enabled": true})).await;
+    let id = pb["id"].as_str().expect("id").to_owned();
+    // Runs queued as a trigger would (origin set) and by hand (no origin), written straight to
+    // the queue so the runner has not claimed them yet: the write and the disable are one.
+    let (pid, now) = (id.clone(), vigie_core::clock::to_micros(chrono::Utc::now()));
+    let ids = x.state.ids.clone();
+    x.state
+        .store
+        .write(move |c| {
+            for origin in [Some("event:1"), Some("event:2")] {
+                vigie_xdr::playbooks::queue_run(c, &ids, space_no, &pid, "event", &json!({}), origin, None, "trigger", now)?;
+            }
+            c.execute("UPDATE playbooks SET enabled = 0 WHERE id = ?1", [&pid])?;
+            Ok::<_, vigie_core::StoreError>(())
+        })
+        .await
+        .expect("queued");
+    x.state.response.runs_queued.notify_one();
+    until(&x, "the cancellations", |x| x.count("SELECT COUNT(*) FROM playbook_runs WHERE status = 'cancelled'") == 2).await;
+    assert_eq!(x.count("SELECT COUNT(*) FROM playbook_steps"), 0, "nothing ran");
+    // A finished run cannot be cancelled: 409.
+    let (_, run) = x.call_json("POST", &format!("/api/v1/playbooks/{id}/run"), &key, json!({})).await;
+    until(&x, "the manual run", |x| x.count("SELECT COUNT(*) FROM playbook_runs WHERE status = 'succeeded'") == 1).await;
+    let (status, body) =
+        x.call_json("POST", &format!("/api/v1/playbook-runs/{}/cancel", run["id"].as_str().expect("id")), &key, json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    x.stop().await;
+}
