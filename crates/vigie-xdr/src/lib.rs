@@ -27,6 +27,7 @@ pub mod routes;
 pub mod rules;
 pub mod search;
 pub mod server;
+pub mod short_id;
 pub mod state;
 
 pub use server::{XdrOptions, app, open, openapi, serve};

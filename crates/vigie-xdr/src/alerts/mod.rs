@@ -24,7 +24,6 @@ pub use model::{
     Alert, AlertDetail, AlertListParams, AlertPatch, AlertRule, AlertStatus, Comment, CommentListParams, HistoryEntry, NewComment,
     WORKFLOW_ACTIONS, WorkflowAction, WorkflowAnswer, WorkflowChange, severity_number, severity_word,
 };
-use raise::CROCKFORD;
 pub use raise::{MAX_ALERT_EVENTS, Match, Outcome, PAUSE_MICROS, RATE_LIMIT_ALERTS, RATE_WINDOW_MICROS, apply};
 
 /// The longest comment (characters), as a comment or a workflow change carries it.
@@ -73,24 +72,7 @@ fn set(
 /// An alert of a path: its UUID or its short id (any case; Crockford's look-alikes O, I and L
 /// read as 0, 1 and 1). Anything else cannot be an alert: 404.
 fn alert_ref(raw: &str) -> Result<String, ApiError> {
-    if let Ok(id) = uuid::Uuid::parse_str(raw) {
-        return Ok(id.to_string());
-    }
-    let raw = raw.trim();
-    if raw.len() == 10 && raw.is_char_boundary(2) && raw[..2].eq_ignore_ascii_case("AL") {
-        let tail: String = raw[2..]
-            .chars()
-            .map(|ch| match ch.to_ascii_uppercase() {
-                'O' => '0',
-                'I' | 'L' => '1',
-                up => up,
-            })
-            .collect();
-        if tail.bytes().all(|b| CROCKFORD.contains(&b)) {
-            return Ok(format!("AL{tail}"));
-        }
-    }
-    Err(ApiError::not_found("alert"))
+    crate::short_id::parse("AL", raw).ok_or_else(|| ApiError::not_found("alert"))
 }
 
 /// The alert of `space_no` whose id or short id is `key`.

@@ -261,21 +261,8 @@ fn add_events(c: &Connection, alert_id: &str, events: &[(i64, String)]) -> Resul
     Ok(())
 }
 
-/// Crockford's base32: no I, L, O or U, so a short id read aloud or copied by hand survives.
-pub(super) const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-
-/// `AL` and 8 characters of [`CROCKFORD`] from the low 40 bits of `bits`.
-fn short_id_from(bits: u64) -> String {
-    let mut s = String::with_capacity(10);
-    s.push_str("AL");
-    for i in (0..8).rev() {
-        s.push(char::from(CROCKFORD[((bits >> (i * 5)) & 31) as usize]));
-    }
-    s
-}
-
 fn random_short_id() -> String {
-    short_id_from(rand::random::<u64>())
+    crate::short_id::random("AL")
 }
 
 #[cfg(test)]
@@ -344,7 +331,10 @@ mod tests {
         let ids = IdGen::default();
         let first = apply(&c, &ids, &hit("k", T0, &[(20, "e20"), (10, "e10")]), T0).expect("apply");
         let Outcome::Raised { alert_id, short_id } = first else { panic!("{first:?}") };
-        assert!(short_id.len() == 10 && short_id.starts_with("AL") && short_id[2..].bytes().all(|b| CROCKFORD.contains(&b)), "{short_id}");
+        assert!(
+            short_id.len() == 10 && short_id.starts_with("AL") && short_id[2..].bytes().all(|b| crate::short_id::CROCKFORD.contains(&b)),
+            "{short_id}"
+        );
         let mut earlier = hit("k", T0 - 5 * SECOND, &[(30, "e30"), (10, "e10")]);
         earlier.last_seen = T0 + 9 * SECOND;
         assert_eq!(apply(&c, &ids, &earlier, T0 + SECOND).expect("apply"), Outcome::Occurrence { alert_id: alert_id.clone() });
@@ -484,7 +474,7 @@ mod tests {
             other => panic!("{other:?}"),
         });
         assert_eq!(shorts, ["AL00000000", "AL00000001"]);
-        assert_eq!(short_id_from(u64::MAX), "ALZZZZZZZZ");
-        assert_eq!(short_id_from(0b00001_00010), "AL00000012");
+        assert_eq!(crate::short_id::from_bits("AL", u64::MAX), "ALZZZZZZZZ");
+        assert_eq!(crate::short_id::from_bits("AL", 0b00001_00010), "AL00000012");
     }
 }

@@ -105,40 +105,13 @@ pub struct NewTask {
     pub due_at_us: Option<i64>,
 }
 
-/// Crockford's base32: no I, L, O or U, so a short id read aloud or copied by hand survives.
-const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-
 fn random_short_id() -> String {
-    let bits = rand::random::<u64>();
-    let mut s = String::with_capacity(10);
-    s.push_str("CA");
-    for i in (0..8).rev() {
-        s.push(char::from(CROCKFORD[((bits >> (i * 5)) & 31) as usize]));
-    }
-    s
+    crate::short_id::random("CA")
 }
 
-/// The stored form of a reference: a UUID in lower case, a short id with `prefix` (any case;
-/// Crockford's look-alikes O, I and L read as 0, 1 and 1) in upper case, else `None`.
+/// The stored form of a reference (a UUID, or a short id with `prefix`): [`crate::short_id::parse`].
 pub fn short_ref(prefix: &str, raw: &str) -> Option<String> {
-    let raw = raw.trim();
-    if let Ok(id) = uuid::Uuid::parse_str(raw) {
-        return Some(id.to_string());
-    }
-    if raw.len() == 10 && raw.is_char_boundary(2) && raw[..2].eq_ignore_ascii_case(prefix) {
-        let tail: String = raw[2..]
-            .chars()
-            .map(|ch| match ch.to_ascii_uppercase() {
-                'O' => '0',
-                'I' | 'L' => '1',
-                up => up,
-            })
-            .collect();
-        if tail.bytes().all(|b| CROCKFORD.contains(&b)) {
-            return Some(format!("{prefix}{tail}"));
-        }
-    }
-    None
+    crate::short_id::parse(prefix, raw)
 }
 
 /// The case of `space_no` whose id or short id is `key`.
