@@ -47,6 +47,10 @@ pub struct RawConfig {
     pub webhook_disable_after: Option<String>,
     /// Timeout of one webhook request (default `15s`).
     pub webhook_timeout: Option<String>,
+    /// Delays before each notification delivery attempt (`["0s", "10s", "1m", …]`).
+    pub notification_retry_delays: Option<Vec<String>>,
+    /// Timeout of one notification (an HTTP request or an SMTP exchange; default `15s`).
+    pub notification_timeout: Option<String>,
     /// The longest an XDR search runs before answering what it has (default `10s`).
     pub search_timeout: Option<String>,
     /// The most events an XDR search reads for stages after its filter (default 10,000).
@@ -55,6 +59,9 @@ pub struct RawConfig {
 
 /// The default webhook retry delays: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 pub const DEFAULT_WEBHOOK_DELAYS: &[&str] = &["0s", "5s", "5m", "30m", "2h", "5h", "10h", "10h"];
+
+/// The default notification retry delays: immediately, 10 s, 1 min, 5 min, 30 min, 2 h.
+pub const DEFAULT_NOTIFICATION_DELAYS: &[&str] = &["0s", "10s", "1m", "5m", "30m", "2h"];
 
 /// `250ms`, `0s`, `5s`, `5m`, `2h`, `1d`: a whole number and a unit.
 pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
@@ -112,6 +119,8 @@ impl RawConfig {
             webhook_retry_jitter,
             webhook_disable_after,
             webhook_timeout,
+            notification_retry_delays,
+            notification_timeout,
             search_timeout,
             search_max_rows
         );
@@ -178,6 +187,10 @@ pub struct Config {
     pub webhook_disable_after: std::time::Duration,
     /// Timeout of one webhook request.
     pub webhook_timeout: std::time::Duration,
+    /// Delays before each notification delivery attempt.
+    pub notification_retry_delays: Vec<std::time::Duration>,
+    /// Timeout of one notification.
+    pub notification_timeout: std::time::Duration,
     /// The longest an XDR search runs.
     pub search_timeout: std::time::Duration,
     /// The most events an XDR search reads for the stages after its filter.
@@ -272,17 +285,22 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
         bad("max_text_bytes", format!("{max_text_bytes} is out of range; use 1024 (1 KiB) to 67108864 (64 MiB), default 1048576"));
     }
     let duration_hint = "write a whole number and a unit: 250ms, 5s, 5m, 2h, 1d";
-    let delays_raw = raw.webhook_retry_delays.unwrap_or_else(|| DEFAULT_WEBHOOK_DELAYS.iter().map(|s| (*s).to_owned()).collect());
-    let mut webhook_retry_delays = Vec::with_capacity(delays_raw.len());
-    for d in &delays_raw {
-        match parse_duration(d) {
-            Some(v) => webhook_retry_delays.push(v),
-            None => bad("webhook_retry_delays", format!("{d:?} is not a delay; {duration_hint}")),
+    let mut delays = |key: &'static str, given: Option<Vec<String>>, default: &[&str]| {
+        let raw = given.unwrap_or_else(|| default.iter().map(|s| (*s).to_owned()).collect());
+        let mut out = Vec::with_capacity(raw.len());
+        for d in &raw {
+            match parse_duration(d) {
+                Some(v) => out.push(v),
+                None => bad(key, format!("{d:?} is not a delay; {duration_hint}")),
+            }
         }
-    }
-    if delays_raw.is_empty() || delays_raw.len() > 50 {
-        bad("webhook_retry_delays", "give 1 to 50 delays; the first is usually 0s (deliver at once)".into());
-    }
+        if raw.is_empty() || raw.len() > 50 {
+            bad(key, "give 1 to 50 delays; the first is usually 0s (deliver at once)".into());
+        }
+        out
+    };
+    let webhook_retry_delays = delays("webhook_retry_delays", raw.webhook_retry_delays, DEFAULT_WEBHOOK_DELAYS);
+    let notification_retry_delays = delays("notification_retry_delays", raw.notification_retry_delays, DEFAULT_NOTIFICATION_DELAYS);
     let webhook_retry_jitter = raw.webhook_retry_jitter.unwrap_or(0.2);
     if !(0.0..1.0).contains(&webhook_retry_jitter) {
         bad("webhook_retry_jitter", format!("{webhook_retry_jitter} is out of range; use a fraction from 0 to below 1 (default 0.2)"));
@@ -296,6 +314,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
     };
     let webhook_disable_after = duration("webhook_disable_after", raw.webhook_disable_after, "5d");
     let webhook_timeout = duration("webhook_timeout", raw.webhook_timeout, "15s");
+    let notification_timeout = duration("notification_timeout", raw.notification_timeout, "15s");
     let search_timeout = duration("search_timeout", raw.search_timeout, "10s");
     let search_max_rows = raw.search_max_rows.unwrap_or(10_000);
     if !(1..=10_000_000).contains(&search_max_rows) {
@@ -325,6 +344,8 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
         webhook_retry_jitter,
         webhook_disable_after,
         webhook_timeout,
+        notification_retry_delays,
+        notification_timeout,
         search_timeout,
         search_max_rows,
     })
@@ -377,6 +398,19 @@ mod tests {
         let keys: Vec<_> = validate(raw).expect_err("invalid").into_iter().map(|p| p.key).collect();
         assert_eq!(keys, vec!["webhook_retry_delays", "webhook_retry_jitter", "webhook_disable_after", "webhook_timeout"]);
         assert!(validate(RawConfig { webhook_retry_delays: Some(vec![]), ..RawConfig::default() }).is_err());
+    }
+
+    #[test]
+    fn notification_delivery_settings_are_read_and_checked() {
+        let c = validate(RawConfig::default()).expect("defaults");
+        assert_eq!(c.notification_retry_delays.len(), 6);
+        assert_eq!((c.notification_retry_delays[1].as_secs(), c.notification_timeout.as_secs()), (10, 15));
+        let raw = RawConfig::from_toml("notification_retry_delays = [\"0s\", \"1s\"]\nnotification_timeout = \"5s\"").expect("toml");
+        let c = validate(raw).expect("valid");
+        assert_eq!((c.notification_retry_delays.len(), c.notification_timeout.as_secs()), (2, 5));
+        let raw = RawConfig::from_toml("notification_retry_delays = [\"soon\"]\nnotification_timeout = \"0s\"").expect("toml");
+        let keys: Vec<_> = validate(raw).expect_err("invalid").into_iter().map(|p| p.key).collect();
+        assert_eq!(keys, vec!["notification_retry_delays", "notification_timeout"]);
     }
 
     #[test]

@@ -65,7 +65,11 @@ impl XdrOptions {
             build_facts: true,
             default_rules_enabled: false,
             allow_private_destinations: c.allow_private_webhooks,
-            notify: crate::notify::NotifyOptions::default(),
+            notify: crate::notify::NotifyOptions {
+                retry_delays: c.notification_retry_delays.clone(),
+                timeout: c.notification_timeout,
+                ..crate::notify::NotifyOptions::default()
+            },
         }
     }
 }

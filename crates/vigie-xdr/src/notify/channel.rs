@@ -105,6 +105,9 @@ pub struct SettingsInput {
     pub ca_pem: Option<String>,
 }
 
+/// The ports an e-mail channel may use unless private destinations are allowed.
+pub const SMTP_PORTS: [u16; 4] = [25, 465, 587, 2525];
+
 /// A new channel.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -544,6 +547,17 @@ fn apply_settings(
             }
             if plain.port == Some(0) {
                 errors.push(FieldError::new("settings.port", "a port from 1 to 65535"));
+            } else if let Some(p) = plain.port
+                && !allow_private
+                && !SMTP_PORTS.contains(&p)
+            {
+                // A mail relay is usually on the inside, so its address is not checked; its
+                // port is, so a channel (and its test call, which reports the server's answer)
+                // cannot probe any other internal service.
+                errors.push(FieldError::new(
+                    "settings.port",
+                    format!("{p} is not an SMTP port: use 25, 465, 587 or 2525 (other ports need private destinations allowed)"),
+                ));
             }
             if let Some(u) = input.username {
                 let u = u.trim().to_owned();

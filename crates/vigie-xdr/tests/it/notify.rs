@@ -420,6 +420,12 @@ async fn channels_need_admin_to_change_and_are_invisible_from_another_space() {
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {v}");
         assert!(v["fields"][0]["field"] == "settings.url", "{v}");
     }
+    // An e-mail channel may not aim at any other internal service through its port.
+    let mail = |port: u16| json!({"name": "m", "kind": "email", "settings": {"host": "10.0.0.9", "port": port, "tls": "none", "from": "v@corp.example"}});
+    let (s, v) = strict.call_json("POST", "/api/v1/notifications/channels", &admin, mail(6379)).await;
+    assert_eq!((s, v["fields"][0]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("settings.port")), "{v}");
+    let (s, v) = strict.call_json("POST", "/api/v1/notifications/channels", &admin, mail(587)).await;
+    assert_eq!(s, StatusCode::CREATED, "an internal relay on an SMTP port is fine: {v}");
     strict.stop().await;
 }
 

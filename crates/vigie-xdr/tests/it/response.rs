@@ -555,3 +555,39 @@ async fn disabling_a_playbook_cancels_what_it_had_queued_and_a_queued_run_can_be
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     x.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn playbook_files_of_a_space_load_at_start_enabled_read_only_and_a_bad_file_is_skipped() {
+    let dir = tempfile::tempdir().expect("dir");
+    let files = dir.path().join("playbooks").join("soc");
+    std::fs::create_dir_all(&files).expect("mkdir");
+    std::fs::write(
+        files.join("watch.yaml"),
+        "name: from a file\ntrigger: {type: manual}\nsteps:\n  - {id: x, type: extract, set: {a: 1}}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        files.join("broken.yaml"),
+        "name: broken\ntrigger: {type: manual}\nsteps:\n  - {id: x, type: extract, next: nowhere, set: {a: 1}}\n",
+    )
+    .expect("write");
+    std::fs::write(files.join("notes.txt"), "not a playbook").expect("write");
+    let x = TestXdr::start_in(dir, |_| {}).await;
+    let (key, _) = x.key("soc", SCOPES, false).await;
+    // `serve` loads the files before it answers requests.
+    let (_, page) = x.get("/api/v1/playbooks?trigger_type=manual", &key).await;
+    let listed = page["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(listed.len(), 1, "the good file only: {listed:#?}");
+    let pb = &listed[0];
+    assert_eq!(
+        (pb["name"].as_str(), pb["origin"].as_str(), pb["enabled"].as_bool()),
+        (Some("from a file"), Some("file:watch.yaml"), Some(true))
+    );
+    let id = pb["id"].as_str().expect("id");
+    let (status, body) = x.call_json("PATCH", &format!("/api/v1/playbooks/{id}"), &key, json!({"enabled": false})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("watch.yaml")), "{body}");
+    let resp = x.http.delete(format!("{}/api/v1/playbooks/{id}", x.base)).bearer_auth(&key).send().await.expect("delete");
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    x.stop().await;
+}
