@@ -303,3 +303,16 @@ fn alert_triggers_accept_only_what_their_filters_name() {
 fn playbook_or_panic(yaml: &str) -> Playbook {
     compile(yaml).unwrap_or_else(|e| panic!("{e:#?}"))
 }
+
+/// Found by the fuzz target `playbook`: minijinja's expression lexer panicked ("empty lexer
+/// stack") on a condition holding a stray `}}`.
+#[test]
+fn a_condition_with_a_stray_closing_marker_is_refused_not_a_panic() {
+    for yaml in [
+        "name: rm\ntrigger:\n  type: alert_created \nsteps:\n  - id:\n    type: condition\n    if:  ct}}\"]\n",
+        "name: rm\ntrigger: {type: manual}\nsteps:\n  - {id: c, type: condition, if: 'a %} b'}\n",
+    ] {
+        let errs = errors(yaml);
+        assert!(!errs.is_empty(), "{yaml}");
+    }
+}
