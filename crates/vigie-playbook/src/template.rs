@@ -396,7 +396,7 @@ impl Compiler<'_> {
             return Tpl::Literal(serde_json::Value::Null);
         }
         if let Some(expr) = single_expression(s) {
-            match compile_expression(&self.env, expr) {
+            match compile_expression(self.env, expr) {
                 Ok(compiled) => {
                     note(uses, path, compiled.undeclared_variables(true));
                     return Tpl::Expr(path.to_owned(), expr.to_owned());
@@ -426,7 +426,7 @@ impl Compiler<'_> {
             return Err("write the condition as a bare expression, without {{ }}: `steps.facts.score > 50`".to_owned());
         }
         check_template_source(&format!("{{{{ {src} }}}}")).map_err(|m| m.trim_start_matches("line 1: ").to_owned())?;
-        match compile_expression(&self.env, src) {
+        match compile_expression(self.env, src) {
             Ok(compiled) => {
                 note(uses, path, compiled.undeclared_variables(true));
                 Ok(())
