@@ -316,6 +316,10 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
     let webhook_timeout = duration("webhook_timeout", raw.webhook_timeout, "15s");
     let notification_timeout = duration("notification_timeout", raw.notification_timeout, "15s");
     let search_timeout = duration("search_timeout", raw.search_timeout, "10s");
+    if notification_timeout > std::time::Duration::from_secs(300) {
+        // A stop waits for deliveries in flight, and a lease lasts twice this long.
+        bad("notification_timeout", format!("{}s is too long; at most 5m", notification_timeout.as_secs()));
+    }
     let search_max_rows = raw.search_max_rows.unwrap_or(10_000);
     if !(1..=10_000_000).contains(&search_max_rows) {
         bad("search_max_rows", format!("{search_max_rows} is out of range; use 1 to 10,000,000 (default 10,000)"));
@@ -411,6 +415,8 @@ mod tests {
         let raw = RawConfig::from_toml("notification_retry_delays = [\"soon\"]\nnotification_timeout = \"0s\"").expect("toml");
         let keys: Vec<_> = validate(raw).expect_err("invalid").into_iter().map(|p| p.key).collect();
         assert_eq!(keys, vec!["notification_retry_delays", "notification_timeout"]);
+        let raw = RawConfig::from_toml("notification_timeout = \"1h\"").expect("toml");
+        assert_eq!(validate(raw).expect_err("too long")[0].key, "notification_timeout");
     }
 
     #[test]

@@ -103,6 +103,19 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
+/// Whether a request failed because its destination was refused (a private address, where
+/// those are not allowed): trying again will not help.
+pub fn refused_destination(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<DestinationError>().is_some() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
 /// The delivery client; cheap to clone (one connection pool).
 #[derive(Clone)]
 pub struct Client {
@@ -212,7 +225,7 @@ impl Client {
 
 /// An error and its causes in one line, without the URL (a Slack or Discord webhook URL is a
 /// credential).
-fn describe(e: &reqwest::Error) -> String {
+pub fn describe(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

@@ -533,6 +533,7 @@ fn apply_settings(
         ChannelKind::Email => {
             foreign(input.url.is_some(), "url", errors);
             foreign(input.secret.is_some(), "secret", errors);
+            let moved = input.host.is_some() || input.port.is_some();
             if let Some(h) = input.host {
                 plain.host = Some(h.trim().to_owned());
             }
@@ -549,6 +550,7 @@ fn apply_settings(
                 errors.push(FieldError::new("settings.port", "a port from 1 to 65535"));
             } else if let Some(p) = plain.port
                 && !allow_private
+                && moved
                 && !SMTP_PORTS.contains(&p)
             {
                 // A mail relay is usually on the inside, so its address is not checked; its

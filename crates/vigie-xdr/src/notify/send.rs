@@ -225,7 +225,11 @@ async fn plain_or_starttls(
         conn.auth(&[Mechanism::Plain, Mechanism::Login], &c).await.map_err(Sent::Smtp)?;
     }
     let resp = conn.send(email.envelope(), &email.formatted()).await.map_err(Sent::Smtp)?;
-    let _ = conn.quit().await;
+    // The message is accepted: QUIT on its own clock, its outcome ignored — a server slow to
+    // say goodbye must not make a delivered message count as failed (and be sent again).
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), conn.quit()).await;
+    });
     Ok(resp)
 }
 

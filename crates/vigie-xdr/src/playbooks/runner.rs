@@ -114,6 +114,18 @@ async fn interrupt_leftovers(st: &XdrState) -> Result<usize, StoreError> {
 /// playbook stops what it had queued.
 async fn claim(st: &XdrState, n: usize) -> Result<Vec<Claimed>, StoreError> {
     let now = to_micros(st.clock.now());
+    // A read first: with nothing queued (the usual case) nothing is written.
+    let queued = st
+        .store
+        .read(|c| {
+            Ok::<_, StoreError>(
+                c.query_row("SELECT EXISTS(SELECT 1 FROM playbook_runs WHERE status = 'queued')", [], |r| r.get::<_, bool>(0))?,
+            )
+        })
+        .await?;
+    if !queued {
+        return Ok(Vec::new());
+    }
     st.store
         .write(move |c| {
             c.prepare_cached(
@@ -123,12 +135,14 @@ async fn claim(st: &XdrState, n: usize) -> Result<Vec<Claimed>, StoreError> {
                  OR (origin IS NOT NULL AND playbook_id IN (SELECT id FROM playbooks WHERE enabled = 0)))",
             )?
             .execute([now])?;
+            // Spaces take turns (the first queued run of each, then the second…), so two
+            // flooding spaces cannot fill every slot ahead of a third.
             let mut stmt = c.prepare_cached(
                 "UPDATE playbook_runs SET status = 'running', started_at = ?1 WHERE id IN \
                  (SELECT id FROM (SELECT id, space_no, ROW_NUMBER() OVER (PARTITION BY space_no ORDER BY id) AS k \
                    FROM playbook_runs WHERE status = 'queued') q \
                   WHERE q.k + (SELECT COUNT(*) FROM playbook_runs r WHERE r.status = 'running' AND r.space_no = q.space_no) <= ?3 \
-                  ORDER BY id LIMIT ?2) \
+                  ORDER BY q.k, q.id LIMIT ?2) \
                  RETURNING id, space_no, playbook_id, source, trigger",
             )?;
             let rows = stmt.query_map(params![now, n as i64, RUNS_PER_SPACE as i64], |r| {
@@ -406,11 +420,22 @@ impl Actions for XdrActions {
             None => call,
         };
         // The error's text, not the URL (a URL may carry a token).
-        let mut resp = call.send().await.map_err(|e| ActionError::retryable(format!("the request failed: {}", e.without_url())))?;
+        // The error's causes, not the URL (a URL may carry a token); a refused destination or a
+        // request that cannot be built will not get better by trying again.
+        let mut resp = call.send().await.map_err(|e| {
+            let why = format!("the request failed: {}", vigie_webhook::client::describe(&e));
+            if vigie_webhook::client::refused_destination(&e) || e.is_builder() {
+                ActionError::permanent(why)
+            } else {
+                ActionError::retryable(why)
+            }
+        })?;
         let status = resp.status();
         let mut body = Vec::new();
-        while let Some(chunk) =
-            resp.chunk().await.map_err(|e| ActionError::retryable(format!("reading the answer failed: {}", e.without_url())))?
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| ActionError::retryable(format!("reading the answer failed: {}", vigie_webhook::client::describe(&e))))?
         {
             body.extend_from_slice(&chunk);
             if body.len() > MAX_HTTP_BODY {

@@ -113,7 +113,10 @@ pub async fn respond_once(st: &XdrState) -> Result<Responded, StoreError> {
 /// store's, and fails the batch (it is tried again).
 fn isolated(c: &Connection, ids: &IdGen, e: &Entry, now: i64) -> Result<usize, StoreError> {
     c.execute_batch("SAVEPOINT response_entry")?;
-    match respond(c, ids, e, now) {
+    // A panic while responding is this entry's failure, not the whole group commit's.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| respond(c, ids, e, now)))
+        .unwrap_or_else(|_| Err(StoreError::Invalid("the response panicked".into())));
+    match outcome {
         Ok(n) => {
             c.execute_batch("RELEASE response_entry")?;
             Ok(n)

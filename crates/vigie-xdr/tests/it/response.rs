@@ -473,7 +473,7 @@ async fn an_http_request_to_a_name_of_a_private_address_is_refused_unless_privat
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
     let yaml = format!(
-        "name: probe\ntrigger: {{type: manual}}\nsteps:\n  - {{id: call, type: http_request, method: POST, url: 'http://localhost:{port}/x'}}\n"
+        "name: probe\ntrigger: {{type: manual}}\nsteps:\n  - {{id: call, type: http_request, method: POST, url: 'https://localhost:{port}/x', retries: 3, retry_delay: 1s}}\n"
     );
     let (status, body) = x.call_json("POST", "/api/v1/playbooks", &key, json!({"source": yaml, "enabled": true})).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -482,6 +482,10 @@ async fn an_http_request_to_a_name_of_a_private_address_is_refused_unless_privat
     let (_, detail) = x.get(&format!("/api/v1/playbook-runs/{}", run["id"].as_str().expect("id")), &key).await;
     assert_eq!(detail["status"], "failed", "{detail:#}");
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing reached the private address");
+    // A refused destination is not tried again, and the error says why.
+    let step = &detail["steps"][0];
+    assert_eq!(step["attempts"], 1, "{detail:#}");
+    assert!(step["error"].as_str().is_some_and(|e| e.contains("public") || e.contains("private")), "{detail:#}");
     x.stop().await;
 }
 
