@@ -23,7 +23,7 @@ pub use compile::{Playbook, Schedule, Step, Trigger, compile};
 pub use graph::Next;
 pub use model::StepKind;
 pub use run::{RunOptions, RunReport, RunStatus, StepRecord, StepStatus, run};
-pub use template::{MAX_FILTER_OUTPUT, bound_growing_filters, check_template_source};
+pub use template::{MAX_FILTER_OUTPUT, MAX_RENDER_ALLOCATION, bound_growing_filters, check_template_source, safe_environment};
 pub use time::parse_duration;
 
 use std::fmt;

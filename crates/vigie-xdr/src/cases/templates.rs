@@ -32,10 +32,10 @@ const FUEL: u64 = 50_000;
 /// The environment templates render in: lenient (a missing value, or an attribute of one, is
 /// empty; `none` prints as nothing), with bounded work.
 fn env() -> Environment<'static> {
-    let mut env = Environment::new();
+    // The allowlisted, capped filters shared by every tenant template.
+    let mut env = vigie_playbook::safe_environment();
     env.set_undefined_behavior(UndefinedBehavior::Chainable);
     env.set_fuel(Some(FUEL));
-    vigie_playbook::bound_growing_filters(&mut env);
     env.set_formatter(
         |out, state, value| {
             if value.is_none() || value.is_undefined() { Ok(()) } else { minijinja::escape_formatter(out, state, value) }
@@ -393,6 +393,34 @@ mod tests {
         let e = check("{% for i in range(100000) %}{% if i < 0 %}x{% endif %}{% endfor %}");
         assert!(e.is_err_and(|e| e.contains("fuel")), "and the check finds it");
         assert_eq!(check("{% for i in range(100000) %}xxxxxxxxxx{% endfor %}"), Ok(()), "the check renders into the capped writer");
+    }
+
+    #[test]
+    fn the_reviewed_bypasses_are_refused_or_stay_within_the_cap() {
+        let ctx = json!({"alert": {"title": "a<b&c"}});
+        for bomb in [
+            "{{ {'a': {'b': 1}} ~ \"{#\" }}{% set x = x ~ x %}{{ \"#}\" }}",
+            "{{ ['a\nb'] | map('indent', 2000000000) | list }}",
+            "{% set x | tojson(indent=2) %}{% set y = 1 %}{% endset %}",
+            "{% for i in [[1]] recursive %}{{ loop(i) }}{% endfor %}",
+            "{% set x = 'ab' %}{{ x|pprint }}",
+        ] {
+            assert!(check(bomb).is_err(), "{bomb}");
+            assert!(render(bomb, &ctx, 1000).is_err(), "{bomb}");
+        }
+        let growing = [
+            "{% set l = [1] %}{% set l = l|chain(l)|list %}",
+            "{% set x = alert.title %}{% set x = [x, x]|string %}",
+            "{% set x = alert.title %}{% set x = x|escape|string|lower %}",
+        ];
+        for step in growing {
+            let (head, body) = step.split_at(step.find("%}").unwrap_or(0) + 2);
+            let src = format!("{head}{}{{{{ 1 }}}}", body.repeat(40));
+            assert_eq!(check(&src), Ok(()), "{src}");
+            let got = render(&src, &ctx, 1000);
+            assert!(got.as_ref().is_err_and(|e| e.contains("KiB") || e.contains("MiB")) || got.as_deref() == Ok("1"), "{step}: {got:?}");
+        }
+        assert_eq!(render("{{ alert.score | float * 100 }}", &json!({"alert": {"score": 0.5}}), 100).as_deref(), Ok("50.0"));
     }
 
     #[test]

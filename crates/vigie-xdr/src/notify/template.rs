@@ -57,12 +57,12 @@ impl Part {
 }
 
 fn environment() -> Environment<'static> {
-    let mut env = Environment::new();
+    // The allowlisted, capped filters shared by every tenant template.
+    let mut env = vigie_playbook::safe_environment();
     env.set_undefined_behavior(UndefinedBehavior::Chainable);
     env.set_recursion_limit(50);
     env.set_fuel(Some(FUEL));
     env.set_auto_escape_callback(|name| if name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None });
-    vigie_playbook::bound_growing_filters(&mut env);
     env
 }
 
@@ -184,6 +184,30 @@ mod tests {
         let e = render(Part::Body, "{% for i in range(100000) %}{% if i < 0 %}x{% endif %}{% endfor %}", &json!({}), 100);
         assert!(e.is_err_and(|e| e.contains("fuel")), "a loop printing nothing runs out of fuel");
         assert!(render(Part::Body, "{{ 'x' * 99999999 }}", &json!({}), 100).is_err_and(|e| e.contains("`*`")));
+    }
+
+    #[test]
+    fn the_reviewed_bypasses_are_refused_and_the_defaults_still_render() {
+        for bomb in [
+            "{{ {'a': {'b': 1}} ~ \"{#\" }}{% set x = x ~ x %}{{ \"#}\" }}",
+            "{{ ['a\nb'] | map('indent', 2000000000) | list }}",
+            "{% set x | tojson(indent=2) %}{% set y = 1 %}{% endset %}",
+            "{{ super() }}",
+            "{% set x = [x, x] %}{{ x | pprint }}",
+        ] {
+            assert!(check(bomb).is_err(), "{bomb}");
+            assert!(render(Part::Body, bomb, &json!({}), 100).is_err(), "{bomb}");
+        }
+        let steps = format!("{{% set x = 'a&b' %}}{}{{{{ x | length }}}}", "{% set x = [x, x] | string %}".repeat(40));
+        let got = render(Part::Html, &steps, &json!({}), 100);
+        assert!(got.as_ref().is_err_and(|e| e.contains("KiB")), "{got:?}");
+        let ctx = json!({"alert": {"short_id": "AL1", "title": "T", "severity": "high"}, "event": {"risk_score": 0.25, "classification_type": ["PII", "PCI"]}});
+        for (part, src) in [(Part::Subject, DEFAULT_SUBJECT), (Part::Body, DEFAULT_BODY)] {
+            assert_eq!(check(src), Ok(()));
+            let out = render(part, src, &ctx, MAX_BODY).expect("renders");
+            assert!(out.contains("AL1"), "{out}");
+        }
+        assert_eq!(render(Part::Body, "{{ event.risk_score | float * 100 }}", &ctx, 100).as_deref(), Ok("25.0"));
     }
 
     #[test]
