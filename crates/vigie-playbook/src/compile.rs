@@ -59,34 +59,6 @@ impl Trigger {
     }
 }
 
-fn rule_matches(rules: &[String], rule_id: &str, rule_name: &str) -> bool {
-    rules.is_empty() || rules.iter().any(|r| r == rule_id || r.eq_ignore_ascii_case(rule_name))
-}
-
-impl Trigger {
-    /// Whether a new alert of this rule (id or name, the name without regard to case) and
-    /// severity starts a run: true only for an `alert_created` trigger whose filters accept it.
-    pub fn accepts_new_alert(&self, rule_id: &str, rule_name: &str, severity: &str) -> bool {
-        match self {
-            Trigger::AlertCreated { rules, severities } => {
-                rule_matches(rules, rule_id, rule_name) && (severities.is_empty() || severities.iter().any(|s| s == severity))
-            }
-            _ => false,
-        }
-    }
-
-    /// Whether an alert of this rule moving to `status` starts a run: true only for an
-    /// `alert_status_changed` trigger whose filters accept it.
-    pub fn accepts_status_change(&self, rule_id: &str, rule_name: &str, status: &str) -> bool {
-        match self {
-            Trigger::AlertStatusChanged { rules, to } => {
-                rule_matches(rules, rule_id, rule_name) && (to.is_empty() || to.iter().any(|s| s == status))
-            }
-            _ => false,
-        }
-    }
-}
-
 /// A parsed cron schedule.
 #[derive(Debug, Clone, Serialize)]
 pub struct Schedule {

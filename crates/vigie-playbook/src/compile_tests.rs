@@ -286,24 +286,6 @@ fn the_example_condition_skipping_the_case_refuses_a_task_reading_it_from_the_el
     );
 }
 
-#[test]
-fn alert_triggers_accept_only_what_their_filters_name() {
-    let pb = playbook_or_panic(DEFAULT_PLAYBOOK);
-    let t = &pb.trigger;
-    assert!(t.accepts_new_alert("r1", "policy violation on unvetted AI platform", "high"));
-    assert!(!t.accepts_new_alert("r1", "Policy violation on unvetted AI platform", "medium"));
-    assert!(!t.accepts_new_alert("r2", "Other rule", "critical"));
-    assert!(!t.accepts_status_change("r1", "Policy violation on unvetted AI platform", "closed"));
-    let any = "name: t\ntrigger: {type: alert_status_changed, to: [closed]}\nsteps:\n  - {id: a, type: extract, set: {x: '{{ trigger.change }}'}}\n";
-    let t = playbook_or_panic(any).trigger;
-    assert!(t.accepts_status_change("r9", "Any", "closed"));
-    assert!(!t.accepts_status_change("r9", "Any", "rejected"));
-}
-
-fn playbook_or_panic(yaml: &str) -> Playbook {
-    compile(yaml).unwrap_or_else(|e| panic!("{e:#?}"))
-}
-
 /// Found by the fuzz target `playbook`: minijinja's expression lexer panicked ("empty lexer
 /// stack") on a condition holding a stray `}}`.
 #[test]
