@@ -144,6 +144,8 @@ pub struct Signals {
     /// The client of playbooks' `http_request` steps (guarded like webhook deliveries), made on
     /// first use.
     pub http: std::sync::OnceLock<Result<vigie_webhook::client::Client, String>>,
+    /// Playbooks compiled by the runner, by (id, version).
+    pub compiled: std::sync::Mutex<std::collections::HashMap<(String, i64), vigie_playbook::Playbook>>,
     /// Playbook runs finished, by outcome (`vigie_xdr_playbook_runs_total`).
     pub run_outcomes: prometheus_client::metrics::family::Family<RunLabels, prometheus_client::metrics::counter::Counter>,
 }
@@ -164,6 +166,7 @@ impl Signals {
             responded: tokio::sync::watch::channel(0).0,
             runs_finished: tokio::sync::watch::channel(0).0,
             http: std::sync::OnceLock::new(),
+            compiled: std::sync::Mutex::new(std::collections::HashMap::new()),
             run_outcomes,
         }
     }

@@ -29,9 +29,16 @@ pub const MAX_TEMPLATE_TASKS: usize = 50;
 /// looping over itself cannot hold the writer; the default template takes about 1,000.
 const FUEL: u64 = 50_000;
 
+/// The environment templates render in, built once (it holds no per-render state: minijinja
+/// keeps fuel and the allocation budget per rendering).
+fn env() -> &'static Environment<'static> {
+    static ENV: std::sync::OnceLock<Environment<'static>> = std::sync::OnceLock::new();
+    ENV.get_or_init(build_env)
+}
+
 /// The environment templates render in: lenient (a missing value, or an attribute of one, is
 /// empty; `none` prints as nothing), with bounded work.
-fn env() -> Environment<'static> {
+fn build_env() -> Environment<'static> {
     // The allowlisted, capped filters shared by every tenant template.
     let mut env = vigie_playbook::safe_environment();
     env.set_undefined_behavior(UndefinedBehavior::Chainable);

@@ -56,7 +56,14 @@ impl Part {
     }
 }
 
-fn environment() -> Environment<'static> {
+/// The environment message templates render in, built once (fuel and the allocation budget are
+/// per rendering).
+fn environment() -> &'static Environment<'static> {
+    static ENV: std::sync::OnceLock<Environment<'static>> = std::sync::OnceLock::new();
+    ENV.get_or_init(build_environment)
+}
+
+fn build_environment() -> Environment<'static> {
     // The allowlisted, capped filters shared by every tenant template.
     let mut env = vigie_playbook::safe_environment();
     env.set_undefined_behavior(UndefinedBehavior::Chainable);

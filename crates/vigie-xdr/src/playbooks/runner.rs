@@ -18,6 +18,8 @@ use vigie_playbook::{
 
 /// Runs carried out at once.
 pub const CONCURRENT_RUNS: usize = 8;
+/// Compiled playbook versions kept (the cache is emptied when full).
+pub const COMPILED_KEPT: usize = 256;
 /// Runs of one space carried out at once.
 pub const RUNS_PER_SPACE: usize = 4;
 /// How long a stop waits for the runs in flight before cutting them (they are then marked
@@ -43,6 +45,8 @@ pub struct Claimed {
     pub source: String,
     /// What its templates see as `trigger`.
     pub trigger: Value,
+    /// The playbook's version `source` is.
+    pub version: i64,
 }
 
 /// Runs the runner until `shutdown` (runs in flight are finished first).
@@ -143,7 +147,7 @@ async fn claim(st: &XdrState, n: usize) -> Result<Vec<Claimed>, StoreError> {
                    FROM playbook_runs WHERE status = 'queued') q \
                   WHERE q.k + (SELECT COUNT(*) FROM playbook_runs r WHERE r.status = 'running' AND r.space_no = q.space_no) <= ?3 \
                   ORDER BY q.k, q.id LIMIT ?2) \
-                 RETURNING id, space_no, playbook_id, source, trigger",
+                 RETURNING id, space_no, playbook_id, source, trigger, version",
             )?;
             let rows = stmt.query_map(params![now, n as i64, RUNS_PER_SPACE as i64], |r| {
                 let trigger: String = r.get(4)?;
@@ -153,6 +157,7 @@ async fn claim(st: &XdrState, n: usize) -> Result<Vec<Claimed>, StoreError> {
                     playbook_id: r.get(2)?,
                     source: r.get(3)?,
                     trigger: serde_json::from_str(&trigger).unwrap_or(Value::Null),
+                    version: r.get(5)?,
                 })
             })?;
             let mut out: Vec<Claimed> = rows.collect::<Result<_, _>>()?;
@@ -164,7 +169,7 @@ async fn claim(st: &XdrState, n: usize) -> Result<Vec<Claimed>, StoreError> {
 
 /// Carries out one claimed run and records its outcome.
 pub async fn execute(st: &XdrState, run: Claimed) {
-    let outcome = match vigie_playbook::compile(&run.source) {
+    let outcome = match compiled(st, &run) {
         Ok(pb) => match XdrActions::new(st, run.space_no, Some(run.id.clone())).await {
             Ok(mut actions) => {
                 let opts = RunOptions { run_id: run.id.clone(), dry_run: false, now: st.clock.now() };
@@ -195,6 +200,23 @@ pub async fn execute(st: &XdrState, run: Claimed) {
         tracing::warn!(run_id = %run.id, error = %e, "could not record a playbook run's outcome");
     }
     st.response.run_finished(status);
+}
+
+/// The run's playbook compiled, from the cache of compiled versions when it is there (a run
+/// queued per alert would otherwise compile the same YAML each time).
+fn compiled(st: &XdrState, run: &Claimed) -> Result<vigie_playbook::Playbook, Vec<vigie_playbook::PlaybookError>> {
+    let key = (run.playbook_id.clone(), run.version);
+    if let Some(pb) = st.response.compiled.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(pb);
+    }
+    let pb = vigie_playbook::compile(&run.source)?;
+    if let Ok(mut cache) = st.response.compiled.lock() {
+        if cache.len() >= COMPILED_KEPT {
+            cache.clear();
+        }
+        cache.insert(key, pb.clone());
+    }
+    Ok(pb)
 }
 
 /// The stored status and error of a report.
