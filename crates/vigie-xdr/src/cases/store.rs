@@ -380,37 +380,45 @@ pub fn create(c: &Connection, ids: &IdGen, space_no: i64, spec: NewCaseSpec, by:
 
 /// Attaches an alert; false when it was already attached (nothing changes then).
 fn link_alert(c: &Connection, case_id: &str, alert_id: &str, by: &str, now_us: i64) -> Result<bool, CaseError> {
-    let present: bool = c
-        .prepare_cached("SELECT EXISTS(SELECT 1 FROM case_alerts WHERE case_id = ?1 AND alert_id = ?2)")?
-        .query_row(params![case_id, alert_id], |r| r.get(0))?;
-    if present {
-        return Ok(false);
-    }
-    let count: i64 = c.prepare_cached("SELECT COUNT(*) FROM case_alerts WHERE case_id = ?1")?.query_row([case_id], |r| r.get(0))?;
-    if count >= MAX_CASE_ALERTS {
-        return Err(CaseError::Full(format!("a case holds at most {MAX_CASE_ALERTS} alerts")));
-    }
-    c.prepare_cached("INSERT INTO case_alerts (case_id, alert_id, added_at, added_by) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![case_id, alert_id, now_us, by])?;
-    timeline(c, case_id, now_us, by, "alert_attached", None, Some(alert_id), None)?;
-    Ok(true)
+    link(c, case_id, Link::ALERT, alert_id, by, now_us)
 }
 
 /// Attaches an event; false when it was already attached.
 fn link_event(c: &Connection, case_id: &str, event_id: &str, by: &str, now_us: i64) -> Result<bool, CaseError> {
+    link(c, case_id, Link::EVENT, event_id, by, now_us)
+}
+
+/// What a case holds by reference: its table, column, limit and timeline entry (names from
+/// this module, never from input).
+struct Link {
+    table: &'static str,
+    column: &'static str,
+    max: i64,
+    what: &'static str,
+    kind: &'static str,
+}
+
+impl Link {
+    const ALERT: Link = Link { table: "case_alerts", column: "alert_id", max: MAX_CASE_ALERTS, what: "alerts", kind: "alert_attached" };
+    const EVENT: Link = Link { table: "case_events", column: "event_id", max: MAX_CASE_EVENTS, what: "events", kind: "event_attached" };
+}
+
+/// Attaches `value` as `l` says; false when it was already attached (nothing changes then).
+fn link(c: &Connection, case_id: &str, l: Link, value: &str, by: &str, now_us: i64) -> Result<bool, CaseError> {
+    let (table, column) = (l.table, l.column);
     let present: bool = c
-        .prepare_cached("SELECT EXISTS(SELECT 1 FROM case_events WHERE case_id = ?1 AND event_id = ?2)")?
-        .query_row(params![case_id, event_id], |r| r.get(0))?;
+        .prepare_cached(&format!("SELECT EXISTS(SELECT 1 FROM {table} WHERE case_id = ?1 AND {column} = ?2)"))?
+        .query_row(params![case_id, value], |r| r.get(0))?;
     if present {
         return Ok(false);
     }
-    let count: i64 = c.prepare_cached("SELECT COUNT(*) FROM case_events WHERE case_id = ?1")?.query_row([case_id], |r| r.get(0))?;
-    if count >= MAX_CASE_EVENTS {
-        return Err(CaseError::Full(format!("a case holds at most {MAX_CASE_EVENTS} events")));
+    let count: i64 = c.prepare_cached(&format!("SELECT COUNT(*) FROM {table} WHERE case_id = ?1"))?.query_row([case_id], |r| r.get(0))?;
+    if count >= l.max {
+        return Err(CaseError::Full(format!("a case holds at most {} {}", l.max, l.what)));
     }
-    c.prepare_cached("INSERT INTO case_events (case_id, event_id, added_at, added_by) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![case_id, event_id, now_us, by])?;
-    timeline(c, case_id, now_us, by, "event_attached", None, Some(event_id), None)?;
+    c.prepare_cached(&format!("INSERT INTO {table} (case_id, {column}, added_at, added_by) VALUES (?1, ?2, ?3, ?4)"))?
+        .execute(params![case_id, value, now_us, by])?;
+    timeline(c, case_id, now_us, by, l.kind, None, Some(value), None)?;
     Ok(true)
 }
 
