@@ -216,7 +216,9 @@ pub fn enqueue_for_alert(
         None => channel::enabled(c, space_no)?.into_iter().filter(|ch| ch.routes(&severity, &rule_id, &rule_name)).collect(),
     };
     if targets.is_empty() && channel.is_some() {
-        tracing::warn!(space_no, channel = channel.unwrap_or_default(), "no enabled notification channel of this name; nothing queued");
+        // Said in the alert's history by the responder; at debug level here, or a rule naming a
+        // channel nobody made would log a warning per alert.
+        tracing::debug!(space_no, channel = channel.unwrap_or_default(), "no enabled notification channel of this name; nothing queued");
     }
     for ch in &targets {
         let msg = super::message::render(ch, context, None, None);
