@@ -15,6 +15,7 @@ pub mod detect;
 pub mod facts;
 pub mod intake;
 pub mod keys;
+pub mod listing;
 pub mod log;
 pub mod mailsink;
 pub mod normalize;

@@ -7,6 +7,7 @@
 //! The API (`/api/v1/alerts…`, scopes `alerts_read` and `alerts_write`) reads and changes the
 //! alerts of the caller's space only: another space's alert is 404, never 403, and never listed.
 use crate::keys::{AlertsRead, AlertsWrite, Authorized};
+use crate::listing::{Listing, list_of};
 use crate::state::XdrState;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -14,7 +15,7 @@ use axum::http::StatusCode;
 use rusqlite::{Connection, OptionalExtension, params};
 use vigie_core::StoreError;
 use vigie_core::clock::{from_micros, to_micros};
-use vigie_core::http::{ApiError, ApiJson, ApiQuery, FieldError, Page, bad_query, page_limit};
+use vigie_core::http::{ApiError, ApiJson, ApiQuery, FieldError, Page, page_limit};
 
 mod model;
 mod raise;
@@ -134,24 +135,6 @@ fn detail(c: &Connection, space_no: i64, alert: Alert) -> Result<AlertDetail, St
     Ok(AlertDetail { alert, event_ids, comments, history })
 }
 
-/// The values of a comma-separated filter, each checked by `valid`.
-fn list_of(param: &str, raw: Option<&str>, valid: impl Fn(&str) -> Option<String>, expected: &str) -> Result<Vec<String>, ApiError> {
-    let Some(raw) = raw else { return Ok(Vec::new()) };
-    let mut out = Vec::new();
-    for v in raw.split(',').map(str::trim).filter(|v| !v.is_empty()) {
-        let Some(v) = valid(v) else {
-            return Err(bad_query(param, format!("{:?} is not one; use {expected}", v.chars().take(40).collect::<String>())));
-        };
-        if !out.contains(&v) {
-            out.push(v);
-        }
-    }
-    if out.is_empty() {
-        return Err(bad_query(param, format!("give at least one of {expected}, comma-separated")));
-    }
-    Ok(out)
-}
-
 /// The space's alerts, newest first.
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", security(("bearer" = [])), params(AlertListParams),
     responses((status = 200, body = Page<Alert>), (status = 400)))]
@@ -172,58 +155,16 @@ pub async fn alerts_list(
         |v| severity_number(v).map(|n| severity_word(n).to_owned()),
         "low, medium, high, critical",
     )?;
-    if let (Some(from), Some(to)) = (q.from, q.to)
-        && from >= to
-    {
-        return Err(bad_query("from", "from must be before to"));
-    }
-    let cursor = match &q.cursor {
-        Some(c) => Some(
-            c.split_once(':')
-                .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.to_owned())).filter(|(_, id)| !id.is_empty()))
-                .ok_or_else(|| bad_query("cursor", "pass the next_cursor of the previous page unchanged"))?,
-        ),
-        None => None,
-    };
-    let limit = page_limit(q.limit);
-    use rusqlite::types::Value as Sql;
-    let mut sql = format!("SELECT {ALERT_COLS} FROM alerts WHERE space_no = ?");
-    let mut args: Vec<Sql> = vec![Sql::Integer(caller.space_no)];
-    for (column, values) in [("status", statuses), ("severity", severities)] {
-        if !values.is_empty() {
-            sql.push_str(&format!(" AND {column} IN ({})", vec!["?"; values.len()].join(", ")));
-            args.extend(values.into_iter().map(Sql::Text));
-        }
-    }
-    for (column, value) in [("rule_id", q.rule_id), ("user_id", q.user_id), ("platform_id", q.platform_id), ("assignee", q.assignee)] {
-        if let Some(v) = value {
-            sql.push_str(&format!(" AND {column} = ?"));
-            args.push(Sql::Text(v));
-        }
-    }
-    if let Some(from) = q.from {
-        sql.push_str(" AND created_at >= ?");
-        args.push(Sql::Integer(to_micros(from)));
-    }
-    if let Some(to) = q.to {
-        sql.push_str(" AND created_at < ?");
-        args.push(Sql::Integer(to_micros(to)));
-    }
-    if let Some((t, id)) = cursor {
-        sql.push_str(" AND (created_at < ? OR (created_at = ? AND id < ?))");
-        args.extend([Sql::Integer(t), Sql::Integer(t), Sql::Text(id)]);
-    }
-    sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
-    args.push(Sql::Integer(limit as i64 + 1));
-    let rows: Vec<Alert> = st
-        .store
-        .read(move |c| {
-            let mut stmt = c.prepare(&sql)?;
-            let rows = stmt.query_map(rusqlite::params_from_iter(args), alert_from_row)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::from)
-        })
+    let page = Listing::of(ALERT_COLS, "alerts", caller.space_no)
+        .any_of("status", statuses)
+        .any_of("severity", severities)
+        .when("rule_id = ?", q.rule_id)
+        .when("user_id = ?", q.user_id)
+        .when("platform_id = ?", q.platform_id)
+        .when("assignee = ?", q.assignee)
+        .newest_first(&st, q.from, q.to, q.cursor.as_deref(), q.limit, alert_from_row, |a| (a.created_at, &a.id))
         .await?;
-    Ok(Json(Page::from_rows(rows, limit, |a| format!("{}:{}", to_micros(a.created_at), a.id))))
+    Ok(Json(page))
 }
 
 /// One alert (by id or short id) with its events, comments and history.

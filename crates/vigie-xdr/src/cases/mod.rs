@@ -150,22 +150,9 @@ fn detail(c: &Connection, space_no: i64, case: Case, now: chrono::DateTime<chron
     })
 }
 
-/// The values of a comma-separated filter, each one of `allowed`.
+/// The values of a comma-separated filter, each one of `allowed` (any case).
 fn list_of(param: &str, raw: Option<&str>, allowed: &[&'static str]) -> Result<Vec<String>, ApiError> {
-    let Some(raw) = raw else { return Ok(Vec::new()) };
-    let mut out = Vec::new();
-    for v in raw.split(',').map(str::trim).filter(|v| !v.is_empty()) {
-        let Some(v) = one_of(v, allowed) else {
-            return Err(bad_query(param, format!("{:?} is not one; use {}", v.chars().take(40).collect::<String>(), allowed.join(", "))));
-        };
-        if !out.iter().any(|o| o == v) {
-            out.push(v.to_owned());
-        }
-    }
-    if out.is_empty() {
-        return Err(bad_query(param, format!("give at least one of {}, comma-separated", allowed.join(", "))));
-    }
-    Ok(out)
+    crate::listing::list_of(param, raw, |v| one_of(v, allowed).map(str::to_owned), &allowed.join(", "))
 }
 
 /// Open a case: from a template (by name, rendered over `context`, or over the first alert's
@@ -199,60 +186,15 @@ pub async fn cases_list(
     let statuses = list_of("status", q.status.as_deref(), &["open", "in_progress", "closed"])?;
     let severities = list_of("severity", q.severity.as_deref(), &SEVERITIES)?;
     let priorities = list_of("priority", q.priority.as_deref(), &PRIORITIES)?;
-    if let (Some(from), Some(to)) = (q.from, q.to)
-        && from >= to
-    {
-        return Err(bad_query("from", "from must be before to"));
-    }
-    let cursor = match &q.cursor {
-        Some(c) => Some(
-            c.split_once(':')
-                .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.to_owned())).filter(|(_, id)| !id.is_empty()))
-                .ok_or_else(|| bad_query("cursor", "pass the next_cursor of the previous page unchanged"))?,
-        ),
-        None => None,
-    };
-    let limit = page_limit(q.limit);
-    use rusqlite::types::Value as Sql;
-    let mut sql = format!("SELECT {CASE_COLS} FROM cases WHERE space_no = ?");
-    let mut args: Vec<Sql> = vec![Sql::Integer(caller.space_no)];
-    for (column, values) in [("status", statuses), ("severity", severities), ("priority", priorities)] {
-        if !values.is_empty() {
-            sql.push_str(&format!(" AND {column} IN ({})", vec!["?"; values.len()].join(", ")));
-            args.extend(values.into_iter().map(Sql::Text));
-        }
-    }
-    if let Some(a) = q.assignee {
-        sql.push_str(" AND assignee = ?");
-        args.push(Sql::Text(a));
-    }
-    if let Some(t) = q.tag {
-        sql.push_str(" AND EXISTS (SELECT 1 FROM json_each(cases.tags) WHERE json_each.value = ?)");
-        args.push(Sql::Text(t));
-    }
-    if let Some(from) = q.from {
-        sql.push_str(" AND created_at >= ?");
-        args.push(Sql::Integer(to_micros(from)));
-    }
-    if let Some(to) = q.to {
-        sql.push_str(" AND created_at < ?");
-        args.push(Sql::Integer(to_micros(to)));
-    }
-    if let Some((t, id)) = cursor {
-        sql.push_str(" AND (created_at < ? OR (created_at = ? AND id < ?))");
-        args.extend([Sql::Integer(t), Sql::Integer(t), Sql::Text(id)]);
-    }
-    sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
-    args.push(Sql::Integer(limit as i64 + 1));
-    let rows: Vec<Case> = st
-        .store
-        .read(move |c| {
-            let mut stmt = c.prepare(&sql)?;
-            let rows = stmt.query_map(rusqlite::params_from_iter(args), case_from_row)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::from)
-        })
+    let page = crate::listing::Listing::of(CASE_COLS, "cases", caller.space_no)
+        .any_of("status", statuses)
+        .any_of("severity", severities)
+        .any_of("priority", priorities)
+        .when("assignee = ?", q.assignee)
+        .when("EXISTS (SELECT 1 FROM json_each(cases.tags) WHERE json_each.value = ?)", q.tag)
+        .newest_first(&st, q.from, q.to, q.cursor.as_deref(), q.limit, case_from_row, |k| (k.created_at, &k.id))
         .await?;
-    Ok(Json(Page::from_rows(rows, limit, |k| format!("{}:{}", to_micros(k.created_at), k.id))))
+    Ok(Json(page))
 }
 
 /// One case (by id or short id) with its alerts, events, tasks, comments and timeline.
