@@ -390,6 +390,7 @@ fn link_event(c: &Connection, case_id: &str, event_id: &str, by: &str, now_us: i
 
 /// What a case holds by reference: its table, column, limit and timeline entry (names from
 /// this module, never from input).
+#[derive(Clone, Copy)]
 struct Link {
     table: &'static str,
     column: &'static str,
@@ -401,6 +402,25 @@ struct Link {
 impl Link {
     const ALERT: Link = Link { table: "case_alerts", column: "alert_id", max: MAX_CASE_ALERTS, what: "alerts", kind: "alert_attached" };
     const EVENT: Link = Link { table: "case_events", column: "event_id", max: MAX_CASE_EVENTS, what: "events", kind: "event_attached" };
+}
+
+/// Attaches each of `values` once as `l` says: (attached now, already there).
+fn link_all(
+    c: &Connection,
+    case_id: &str,
+    l: Link,
+    values: impl IntoIterator<Item = String>,
+    by: &str,
+    now_us: i64,
+) -> Result<(Vec<String>, Vec<String>), CaseError> {
+    let (mut attached, mut unchanged) = (Vec::new(), Vec::new());
+    for v in values {
+        if attached.contains(&v) || unchanged.contains(&v) {
+            continue;
+        }
+        if link(c, case_id, l, &v, by, now_us)? { attached.push(v) } else { unchanged.push(v) }
+    }
+    Ok((attached, unchanged))
 }
 
 /// Attaches `value` as `l` says; false when it was already attached (nothing changes then).
@@ -453,14 +473,7 @@ pub fn attach_alerts(
     if !errors.is_empty() {
         return Err(CaseError::Invalid(errors));
     }
-    let (mut attached, mut unchanged) = (Vec::new(), Vec::new());
-    for id in ids {
-        if attached.contains(&id) || unchanged.contains(&id) {
-            continue;
-        }
-        if link_alert(c, &case.id, &id, by, now_us)? { attached.push(id) } else { unchanged.push(id) }
-    }
-    Ok((attached, unchanged))
+    link_all(c, &case.id, Link::ALERT, ids, by, now_us)
 }
 
 /// Detaches an alert (id or short id) from a case.
@@ -494,14 +507,7 @@ pub fn attach_events(
     if !errors.is_empty() {
         return Err(CaseError::Invalid(errors));
     }
-    let (mut attached, mut unchanged): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
-    for e in refs.iter().map(|e| e.trim().to_owned()) {
-        if attached.contains(&e) || unchanged.contains(&e) {
-            continue;
-        }
-        if link_event(c, &case.id, &e, by, now_us)? { attached.push(e) } else { unchanged.push(e) }
-    }
-    Ok((attached, unchanged))
+    link_all(c, &case.id, Link::EVENT, refs.iter().map(|e| e.trim().to_owned()), by, now_us)
 }
 
 /// Detaches an event from a case.
