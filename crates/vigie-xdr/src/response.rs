@@ -136,6 +136,11 @@ pub struct RunLabels {
 pub struct Signals {
     /// A playbook run was queued: the runner looks for work.
     pub runs_queued: tokio::sync::Notify,
+    /// Bumped after a commit that queued something for the responder or the notification
+    /// worker (an alert status change, a case, a notification; detection's commits have their
+    /// own signal). They wait on it, not on every commit of the store: an intake's thousands of
+    /// commits a second would otherwise each cost them a read.
+    pub queued: tokio::sync::watch::Sender<u64>,
     /// The responder's checkpoint, sent after each of its commits (what waits for the response
     /// to an alert watches it).
     pub responded: tokio::sync::watch::Sender<i64>,
@@ -163,12 +168,18 @@ impl Signals {
         metrics.register("playbook_runs", "Playbook runs finished, by outcome", run_outcomes.clone());
         Signals {
             runs_queued: tokio::sync::Notify::new(),
+            queued: tokio::sync::watch::channel(0).0,
             responded: tokio::sync::watch::channel(0).0,
             runs_finished: tokio::sync::watch::channel(0).0,
             http: std::sync::OnceLock::new(),
             compiled: std::sync::Mutex::new(std::collections::HashMap::new()),
             run_outcomes,
         }
+    }
+
+    /// Something was queued for the responder or the notification worker (call after the commit).
+    pub fn queued(&self) {
+        self.queued.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// A run finished: counted, and told to whoever waits.

@@ -220,6 +220,7 @@ pub async fn alerts_workflow(
     let (to, comment) = change.read()?;
     let (space_no, by, now) = (caller.space_no, format!("key:{}", caller.key_id), st.clock.now());
     let alert = st.store.write(move |c| change_status(c, space_no, &key, to, comment.as_deref(), &by, now)).await?;
+    st.response.queued();
     Ok(Json(WorkflowAnswer { actions: alert.status.actions(), alert }))
 }
 

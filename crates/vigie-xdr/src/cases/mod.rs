@@ -172,6 +172,7 @@ pub async fn cases_create(
             Ok::<_, ApiError>(detail(c, space_no, case, now)?)
         })
         .await?;
+    st.response.queued();
     Ok((StatusCode::CREATED, Json(d)))
 }
 

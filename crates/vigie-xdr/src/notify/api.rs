@@ -383,5 +383,6 @@ pub async fn notifications_retry(
             Ok(fetch_detail(c, space_no, &id)?)
         })
         .await?;
+    st.response.queued();
     Ok((StatusCode::ACCEPTED, Json(d)))
 }

@@ -46,7 +46,7 @@ pub async fn prune_log(st: &XdrState) -> Result<usize, StoreError> {
 pub async fn run(st: XdrState, shutdown: CancellationToken) {
     let n = st.notify.clone();
     let permits = Arc::new(tokio::sync::Semaphore::new(n.concurrency.max(1)));
-    let mut commits = st.store.commit_signal();
+    let mut commits = st.response.queued.subscribe();
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut next_prune = tokio::time::Instant::now();
     let mut pruning: Option<tokio::task::JoinHandle<()>> = None;

@@ -342,7 +342,7 @@ impl Actions for XdrActions {
             .write(move |c| crate::cases::create(c, &ids, space_no, spec, &by, now).map_err(vigie_core::http::ApiError::from))
             .await
             .map_err(api_err)?;
-        self.st.response.runs_queued.notify_one();
+        self.st.response.queued();
         serde_json::to_value(&case).map_err(|e| ActionError::permanent(e.to_string()))
     }
 
@@ -356,6 +356,7 @@ impl Actions for XdrActions {
             })
             .await
             .map_err(api_err)?;
+        self.st.response.queued();
         serde_json::to_value(&alert).map_err(|e| ActionError::permanent(e.to_string()))
     }
 

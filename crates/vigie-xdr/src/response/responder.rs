@@ -40,13 +40,14 @@ pub struct Responded {
     pub runs: usize,
 }
 
-/// Runs the responder until `shutdown`: a batch whenever a commit may have queued something, a
-/// safety tick every 5 s, a second's rest after a failure.
+/// Runs the responder until `shutdown`: a batch whenever detection committed or something was
+/// queued (`Signals::queued`), a safety tick every 5 s, a second's rest after a failure.
 pub async fn run(st: XdrState, shutdown: CancellationToken) {
-    let mut commits = st.store.commit_signal();
+    let (mut queued, mut detected) = (st.response.queued.subscribe(), st.detected.subscribe());
     loop {
         let pause = match respond_once(&st).await {
-            Ok(r) if r.entries as i64 == BATCH => continue,
+            // A batch may have queued more (the cases its rules opened): look again at once.
+            Ok(r) if r.entries > 0 => continue,
             Ok(_) => None,
             Err(e) => {
                 tracing::warn!(error = %e, "the responder failed; retrying in a second");
@@ -61,7 +62,8 @@ pub async fn run(st: XdrState, shutdown: CancellationToken) {
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = commits.changed() => {}
+            _ = queued.changed() => {}
+            _ = detected.changed() => {}
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
         }
     }
@@ -103,6 +105,8 @@ pub async fn respond_once(st: &XdrState) -> Result<Responded, StoreError> {
         .await?;
     if let Some(last) = last {
         announce(&st.response, last, done.runs);
+        // Notifications the rules queued.
+        st.response.queued();
     }
     Ok(done)
 }

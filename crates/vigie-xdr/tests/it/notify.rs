@@ -118,15 +118,19 @@ async fn space_no(x: &TestXdr, name: &str) -> i64 {
     x.count(&format!("SELECT no FROM spaces WHERE name = '{name}'"))
 }
 
-/// Queues an alert's notifications as the responder does; how many were queued.
+/// Queues an alert's notifications as the responder does (then tells the worker, as it does);
+/// how many were queued.
 async fn enqueue(x: &TestXdr, space_no: i64, ctx: Value, channel: Option<&str>) -> usize {
     let (ids, now) = (x.state.ids.clone(), vigie_core::clock::to_micros(chrono::Utc::now()));
     let channel = channel.map(str::to_owned);
-    x.state
+    let n = x
+        .state
         .store
         .write(move |c| vigie_xdr::notify::enqueue_for_alert(c, &ids, space_no, &ctx, channel.as_deref(), now))
         .await
-        .expect("enqueue")
+        .expect("enqueue");
+    x.state.response.queued();
+    n
 }
 
 async fn create(x: &TestXdr, key: &str, body: Value) -> Value {
