@@ -324,7 +324,12 @@ impl<T> Page<T> {
     }
 }
 
-/// The authenticated caller, taken from `Authorization: Bearer …`.
+/// The cookie of the console of the half with users (the firewall); it holds a login token.
+pub const SESSION_COOKIE: &str = "vigie_session";
+
+/// The authenticated caller, taken from `Authorization: Bearer …`, or else from the console's
+/// session cookie — then a request that changes something must carry the session's CSRF token
+/// in `X-CSRF-Token` (403 `csrf_failed` without it).
 impl<S> FromRequestParts<S> for Principal
 where
     Auth: FromRef<S>,
@@ -334,9 +339,34 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let auth = Auth::from_ref(state);
-        let token = bearer(parts).ok_or(AuthError::MissingCredentials)?;
-        Ok(auth.authenticate(token).await?)
+        if let Some(token) = bearer(parts) {
+            return Ok(auth.authenticate(token).await?);
+        }
+        if crate::console::has_authorization(&parts.headers) {
+            return Err(AuthError::MissingCredentials.into());
+        }
+        let session = crate::console::cookie(&parts.headers, SESSION_COOKIE).ok_or(AuthError::MissingCredentials)?;
+        if !crate::console::is_safe(&parts.method) {
+            let presented = crate::console::presented_csrf(&parts.headers).unwrap_or("");
+            if !auth.csrf().check(session, presented) {
+                return Err(csrf_failed());
+            }
+        }
+        // A console session is a login token, never an API token.
+        if session.starts_with("vgt_") {
+            return Err(AuthError::InvalidToken.into());
+        }
+        Ok(auth.authenticate(session).await?)
     }
+}
+
+/// 403 for a cookie-authenticated write without its session's CSRF token.
+pub fn csrf_failed() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "csrf_failed",
+        "this request came with the console's session cookie but without its CSRF token (X-CSRF-Token); reload the page and try again",
+    )
 }
 
 impl Principal {
@@ -411,8 +441,13 @@ pub fn path_id(raw: &str, what: &str) -> Result<uuid::Uuid, ApiError> {
 pub async fn json_errors(req: Request, next: axum::middleware::Next) -> Response {
     let resp = next.run(req).await;
     let status = resp.status();
-    let is_json = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+    // JSON is the API's shape; HTML is a console page that says what went wrong itself.
+    let is_shaped = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_shaped {
         return resp;
     }
     let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();

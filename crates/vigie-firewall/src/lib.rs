@@ -13,6 +13,7 @@
 //! [`policy::PolicyCache`]).
 #![warn(missing_docs)]
 
+pub mod console;
 pub mod events;
 pub mod interactions;
 pub mod model;

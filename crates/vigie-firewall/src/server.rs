@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use vigie_core::auth::{Auth, AuthSettings};
 use vigie_core::clock::SharedClock;
 use vigie_core::db::StoreOptions;
-use vigie_core::http::{BearerAuth, ErrorBody, json_errors, method_not_allowed, route_not_found};
+use vigie_core::http::{BearerAuth, ErrorBody, json_errors, method_not_allowed};
 use vigie_core::ids::IdGen;
 use vigie_core::metrics::{Metrics, metrics_handler, track};
 use vigie_core::secrets::MasterKey;
@@ -221,7 +221,8 @@ pub fn app(state: FirewallState) -> Router {
     let (router, doc) = split(state.settings.max_text_bytes);
     let doc = Arc::new(doc.to_pretty_json().unwrap_or_default());
     router
-        .fallback(route_not_found)
+        .merge(crate::console::router())
+        .fallback(crate::console::not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(doc))
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -287,6 +287,8 @@ struct KeyRow {
 
 /// How long an authenticated key is trusted without a database read.
 const CACHE_FOR: Duration = Duration::from_secs(30);
+/// The XDR console's session cookie.
+pub const SESSION_COOKIE: &str = "vigie_xdr_session";
 /// The key prefix.
 pub const KEY_PREFIX: &str = "vxk_";
 
@@ -547,6 +549,90 @@ impl Keys {
         Ok(key)
     }
 
+    /// Opens a console session for `key` (the key itself is checked as `authenticate` does; a key
+    /// that can only send events is refused): the token for the session cookie, valid `ttl`.
+    pub async fn open_session(&self, key: &str, ttl: chrono::Duration) -> Result<(String, Caller), ApiError> {
+        let caller = self.authenticate(key).await?;
+        if caller.scopes.iter().all(|s| *s == Scope::EventsWrite) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this key can only send events; log in with a key that can read (alerts_read, events_read, admin…)",
+            ));
+        }
+        let token = vigie_core::console::random_token();
+        let (h, key_id, now) = (hex(&hash(&token)), caller.key_id.to_string(), self.clock.now());
+        let (at, until) = (to_micros(now), to_micros(now + ttl));
+        self.store
+            .write(move |c| {
+                // Expired sessions go when someone logs in: the table stays as small as its use.
+                c.execute("DELETE FROM console_sessions WHERE expires_at <= ?1", [at])?;
+                c.execute(
+                    "INSERT INTO console_sessions (hash, key_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![h, key_id, at, until],
+                )?;
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .map_err(ApiError::internal)?;
+        Ok((token, caller))
+    }
+
+    /// The caller of a console session: 401 for an unknown, expired or logged-out session, or one
+    /// whose key was revoked or expired.
+    pub async fn session(&self, token: &str) -> Result<Caller, ApiError> {
+        let h = hash(&format!("session:{token}"));
+        let now = self.clock.now();
+        let (cached, generation) = self.cached(&h);
+        let caller = match cached {
+            Some(c) => c,
+            None => {
+                let (hx, sealer, now_us) = (hex(&hash(token)), self.sealer.clone(), to_micros(now));
+                let found = self
+                    .store
+                    .read(move |c| {
+                        let key_hash: Option<String> = c
+                            .prepare_cached(
+                                "SELECT k.hash FROM console_sessions s JOIN api_keys k ON k.id = s.key_id \
+                                 WHERE s.hash = ?1 AND s.expires_at > ?2 AND k.revoked_at IS NULL",
+                            )?
+                            .query_row(params![hx, now_us], |r| r.get(0))
+                            .optional()?;
+                        match key_hash {
+                            Some(kh) => lookup(c, &kh, &sealer),
+                            None => Ok(None),
+                        }
+                    })
+                    .await
+                    .map_err(|e: StoreError| ApiError::internal(e))?;
+                let Some((caller, _)) = found else {
+                    return Err(unauthorized("your console session has ended; log in again"));
+                };
+                self.remember(h, &caller, generation);
+                caller
+            }
+        };
+        if caller.expires_at.is_some_and(|t| t <= to_micros(now)) {
+            return Err(unauthorized("the key of this console session has expired; log in with another"));
+        }
+        self.admit(caller.key_id)?;
+        Ok(caller)
+    }
+
+    /// Ends a console session (log out); its cookie stops working at once.
+    pub async fn close_session(&self, token: &str) -> Result<(), ApiError> {
+        let hx = hex(&hash(token));
+        self.store
+            .write(move |c| c.execute("DELETE FROM console_sessions WHERE hash = ?1", [hx]).map_err(StoreError::from))
+            .await
+            .map_err(ApiError::internal)?;
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.entries.clear();
+            cache.generation += 1;
+        }
+        Ok(())
+    }
+
     /// The cached caller of a key hash, if fresh, and the cache's generation now.
     fn cached(&self, h: &[u8; 32]) -> (Option<Caller>, Option<u64>) {
         match self.cache.lock() {
@@ -780,6 +866,20 @@ where
         // The other products' forms (a header of their own, a Basic password, the URL) are for
         // sending events only: a key in a URL ends up in proxy and access logs, so reading and
         // administration take a bearer token alone.
+        if bearer_key(parts).is_none()
+            && !vigie_core::console::has_authorization(&parts.headers)
+            && let Some(session) = vigie_core::console::cookie(&parts.headers, SESSION_COOKIE)
+        {
+            // The console: its session cookie, and for a change the session's CSRF token.
+            if !vigie_core::console::is_safe(&parts.method)
+                && !st.csrf.check(session, vigie_core::console::presented_csrf(&parts.headers).unwrap_or(""))
+            {
+                return Err(vigie_core::http::csrf_failed());
+            }
+            let caller = st.keys.session(session).await?;
+            caller.require(S::SCOPE)?;
+            return Ok(Authorized(caller, std::marker::PhantomData));
+        }
         let key = if S::SCOPE == Scope::EventsWrite {
             presented_key(parts).ok_or_else(|| {
                 unauthorized(

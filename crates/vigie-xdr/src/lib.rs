@@ -10,6 +10,7 @@
 pub mod alerts;
 pub mod cases;
 pub mod compat;
+pub mod console;
 pub mod content;
 pub mod detect;
 pub mod facts;

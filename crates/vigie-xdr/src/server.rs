@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vigie_core::clock::SharedClock;
 use vigie_core::db::StoreOptions;
-use vigie_core::http::{BearerAuth, json_errors, method_not_allowed, route_not_found};
+use vigie_core::http::{BearerAuth, json_errors, method_not_allowed};
 use vigie_core::ids::IdGen;
 use vigie_core::metrics::{Metrics, metrics_handler, track};
 use vigie_core::secrets::{MasterKey, SecretBox};
@@ -84,6 +84,7 @@ pub const MIGRATIONS: &[vigie_core::db::Migration] = &[
     vigie_core::db::Migration { name: "xdr_006_cases", sql: include_str!("../migrations/xdr_006_cases.sql") },
     vigie_core::db::Migration { name: "xdr_007_notify", sql: include_str!("../migrations/xdr_007_notify.sql") },
     vigie_core::db::Migration { name: "xdr_008_response", sql: include_str!("../migrations/xdr_008_response.sql") },
+    vigie_core::db::Migration { name: "xdr_009_console", sql: include_str!("../migrations/xdr_009_console.sql") },
 ];
 
 /// Opens the XDR's store (running migrations) and builds its state.
@@ -122,6 +123,8 @@ pub fn open(opts: XdrOptions, clock: SharedClock) -> Result<XdrState, StoreError
         playbook_files: Some(opts.data_dir.join("playbooks")),
         allow_private_destinations: opts.allow_private_destinations,
         notify: Arc::new(notifier),
+        csrf: vigie_core::console::CsrfKey::new(key.derive("vigie/console-csrf/v1")),
+        secure_cookies: false,
     })
 }
 
@@ -211,7 +214,8 @@ pub fn app(state: XdrState) -> Router {
     router
         // HEC senders also post to the collector's root.
         .route("/services/collector", axum::routing::post(compat::hec_event))
-        .fallback(route_not_found)
+        .merge(crate::console::router())
+        .fallback(crate::console::not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(doc))
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -51,6 +51,10 @@ pub struct XdrState {
     pub allow_private_destinations: bool,
     /// Notifications: the channel-secret sealer, the HTTP client and the retry schedule.
     pub notify: Arc<crate::notify::Notifier>,
+    /// The console's CSRF tokens.
+    pub csrf: vigie_core::console::CsrfKey,
+    /// Whether the console's cookies are marked `Secure` (served over HTTPS).
+    pub secure_cookies: bool,
 }
 
 impl XdrState {

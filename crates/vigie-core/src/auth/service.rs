@@ -88,6 +88,7 @@ pub(super) struct Inner {
     pub(super) store: Store,
     clock: SharedClock,
     jwt_key: [u8; 32],
+    csrf: crate::console::CsrfKey,
     pub(super) settings: AuthSettings,
     /// Resolved tokens, and a generation bumped by every invalidation: a resolution that raced
     /// with a revocation is not cached.
@@ -125,6 +126,7 @@ impl Auth {
             store,
             clock,
             jwt_key: key.derive("vigie/login-token/v1"),
+            csrf: crate::console::CsrfKey::new(key.derive("vigie/console-csrf/v1")),
             settings,
             cache: Mutex::new((0, HashMap::new())),
             failures: Mutex::new(HashMap::new()),
@@ -165,6 +167,16 @@ impl Auth {
     pub(super) async fn argon<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, AuthError> {
         let _permit = self.0.hashing.acquire().await.map_err(|_| StoreError::Closed)?;
         tokio::task::spawn_blocking(work).await.map_err(|e| AuthError::Store(StoreError::Commit(format!("password hashing failed: {e}"))))
+    }
+
+    /// The key of the console's CSRF tokens (a login token in the session cookie is the session).
+    pub fn csrf(&self) -> &crate::console::CsrfKey {
+        &self.0.csrf
+    }
+
+    /// How long a login token lasts (the console's cookie lasts as long).
+    pub fn session_ttl(&self) -> Duration {
+        self.0.settings.session_ttl
     }
 
     /// Resolves a bearer token (an API token `vgt_…` or a login token) to its principal.

@@ -3,6 +3,14 @@
 mod alerts;
 mod cases;
 mod compat;
+mod console;
+mod console_alerts;
+mod console_cases;
+mod console_dashboard;
+mod console_events;
+mod console_playbooks;
+mod console_rules;
+mod console_settings;
 mod detect;
 mod intake;
 mod matrix;
