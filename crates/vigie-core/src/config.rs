@@ -21,6 +21,9 @@ pub struct RawConfig {
     pub xdr_addr: Option<String>,
     /// Allow webhooks to private or loopback addresses.
     pub allow_private_webhooks: Option<bool>,
+    /// Mark the consoles' cookies `Secure` (the consoles are served over HTTPS, e.g. behind a
+    /// TLS-terminating proxy).
+    pub secure_cookies: Option<bool>,
     /// Name of the tenant created on first start.
     pub tenant_name: Option<String>,
     /// E-mail of the admin created on first start.
@@ -106,6 +109,7 @@ impl RawConfig {
             firewall_addr,
             xdr_addr,
             allow_private_webhooks,
+            secure_cookies,
             tenant_name,
             admin_email,
             admin_password,
@@ -161,6 +165,8 @@ pub struct Config {
     pub xdr_addr: SocketAddr,
     /// Whether webhooks may target private addresses.
     pub allow_private_webhooks: bool,
+    /// Whether the consoles' cookies are marked `Secure`.
+    pub secure_cookies: bool,
     /// First tenant's name.
     pub tenant_name: String,
     /// First admin's e-mail.
@@ -335,6 +341,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigProblem>> {
         firewall_addr,
         xdr_addr,
         allow_private_webhooks: raw.allow_private_webhooks.unwrap_or(false),
+        secure_cookies: raw.secure_cookies.unwrap_or(false),
         tenant_name,
         admin_email,
         admin_password: raw.admin_password,

@@ -1,7 +1,8 @@
 //! The web console's session plumbing, shared by both halves: the session cookie, and the CSRF
 //! token every state-changing request made with that cookie must carry.
 //!
-//! A console session is a cookie (`HttpOnly`, `SameSite=Strict`, path `/`). Its CSRF token is an
+//! A console session is a cookie (`HttpOnly`, `SameSite=Lax` so that a link from an e-mail
+//! opens the page logged in, path `/`). Its CSRF token is an
 //! HMAC of the session under a key of the half ([`CsrfKey`]): nothing to store, different for
 //! every session, and useless without the session itself. A request authenticated by the cookie
 //! whose method is not GET/HEAD/OPTIONS needs the token in the `X-CSRF-Token` header (the
@@ -19,8 +20,11 @@ use subtle::ConstantTimeEq;
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// The form field of the plain HTML forms that carry a CSRF token.
 pub const CSRF_FIELD: &str = "_csrf";
-/// The cookie that holds the login form's CSRF token before there is a session.
+/// The cookie that holds the firewall's login form CSRF token before there is a session (each
+/// half names its own: both may be open on one host, and ports do not separate cookies).
 pub const LOGIN_CSRF_COOKIE: &str = "vigie_login_csrf";
+/// The XDR login form's CSRF cookie.
+pub const XDR_LOGIN_CSRF_COOKIE: &str = "vigie_xdr_login_csrf";
 
 /// The key CSRF tokens are derived with (one per half, from its master key).
 #[derive(Clone)]
@@ -88,13 +92,15 @@ pub fn presented_csrf(headers: &HeaderMap) -> Option<&str> {
 /// (set it when the console is served over HTTPS).
 pub fn set_cookie(name: &str, value: &str, max_age_secs: i64, secure: bool) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
-    let v = format!("{name}={value}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Strict{secure}");
+    // Lax: a link followed from elsewhere (a notification e-mail) carries the session, a form
+    // posted from elsewhere does not; and every change needs the CSRF token besides.
+    let v = format!("{name}={value}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax{secure}");
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("vigie_invalid=; Max-Age=0"))
 }
 
 /// A `Set-Cookie` value that removes the cookie `name`.
 pub fn clear_cookie(name: &str) -> HeaderValue {
-    HeaderValue::from_str(&format!("{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"))
+    HeaderValue::from_str(&format!("{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"))
         .unwrap_or_else(|_| HeaderValue::from_static("vigie_invalid=; Max-Age=0"))
 }
 
@@ -108,9 +114,10 @@ pub fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
-/// Whether the login form's CSRF field matches its cookie (double submit, constant-time).
-pub fn login_csrf_ok(headers: &HeaderMap, field: &str) -> bool {
-    match cookie(headers, LOGIN_CSRF_COOKIE) {
+/// Whether the login form's CSRF field matches its cookie `name` (double submit,
+/// constant-time).
+pub fn login_csrf_ok(headers: &HeaderMap, name: &str, field: &str) -> bool {
+    match cookie(headers, name) {
         Some(c) => c.len() == field.len() && !field.is_empty() && bool::from(c.as_bytes().ct_eq(field.as_bytes())),
         None => false,
     }
@@ -144,9 +151,10 @@ mod tests {
     fn the_login_form_token_must_match_its_cookie() {
         let mut h = HeaderMap::new();
         h.insert(header::COOKIE, HeaderValue::from_static("vigie_login_csrf=abc"));
-        assert!(login_csrf_ok(&h, "abc"));
-        assert!(!login_csrf_ok(&h, "abd"));
-        assert!(!login_csrf_ok(&h, ""));
-        assert!(!login_csrf_ok(&HeaderMap::new(), "abc"));
+        assert!(login_csrf_ok(&h, LOGIN_CSRF_COOKIE, "abc"));
+        assert!(!login_csrf_ok(&h, LOGIN_CSRF_COOKIE, "abd"));
+        assert!(!login_csrf_ok(&h, LOGIN_CSRF_COOKIE, ""));
+        assert!(!login_csrf_ok(&h, XDR_LOGIN_CSRF_COOKIE, "abc"));
+        assert!(!login_csrf_ok(&HeaderMap::new(), LOGIN_CSRF_COOKIE, "abc"));
     }
 }

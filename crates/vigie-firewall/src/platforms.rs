@@ -138,7 +138,7 @@ pub mod routes {
         OpenApiRouter::new().routes(routes!(platforms_list, platforms_create)).routes(routes!(platforms_get, platforms_update))
     }
 
-    async fn all(st: &FirewallState, tenant: uuid::Uuid) -> Result<Vec<Platform>, ApiError> {
+    pub(crate) async fn all(st: &FirewallState, tenant: uuid::Uuid) -> Result<Vec<Platform>, ApiError> {
         Ok(merged(st.store.read(move |c| tenant_rows(c, tenant)).await?))
     }
 

@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use vigie_core::auth::{Auth, AuthSettings};
 use vigie_core::clock::SharedClock;
 use vigie_core::db::StoreOptions;
-use vigie_core::http::{BearerAuth, ErrorBody, json_errors, method_not_allowed};
+use vigie_core::http::{BearerAuth, ErrorBody, json_errors};
 use vigie_core::ids::IdGen;
 use vigie_core::metrics::{Metrics, metrics_handler, track};
 use vigie_core::secrets::MasterKey;
@@ -61,7 +61,7 @@ impl FirewallOptions {
             store: StoreOptions { durability: c.durability, max_batch: c.write_batch_max, ..StoreOptions::default() },
             event_source: c.event_source.clone(),
             secret_key: c.secret_key.clone(),
-            auth: AuthSettings::default(),
+            auth: AuthSettings { secure_cookies: c.secure_cookies, ..AuthSettings::default() },
             max_text_bytes: c.max_text_bytes,
             webhooks: webhook_settings(c),
         }
@@ -84,6 +84,7 @@ pub const MIGRATIONS: &[vigie_core::db::Migration] = &[
     vigie_core::auth::MIGRATIONS[0],
     vigie_core::db::Migration { name: "fw_001_firewall", sql: include_str!("../migrations/fw_001_firewall.sql") },
     vigie_webhook::MIGRATIONS[0],
+    vigie_core::auth::MIGRATIONS[1],
 ];
 
 /// Opens the firewall's store (running migrations) and builds its state.
@@ -223,7 +224,7 @@ pub fn app(state: FirewallState) -> Router {
     router
         .merge(crate::console::router())
         .fallback(crate::console::not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(crate::console::method_not_allowed)
         .layer(Extension(doc))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(json_errors))

@@ -2,7 +2,8 @@
 // - <time datetime> shown in the browser's time zone;
 // - <form data-api="/api/v1/..."> sent to the JSON API (with the session's CSRF token), the
 //   API's validation errors shown beside the fields they name;
-// - <button data-api> for one-click actions (workflow buttons, Test, enable);
+// - <button data-api> for one-click actions (workflow buttons, Test, enable); a form's submit
+//   button with data-submit-api sends the form's fields to another endpoint (Backtest);
 // - [data-refresh] fragments reloaded on a timer (dashboards), [data-autosubmit] filter forms;
 // - [data-copy] buttons.
 (function () {
@@ -44,7 +45,8 @@
   }
 
   // The form's fields as the JSON the API takes. data-type on a field: number, int, bool,
-  // json, list (comma or newline separated; or checkboxes sharing a name), lines; data-empty:
+  // json, list (comma or newline separated; or checkboxes sharing a name), lines, values (one
+  // value as a string, or a list when it holds commas: a policy condition's value); data-empty:
   // "null" sends null for an empty field, "keep" sends "", otherwise it is left out.
   function formJson(form) {
     var out = {};
@@ -78,6 +80,8 @@
         value = v.split(/[\n,]/).map(function (s) { return s.trim(); }).filter(Boolean);
       } else if (t === 'lines') {
         value = v.split('\n').map(function (s) { return s.trim(); }).filter(Boolean);
+      } else if (t === 'values') {
+        value = v.indexOf(',') < 0 ? v.trim() : v.split(',').map(function (s) { return s.trim(); }).filter(Boolean);
       } else if (t === 'datetime') {
         var d = new Date(v);
         if (isNaN(d.getTime())) throw new FieldProblem(el.name, 'a date and time is expected');
@@ -86,7 +90,15 @@
       setPath(out, el.name, value);
     });
     Object.keys(lists).forEach(function (k) { setPath(out, k, lists[k]); });
-    return out;
+    return compact(out);
+  }
+
+  // Lists without holes: an optional row left empty (a select at actions.1 with nothing chosen)
+  // is dropped rather than sent as null.
+  function compact(v) {
+    if (Array.isArray(v)) return v.filter(function () { return true; }).map(compact);
+    if (v && typeof v === 'object') Object.keys(v).forEach(function (k) { v[k] = compact(v[k]); });
+    return v;
   }
 
   function clearErrors(form) {
@@ -178,7 +190,26 @@
     }
   }
 
+  function endedSession(res) {
+    if (!res.redirected) return false;
+    try { return new URL(res.url).pathname === '/login'; } catch (e) { return false; }
+  }
+
+  // A 401 means "log in again" only on a page with a session and for an ended session; other
+  // 401s (an invitation that expired) are errors to show.
+  function sessionEnded(r) {
+    if (r.status !== 401 || !csrf()) return false;
+    var code = r.data && r.data.code;
+    return !code || ['missing_credentials', 'invalid_credentials', 'token_expired', 'unauthorized'].indexOf(code) >= 0;
+  }
+
+  function sameOrigin(url) {
+    try { return new URL(url, location.href).origin === location.origin; } catch (e) { return false; }
+  }
+
   function call(method, url, body) {
+    // The CSRF token never leaves this origin.
+    if (!sameOrigin(url)) return Promise.reject(new Error('refused to send a request to another site'));
     var headers = { 'Accept': 'application/json, text/html', 'X-CSRF-Token': csrf() };
     var init = { method: method, headers: headers, credentials: 'same-origin' };
     if (body !== undefined && method !== 'GET') {
@@ -186,6 +217,9 @@
       init.body = JSON.stringify(body);
     }
     return fetch(url, init).then(function (res) {
+      // A page route whose session ended answers a redirect to the login page: log in again
+      // rather than show the login form inside a result box.
+      if (endedSession(res)) return { ok: false, status: 401, data: {}, isHtml: false };
       var ct = res.headers.get('content-type') || '';
       var isHtml = ct.indexOf('text/html') === 0;
       var read = ct.indexOf('json') >= 0 ? res.json() : res.text();
@@ -197,7 +231,10 @@
     location.href = '/login?next=' + encodeURIComponent(location.pathname + location.search);
   }
 
-  function submitForm(form) {
+  // A submit button with data-submit-api sends the form there instead (its own data-method and
+  // data-then): a Backtest button beside Save sends the same fields to another endpoint.
+  function submitForm(form, submitter) {
+    var via = submitter && submitter.dataset && submitter.dataset.submitApi ? submitter : null;
     clearErrors(form);
     var body;
     try { body = formJson(form); } catch (e) {
@@ -207,15 +244,15 @@
     if (form.dataset.wrap) { var w = {}; w[form.dataset.wrap] = body; body = w; }
     var buttons = form.querySelectorAll('button[type="submit"], button:not([type])');
     buttons.forEach(function (b) { b.setAttribute('aria-busy', 'true'); b.disabled = true; });
-    var method = (form.dataset.method || 'POST').toUpperCase();
-    call(method, fill(form.dataset.api, body), body).then(function (r) {
+    var method = ((via || form).dataset.method || 'POST').toUpperCase();
+    call(method, fill(via ? via.dataset.submitApi : form.dataset.api, body), body).then(function (r) {
       buttons.forEach(function (b) { b.removeAttribute('aria-busy'); b.disabled = false; });
-      if (r.status === 401) { loginAgain(); return; }
+      if (sessionEnded(r)) { loginAgain(); return; }
       if (!r.ok) {
         showErrors(form, typeof r.data === 'object' ? r.data : { error: 'The request failed (' + r.status + ').' });
         return;
       }
-      after(form, r.data, r.isHtml);
+      after(via || form, r.data, r.isHtml);
     }).catch(function (e) {
       buttons.forEach(function (b) { b.removeAttribute('aria-busy'); b.disabled = false; });
       showErrors(form, { error: 'The server could not be reached: ' + e.message });
@@ -234,7 +271,7 @@
     call((btn.dataset.method || 'POST').toUpperCase(), btn.dataset.api, body === undefined ? {} : body).then(function (r) {
       btn.removeAttribute('aria-busy');
       btn.disabled = false;
-      if (r.status === 401) { loginAgain(); return; }
+      if (sessionEnded(r)) { loginAgain(); return; }
       if (!r.ok) {
         var msg = (r.data && r.data.error) || ('The request failed (' + r.status + ').');
         if (status) { status.textContent = msg; status.className = 'action-status form-error'; } else { window.alert(msg); }
@@ -256,7 +293,7 @@
       var toggle = document.querySelector('[data-refresh-toggle]');
       if (toggle && !toggle.checked) return;
       fetch(el.dataset.refresh, { credentials: 'same-origin', headers: { 'Accept': 'text/html' } }).then(function (res) {
-        if (res.status === 401) { loginAgain(); return null; }
+        if (res.status === 401 || endedSession(res)) { loginAgain(); return null; }
         return res.ok ? res.text() : null;
       }).then(function (html) {
         if (html == null) return;
@@ -271,7 +308,7 @@
     root.querySelectorAll('form[data-api]').forEach(function (form) {
       if (form.dataset.wired) return;
       form.dataset.wired = '1';
-      form.addEventListener('submit', function (ev) { ev.preventDefault(); submitForm(form); });
+      form.addEventListener('submit', function (ev) { ev.preventDefault(); submitForm(form, ev.submitter); });
     });
     root.querySelectorAll('button[data-api]').forEach(function (btn) {
       if (btn.dataset.wired) return;

@@ -1,5 +1,5 @@
 //! The default content a new space gets (ARCHITECTURE.md, "Default content"): the rules, the
-//! case template and the playbook, installed in `ensure_space`'s transaction.
+//! case template, the playbook and the dashboard, installed in `ensure_space`'s transaction.
 use rusqlite::Connection;
 use vigie_core::StoreError;
 use vigie_core::ids::IdGen;
@@ -10,5 +10,6 @@ pub fn install(c: &Connection, space_no: i64, enabled: bool, now_us: i64, ids: &
     let rules = crate::rules::install_defaults(c, space_no, enabled, now_us, ids)?;
     crate::cases::install_default_templates(c, space_no, now_us, ids)?;
     crate::playbooks::install_defaults(c, space_no, enabled, now_us, ids)?;
+    crate::dashboards::install_default(c, space_no, now_us, ids)?;
     Ok(rules)
 }

@@ -592,11 +592,77 @@ enum Node {
     Test(usize, usize),
 }
 
+/// Ids below this are remembered in a vector (the dictionary's ids are dense from 1), others
+/// in a map: a lookup per event and test must cost next to nothing.
+const DENSE_IDS: i64 = 1 << 20;
+
+/// What is known of each id, once computed.
+struct IdCache<T: Copy> {
+    dense: Vec<Option<T>>,
+    sparse: HashMap<i64, T>,
+}
+
+impl<T: Copy> IdCache<T> {
+    fn new() -> Self {
+        IdCache { dense: Vec::new(), sparse: HashMap::new() }
+    }
+
+    fn get(&self, id: i64) -> Option<T> {
+        if (0..DENSE_IDS).contains(&id) { self.dense.get(id as usize).copied().flatten() } else { self.sparse.get(&id).copied() }
+    }
+
+    fn put(&mut self, id: i64, v: T) {
+        if (0..DENSE_IDS).contains(&id) {
+            let i = id as usize;
+            if self.dense.len() <= i {
+                self.dense.resize(i + 1, None);
+            }
+            self.dense[i] = Some(v);
+        } else {
+            self.sparse.insert(id, v);
+        }
+    }
+}
+
+/// A hasher for group keys: fact ids and bin starts, which the dictionary and the clock give
+/// (no one chooses them to collide), so the multiply-rotate of rustc's FxHash is enough and
+/// far cheaper than SipHash per event.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+        for b in chunks.remainder() {
+            self.write_u64(u64::from(*b));
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn write_usize(&mut self, x: usize) {
+        self.write_u64(x as u64);
+    }
+}
+
+type GroupMap = HashMap<[i64; 4], Vec<Acc>, std::hash::BuildHasherDefault<IdHasher>>;
+
 struct TestCache {
     fields: Fields,
     matcher: Matcher,
     name: String,
-    seen: HashMap<i64, bool>,
+    seen: IdCache<bool>,
 }
 
 struct Decoder<'c> {
@@ -633,7 +699,7 @@ fn node(e: &Expr, cols: &mut Vec<usize>, tests: &mut Vec<TestCache>) -> Result<N
             };
             let mut fields = Fields::new();
             let matcher = Matcher::compile(Some(e), &mut fields).map_err(StoreError::Invalid)?;
-            tests.push(TestCache { fields, matcher, name: t.field.clone(), seen: HashMap::new() });
+            tests.push(TestCache { fields, matcher, name: t.field.clone(), seen: IdCache::new() });
             Node::Test(col, tests.len() - 1)
         }
     })
@@ -661,7 +727,7 @@ fn eval(n: &Node, ids: &[i64], tests: &mut [TestCache], d: &mut Decoder<'_>) -> 
         Node::Test(col, t) => {
             let id = ids[*col];
             let cache = &mut tests[*t];
-            if let Some(&b) = cache.seen.get(&id) {
+            if let Some(b) = cache.seen.get(id) {
                 return Ok(b);
             }
             let mut event = serde_json::Map::new();
@@ -669,7 +735,7 @@ fn eval(n: &Node, ids: &[i64], tests: &mut [TestCache], d: &mut Decoder<'_>) -> 
                 event.insert(cache.name.clone(), d.value(id)?);
             }
             let b = cache.matcher.matches(&cache.fields.record(&event));
-            cache.seen.insert(id, b);
+            cache.seen.put(id, b);
             b
         }
     })
@@ -682,156 +748,202 @@ enum Acc {
     Num { sum: f64, n: u64, min: Option<f64>, max: Option<f64> },
 }
 
+/// One query's first `stats` being aggregated over facts: its filter (the query's filter and
+/// leading `where`s), the facets it reads, and its groups so far.
+struct Pass<'q> {
+    aggs: &'q [vigie_query::ast::Agg],
+    by: &'q [Key],
+    /// The facets read, in the order of `ids`.
+    cols: Vec<usize>,
+    tests: Vec<TestCache>,
+    filter: Option<Node>,
+    /// Per group key: the column of its facet, or the width of its time bin.
+    keys: Vec<Result<usize, i64>>,
+    /// Per aggregation: the column of its field.
+    agg_cols: Vec<Option<usize>>,
+    /// Per id of an aggregated field: whether it is present, and its number.
+    present: IdCache<(bool, Option<f64>)>,
+    groups: GroupMap,
+    /// The current fact's ids of `cols`.
+    ids: Vec<i64>,
+}
+
+impl<'q> Pass<'q> {
+    fn new(q: &'q Query) -> Result<Pass<'q>, StoreError> {
+        let mut conds: Vec<&Expr> = q.filter.iter().collect();
+        let mut aggs_by = None;
+        for s in &q.stages {
+            match s {
+                Stage::Where { cond, window: None } => conds.push(cond),
+                Stage::Stats { aggs, by } => {
+                    aggs_by = Some((aggs, by));
+                    break;
+                }
+                _ => break,
+            }
+        }
+        let (aggs, by) = aggs_by.ok_or_else(|| StoreError::Invalid("facts answer a stats query".into()))?;
+        let mut cols: Vec<usize> = Vec::new();
+        let mut tests = Vec::new();
+        let filter = match conds.len() {
+            0 => None,
+            _ => Some(Node::And(conds.iter().map(|e| node(e, &mut cols, &mut tests)).collect::<Result<_, _>>()?)),
+        };
+        let col_of = |cols: &mut Vec<usize>, f: usize| match cols.iter().position(|c| *c == f) {
+            Some(p) => p,
+            None => {
+                cols.push(f);
+                cols.len() - 1
+            }
+        };
+        let keys: Vec<Result<usize, i64>> = by
+            .iter()
+            .map(|k| match k {
+                Key::Field(f) => Ok(col_of(&mut cols, facet(f).unwrap_or(0))),
+                Key::Bin { span, .. } => Err(span.micros().max(1)),
+            })
+            .collect();
+        let agg_cols: Vec<Option<usize>> = aggs.iter().map(|a| a.field.as_deref().and_then(facet).map(|f| col_of(&mut cols, f))).collect();
+        let ids = vec![0i64; cols.len()];
+        Ok(Pass { aggs, by, cols, tests, filter, keys, agg_cols, present: IdCache::new(), groups: GroupMap::default(), ids })
+    }
+
+    /// Adds one fact (in the range) to its group, if it passes the filter.
+    fn feed(&mut self, fact: &Fact, d: &mut Decoder<'_>) -> Result<(), StoreError> {
+        let t = fact.ts;
+        for (id, col) in self.ids.iter_mut().zip(&self.cols) {
+            *id = fact.ids[*col];
+        }
+        if let Some(f) = &self.filter
+            && !eval(f, &self.ids, &mut self.tests, d)?
+        {
+            return Ok(());
+        }
+        let mut key = [0i64; 4];
+        for (slot, k) in key.iter_mut().zip(&self.keys) {
+            *slot = match k {
+                Ok(col) => self.ids[*col],
+                Err(span) => t - t.rem_euclid(*span),
+            };
+        }
+        let aggs = self.aggs;
+        let accs = self.groups.entry(key).or_insert_with(|| {
+            aggs.iter()
+                .map(|a| match a.func {
+                    AggFn::Count => Acc::Count(0),
+                    AggFn::Dc => Acc::Distinct(HashSet::new()),
+                    _ => Acc::Num { sum: 0.0, n: 0, min: None, max: None },
+                })
+                .collect()
+        });
+        for (acc, col) in accs.iter_mut().zip(&self.agg_cols) {
+            let Some(col) = col else {
+                if let Acc::Count(n) = acc {
+                    *n += 1;
+                }
+                continue;
+            };
+            let id = self.ids[*col];
+            if id == 0 {
+                continue;
+            }
+            let (is_present, number) = match self.present.get(id) {
+                Some(p) => p,
+                None => {
+                    let v = d.value(id)?;
+                    let p = (!v.is_null(), vigie_query::value::number(&v).filter(|_| !v.is_array()));
+                    self.present.put(id, p);
+                    p
+                }
+            };
+            if !is_present {
+                continue;
+            }
+            match acc {
+                Acc::Count(n) => *n += 1,
+                Acc::Distinct(set) => {
+                    set.insert(id);
+                }
+                Acc::Num { sum, n, min, max } => {
+                    if let Some(x) = number {
+                        *sum += x;
+                        *n += 1;
+                        *min = Some(min.map_or(x, |m| m.min(x)));
+                        *max = Some(max.map_or(x, |m| m.max(x)));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The groups, their ids decoded.
+    fn finish(self, d: &mut Decoder<'_>) -> Result<Groups, StoreError> {
+        let mut out = Groups::default();
+        for (key, accs) in self.groups {
+            let mut values = Vec::with_capacity(self.by.len());
+            for (slot, k) in key.iter().zip(&self.keys) {
+                values.push(match k {
+                    Ok(_) if *slot == 0 => Value::Null,
+                    Ok(_) => d.value(*slot)?,
+                    Err(_) => Value::String(rfc3339(*slot)),
+                });
+            }
+            let mut states = Vec::with_capacity(self.aggs.len());
+            for (a, acc) in self.aggs.iter().zip(accs) {
+                states.push(match acc {
+                    Acc::Count(n) => State::Count(n),
+                    Acc::Distinct(set) => {
+                        let mut texts = std::collections::BTreeSet::new();
+                        for id in set {
+                            texts.insert(json_text(&d.value(id)?));
+                        }
+                        State::Distinct(texts)
+                    }
+                    Acc::Num { sum, n, min, max } => match a.func {
+                        AggFn::Sum => State::Sum(sum, n),
+                        AggFn::Avg => State::Avg(sum, n),
+                        AggFn::Min => State::Min(min),
+                        _ => State::Max(max),
+                    },
+                });
+            }
+            out.merge(values, states);
+        }
+        Ok(out)
+    }
+}
+
 /// The groups of `q`'s first `stats` over `space_no`'s facts with `seq <= upto` in `[from, to)`
 /// (see [`answers`]); `filter` is the query's filter and leading `where`s.
 pub fn stats_groups(c: &Connection, q: &Query, space_no: i64, from: i64, to: i64, upto: i64) -> Result<Groups, StoreError> {
-    let mut conds: Vec<&Expr> = q.filter.iter().collect();
-    let mut aggs_by = None;
-    for s in &q.stages {
-        match s {
-            Stage::Where { cond, window: None } => conds.push(cond),
-            Stage::Stats { aggs, by } => {
-                aggs_by = Some((aggs, by));
-                break;
-            }
-            _ => break,
-        }
-    }
-    let (aggs, by) = aggs_by.ok_or_else(|| StoreError::Invalid("facts answer a stats query".into()))?;
-    let mut cols: Vec<usize> = Vec::new();
-    let mut tests = Vec::new();
-    let filter = match conds.len() {
-        0 => None,
-        _ => Some(Node::And(conds.iter().map(|e| node(e, &mut cols, &mut tests)).collect::<Result<_, _>>()?)),
-    };
-    let col_of = |cols: &mut Vec<usize>, f: usize| match cols.iter().position(|c| *c == f) {
-        Some(p) => p,
-        None => {
-            cols.push(f);
-            cols.len() - 1
-        }
-    };
-    let keys: Vec<Result<usize, i64>> = by
-        .iter()
-        .map(|k| match k {
-            Key::Field(f) => Ok(col_of(&mut cols, facet(f).unwrap_or(0))),
-            Key::Bin { span, .. } => Err(span.micros().max(1)),
-        })
-        .collect();
-    let agg_cols: Vec<Option<usize>> = aggs.iter().map(|a| a.field.as_deref().and_then(facet).map(|f| col_of(&mut cols, f))).collect();
+    stats_groups_many(c, &[q], space_no, from, to, upto)?.pop().ok_or_else(|| StoreError::Invalid("no groups".into()))
+}
+
+/// The groups of several queries (each as [`stats_groups`] gives them) in one pass over the
+/// facts: each block is read and decoded once and every query fed from it — a dashboard's
+/// widgets share the reading, which is most of the cost.
+pub fn stats_groups_many(c: &Connection, qs: &[&Query], space_no: i64, from: i64, to: i64, upto: i64) -> Result<Vec<Groups>, StoreError> {
+    let mut passes: Vec<Pass<'_>> = qs.iter().map(|q| Pass::new(q)).collect::<Result<_, _>>()?;
     let mut d = Decoder { c, values: HashMap::new() };
-    let mut present: HashMap<i64, (bool, Option<f64>)> = HashMap::new();
-    let mut groups: HashMap<[i64; 4], Vec<Acc>> = HashMap::new();
     let blocks: Vec<(i64, i64, Vec<u8>)> = c
         .prepare_cached(
             "SELECT first_seq, events, data FROM fact_blocks WHERE space_no = ?1 AND max_ts >= ?2 AND min_ts < ?3 AND first_seq <= ?4",
         )?
         .query_map(params![space_no, from, to, upto], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
-    let mut ids = vec![0i64; cols.len()];
     for (first, events, data) in blocks {
         let facts = decode(&data, events, first).ok_or_else(|| StoreError::Commit(format!("fact block {space_no}/{first} is damaged")))?;
-        for fact in facts {
+        for fact in &facts {
             if fact.ts < from || fact.ts >= to || fact.seq > upto {
                 continue;
             }
-            let t = fact.ts;
-            for (id, col) in ids.iter_mut().zip(&cols) {
-                *id = fact.ids[*col];
-            }
-            if let Some(f) = &filter
-                && !eval(f, &ids, &mut tests, &mut d)?
-            {
-                continue;
-            }
-            let mut key = [0i64; 4];
-            for (slot, k) in key.iter_mut().zip(&keys) {
-                *slot = match k {
-                    Ok(col) => ids[*col],
-                    Err(span) => t - t.rem_euclid(*span),
-                };
-            }
-            let accs = groups.entry(key).or_insert_with(|| {
-                aggs.iter()
-                    .map(|a| match a.func {
-                        AggFn::Count => Acc::Count(0),
-                        AggFn::Dc => Acc::Distinct(HashSet::new()),
-                        _ => Acc::Num { sum: 0.0, n: 0, min: None, max: None },
-                    })
-                    .collect()
-            });
-            for (acc, col) in accs.iter_mut().zip(&agg_cols) {
-                let Some(col) = col else {
-                    if let Acc::Count(n) = acc {
-                        *n += 1;
-                    }
-                    continue;
-                };
-                let id = ids[*col];
-                if id == 0 {
-                    continue;
-                }
-                let (is_present, number) = match present.get(&id) {
-                    Some(p) => *p,
-                    None => {
-                        let v = d.value(id)?;
-                        let p = (!v.is_null(), vigie_query::value::number(&v).filter(|_| !v.is_array()));
-                        present.insert(id, p);
-                        p
-                    }
-                };
-                if !is_present {
-                    continue;
-                }
-                match acc {
-                    Acc::Count(n) => *n += 1,
-                    Acc::Distinct(set) => {
-                        set.insert(id);
-                    }
-                    Acc::Num { sum, n, min, max } => {
-                        if let Some(x) = number {
-                            *sum += x;
-                            *n += 1;
-                            *min = Some(min.map_or(x, |m| m.min(x)));
-                            *max = Some(max.map_or(x, |m| m.max(x)));
-                        }
-                    }
-                }
+            for p in &mut passes {
+                p.feed(fact, &mut d)?;
             }
         }
     }
-    let mut out = Groups::default();
-    for (key, accs) in groups {
-        let mut values = Vec::with_capacity(by.len());
-        for (slot, k) in key.iter().zip(&keys) {
-            values.push(match k {
-                Ok(_) if *slot == 0 => Value::Null,
-                Ok(_) => d.value(*slot)?,
-                Err(_) => Value::String(rfc3339(*slot)),
-            });
-        }
-        let mut states = Vec::with_capacity(aggs.len());
-        for (a, acc) in aggs.iter().zip(accs) {
-            states.push(match acc {
-                Acc::Count(n) => State::Count(n),
-                Acc::Distinct(set) => {
-                    let mut texts = std::collections::BTreeSet::new();
-                    for id in set {
-                        texts.insert(json_text(&d.value(id)?));
-                    }
-                    State::Distinct(texts)
-                }
-                Acc::Num { sum, n, min, max } => match a.func {
-                    AggFn::Sum => State::Sum(sum, n),
-                    AggFn::Avg => State::Avg(sum, n),
-                    AggFn::Min => State::Min(min),
-                    _ => State::Max(max),
-                },
-            });
-        }
-        out.merge(values, states);
-    }
-    Ok(out)
+    passes.into_iter().map(|p| p.finish(&mut d)).collect()
 }
 
 #[cfg(test)]

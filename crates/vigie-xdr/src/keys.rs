@@ -270,6 +270,9 @@ struct Bucket {
 #[derive(Default)]
 struct KeyCache {
     entries: HashMap<[u8; 32], (Caller, Instant)>,
+    /// Console sessions by the hash of their token: a map of their own, so no key presented to
+    /// `authenticate` can ever hit a session's entry.
+    sessions: HashMap<[u8; 32], (Caller, Instant)>,
     generation: u64,
 }
 
@@ -544,6 +547,7 @@ impl Keys {
             .map_err(ApiError::from_store("key"))?;
         if let Ok(mut cache) = self.cache.lock() {
             cache.entries.clear();
+            cache.sessions.clear();
             cache.generation += 1;
         }
         Ok(key)
@@ -581,9 +585,9 @@ impl Keys {
     /// The caller of a console session: 401 for an unknown, expired or logged-out session, or one
     /// whose key was revoked or expired.
     pub async fn session(&self, token: &str) -> Result<Caller, ApiError> {
-        let h = hash(&format!("session:{token}"));
+        let h = hash(token);
         let now = self.clock.now();
-        let (cached, generation) = self.cached(&h);
+        let (cached, generation) = self.cached(&h, true);
         let caller = match cached {
             Some(c) => c,
             None => {
@@ -608,7 +612,7 @@ impl Keys {
                 let Some((caller, _)) = found else {
                     return Err(unauthorized("your console session has ended; log in again"));
                 };
-                self.remember(h, &caller, generation);
+                self.remember(h, &caller, generation, true);
                 caller
             }
         };
@@ -621,36 +625,44 @@ impl Keys {
 
     /// Ends a console session (log out); its cookie stops working at once.
     pub async fn close_session(&self, token: &str) -> Result<(), ApiError> {
-        let hx = hex(&hash(token));
+        let h = hash(token);
+        let hx = hex(&h);
         self.store
             .write(move |c| c.execute("DELETE FROM console_sessions WHERE hash = ?1", [hx]).map_err(StoreError::from))
             .await
             .map_err(ApiError::internal)?;
+        // Only this session is forgotten (the keys stay cached); the generation makes a lookup
+        // that read the row before the delete not cache it after.
         if let Ok(mut cache) = self.cache.lock() {
-            cache.entries.clear();
+            cache.sessions.remove(&h);
             cache.generation += 1;
         }
         Ok(())
     }
 
-    /// The cached caller of a key hash, if fresh, and the cache's generation now.
-    fn cached(&self, h: &[u8; 32]) -> (Option<Caller>, Option<u64>) {
+    /// The cached caller of a key hash (or, `session`, of a console session's token hash), if
+    /// fresh, and the cache's generation now.
+    fn cached(&self, h: &[u8; 32], session: bool) -> (Option<Caller>, Option<u64>) {
         match self.cache.lock() {
-            Ok(c) => (c.entries.get(h).filter(|(_, at)| at.elapsed() < CACHE_FOR).map(|(c, _)| c.clone()), Some(c.generation)),
+            Ok(c) => {
+                let map = if session { &c.sessions } else { &c.entries };
+                (map.get(h).filter(|(_, at)| at.elapsed() < CACHE_FOR).map(|(c, _)| c.clone()), Some(c.generation))
+            }
             Err(_) => (None, None),
         }
     }
 
     /// Caches a caller looked up at cache generation `generation`, unless a revocation has
     /// happened since.
-    fn remember(&self, h: [u8; 32], caller: &Caller, generation: Option<u64>) {
+    fn remember(&self, h: [u8; 32], caller: &Caller, generation: Option<u64>, session: bool) {
         if let Ok(mut cache) = self.cache.lock()
             && Some(cache.generation) == generation
         {
-            if cache.entries.len() > 10_000 {
-                cache.entries.clear();
+            let map = if session { &mut cache.sessions } else { &mut cache.entries };
+            if map.len() > 10_000 {
+                map.clear();
             }
-            cache.entries.insert(h, (caller.clone(), Instant::now()));
+            map.insert(h, (caller.clone(), Instant::now()));
         }
     }
 
@@ -658,7 +670,7 @@ impl Keys {
     pub async fn authenticate(&self, key: &str) -> Result<Caller, ApiError> {
         let h = hash(key.trim());
         let now = self.clock.now();
-        let (cached, generation) = self.cached(&h);
+        let (cached, generation) = self.cached(&h, false);
         let caller = match cached {
             Some(c) => c,
             None => {
@@ -683,7 +695,7 @@ impl Keys {
                         }
                     });
                 }
-                self.remember(h, &caller, generation);
+                self.remember(h, &caller, generation, false);
                 caller
             }
         };
@@ -866,7 +878,9 @@ where
         // The other products' forms (a header of their own, a Basic password, the URL) are for
         // sending events only: a key in a URL ends up in proxy and access logs, so reading and
         // administration take a bearer token alone.
-        if bearer_key(parts).is_none()
+        // The console's cookie never stands for intake: a sender presents its key itself.
+        if S::SCOPE != Scope::EventsWrite
+            && bearer_key(parts).is_none()
             && !vigie_core::console::has_authorization(&parts.headers)
             && let Some(session) = vigie_core::console::cookie(&parts.headers, SESSION_COOKIE)
         {
@@ -923,10 +937,10 @@ mod tests {
         // A lookup reads the key (still valid) and the cache generation; the key is revoked
         // before that lookup stores its answer.
         st.keys.cache.lock().expect("cache").entries.clear();
-        let (_, generation) = st.keys.cached(&h);
+        let (_, generation) = st.keys.cached(&h, false);
         st.keys.revoke(space.id, created.key.id).await.expect("revoke");
-        st.keys.remember(h, &caller, generation);
-        assert!(st.keys.cached(&h).0.is_none(), "a revoked key must not be cached");
+        st.keys.remember(h, &caller, generation, false);
+        assert!(st.keys.cached(&h, false).0.is_none(), "a revoked key must not be cached");
         assert_eq!(st.keys.authenticate(&created.secret_key).await.expect_err("revoked").status, StatusCode::UNAUTHORIZED);
     }
 

@@ -12,6 +12,7 @@ pub mod cases;
 pub mod compat;
 pub mod console;
 pub mod content;
+pub mod dashboards;
 pub mod detect;
 pub mod facts;
 pub mod intake;

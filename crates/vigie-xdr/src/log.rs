@@ -46,6 +46,19 @@ async fn with_user_names(st: &XdrState, space_no: i64, mut events: Vec<Value>) -
     st.store.read(move |c| crate::people::add_names(c, space_no, &mut events).map(|()| events)).await
 }
 
+/// The events of `space_no` with these ids, in the order given; ids the space's log does not
+/// hold are left out (the pages of alerts and cases list their events with it).
+pub fn by_ids(c: &rusqlite::Connection, space_no: i64, ids: &[String]) -> Result<Vec<Stored>, StoreError> {
+    let mut stmt = c.prepare_cached(&format!("SELECT {STORED} FROM events WHERE space_no = ?1 AND id = ?2"))?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(e) = stmt.query_row(params![space_no, id], Stored::from_row).optional()? {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
 /// The columns [`Stored::from_row`] reads.
 pub const STORED: &str = "id, received_at, timestamp, event_type, source, body";
 

@@ -177,6 +177,10 @@ fn valid_user_id(u: &str) -> Result<(), String> {
     if u.is_empty() || u.chars().count() > MAX_TEXT || u.chars().any(char::is_control) {
         return Err(format!("1 to {MAX_TEXT} characters, without control characters"));
     }
+    // "." and ".." cannot be a path segment (/people/.. is /): nobody's id is either.
+    if u == "." || u == ".." {
+        return Err("\".\" and \"..\" are not user ids".to_owned());
+    }
     Ok(())
 }
 

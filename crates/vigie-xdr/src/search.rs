@@ -215,61 +215,8 @@ pub async fn search(st: &XdrState, caller: &Caller, p: SearchParams) -> Result<S
             let tail_scope = format!("{scope} AND seq > ?");
             st.store
                 .read(move |c| {
-                    let upto = crate::log::checkpoint(c, crate::facts::CONSUMER)?;
-                    // Facts far behind the log (just after an upgrade, or under a long full
-                    // load): the log in slices answers sooner than one pass over a long tail.
-                    let newest: i64 = c.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
-                    if newest - upto > FACTS_MAX_TAIL {
-                        let slice = slice_of(from_us, to_us, 64);
-                        return stats(c, &plan, from_us, to_us, slice, budget).map_err(|e| StoreError::Invalid(e.0));
-                    }
-                    let mut groups = vigie_query::sqlite::Groups::default();
-                    // The log after the builder's checkpoint (the newest events, few): over the
-                    // span of time they cover.
-                    let (lo, hi): (Option<i64>, Option<i64>) = c
-                        .prepare_cached("SELECT MIN(timestamp), MAX(timestamp) FROM events WHERE seq > ?1 AND space_no = ?2")?
-                        .query_row(rusqlite::params![upto, space_no], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                    if let (Some(lo), Some(hi)) = (lo, hi) {
-                        let (a, b) = (lo.max(from_us), (hi + 1).min(to_us));
-                        if a < b {
-                            let tail = plan_with(&q, &schema, &tail_scope.replace('?', &upto.to_string()))?;
-                            let t = stats_groups(c, &tail, a, b, b - a, budget).map_err(|e| StoreError::Invalid(e.0))?;
-                            groups.extend(t.value);
-                            if t.partial {
-                                return Ok(Partial {
-                                    value: groups.finish(&plan, true).map_err(|e| StoreError::Invalid(e.0))?,
-                                    partial: true,
-                                    covered_from: to_us,
-                                });
-                            }
-                        }
-                    }
-                    // Facts, in slices from the newest, so a slow range answers its recent part.
-                    let slice = slice_of(from_us, to_us, 16);
-                    let (mut end, mut partial) = (to_us, false);
-                    while end > from_us {
-                        let start = end.saturating_sub(slice).max(from_us);
-                        match vigie_query::sqlite::with_deadline(c, deadline, || {
-                            crate::facts::stats_groups(c, &q, space_no, start, end, upto).map_err(|e| match e {
-                                StoreError::Sqlite(e) => e,
-                                other => rusqlite::Error::UserFunctionError(other.to_string().into()),
-                            })
-                        }) {
-                            Ok(g) => groups.extend(g),
-                            Err(e) if vigie_query::sqlite::interrupted(&e) => {
-                                partial = true;
-                                break;
-                            }
-                            Err(e) => return Err(StoreError::Invalid(e.to_string())),
-                        }
-                        end = start;
-                        if Instant::now() >= deadline && end > from_us {
-                            partial = true;
-                            break;
-                        }
-                    }
-                    let table = groups.finish(&plan, partial).map_err(|e| StoreError::Invalid(e.0))?;
-                    Ok::<_, StoreError>(Partial { value: table, partial, covered_from: if partial { end } else { from_us } })
+                    let mut out = facts_stats(c, &[(&q, &plan)], &schema, &tail_scope, space_no, (from_us, to_us), budget)?;
+                    out.pop().ok_or_else(|| StoreError::Invalid("a search had no answer".into()))
                 })
                 .await
                 .map_err(query_failed)?
@@ -281,15 +228,7 @@ pub async fn search(st: &XdrState, caller: &Caller, p: SearchParams) -> Result<S
                 .await
                 .map_err(query_failed)?
         };
-        return Ok(SearchAnswer {
-            kind: "table",
-            columns: out.value.columns,
-            items: out.value.rows,
-            next_cursor: None,
-            partial: out.partial,
-            covered_from: out.partial.then(|| from_micros(out.covered_from)),
-            query: printed,
-        });
+        return Ok(table_answer(out, printed));
     }
     // Events: a page when nothing follows the filter; else every match (up to the row budget)
     // through the stages.
@@ -330,6 +269,185 @@ pub async fn search(st: &XdrState, caller: &Caller, p: SearchParams) -> Result<S
         covered_from: partial.then(|| from_micros(covered_from)),
         query: printed,
     })
+}
+
+/// The span of time of a space's events after a seq (the log past the facts' checkpoint). The
+/// `+` keeps SQLite on the rowid range: by the `(space_no, timestamp)` index it would read every
+/// event of the space (~36 ms per million) to find none.
+pub(crate) const TAIL_SPAN: &str = "SELECT MIN(timestamp), MAX(timestamp) FROM events WHERE seq > ?1 AND +space_no = ?2";
+
+/// The answer of a stats search.
+fn table_answer(out: Partial<vigie_query::table::Table>, printed: String) -> SearchAnswer {
+    SearchAnswer {
+        kind: "table",
+        columns: out.value.columns,
+        items: out.value.rows,
+        next_cursor: None,
+        partial: out.partial,
+        covered_from: out.partial.then(|| from_micros(out.covered_from)),
+        query: printed,
+    }
+}
+
+/// Stats queries that facts answer (`facts::answers`), over one range of one space, in one read:
+/// the log after the facts' checkpoint (the newest events), then the facts in slices from the
+/// newest, every query fed from each block as it is decoded (`facts::stats_groups_many`), so
+/// the queries of a dashboard share the reading. Each query's table, as [`search`] answers it
+/// alone: at the deadline, partial from where the slices stopped (a query stopped in the log's
+/// tail: from the end of the range). `tail_scope` is the caller's scope and `seq > ?`.
+fn facts_stats(
+    c: &rusqlite::Connection,
+    items: &[(&Query, &vigie_query::sql::Plan)],
+    schema: &LogSchema,
+    tail_scope: &str,
+    space_no: i64,
+    (from_us, to_us): (i64, i64),
+    budget: Budget,
+) -> Result<Vec<Partial<vigie_query::table::Table>>, StoreError> {
+    let deadline = budget.deadline;
+    let upto = crate::log::checkpoint(c, crate::facts::CONSUMER)?;
+    // Facts far behind the log (just after an upgrade, or under a long full load): the log in
+    // slices answers sooner than one pass over a long tail.
+    let newest: i64 = c.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+    if newest - upto > FACTS_MAX_TAIL {
+        let slice = slice_of(from_us, to_us, 64);
+        return items.iter().map(|(_, plan)| stats(c, plan, from_us, to_us, slice, budget).map_err(|e| StoreError::Invalid(e.0))).collect();
+    }
+    let n = items.len();
+    let mut groups: Vec<vigie_query::sqlite::Groups> = vec![vigie_query::sqlite::Groups::default(); n];
+    let mut done: Vec<Option<Partial<vigie_query::table::Table>>> = vec![None; n];
+    // The log after the builder's checkpoint (the newest events, few): over the span of time
+    // they cover.
+    let (lo, hi): (Option<i64>, Option<i64>) =
+        c.prepare_cached(TAIL_SPAN)?.query_row(rusqlite::params![upto, space_no], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if let (Some(lo), Some(hi)) = (lo, hi) {
+        let (a, b) = (lo.max(from_us), (hi + 1).min(to_us));
+        if a < b {
+            for (i, (q, plan)) in items.iter().enumerate() {
+                let tail = plan_with(q, schema, &tail_scope.replace('?', &upto.to_string()))?;
+                let t = stats_groups(c, &tail, a, b, b - a, budget).map_err(|e| StoreError::Invalid(e.0))?;
+                groups[i].extend(t.value);
+                if t.partial {
+                    let g = std::mem::take(&mut groups[i]);
+                    let value = g.finish(plan, true).map_err(|e| StoreError::Invalid(e.0))?;
+                    done[i] = Some(Partial { value, partial: true, covered_from: to_us });
+                }
+            }
+        }
+    }
+    // Facts, in slices from the newest, so a slow range answers its recent part.
+    let live: Vec<usize> = (0..n).filter(|i| done[*i].is_none()).collect();
+    let queries: Vec<&Query> = live.iter().map(|i| items[*i].0).collect();
+    let slice = slice_of(from_us, to_us, 16);
+    let (mut end, mut partial) = (to_us, false);
+    while end > from_us && !live.is_empty() {
+        let start = end.saturating_sub(slice).max(from_us);
+        match vigie_query::sqlite::with_deadline(c, deadline, || {
+            crate::facts::stats_groups_many(c, &queries, space_no, start, end, upto).map_err(|e| match e {
+                StoreError::Sqlite(e) => e,
+                other => rusqlite::Error::UserFunctionError(other.to_string().into()),
+            })
+        }) {
+            Ok(gs) => {
+                for (i, g) in live.iter().zip(gs) {
+                    groups[*i].extend(g);
+                }
+            }
+            Err(e) if vigie_query::sqlite::interrupted(&e) => {
+                partial = true;
+                break;
+            }
+            Err(e) => return Err(StoreError::Invalid(e.to_string())),
+        }
+        end = start;
+        if Instant::now() >= deadline && end > from_us {
+            partial = true;
+            break;
+        }
+    }
+    let covered_from = if partial { end } else { from_us };
+    items
+        .iter()
+        .zip(groups)
+        .zip(done)
+        .map(|(((_, plan), g), done)| match done {
+            Some(p) => Ok(p),
+            None => Ok(Partial { value: g.finish(plan, partial).map_err(|e| StoreError::Invalid(e.0))?, partial, covered_from }),
+        })
+        .collect()
+}
+
+/// Several searches of `caller`, each answered as [`search`] answers it alone: the stats that
+/// facts answer over the same range share one read and one pass over the facts
+/// ([`facts_stats`]; a dashboard's widgets), the others run concurrently.
+pub async fn search_many(st: &XdrState, caller: &Caller, ps: Vec<SearchParams>) -> Vec<Result<SearchAnswer, ApiError>> {
+    let scope = format!("space_no = {}", caller.space_no);
+    let schema = LogSchema { space_id: caller.space_id.to_string() };
+    let now = st.clock.now();
+    let mut out: Vec<Option<Result<SearchAnswer, ApiError>>> = (0..ps.len()).map(|_| None).collect();
+    type Batch = Vec<(usize, Query, vigie_query::sql::Plan)>;
+    let mut batches: std::collections::BTreeMap<(i64, i64), Batch> = std::collections::BTreeMap::new();
+    let mut others = tokio::task::JoinSet::new();
+    for (i, p) in ps.into_iter().enumerate() {
+        let to = p.to.unwrap_or(now);
+        let from = p.from.unwrap_or(to - chrono::Duration::hours(24));
+        // Only what `search` would answer from facts; anything else (errors included) goes
+        // through `search` itself.
+        let batched = (|| {
+            if p.cursor.is_some() || from >= to || !(1..=1000).contains(&p.limit.unwrap_or(50)) {
+                return None;
+            }
+            let q = vigie_query::parse(&p.q).ok()?;
+            let plan = plan(&q, &schema, &scope).ok()?;
+            (matches!(plan.shape, vigie_query::sql::Shape::Stats { .. }) && crate::facts::answers(&q)).then_some((q, plan))
+        })();
+        match batched {
+            Some((q, plan)) => batches.entry((to_micros(from), to_micros(to))).or_default().push((i, q, plan)),
+            None => {
+                let (st, caller) = (st.clone(), caller.clone());
+                others.spawn(async move { (i, search(&st, &caller, p).await) });
+            }
+        }
+    }
+    for ((from_us, to_us), items) in batches {
+        let budget = Budget { max_rows: st.search.max_rows, deadline: Instant::now() + st.search.timeout };
+        let (schema, tail_scope, space_no) =
+            (LogSchema { space_id: schema.space_id.clone() }, format!("{scope} AND seq > ?"), caller.space_no);
+        let order: Vec<(usize, String)> = items.iter().map(|(i, q, _)| (*i, q.to_string())).collect();
+        let answers = st
+            .store
+            .read(move |c| {
+                let refs: Vec<(&Query, &vigie_query::sql::Plan)> = items.iter().map(|(_, q, p)| (q, p)).collect();
+                facts_stats(c, &refs, &schema, &tail_scope, space_no, (from_us, to_us), budget)
+            })
+            .await
+            .map_err(query_failed);
+        match answers {
+            Ok(list) => {
+                for ((i, printed), a) in order.into_iter().zip(list) {
+                    out[i] = Some(Ok(table_answer(a, printed)));
+                }
+            }
+            Err(e) => {
+                for (i, _) in order {
+                    out[i] = Some(Err(ApiError {
+                        status: e.status,
+                        code: e.code.clone(),
+                        message: e.message.clone(),
+                        fields: e.fields.clone(),
+                        retry_after: e.retry_after,
+                    }));
+                }
+            }
+        }
+    }
+    while let Some(done) = others.join_next().await {
+        match done {
+            Ok((i, a)) => out[i] = Some(a),
+            Err(e) => tracing::error!(error = %e, "a search panicked"),
+        }
+    }
+    out.into_iter().map(|a| a.unwrap_or_else(|| Err(ApiError::internal("a search did not finish")))).collect()
 }
 
 /// A search that failed in the store: our fault, not the query's (a query that parses runs);

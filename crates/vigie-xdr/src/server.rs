@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vigie_core::clock::SharedClock;
 use vigie_core::db::StoreOptions;
-use vigie_core::http::{BearerAuth, json_errors, method_not_allowed};
+use vigie_core::http::{BearerAuth, json_errors};
 use vigie_core::ids::IdGen;
 use vigie_core::metrics::{Metrics, metrics_handler, track};
 use vigie_core::secrets::{MasterKey, SecretBox};
@@ -85,6 +85,8 @@ pub const MIGRATIONS: &[vigie_core::db::Migration] = &[
     vigie_core::db::Migration { name: "xdr_007_notify", sql: include_str!("../migrations/xdr_007_notify.sql") },
     vigie_core::db::Migration { name: "xdr_008_response", sql: include_str!("../migrations/xdr_008_response.sql") },
     vigie_core::db::Migration { name: "xdr_009_console", sql: include_str!("../migrations/xdr_009_console.sql") },
+    vigie_core::db::Migration { name: "xdr_010_dashboards", sql: include_str!("../migrations/xdr_010_dashboards.sql") },
+    vigie_core::db::Migration { name: "xdr_011_console_indexes", sql: include_str!("../migrations/xdr_011_console_indexes.sql") },
 ];
 
 /// Opens the XDR's store (running migrations) and builds its state.
@@ -136,6 +138,7 @@ pub fn open(opts: XdrOptions, clock: SharedClock) -> Result<XdrState, StoreError
         (name = "rules", description = "Detection rules (pipe queries or Sigma YAML), compiled when saved. Actions: `alert` \
             raises alerts; `case` opens a case from a template for a new alert; `notify` queues a notification through a channel."),
         (name = "cases"), (name = "people"), (name = "notifications"),
+        (name = "dashboards", description = "Dashboards: widgets (pipe queries with a render and a size) over 24 h, 7 d or 30 d."),
         (name = "playbooks", description = "YAML playbooks compiled into graphs: triggers, steps, runs recorded step by step, \
             replays and dry runs."),
         (name = "operations"))
@@ -169,6 +172,7 @@ async fn openapi_json(Extension(doc): Extension<Arc<String>>) -> impl IntoRespon
 fn split() -> (Router<XdrState>, utoipa::openapi::OpenApi) {
     let r = OpenApiRouter::with_openapi(ApiDoc::openapi());
     let r = cases::routes(people::routes(notify::routes(playbooks::routes(r))));
+    let r = crate::dashboards::routes(r);
     r.routes(routes!(intake::events_post, log::events_list))
         .routes(routes!(log::events_get))
         .routes(routes!(search::search_get, search::search_post))
@@ -216,7 +220,7 @@ pub fn app(state: XdrState) -> Router {
         .route("/services/collector", axum::routing::post(compat::hec_event))
         .merge(crate::console::router())
         .fallback(crate::console::not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(crate::console::method_not_allowed)
         .layer(Extension(doc))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(json_errors))
@@ -246,6 +250,11 @@ pub async fn serve(listener: tokio::net::TcpListener, state: XdrState, shutdown:
         tokio::spawn(crate::playbooks::triggers::run_events(state.clone(), shutdown.clone())),
         tokio::spawn(crate::playbooks::triggers::run_schedules(state.clone(), shutdown.clone())),
     ];
+    match crate::dashboards::install_pending(&state).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(spaces = n, "the default dashboard was given to the spaces that predate dashboards"),
+        Err(e) => tracing::warn!(error = %e, "the default dashboard could not be given to older spaces"),
+    }
     let app = app(state);
     ready.store(true, Ordering::Release);
     let stopping = shutdown.clone();

@@ -246,37 +246,7 @@ pub async fn query(b: QueryBench) -> anyhow::Result<()> {
     let start = now - span;
     let caller = bench_caller(&state, &space).await?;
     let caller_space = caller.space_no;
-    let t = Instant::now();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(6);
-    let chunk = 5000;
-    let mut i = 0usize;
-    while i < b.events {
-        let n = chunk.min(b.events - i);
-        let mut texts = Vec::with_capacity(n);
-        for j in 0..n {
-            let k = i + j;
-            let ts = start + (k as i64) * (span / b.events as i64) + rng.random_range(0..1000);
-            let mut o: Map<String, Value> = serde_json::from_str(&payloads[k % payloads.len()])?;
-            o.insert("id".into(), json!(format!("q-{k}")));
-            o.insert("timestamp".into(), json!(vigie_query::table::rfc3339_micros(ts)));
-            texts.push(std::borrow::Cow::Owned(Value::Object(o).to_string()));
-        }
-        let prepared =
-            vigie_xdr::intake::prepare(&state, &caller, texts, state.clock.now()).map_err(|e| anyhow::anyhow!("{}", e.message))?;
-        state.store.write(move |c| vigie_xdr::intake::insert_events(c, caller_space, now, &prepared)).await?;
-        i += n;
-    }
-    let load = t.elapsed();
-    let t = Instant::now();
-    let mut built = 0;
-    loop {
-        let n = vigie_xdr::facts::build_once(&state).await?;
-        if n == 0 {
-            break;
-        }
-        built += n;
-    }
-    let build = t.elapsed();
+    let (load, build, built) = load_events(&state, &caller, &payloads, b.events, start, span).await?;
     let db_bytes: u64 = std::fs::read_dir(dir.path())?.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum();
     println!(
         "Loaded in {:.1} s; facts built in {:.1} s ({:.0} events/s); data directory {:.2} GB",
@@ -366,7 +336,53 @@ pub async fn query(b: QueryBench) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn bench_caller(state: &vigie_xdr::XdrState, space: &vigie_xdr::keys::Space) -> anyhow::Result<vigie_xdr::keys::Caller> {
+/// Stores `events` copies of `payloads` (each with its own id) spread evenly over the `span`
+/// µs from `start` in `caller`'s space, in transactions of 5,000, then builds their facts; the
+/// time each took and the facts built. `vigie bench dashboard` loads its events the same way.
+pub(crate) async fn load_events(
+    state: &vigie_xdr::XdrState,
+    caller: &vigie_xdr::keys::Caller,
+    payloads: &[String],
+    events: usize,
+    start: i64,
+    span: i64,
+) -> anyhow::Result<(Duration, Duration, usize)> {
+    anyhow::ensure!(!payloads.is_empty() && events > 0, "nothing to load");
+    let now = vigie_core::clock::to_micros(state.clock.now());
+    let caller_space = caller.space_no;
+    let t = Instant::now();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+    let chunk = 5000;
+    let mut i = 0usize;
+    while i < events {
+        let n = chunk.min(events - i);
+        let mut texts = Vec::with_capacity(n);
+        for j in 0..n {
+            let k = i + j;
+            let ts = start + (k as i64) * (span / events as i64) + rng.random_range(0..1000);
+            let mut o: Map<String, Value> = serde_json::from_str(&payloads[k % payloads.len()])?;
+            o.insert("id".into(), json!(format!("q-{k}")));
+            o.insert("timestamp".into(), json!(vigie_query::table::rfc3339_micros(ts)));
+            texts.push(std::borrow::Cow::Owned(Value::Object(o).to_string()));
+        }
+        let prepared = vigie_xdr::intake::prepare(state, caller, texts, state.clock.now()).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        state.store.write(move |c| vigie_xdr::intake::insert_events(c, caller_space, now, &prepared)).await?;
+        i += n;
+    }
+    let load = t.elapsed();
+    let t = Instant::now();
+    let mut built = 0;
+    loop {
+        let n = vigie_xdr::facts::build_once(state).await?;
+        if n == 0 {
+            break;
+        }
+        built += n;
+    }
+    Ok((load, t.elapsed(), built))
+}
+
+pub(crate) async fn bench_caller(state: &vigie_xdr::XdrState, space: &vigie_xdr::keys::Space) -> anyhow::Result<vigie_xdr::keys::Caller> {
     let created = state
         .keys
         .create(

@@ -67,6 +67,9 @@ pub struct ServeArgs {
     /// Allow webhooks to private and loopback addresses.
     #[arg(long, env = "VIGIE_ALLOW_PRIVATE_WEBHOOKS")]
     pub allow_private_webhooks: bool,
+    /// Mark the consoles' session cookies Secure (set it when they are served over HTTPS).
+    #[arg(long, env = "VIGIE_SECURE_COOKIES")]
+    pub secure_cookies: bool,
     /// TOML configuration file (keys as the long flags, with underscores).
     #[arg(long, env = "VIGIE_CONFIG")]
     pub config: Option<PathBuf>,
@@ -103,6 +106,7 @@ impl ServeArgs {
             firewall_addr: self.firewall_addr.clone(),
             xdr_addr: self.xdr_addr.clone(),
             allow_private_webhooks: self.allow_private_webhooks.then_some(true),
+            secure_cookies: self.secure_cookies.then_some(true),
             tenant_name: self.tenant_name.clone(),
             admin_email: self.admin_email.clone(),
             admin_password: std::env::var("VIGIE_ADMIN_PASSWORD").ok().filter(|s| !s.is_empty()),
@@ -219,4 +223,8 @@ pub enum BenchCommand {
     /// Response: runs per second of the default playbook with notifications to local receivers
     /// (beside the alerts alone), and the time from an alert to the manager's e-mail received.
     Response(crate::bench_response::ResponseBench),
+    /// The dashboard: the default dashboard's server render (evaluation + template) over stored
+    /// events for 24 h, 7 d and 30 d beside its queries run one after another, and the bytes a
+    /// page load transfers without a cache.
+    Dashboard(crate::bench_dashboard::DashboardBench),
 }

@@ -47,6 +47,17 @@ pub async fn run(cfg: Config, rate: f64) -> anyhow::Result<()> {
     if created > 0 {
         println!("Installed {created} starter policies (block DeepSeek, payment data and secrets; coach on unvetted platforms).");
     }
+    const CONSOLE_SCOPES: &str =
+        "events_read,alerts_read,alerts_write,cases_read,cases_write,rules_read,rules_write,playbooks_read,playbooks_write,admin";
+    println!("Firewall console: http://{}/   (log in as {})", fw.addr, cfg.admin_email);
+    if let Some(x) = &halves.xdr {
+        println!(
+            "XDR console:      http://{}/   (log in with an XDR key: vigie keys create --data-dir {} --space {} --scope {CONSOLE_SCOPES} --name console)",
+            x.addr,
+            cfg.data_dir.display(),
+            cfg.tenant_name,
+        );
+    }
     println!("Firewall API:  http://{}/api/v1   (OpenAPI: http://{}/api/v1/openapi.json)", fw.addr, fw.addr);
     println!("Log in:        curl -s http://{}/api/v1/auth/login -d '{{\"email\":\"{}\",\"password\":\"…\"}}'", fw.addr, cfg.admin_email);
     println!("Interactions:  curl -s -H 'authorization: Bearer <token>' http://{}/api/v1/interactions", fw.addr);

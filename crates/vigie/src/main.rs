@@ -2,6 +2,7 @@
 //! wires the library crates together. It is the only place that prints or reads the
 //! environment.
 mod bench;
+mod bench_dashboard;
 mod bench_detect;
 mod bench_intake;
 mod bench_query;
@@ -89,6 +90,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench { which: BenchCommand::Response(b) } => {
             init_logs(LogFormat::Text);
             bench_response::response(b).await?;
+        }
+        Command::Bench { which: BenchCommand::Dashboard(b) } => {
+            init_logs(LogFormat::Text);
+            bench_dashboard::dashboard(b).await?;
         }
         Command::Bench { which: BenchCommand::Query(b) } => {
             init_logs(LogFormat::Text);

@@ -70,8 +70,9 @@ fn intake_addr(a: SocketAddr) -> SocketAddr {
 
 /// Opens and starts the XDR half.
 pub async fn start_xdr(cfg: &Config, shutdown: CancellationToken) -> anyhow::Result<RunningXdr> {
-    let state = vigie_xdr::open(XdrOptions::from_config(cfg), Arc::new(SystemClock))
+    let mut state = vigie_xdr::open(XdrOptions::from_config(cfg), Arc::new(SystemClock))
         .with_context(|| format!("cannot open the XDR database in {}", cfg.data_dir.display()))?;
+    state.secure_cookies = cfg.secure_cookies;
     state.keys.ensure_space(&cfg.tenant_name).await.context("cannot create the default space")?;
     let listener = tokio::net::TcpListener::bind(cfg.xdr_addr)
         .await

@@ -27,6 +27,10 @@ pub struct Claims {
     pub exp: i64,
     /// The user's session version at issue time.
     pub ver: i64,
+    /// A random id: two logins in the same second are two tokens (logging out of one must not
+    /// end the other). Absent from tokens issued before it existed.
+    #[serde(default)]
+    pub jti: String,
 }
 
 const HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"; // {"alg":"HS256","typ":"JWT"}
@@ -68,7 +72,16 @@ mod tests {
     use super::*;
 
     fn claims() -> Claims {
-        Claims { sub: "u".into(), email: "a@b.c".into(), tenant_id: "t".into(), role: "admin".into(), iat: 1, exp: 2, ver: 1 }
+        Claims {
+            sub: "u".into(),
+            email: "a@b.c".into(),
+            tenant_id: "t".into(),
+            role: "admin".into(),
+            iat: 1,
+            exp: 2,
+            ver: 1,
+            jti: "j".into(),
+        }
     }
 
     #[test]

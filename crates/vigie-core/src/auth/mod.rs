@@ -19,8 +19,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// The migrations of the auth tables, to run before a half's own.
-pub const MIGRATIONS: &[crate::db::Migration] =
-    &[crate::db::Migration { name: "core_001_auth", sql: include_str!("../../migrations/core_001_auth.sql") }];
+pub const MIGRATIONS: &[crate::db::Migration] = &[
+    crate::db::Migration { name: "core_001_auth", sql: include_str!("../../migrations/core_001_auth.sql") },
+    crate::db::Migration { name: "core_002_logouts", sql: include_str!("../../migrations/core_002_logouts.sql") },
+];
 
 /// What a caller may do. Users are `admin` or `viewer`; API tokens may also be `ingest`, the
 /// least privilege a browser extension or proxy needs (record interactions, read policies).

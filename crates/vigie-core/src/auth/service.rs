@@ -31,6 +31,8 @@ pub struct AuthSettings {
     pub login_failures_per_minute: u32,
     /// Lifetime of an invitation (7 days).
     pub invite_ttl: Duration,
+    /// Whether the console's cookies are marked `Secure` (served over HTTPS).
+    pub secure_cookies: bool,
 }
 
 impl Default for AuthSettings {
@@ -40,6 +42,7 @@ impl Default for AuthSettings {
             cache_ttl: Duration::seconds(30),
             login_failures_per_minute: 5,
             invite_ttl: Duration::days(7),
+            secure_cookies: false,
         }
     }
 }
@@ -101,6 +104,10 @@ pub(super) struct Inner {
 
 pub(super) fn sha256(s: &str) -> [u8; 32] {
     Sha256::digest(s.as_bytes()).into()
+}
+
+fn hex(h: &[u8]) -> String {
+    h.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub(super) fn random_token(prefix: &str) -> String {
@@ -174,9 +181,33 @@ impl Auth {
         &self.0.csrf
     }
 
+    /// Whether the console's cookies are marked `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.0.settings.secure_cookies
+    }
+
     /// How long a login token lasts (the console's cookie lasts as long).
     pub fn session_ttl(&self) -> Duration {
         self.0.settings.session_ttl
+    }
+
+    /// Ends a login token before its expiry (logging out of the console): it is refused from
+    /// now on, by this process at once and by others within the cache's delay. Tokens that are
+    /// not valid login tokens are ignored.
+    pub async fn end_session(&self, token: &str) -> Result<(), AuthError> {
+        let Some(claims) = jwt::verify(token, &self.0.jwt_key) else { return Ok(()) };
+        let (h, exp, now) = (hex(&sha256(token)), claims.exp * 1_000_000, self.now().timestamp() * 1_000_000);
+        self.write_access(move |c| {
+            // Ended sessions past their own expiry are no longer needed: pruned as others end.
+            c.execute("DELETE FROM ended_sessions WHERE expires_at <= ?1", [now]).map_err(crate::StoreError::from)?;
+            c.execute(
+                "INSERT INTO ended_sessions (hash, expires_at) VALUES (?1, ?2) ON CONFLICT (hash) DO NOTHING",
+                rusqlite::params![h, exp],
+            )
+            .map_err(crate::StoreError::from)?;
+            Ok::<_, AuthError>(())
+        })
+        .await
     }
 
     /// Resolves a bearer token (an API token `vgt_…` or a login token) to its principal.
@@ -237,7 +268,20 @@ impl Auth {
             return Err(AuthError::Expired);
         }
         let id = Uuid::parse_str(&claims.sub).map_err(|_| AuthError::InvalidToken)?;
-        let found = self.0.store.read(move |c| sql::user_secrets_by(c, "id", &id.to_string())).await?;
+        let ended = hex(&sha256(token));
+        let (found, logged_out) = self
+            .0
+            .store
+            .read(move |c| {
+                let u = sql::user_secrets_by(c, "id", &id.to_string())?;
+                let out =
+                    c.prepare_cached("SELECT 1 FROM ended_sessions WHERE hash = ?1")?.exists([ended]).map_err(crate::StoreError::from)?;
+                Ok::<_, crate::StoreError>((u, out))
+            })
+            .await?;
+        if logged_out {
+            return Err(AuthError::InvalidToken);
+        }
         let u = found.ok_or(AuthError::InvalidToken)?;
         if u.user.status != UserStatus::Active || u.session_version != claims.ver {
             return Err(AuthError::InvalidToken);
@@ -260,6 +304,7 @@ impl Auth {
             iat: now.timestamp(),
             exp: expires_at.timestamp(),
             ver: u.session_version,
+            jti: random_token(""),
         };
         Session { token: jwt::sign(&claims, &self.0.jwt_key), expires_at, user: u.user.clone() }
     }

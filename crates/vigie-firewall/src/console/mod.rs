@@ -20,6 +20,7 @@ use vigie_web::{LoginPage, Shell};
 
 mod interactions;
 mod overview;
+mod platforms;
 mod policies;
 mod settings;
 mod trial;
@@ -48,6 +49,7 @@ pub fn router() -> Router<FirewallState> {
     let r = overview::routes(r);
     let r = interactions::routes(r);
     let r = policies::routes(r);
+    let r = platforms::routes(r);
     let r = trial::routes(r);
     let r = webhooks::routes(r);
     settings::routes(r)
@@ -154,6 +156,24 @@ pub async fn not_found(headers: HeaderMap, uri: axum::http::Uri) -> Response {
     vigie_web::message(PRODUCT, StatusCode::NOT_FOUND, "Not found", "There is no page at this address. The menu at the top lists them all.")
 }
 
+/// The 405 for a page path with the wrong method (`GET /logout`): an HTML page for browsers,
+/// the API's JSON otherwise.
+pub async fn method_not_allowed(headers: HeaderMap, method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
+    if uri.path().starts_with("/api/") || !wants_html {
+        return vigie_core::http::method_not_allowed(method, uri).await.into_response();
+    }
+    if uri.path() == "/logout" || uri.path() == "/login" {
+        return vigie_web::redirect("/");
+    }
+    vigie_web::message(
+        PRODUCT,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Not here",
+        "This address is not a page. The menu at the top lists them all.",
+    )
+}
+
 #[derive(Deserialize)]
 struct NextParam {
     next: Option<String>,
@@ -164,11 +184,11 @@ fn login_form(csrf: String, next: String, error: Option<String>, email: String) 
 }
 
 /// The login page; it sets the login form's CSRF cookie (double submit).
-async fn login_page(Query(q): Query<NextParam>) -> Response {
+async fn login_page(State(st): State<FirewallState>, Query(q): Query<NextParam>) -> Response {
     let token = session::random_token();
     let next = q.next.filter(|n| vigie_web::is_local_path(n)).unwrap_or_else(|| "/".to_owned());
     let mut resp = vigie_web::page(StatusCode::OK, &login_form(token.clone(), next, None, String::new()));
-    resp.headers_mut().append(header::SET_COOKIE, session::set_cookie(LOGIN_CSRF_COOKIE, &token, 3600, false));
+    resp.headers_mut().append(header::SET_COOKIE, session::set_cookie(LOGIN_CSRF_COOKIE, &token, 3600, st.auth.secure_cookies()));
     resp
 }
 
@@ -191,17 +211,17 @@ async fn login_submit(State(st): State<FirewallState>, ClientIp(ip): ClientIp, h
     let again = |status: StatusCode, error: String| {
         let token = session::random_token();
         let mut resp = vigie_web::page(status, &login_form(token.clone(), next.clone(), Some(error), f.email.clone()));
-        resp.headers_mut().append(header::SET_COOKIE, session::set_cookie(LOGIN_CSRF_COOKIE, &token, 3600, false));
+        resp.headers_mut().append(header::SET_COOKIE, session::set_cookie(LOGIN_CSRF_COOKIE, &token, 3600, st.auth.secure_cookies()));
         resp
     };
-    if !session::login_csrf_ok(&headers, &f.csrf) {
+    if !session::login_csrf_ok(&headers, LOGIN_CSRF_COOKIE, &f.csrf) {
         return again(StatusCode::FORBIDDEN, "The form had expired. Please log in again.".to_owned());
     }
     match st.auth.login(ip, &f.email, &f.password, None).await {
         Ok(s) => {
             let ttl = (s.expires_at - st.clock.now()).num_seconds().max(60);
             let mut resp = vigie_web::redirect(&next);
-            resp.headers_mut().append(header::SET_COOKIE, session::set_cookie(SESSION_COOKIE, &s.token, ttl, false));
+            resp.headers_mut().append(header::SET_COOKIE, session::set_cookie(SESSION_COOKIE, &s.token, ttl, st.auth.secure_cookies()));
             resp.headers_mut().append(header::SET_COOKIE, session::clear_cookie(LOGIN_CSRF_COOKIE));
             resp
         }
@@ -218,13 +238,17 @@ struct LogoutForm {
     csrf: String,
 }
 
-/// Removes the session cookie (the form carries the session's CSRF token, so another site
-/// cannot log someone out).
+/// Ends the session — the login token is refused from now on — and removes the cookie (the form
+/// carries the session's CSRF token, so another site cannot log someone out).
 async fn logout(State(st): State<FirewallState>, headers: HeaderMap, Form(f): Form<LogoutForm>) -> Response {
-    if let Some(token) = session::cookie(&headers, SESSION_COOKIE)
-        && !st.auth.csrf().check(token, &f.csrf)
-    {
-        return PageError::Api(vigie_core::http::csrf_failed()).into_response();
+    if let Some(token) = session::cookie(&headers, SESSION_COOKIE) {
+        if !st.auth.csrf().check(token, &f.csrf) {
+            return PageError::Api(vigie_core::http::csrf_failed()).into_response();
+        }
+        // The login token stops working everywhere, not only in this browser.
+        if let Err(e) = st.auth.end_session(token).await {
+            return PageError::from(e).into_response();
+        }
     }
     let mut resp = vigie_web::redirect("/login");
     resp.headers_mut().append(header::SET_COOKIE, session::clear_cookie(SESSION_COOKIE));

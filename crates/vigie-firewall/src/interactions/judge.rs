@@ -58,7 +58,7 @@ pub(crate) fn judge(rules: &TenantRules, prep: Prepared) -> Judged {
 
 /// The message of a block or coach decision whose policy has none: it names the types found
 /// (each once) and the policy.
-fn default_message(action: Action, policy: &str, types: &[String], kind: InteractionType) -> String {
+pub(crate) fn default_message(action: Action, policy: &str, types: &[String], kind: InteractionType) -> String {
     let mut distinct: Vec<&str> = Vec::new();
     for t in types {
         if !distinct.contains(&t.as_str()) {

@@ -3,6 +3,7 @@
 //! and their events in one transaction (`store`).
 mod judge;
 pub mod routes;
+pub mod stats;
 mod store;
 pub mod text;
 
@@ -19,7 +20,7 @@ use vigie_core::auth::{Permission, Principal};
 use vigie_core::http::{ApiError, FieldError};
 use vigie_pii::masking::{digit_count, mask};
 
-pub(crate) use judge::{Judged, judge};
+pub(crate) use judge::{Judged, default_message, judge};
 pub use store::ListFilter;
 use text::{ScanOrigin, ScannedText};
 
@@ -500,6 +501,12 @@ pub async fn list(st: &FirewallState, tenant: Uuid, filter: ListFilter, limit: u
 /// One interaction of the tenant.
 pub async fn get(st: &FirewallState, tenant: Uuid, id: Uuid) -> Result<Interaction, ApiError> {
     st.store.read(move |c| store::get(c, tenant, id)).await.map_err(ApiError::from_store("interaction"))
+}
+
+/// The events an interaction of the tenant emitted, as (`evt_…` id, type), in writing order.
+pub async fn events(st: &FirewallState, i: &Interaction) -> Result<Vec<(String, String)>, ApiError> {
+    let (tenant, id, at) = (i.tenant_id, i.id, i.created_at);
+    Ok(st.store.read(move |c| store::events_of(c, tenant, id, at)).await?)
 }
 
 #[cfg(test)]

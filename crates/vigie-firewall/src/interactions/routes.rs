@@ -1,6 +1,6 @@
 //! HTTP routes of interactions.
 use super::{Interaction, ListFilter, NewInteraction};
-use crate::model::Action;
+use crate::model::{Action, normalize_type};
 use crate::state::FirewallState;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -39,6 +39,7 @@ async fn interactions_create(
 
 /// Filters of the interaction list.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InteractionListParams {
     /// Only this platform.
@@ -49,6 +50,9 @@ pub struct InteractionListParams {
     pub action: Option<String>,
     /// Only risk at or above this score.
     pub min_risk: Option<f64>,
+    /// Only interactions with a classification of this type (`CREDIT_CARD`; aliases accepted).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
     /// Recorded at or after (RFC 3339).
     pub from: Option<DateTime<Utc>>,
     /// Recorded before (RFC 3339).
@@ -62,7 +66,7 @@ pub struct InteractionListParams {
 /// List interactions, newest first.
 #[utoipa::path(get, path = "/api/v1/interactions", tag = "interactions", security(("bearer" = [])), params(InteractionListParams),
     responses((status = 200, body = Page<Interaction>), (status = 400, body = ErrorBody)))]
-async fn interactions_list(
+pub(crate) async fn interactions_list(
     State(st): State<FirewallState>,
     p: Principal,
     ApiQuery(q): ApiQuery<InteractionListParams>,
@@ -78,6 +82,12 @@ async fn interactions_list(
     if q.min_risk.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
         errors.push(FieldError::new("min_risk", "must be within 0..1"));
     }
+    let kind = q.kind.as_deref().and_then(|k| {
+        normalize_type(k).or_else(|| {
+            errors.push(FieldError::new("type", format!("{k:?} is not a type code (e.g. EMAIL, CREDIT_CARD, IBAN)")));
+            None
+        })
+    });
     if let (Some(f), Some(t)) = (q.from, q.to)
         && f >= t
     {
@@ -107,6 +117,7 @@ async fn interactions_list(
         user_id: q.user_id,
         action,
         min_risk: q.min_risk,
+        kind,
         from: q.from,
         to: q.to,
         before,
@@ -118,7 +129,11 @@ async fn interactions_list(
 /// One interaction.
 #[utoipa::path(get, path = "/api/v1/interactions/{id}", tag = "interactions", security(("bearer" = [])), params(("id" = Uuid, Path)),
     responses((status = 200, body = Interaction), (status = 404, body = ErrorBody)))]
-async fn interactions_get(State(st): State<FirewallState>, p: Principal, Path(id): Path<String>) -> Result<Json<Interaction>, ApiError> {
+pub(crate) async fn interactions_get(
+    State(st): State<FirewallState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Interaction>, ApiError> {
     p.require(Permission::ReadData)?;
     Ok(Json(super::get(&st, p.tenant_id, path_id(&id, "interaction")?).await?))
 }

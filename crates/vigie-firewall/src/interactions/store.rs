@@ -21,6 +21,8 @@ pub struct ListFilter {
     pub action: Option<Action>,
     /// Only risk at or above.
     pub min_risk: Option<f64>,
+    /// Only interactions with a classification of this type code (normalised: `CREDIT_CARD`).
+    pub kind: Option<String>,
     /// Recorded at or after.
     pub from: Option<DateTime<Utc>>,
     /// Recorded before.
@@ -140,6 +142,12 @@ pub(super) fn list(c: &Connection, tenant: Uuid, f: &ListFilter, limit: usize) -
     if let Some(r) = f.min_risk {
         and("risk_score >= ?", Box::new(r));
     }
+    if let Some(k) = &f.kind {
+        and(
+            "classification_count > 0 AND EXISTS (SELECT 1 FROM json_each(classifications) WHERE json_extract(value, '$.type') = ?)",
+            Box::new(k.clone()),
+        );
+    }
     // The exact bounds are on created_at (microseconds). The id bounds only narrow the index
     // scan: UUIDv7 ids start with their millisecond, never earlier than created_at, and later
     // only when the clock stepped back (the upper bound allows a minute of that).
@@ -159,5 +167,27 @@ pub(super) fn list(c: &Connection, tenant: Uuid, f: &ListFilter, limit: usize) -
     args.push(Box::new(limit as i64 + 1));
     let mut stmt = c.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The events an interaction emitted (`evt_…` id and type), in the order they were written.
+/// They were written in the interaction's transaction, at its time and with ids taken just after
+/// its own, so the search is a short range of the outbox's id index; the payload confirms each.
+pub(super) fn events_of(c: &Connection, tenant: Uuid, id: Uuid, at: DateTime<Utc>) -> Result<Vec<(String, String)>, StoreError> {
+    let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    let mut stmt = c.prepare_cached(
+        "SELECT id, event_type FROM outbox WHERE id > ?1 AND id <= ?2 AND tenant_id = ?3 AND created_at = ?4
+         AND json_extract(payload, '$.data.interaction.id') = ?5 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            vigie_webhook::outbox::event_id(id),
+            vigie_webhook::outbox::event_id(max_v7_at(ms.saturating_add(1000))),
+            tenant.to_string(),
+            at.timestamp_micros(),
+            id.to_string()
+        ],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -1,6 +1,7 @@
 //! Policies: stored as written, validated and compiled on every write, and held compiled per
 //! tenant in [`PolicyCache`] so an interaction is evaluated without touching the database.
 pub mod engine;
+pub mod order;
 pub mod routes;
 
 use crate::events;

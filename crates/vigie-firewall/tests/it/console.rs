@@ -170,3 +170,90 @@ async fn pages_carry_a_strict_content_security_policy_and_unknown_pages_are_html
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["code"], "route_not_found");
 }
+
+/// The session token a login form answer sets (the value of `vigie_session`).
+async fn session_token_of_login(s: &TestServer) -> String {
+    let b = Browser::new(&s.base);
+    let (_, form) = b.page("/login").await;
+    let token = csrf_in(&form);
+    let r = b
+        .http
+        .post(format!("{}/login", s.base))
+        .form(&[("_csrf", token.as_str()), ("next", "/"), ("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .expect("login");
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("vigie_session=").map(|rest| rest.split(';').next().unwrap_or("").to_owned()))
+        .expect("a session cookie")
+}
+
+#[tokio::test]
+async fn logging_out_ends_the_login_token_everywhere_not_only_in_the_browser() {
+    let s = TestServer::start().await;
+    let token = session_token_of_login(&s).await;
+    // The same token, copied elsewhere, works until the browser logs out…
+    assert_eq!(s.get("/api/v1/policies", &token).await.0, StatusCode::OK);
+    let b = Browser::new(&s.base);
+    let cookie: reqwest::header::HeaderValue = format!("vigie_session={token}").parse().expect("cookie");
+    let (_, home) = {
+        let r = b.http.get(format!("{}/", s.base)).header("cookie", cookie.clone()).send().await.expect("home");
+        (r.status(), r.text().await.expect("body"))
+    };
+    let csrf = csrf_in(&home);
+    let r = b.http.post(format!("{}/logout", s.base)).header("cookie", cookie).form(&[("_csrf", csrf.as_str())]).send().await.expect("out");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // …then nowhere: neither as a bearer token nor as a cookie.
+    assert_eq!(s.get("/api/v1/policies", &token).await.0, StatusCode::UNAUTHORIZED);
+    // Other sessions of the same user go on.
+    assert_eq!(s.get("/api/v1/policies", &s.admin).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_login_page_address_with_the_wrong_method_is_a_page_not_json() {
+    let (s, b) = logged_in().await;
+    let r = b.http.get(format!("{}/logout", s.base)).header("accept", "text/html").send().await.expect("get");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = b.http.delete(format!("{}/policies", s.base)).header("accept", "text/html").send().await.expect("delete");
+    assert!(r.headers()["content-type"].to_str().expect("ct").starts_with("text/html"), "{:?}", r.headers());
+}
+
+#[tokio::test]
+async fn a_system_webhook_to_a_loopback_address_can_be_edited_without_changing_its_url() {
+    use vigie_core::auth::{Actor, Principal, Role};
+    let s = TestServer::start_with(|o| {
+        o.webhooks.client.allow_private = false;
+        // As `vigie serve` trusts its own XDR's address.
+        o.webhooks.client.trusted = vec!["127.0.0.1:9".parse().expect("addr")];
+    })
+    .await;
+    let (_, me) = s.get("/api/v1/auth/me", &s.admin).await;
+    let admin = Principal {
+        tenant_id: me["tenant_id"].as_str().expect("tenant").parse().expect("uuid"),
+        role: Role::Admin,
+        actor: Actor::User { id: me["id"].as_str().expect("id").parse().expect("uuid"), email: ADMIN_EMAIL.into() },
+    };
+    let new: vigie_webhook::model::NewWebhook = serde_json::from_value(serde_json::json!({
+        "url": "http://127.0.0.1:9/api/v1/events", "events": ["interaction.policy_violated"], "description": "to the XDR"
+    }))
+    .expect("new webhook");
+    let w = s.state.webhooks.create_system(&admin, new).await.expect("system webhook");
+    let id = w.webhook.id.clone();
+    let b = Browser::login(&s.base, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    // The edit form sends the URL back unchanged with the other fields.
+    let (status, body) = b
+        .api(
+            "PATCH",
+            &format!("/api/v1/webhooks/{id}"),
+            Some(serde_json::json!({"url": "http://127.0.0.1:9/api/v1/events", "description": "renamed"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A new loopback URL is still refused.
+    let (status, _) =
+        b.api("PATCH", &format!("/api/v1/webhooks/{id}"), Some(serde_json::json!({"url": "http://127.0.0.1:10/api/v1/events"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -647,7 +647,18 @@ async fn without_an_active_webhook_the_dispatcher_writes_nothing_and_a_new_one_g
 
 #[tokio::test]
 async fn an_event_gone_from_the_outbox_fails_its_delivery_with_the_reason_and_others_still_go() {
-    let s = TestServer::start().await;
+    // Retries spread over seconds, not the usual milliseconds: on a loaded machine the lost
+    // event's whole schedule could otherwise run out (refused connections) before the test
+    // deletes its outbox row and restarts the receiver.
+    let s = TestServer::start_with(|o| {
+        o.webhooks.schedule = vigie_webhook::schedule::RetrySchedule::parse(
+            &["0ms", "50ms", "1s", "2s", "4s", "8s"],
+            0.2,
+            std::time::Duration::from_secs(3600),
+        )
+        .expect("schedule")
+    })
+    .await;
     let rx = Receiver::start().await;
     let (url, addr) = (rx.url.clone(), rx.addr);
     rx.stop().await;

@@ -14,7 +14,7 @@ use crate::state::XdrState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vigie_core::StoreError;
@@ -59,6 +59,29 @@ fn by(caller: &crate::keys::Caller) -> String {
 
 fn found(c: &Connection, space_no: i64, key: &str) -> Result<Case, ApiError> {
     find(c, space_no, key)?.ok_or_else(|| ApiError::not_found("case"))
+}
+
+/// The cases of `space_no` that hold the alert `alert_id` (its id), newest first (at most 50):
+/// where an alert's page links to.
+pub fn cases_of_alert(c: &Connection, space_no: i64, alert_id: &str) -> Result<Vec<Case>, StoreError> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {CASE_COLS} FROM cases WHERE space_no = ?1 AND id IN (SELECT case_id FROM case_alerts WHERE alert_id = ?2) \
+         ORDER BY created_at DESC, id DESC LIMIT 50"
+    ))?;
+    let rows = stmt.query_map(params![space_no, alert_id], case_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// What a case (by id) holds, for a listing: (alerts attached, tasks done, tasks in all).
+pub fn counts(c: &Connection, space_no: i64, case_id: &str) -> Result<(i64, i64, i64), StoreError> {
+    Ok(c.prepare_cached(
+        "SELECT (SELECT COUNT(*) FROM case_alerts WHERE case_id = ?1), \
+         (SELECT COUNT(*) FROM case_tasks WHERE case_id = ?1 AND done), (SELECT COUNT(*) FROM case_tasks WHERE case_id = ?1) \
+         WHERE EXISTS (SELECT 1 FROM cases WHERE id = ?1 AND space_no = ?2)",
+    )?
+    .query_row(rusqlite::params![case_id, space_no], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    .optional()?
+    .unwrap_or((0, 0, 0)))
 }
 
 /// Comments of a case (by id), oldest first, after comment `after`.

@@ -17,14 +17,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use vigie_core::StoreError;
-use vigie_core::console::{self as session, LOGIN_CSRF_COOKIE};
+use vigie_core::console::{self as session, XDR_LOGIN_CSRF_COOKIE as LOGIN_CSRF_COOKIE};
 use vigie_core::http::ApiError;
 use vigie_web::{LoginPage, Shell};
 
 mod alerts;
 mod cases;
-mod dashboard;
+pub mod dashboard;
 mod events;
+mod notifications;
+mod people;
 mod playbooks;
 mod rules;
 mod settings;
@@ -60,6 +62,8 @@ pub fn router() -> Router<XdrState> {
     let r = cases::routes(r);
     let r = rules::routes(r);
     let r = playbooks::routes(r);
+    let r = people::routes(r);
+    let r = notifications::routes(r);
     settings::routes(r)
 }
 
@@ -185,6 +189,24 @@ pub async fn not_found(headers: HeaderMap, uri: axum::http::Uri) -> Response {
     vigie_web::message(PRODUCT, StatusCode::NOT_FOUND, "Not found", "There is no page at this address. The menu at the top lists them all.")
 }
 
+/// The 405 for a page path with the wrong method (`GET /logout`): an HTML page for browsers,
+/// the API's JSON otherwise.
+pub async fn method_not_allowed(headers: HeaderMap, method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
+    if uri.path().starts_with("/api/") || !wants_html {
+        return vigie_core::http::method_not_allowed(method, uri).await.into_response();
+    }
+    if uri.path() == "/logout" || uri.path() == "/login" {
+        return vigie_web::redirect("/");
+    }
+    vigie_web::message(
+        PRODUCT,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Not here",
+        "This address is not a page. The menu at the top lists them all.",
+    )
+}
+
 #[derive(Deserialize)]
 struct NextParam {
     next: Option<String>,
@@ -195,11 +217,11 @@ fn login_form(csrf: String, next: String, error: Option<String>) -> LoginPage {
 }
 
 /// The login page; it sets the login form's CSRF cookie (double submit).
-async fn login_page(Query(q): Query<NextParam>) -> Response {
+async fn login_page(State(st): State<XdrState>, Query(q): Query<NextParam>) -> Response {
     let token = session::random_token();
     let next = q.next.filter(|n| vigie_web::is_local_path(n)).unwrap_or_else(|| "/".to_owned());
     let mut resp = vigie_web::page(StatusCode::OK, &login_form(token.clone(), next, None));
-    resp.headers_mut().append(header::SET_COOKIE, session::set_cookie(LOGIN_CSRF_COOKIE, &token, 3600, false));
+    resp.headers_mut().append(header::SET_COOKIE, session::set_cookie(LOGIN_CSRF_COOKIE, &token, 3600, st.secure_cookies));
     resp
 }
 
@@ -219,10 +241,10 @@ async fn login_submit(State(st): State<XdrState>, headers: HeaderMap, Form(f): F
     let again = |status: StatusCode, error: String| {
         let token = session::random_token();
         let mut resp = vigie_web::page(status, &login_form(token.clone(), next.clone(), Some(error)));
-        resp.headers_mut().append(header::SET_COOKIE, session::set_cookie(LOGIN_CSRF_COOKIE, &token, 3600, false));
+        resp.headers_mut().append(header::SET_COOKIE, session::set_cookie(LOGIN_CSRF_COOKIE, &token, 3600, st.secure_cookies));
         resp
     };
-    if !session::login_csrf_ok(&headers, &f.csrf) {
+    if !session::login_csrf_ok(&headers, LOGIN_CSRF_COOKIE, &f.csrf) {
         return again(StatusCode::FORBIDDEN, "The form had expired. Please log in again.".to_owned());
     }
     match st.keys.open_session(f.key.trim(), chrono::Duration::hours(SESSION_HOURS)).await {

@@ -689,7 +689,9 @@ pub(crate) fn update(
     }
     let settings = patch.settings.unwrap_or_default();
     let password_given = settings.password.is_some();
-    let destination = |p: &Plain| (p.host.clone(), p.port, p.tls, p.username.clone(), p.ca_pem.clone());
+    // No TLS setting means STARTTLS (as the sender reads it): a form that sends it explicitly
+    // changes nothing.
+    let destination = |p: &Plain| (p.host.clone(), p.port, p.tls.unwrap_or(SmtpTls::Starttls), p.username.clone(), p.ca_pem.clone());
     let before = destination(&cur.plain);
     apply_settings(cur.kind, settings, &mut cur.plain, &mut secrets, allow_private, false, &mut errors);
     if cur.kind != ChannelKind::Email && secrets.url.is_none() {

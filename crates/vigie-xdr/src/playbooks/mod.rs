@@ -601,6 +601,55 @@ pub async fn playbook_runs_cancel(
     Ok(Json(run))
 }
 
+/// For the console's list: per playbook of `space_no`, how many runs it has (counted up to
+/// `cap`, so a long history costs no more than that) and its latest run.
+pub(crate) async fn run_summaries(
+    st: &XdrState,
+    space_no: i64,
+    playbook_ids: Vec<String>,
+    cap: i64,
+) -> Result<std::collections::HashMap<String, (i64, Option<RunView>)>, StoreError> {
+    st.store
+        .read(move |c| {
+            let mut out = std::collections::HashMap::new();
+            for id in playbook_ids {
+                // Counted on the (playbook_id, id) index alone, for a playbook of the space.
+                let n: i64 = c
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM (SELECT 1 FROM playbook_runs WHERE playbook_id = ?1 LIMIT ?3) \
+                         WHERE EXISTS (SELECT 1 FROM playbooks WHERE id = ?1 AND space_no = ?2)",
+                    )?
+                    .query_row(params![id, space_no, cap], |r| r.get(0))?;
+                let last = model::runs(c, space_no, &id, None, 1)?.into_iter().next();
+                out.insert(id, (n, last));
+            }
+            Ok(out)
+        })
+        .await
+}
+
+/// For the console's run list: how many steps each run of `space_no` recorded.
+pub(crate) async fn step_counts(
+    st: &XdrState,
+    space_no: i64,
+    run_ids: Vec<String>,
+) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+    st.store
+        .read(move |c| {
+            let mut out = std::collections::HashMap::new();
+            for id in run_ids {
+                let n: i64 = c
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM playbook_steps s JOIN playbook_runs r ON r.id = s.run_id WHERE s.run_id = ?1 AND r.space_no = ?2",
+                    )?
+                    .query_row(params![id, space_no], |r| r.get(0))?;
+                out.insert(id, n);
+            }
+            Ok(out)
+        })
+        .await
+}
+
 /// The playbook routes.
 pub fn routes(r: OpenApiRouter<XdrState>) -> OpenApiRouter<XdrState> {
     r.routes(routes!(playbooks_create, playbooks_list))

@@ -215,3 +215,72 @@ async fn pages_carry_a_strict_content_security_policy_and_unknown_pages_are_html
     let r = b.http.get(format!("{}/assets/vigie.js", x.base)).send().await.expect("js");
     assert!(r.headers()["cache-control"].to_str().expect("cc").contains("immutable"));
 }
+
+/// Logs in with `key` and returns the session token the answer sets (`vigie_xdr_session`).
+async fn session_token(x: &TestXdr, key: &str) -> String {
+    let b = Browser::new(&x.base);
+    let (_, form) = b.page("/login").await;
+    let token = csrf_in(&form);
+    let r = b
+        .http
+        .post(format!("{}/login", x.base))
+        .form(&[("_csrf", token.as_str()), ("next", "/"), ("key", key)])
+        .send()
+        .await
+        .expect("login");
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("vigie_xdr_session=").map(|rest| rest.split(';').next().unwrap_or("").to_owned()))
+        .expect("a session cookie")
+}
+
+#[tokio::test]
+async fn a_console_session_is_not_a_key_and_never_sends_events() {
+    let x = TestXdr::start().await;
+    let (key, _) = x.key("acme", &["events_read", "events_write", "alerts_read"], false).await;
+    let token = session_token(&x, &key).await;
+    // Used before: the session is in the cache, yet its token (in any form) is not a key.
+    let b = Browser::login(&x.base, &key).await;
+    assert_eq!(b.api("GET", "/api/v1/events", None).await.0, StatusCode::OK);
+    for presented in [token.clone(), format!("session:{token}")] {
+        let (status, _) = x.get("/api/v1/events", &presented).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{presented}");
+    }
+    // Intake never takes the cookie, even with its CSRF token.
+    let (status, _) = b.api("POST", "/api/v1/events", Some(serde_json::json!({"source": "test", "event_type": "x"}))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(x.count("SELECT COUNT(*) FROM events"), 0);
+}
+
+#[tokio::test]
+async fn logging_out_forgets_only_that_session() {
+    let x = TestXdr::start().await;
+    let (key, _) = x.key("acme", &["events_read", "alerts_read"], false).await;
+    let (a, b) = (Browser::login(&x.base, &key).await, Browser::login(&x.base, &key).await);
+    let r = a.http.post(format!("{}/logout", x.base)).form(&[("_csrf", a.csrf.as_str())]).send().await.expect("logout");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(a.page("/").await.0, StatusCode::SEE_OTHER);
+    assert_eq!(b.page("/").await.0, StatusCode::OK);
+    assert_eq!(x.get("/api/v1/alerts", &key).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn dot_segments_are_not_user_ids() {
+    let (_, b, _) = logged_in().await;
+    for id in [".", ".."] {
+        let csv = format!("user_id,display_name\n{id},Dot\n");
+        let r = b
+            .http
+            .post(format!("{}/api/v1/people/import", b.base))
+            .header("x-csrf-token", &b.csrf)
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .expect("import");
+        let (status, body) = (r.status(), r.text().await.expect("body"));
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{id}: {body}");
+    }
+}
