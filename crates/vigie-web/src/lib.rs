@@ -10,6 +10,7 @@
 
 pub mod assets;
 pub mod chart;
+pub mod fallback;
 pub mod form;
 
 use askama::Template;

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use vigie_core::auth::{Permission, Principal};
 use vigie_core::console::{self as session, LOGIN_CSRF_COOKIE};
 use vigie_core::http::{ApiError, ClientIp, SESSION_COOKIE};
-use vigie_web::{LoginPage, Shell};
+use vigie_web::Shell;
 
 mod interactions;
 mod overview;
@@ -125,53 +125,21 @@ impl From<vigie_core::auth::AuthError> for PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let PageError::Api(e) = self;
-        if e.status.is_server_error() {
-            tracing::error!(code = %e.code, error = %e.message, "a console page failed");
-        }
-        let title = match e.status {
-            StatusCode::FORBIDDEN => "Not allowed",
-            StatusCode::NOT_FOUND => "Not found",
-            s if s.is_server_error() => "Something went wrong",
-            _ => "This cannot be shown",
-        };
-        let text = if e.status.is_server_error() {
-            "The server could not show this page; the details are in its log.".to_owned()
-        } else {
-            e.message
-        };
-        vigie_web::message(PRODUCT, e.status, title, text)
+        vigie_web::fallback::error_page(PRODUCT, e)
     }
 }
 
 /// A page's result.
 pub type PageResult = Result<Response, PageError>;
 
-/// The HTML 404 for a path that is neither a page nor an endpoint (JSON for `/api/…` and for
-/// clients that do not ask for HTML).
+/// The 404 for a path that is neither a page nor an endpoint.
 pub async fn not_found(headers: HeaderMap, uri: axum::http::Uri) -> Response {
-    let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
-    if uri.path().starts_with("/api/") || !wants_html {
-        return vigie_core::http::route_not_found(uri).await.into_response();
-    }
-    vigie_web::message(PRODUCT, StatusCode::NOT_FOUND, "Not found", "There is no page at this address. The menu at the top lists them all.")
+    vigie_web::fallback::not_found(PRODUCT, &headers, uri).await
 }
 
-/// The 405 for a page path with the wrong method (`GET /logout`): an HTML page for browsers,
-/// the API's JSON otherwise.
+/// The 405 for a known path with the wrong method.
 pub async fn method_not_allowed(headers: HeaderMap, method: axum::http::Method, uri: axum::http::Uri) -> Response {
-    let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
-    if uri.path().starts_with("/api/") || !wants_html {
-        return vigie_core::http::method_not_allowed(method, uri).await.into_response();
-    }
-    if uri.path() == "/logout" || uri.path() == "/login" {
-        return vigie_web::redirect("/");
-    }
-    vigie_web::message(
-        PRODUCT,
-        StatusCode::METHOD_NOT_ALLOWED,
-        "Not here",
-        "This address is not a page. The menu at the top lists them all.",
-    )
+    vigie_web::fallback::method_not_allowed(PRODUCT, &headers, method, uri).await
 }
 
 #[derive(Deserialize)]
@@ -179,17 +147,13 @@ struct NextParam {
     next: Option<String>,
 }
 
-fn login_form(csrf: String, next: String, error: Option<String>, email: String) -> LoginPage {
-    LoginPage { product: PRODUCT, csrf, next, error, with_key: false, email, assets: vigie_web::assets::version() }
+fn login_form(st: &FirewallState) -> vigie_web::fallback::LoginForm {
+    vigie_web::fallback::LoginForm { product: PRODUCT, csrf_cookie: LOGIN_CSRF_COOKIE, secure: st.auth.secure_cookies(), with_key: false }
 }
 
 /// The login page; it sets the login form's CSRF cookie (double submit).
 async fn login_page(State(st): State<FirewallState>, Query(q): Query<NextParam>) -> Response {
-    let token = session::random_token();
-    let next = q.next.filter(|n| vigie_web::is_local_path(n)).unwrap_or_else(|| "/".to_owned());
-    let mut resp = vigie_web::page(StatusCode::OK, &login_form(token.clone(), next, None, String::new()));
-    resp.headers_mut().append(header::SET_COOKIE, session::set_cookie(LOGIN_CSRF_COOKIE, &token, 3600, st.auth.secure_cookies()));
-    resp
+    login_form(&st).answer(StatusCode::OK, q.next.as_deref().unwrap_or("/"), None, "")
 }
 
 #[derive(Deserialize)]
@@ -207,27 +171,18 @@ struct LoginForm {
 /// Checks the e-mail and password through the same service as `POST /api/v1/auth/login` (the
 /// same failed-login limit) and sets the session cookie.
 async fn login_submit(State(st): State<FirewallState>, ClientIp(ip): ClientIp, headers: HeaderMap, Form(f): Form<LoginForm>) -> Response {
-    let next = if vigie_web::is_local_path(&f.next) { f.next.clone() } else { "/".to_owned() };
-    let again = |status: StatusCode, error: String| {
-        let token = session::random_token();
-        let mut resp = vigie_web::page(status, &login_form(token.clone(), next.clone(), Some(error), f.email.clone()));
-        resp.headers_mut().append(header::SET_COOKIE, session::set_cookie(LOGIN_CSRF_COOKIE, &token, 3600, st.auth.secure_cookies()));
-        resp
-    };
-    if !session::login_csrf_ok(&headers, LOGIN_CSRF_COOKIE, &f.csrf) {
-        return again(StatusCode::FORBIDDEN, "The form had expired. Please log in again.".to_owned());
+    let form = login_form(&st);
+    if !form.posted_from_here(&headers, &f.csrf) {
+        return form.answer(StatusCode::FORBIDDEN, &f.next, Some("The form had expired. Please log in again.".to_owned()), &f.email);
     }
     match st.auth.login(ip, &f.email, &f.password, None).await {
         Ok(s) => {
             let ttl = (s.expires_at - st.clock.now()).num_seconds().max(60);
-            let mut resp = vigie_web::redirect(&next);
-            resp.headers_mut().append(header::SET_COOKIE, session::set_cookie(SESSION_COOKIE, &s.token, ttl, st.auth.secure_cookies()));
-            resp.headers_mut().append(header::SET_COOKIE, session::clear_cookie(LOGIN_CSRF_COOKIE));
-            resp
+            form.logged_in(&f.next, SESSION_COOKIE, &s.token, ttl)
         }
         Err(e) => {
             let e = ApiError::from(e);
-            again(e.status, e.message)
+            form.answer(e.status, &f.next, Some(e.message), &f.email)
         }
     }
 }
