@@ -285,23 +285,28 @@
     });
   }
 
+  // The next refresh is armed only when the last one finished: a slow server is never asked
+  // again while it is still answering.
   function refresh(el) {
     var every = Number(el.dataset.every || '60') * 1000;
     if (!(every > 0)) return;
-    setInterval(function () {
-      if (document.hidden) return;
+    function again() { setTimeout(tick, every); }
+    function tick() {
       var toggle = document.querySelector('[data-refresh-toggle]');
-      if (toggle && !toggle.checked) return;
+      if (document.hidden || (toggle && !toggle.checked)) { again(); return; }
       fetch(el.dataset.refresh, { credentials: 'same-origin', headers: { 'Accept': 'text/html' } }).then(function (res) {
         if (res.status === 401 || endedSession(res)) { loginAgain(); return null; }
         return res.ok ? res.text() : null;
       }).then(function (html) {
-        if (html == null) return;
-        el.innerHTML = html;
-        localTimes(el);
-        wire(el);
-      }).catch(function () { /* the next tick tries again */ });
-    }, every);
+        if (html != null) {
+          el.innerHTML = html;
+          localTimes(el);
+          wire(el);
+        }
+        again();
+      }).catch(function () { again(); });
+    }
+    again();
   }
 
   function wire(root) {

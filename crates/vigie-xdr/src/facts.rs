@@ -592,9 +592,11 @@ enum Node {
     Test(usize, usize),
 }
 
-/// Ids below this are remembered in a vector (the dictionary's ids are dense from 1), others
-/// in a map: a lookup per event and test must cost next to nothing.
-const DENSE_IDS: i64 = 1 << 20;
+/// Ids below this are remembered in a vector (the dictionary's ids are dense from 1, and the
+/// common values — sources, event types, platforms, policies — come first), others in a map: a
+/// lookup per event and test must cost next to nothing, and a cache must stay small (one per
+/// test of every query of a pass: 32 Ki entries, not the dictionary's size).
+const DENSE_IDS: i64 = 1 << 15;
 
 /// What is known of each id, once computed.
 struct IdCache<T: Copy> {
@@ -632,7 +634,9 @@ struct IdHasher(u64);
 
 impl std::hash::Hasher for IdHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // The multiply leaves the low bits to the last word (a time bin, often a multiple of a
+        // power of two): rotate the well-mixed high bits down, as rustc-hash does.
+        self.0.rotate_left(26)
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -917,13 +921,25 @@ impl<'q> Pass<'q> {
 /// The groups of `q`'s first `stats` over `space_no`'s facts with `seq <= upto` in `[from, to)`
 /// (see [`answers`]); `filter` is the query's filter and leading `where`s.
 pub fn stats_groups(c: &Connection, q: &Query, space_no: i64, from: i64, to: i64, upto: i64) -> Result<Groups, StoreError> {
-    stats_groups_many(c, &[q], space_no, from, to, upto)?.pop().ok_or_else(|| StoreError::Invalid("no groups".into()))
+    stats_groups_many(c, &[q], space_no, from, to, upto, None)?.pop().ok_or_else(|| StoreError::Invalid("no groups".into()))
 }
 
 /// The groups of several queries (each as [`stats_groups`] gives them) in one pass over the
 /// facts: each block is read and decoded once and every query fed from it — a dashboard's
 /// widgets share the reading, which is most of the cost.
-pub fn stats_groups_many(c: &Connection, qs: &[&Query], space_no: i64, from: i64, to: i64, upto: i64) -> Result<Vec<Groups>, StoreError> {
+///
+/// The decoding and aggregation are Rust, out of SQLite's progress handler's reach: `deadline`
+/// is checked between blocks, and passing it stops with SQLite's "interrupted" error (what the
+/// search's slices treat as a partial answer).
+pub fn stats_groups_many(
+    c: &Connection,
+    qs: &[&Query],
+    space_no: i64,
+    from: i64,
+    to: i64,
+    upto: i64,
+    deadline: Option<std::time::Instant>,
+) -> Result<Vec<Groups>, StoreError> {
     let mut passes: Vec<Pass<'_>> = qs.iter().map(|q| Pass::new(q)).collect::<Result<_, _>>()?;
     let mut d = Decoder { c, values: HashMap::new() };
     let blocks: Vec<(i64, i64, Vec<u8>)> = c
@@ -933,6 +949,12 @@ pub fn stats_groups_many(c: &Connection, qs: &[&Query], space_no: i64, from: i64
         .query_map(params![space_no, from, to, upto], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
     for (first, events, data) in blocks {
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERRUPT),
+                Some("the search's time ran out".into()),
+            )));
+        }
         let facts = decode(&data, events, first).ok_or_else(|| StoreError::Commit(format!("fact block {space_no}/{first} is damaged")))?;
         for fact in &facts {
             if fact.ts < from || fact.ts >= to || fact.seq > upto {

@@ -343,7 +343,7 @@ fn facts_stats(
     while end > from_us && !live.is_empty() {
         let start = end.saturating_sub(slice).max(from_us);
         match vigie_query::sqlite::with_deadline(c, deadline, || {
-            crate::facts::stats_groups_many(c, &queries, space_no, start, end, upto).map_err(|e| match e {
+            crate::facts::stats_groups_many(c, &queries, space_no, start, end, upto, Some(deadline)).map_err(|e| match e {
                 StoreError::Sqlite(e) => e,
                 other => rusqlite::Error::UserFunctionError(other.to_string().into()),
             })
