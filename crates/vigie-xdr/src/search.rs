@@ -385,7 +385,7 @@ pub async fn search_many(st: &XdrState, caller: &Caller, ps: Vec<SearchParams>) 
     let schema = LogSchema { space_id: caller.space_id.to_string() };
     let now = st.clock.now();
     let mut out: Vec<Option<Result<SearchAnswer, ApiError>>> = (0..ps.len()).map(|_| None).collect();
-    type Batch = Vec<(usize, Query, vigie_query::sql::Plan)>;
+    type Batch = Vec<(usize, Query, vigie_query::sql::Plan, SearchParams)>;
     let mut batches: std::collections::BTreeMap<(i64, i64), Batch> = std::collections::BTreeMap::new();
     let mut others = tokio::task::JoinSet::new();
     for (i, p) in ps.into_iter().enumerate() {
@@ -402,7 +402,7 @@ pub async fn search_many(st: &XdrState, caller: &Caller, ps: Vec<SearchParams>) 
             (matches!(plan.shape, vigie_query::sql::Shape::Stats { .. }) && crate::facts::answers(&q)).then_some((q, plan))
         })();
         match batched {
-            Some((q, plan)) => batches.entry((to_micros(from), to_micros(to))).or_default().push((i, q, plan)),
+            Some((q, plan)) => batches.entry((to_micros(from), to_micros(to))).or_default().push((i, q, plan, p)),
             None => {
                 let (st, caller) = (st.clone(), caller.clone());
                 others.spawn(async move { (i, search(&st, &caller, p).await) });
@@ -413,11 +413,12 @@ pub async fn search_many(st: &XdrState, caller: &Caller, ps: Vec<SearchParams>) 
         let budget = Budget { max_rows: st.search.max_rows, deadline: Instant::now() + st.search.timeout };
         let (schema, tail_scope, space_no) =
             (LogSchema { space_id: schema.space_id.clone() }, format!("{scope} AND seq > ?"), caller.space_no);
-        let order: Vec<(usize, String)> = items.iter().map(|(i, q, _)| (*i, q.to_string())).collect();
+        let order: Vec<(usize, String)> = items.iter().map(|(i, q, _, _)| (*i, q.to_string())).collect();
+        let alone: Vec<(usize, SearchParams)> = items.iter().map(|(i, _, _, p)| (*i, p.clone())).collect();
         let answers = st
             .store
             .read(move |c| {
-                let refs: Vec<(&Query, &vigie_query::sql::Plan)> = items.iter().map(|(_, q, p)| (q, p)).collect();
+                let refs: Vec<(&Query, &vigie_query::sql::Plan)> = items.iter().map(|(_, q, p, _)| (q, p)).collect();
                 facts_stats(c, &refs, &schema, &tail_scope, space_no, (from_us, to_us), budget)
             })
             .await
@@ -426,6 +427,13 @@ pub async fn search_many(st: &XdrState, caller: &Caller, ps: Vec<SearchParams>) 
             Ok(list) => {
                 for ((i, printed), a) in order.into_iter().zip(list) {
                     out[i] = Some(Ok(table_answer(a, printed)));
+                }
+            }
+            // One query's failure must not fail the others read with it: each runs alone.
+            Err(_) if alone.len() > 1 => {
+                for (i, p) in alone {
+                    let (st, caller) = (st.clone(), caller.clone());
+                    others.spawn(async move { (i, search(&st, &caller, p).await) });
                 }
             }
             Err(e) => {

@@ -432,6 +432,8 @@ struct EditPage {
     shell: Shell,
     /// The id of the dashboard edited; empty for a new one.
     edit_id: String,
+    /// The body of a Remove button: the version the page was drawn from.
+    edit_version: String,
     name: String,
     description: String,
     ranges: Vec<super::alerts::Opt>,
@@ -491,6 +493,7 @@ fn edit_form(shell: Shell, d: Option<&Dashboard>) -> EditPage {
     EditPage {
         shell,
         edit_id: d.map(|d| d.id.to_string()).unwrap_or_default(),
+        edit_version: d.map(|d| serde_json::json!({"updated_at": d.updated_at}).to_string()).unwrap_or_default(),
         name: d.map(|d| d.name.clone()).unwrap_or_default(),
         description: d.map(|d| d.description.clone()).unwrap_or_default(),
         ranges: super::alerts::options(&ranges, Some(range.unwrap_or("24h"))),
@@ -513,15 +516,26 @@ async fn edit_page(State(st): State<XdrState>, console: Console, Path(id): Path<
     Ok(vigie_web::page(StatusCode::OK, &edit_form(shell, Some(&d))))
 }
 
+/// The version of the dashboard the editor was drawn from.
+#[derive(serde::Deserialize)]
+struct DrawnFrom {
+    updated_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// Removes one widget (the editor's Remove button): the dashboard without it, replaced through
 /// the API's own handler (scope `admin`, validation); its JSON answer or error.
 async fn remove_widget(
     State(st): State<XdrState>,
     console: Console,
     Path((id, index)): Path<(String, usize)>,
+    vigie_core::http::ApiJson(drawn): vigie_core::http::ApiJson<DrawnFrom>,
 ) -> Result<axum::Json<Dashboard>, ApiError> {
     let admin = console.authorized::<AdminScope>().map_err(|super::PageError::Api(e)| e)?;
     let d = dashboards::get(&st, &console.caller, vigie_core::http::path_id(&id, "dashboard")?).await?;
+    // A position means something only in the version the page showed.
+    if drawn.updated_at.is_some_and(|t| t != d.updated_at) {
+        return Err(ApiError::conflict("the dashboard changed since this page was drawn; reload it and remove the widget again"));
+    }
     if index >= d.widgets.len() {
         return Err(ApiError::not_found("widget"));
     }

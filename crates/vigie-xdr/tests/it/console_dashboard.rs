@@ -370,6 +370,13 @@ async fn the_editor_removes_a_widget_with_the_session_and_its_csrf_token() {
     let titles: Vec<&str> = after["widgets"].as_array().expect("widgets").iter().filter_map(|w| w["title"].as_str()).collect();
     assert_eq!(titles, ["Interaction volume by platform", "Policy violations by policy", "Top 10 people with violations"]);
     assert_eq!(b.api("POST", &format!("/dashboards/{id}/widgets/9/remove"), Some(json!({}))).await.0, StatusCode::NOT_FOUND);
+    // The page drawn before that change removes nothing: its positions are those of the old version.
+    let stale = html.find("data-body=\"").map(|i| &html[i + 11..]).and_then(|r| r.split('"').next()).expect("a version body");
+    let stale: serde_json::Value = serde_json::from_str(&stale.replace("&quot;", "\"").replace("&#34;", "\"")).expect("json");
+    let (status, body) = b.api("POST", &format!("/dashboards/{id}/widgets/0/remove"), Some(stale)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (_, fresh) = b.page(&format!("/dashboards/{id}/edit")).await;
+    assert!(!fresh.contains("Remove the widget High-risk interactions"), "the widget removed before stays removed");
     // A key without the admin scope cannot.
     let (reader, _) = x.key("acme", &["events_read"], false).await;
     let r = Browser::login(&x.base, &reader).await;
