@@ -12,6 +12,7 @@ pub mod assets;
 pub mod chart;
 pub mod fallback;
 pub mod form;
+pub mod markdown;
 
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
