@@ -430,7 +430,8 @@ pub async fn search_many(st: &XdrState, caller: &Caller, ps: Vec<SearchParams>) 
                 }
             }
             // One query's failure must not fail the others read with it: each runs alone.
-            Err(_) if alone.len() > 1 => {
+            Err(e) if alone.len() > 1 => {
+                tracing::warn!(code = %e.code, error = %e.message, queries = alone.len(), "a shared search read failed; each query runs alone");
                 for (i, p) in alone {
                     let (st, caller) = (st.clone(), caller.clone());
                     others.spawn(async move { (i, search(&st, &caller, p).await) });
