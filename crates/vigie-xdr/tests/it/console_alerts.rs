@@ -59,21 +59,7 @@ pub async fn post(x: &TestXdr, key: &str, events: Vec<Value>) {
     tokio::time::timeout(Duration::from_secs(20), rx.wait_for(|s| *s >= last)).await.expect("detection caught up in time").expect("watch");
 }
 
-/// Polls `f` until it gives a value (20 s at most).
-pub async fn until<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use crate::until;
 
 /// The alerts of the space about `user`, newest first.
 pub async fn alerts_of(x: &TestXdr, key: &str, user: &str) -> Vec<Value> {

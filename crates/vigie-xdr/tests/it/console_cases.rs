@@ -3,7 +3,8 @@
 //! the workflow buttons), a closed case without forms, a key without cases_write, escaping,
 //! and another space that sees nothing.
 use crate::console::Browser;
-use crate::console_alerts::{alert_of, esc, post, soc, until, violation};
+use crate::console_alerts::{alert_of, esc, post, soc, violation};
+use crate::until;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -5,7 +5,6 @@ use crate::TestXdr;
 use crate::console::{Browser, logged_in};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::time::Duration;
 
 /// A firewall event (`interaction.*`) `minutes_ago` minutes ago.
 pub fn fw_event(id: &str, kind: &str, minutes_ago: i64, user: &str, platform: &str, risk: f64, types: &[&str]) -> Value {
@@ -24,21 +23,7 @@ pub async fn post_events(x: &TestXdr, space: &str, events: Vec<Value>) {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
-/// Polls `f` until it gives a value (20 s at most).
-pub async fn until<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use crate::until;
 
 /// The explorer's page for `q` over `range`.
 async fn explore(b: &Browser, q: &str, range: &str) -> (StatusCode, String) {

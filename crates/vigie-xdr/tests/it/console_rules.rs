@@ -3,7 +3,8 @@
 //! fragment over stored events, escaping, and space isolation.
 use crate::TestXdr;
 use crate::console::{Browser, logged_in};
-use crate::console_events::{fw_event, post_events, until};
+use crate::console_events::{fw_event, post_events};
+use crate::until;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -143,3 +143,20 @@ impl TestXdr {
         self.dir
     }
 }
+
+/// Polls `f` until it gives a value (20 s at most; the shared deadline of the suite's waits on
+/// background work — detection, the responder, notifications).
+pub async fn until<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
