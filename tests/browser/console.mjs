@@ -626,31 +626,45 @@ async function flows(browser, fwContext, xdrContext, receiver) {
       // person's name from the directory ("AI platform violation: Demo Person 7 on copilot"), and
       // hold the playbook's own task "Security review with …" (its create_task step); a rule's
       // case from the same template has the template's tasks only.
-      // The template tags its cases "ai-platform": the playbook's are among them, newest first.
-      await open(page, `${XDR}/cases?tag=ai-platform`);
-      const candidates = await pollPage(
-        page,
-        60000,
-        async () => {
-          const hrefs = await page
-            .getByRole('link', { name: /AI platform violation: Demo Person \d+ on / })
-            .evaluateAll((links) => links.map((a) => a.getAttribute('href')));
-          return hrefs.length ? [...new Set(hrefs)] : null;
-        },
-        'a case "AI platform violation: Demo Person … on …" in the list',
-      );
-      for (const href of candidates.slice(0, 10)) {
-        await open(page, XDR + href);
-        const review = page.getByText(/Security review with Demo Person \d+/).first();
-        if (!(await review.count())) continue;
-        const title = (await page.locator('h1').first().innerText()).replace(/\s+/g, ' ').trim();
-        const tasks = await page.locator('[aria-labelledby="h-tasks"] tbody tr').count();
-        const timeline = await page.locator('[aria-labelledby="h-timeline"] ol.timeline li').count();
-        await page.screenshot({ path: join(OUT_DIR, 'flow-playbook-case.png'), fullPage: true });
-        if (!timeline) fail(`${title}: the timeline is empty`);
-        return `${title}: ${tasks} tasks, ${timeline} timeline entries`;
+      // The playbook's run reaches its create_task step after telling the manager (with retries),
+      // so under load the task may come well after the case: ask the API (every case tagged
+      // "ai-platform", all pages) until one holds the task, then open that case's page.
+      const deadline = Date.now() + 120000;
+      let found = null;
+      let seen = 0;
+      while (!found) {
+        seen = 0;
+        let cursor = null;
+        do {
+          const q = new URLSearchParams({ tag: 'ai-platform', limit: '100' });
+          if (cursor) q.set('cursor', cursor);
+          const list = await api('GET', `${XDR}/api/v1/cases?${q}`, XDR_KEY);
+          for (const c of list.items) {
+            if (!/^AI platform violation: Demo Person \d+ on /.test(c.title)) continue;
+            seen += 1;
+            const detail = await api('GET', `${XDR}/api/v1/cases/${c.id}`, XDR_KEY);
+            if (detail.tasks.some((t) => /^Security review with Demo Person \d+/.test(t.title))) {
+              found = c;
+              break;
+            }
+          }
+          cursor = found ? null : list.next_cursor;
+        } while (cursor);
+        if (found) break;
+        if (Date.now() > deadline) {
+          fail(`none of the ${seen} "AI platform violation" cases got the playbook's task "Security review with …" within 120 s`);
+        }
+        await sleep(2000);
       }
-      fail(`none of the ${candidates.length} "AI platform violation" cases has the playbook's task "Security review with …"`);
+      await open(page, `${XDR}/cases/${found.id}`);
+      const review = page.getByText(/Security review with Demo Person \d+/).first();
+      if (!(await review.count())) fail(`${found.id}: the page does not show the task the API lists`);
+      const title = (await page.locator('h1').first().innerText()).replace(/\s+/g, ' ').trim();
+      const tasks = await page.locator('[aria-labelledby="h-tasks"] tbody tr').count();
+      const timeline = await page.locator('[aria-labelledby="h-timeline"] ol.timeline li').count();
+      await page.screenshot({ path: join(OUT_DIR, 'flow-playbook-case.png'), fullPage: true });
+      if (!timeline) fail(`${title}: the timeline is empty`);
+      return `${title}: ${tasks} tasks, ${timeline} timeline entries`;
     }, { name: 'case' }),
   );
 }
