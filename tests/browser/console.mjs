@@ -57,7 +57,7 @@ const HALVES = {
   },
   xdr: {
     base: XDR,
-    pages: ['/', '/events', '/alerts', '/cases', '/rules', '/playbooks', '/people', '/notifications', '/settings'],
+    pages: ['/', '/events', '/alerts', '/cases', '/rules', '/playbooks', '/people', '/notifications', '/mailbox', '/settings'],
   },
 };
 
@@ -623,7 +623,8 @@ async function flows(browser, fwContext, xdrContext, receiver) {
   await check('flow: open the case the default playbook created', () =>
     withPage(xdrContext, async (page) => {
       // The playbook's cases are titled from the template "AI Platform Violation" with the
-      // person's name from the directory ("AI platform violation: Demo Person 7 on copilot"), and
+      // person's name from the directory the demo creates ("AI platform violation: Jeanne Martin on
+      // copilot"), and
       // hold the playbook's own task "Security review with …" (its create_task step); a rule's
       // case from the same template has the template's tasks only.
       // The playbook's run reaches its create_task step after telling the manager (with retries),
@@ -640,10 +641,10 @@ async function flows(browser, fwContext, xdrContext, receiver) {
           if (cursor) q.set('cursor', cursor);
           const list = await api('GET', `${XDR}/api/v1/cases?${q}`, XDR_KEY);
           for (const c of list.items) {
-            if (!/^AI platform violation: Demo Person \d+ on /.test(c.title)) continue;
+            if (!/^AI platform violation: \S.* on \S+$/.test(c.title)) continue;
             seen += 1;
             const detail = await api('GET', `${XDR}/api/v1/cases/${c.id}`, XDR_KEY);
-            if (detail.tasks.some((t) => /^Security review with Demo Person \d+/.test(t.title))) {
+            if (detail.tasks.some((t) => /^Security review with \S/.test(t.title))) {
               found = c;
               break;
             }
@@ -657,7 +658,7 @@ async function flows(browser, fwContext, xdrContext, receiver) {
         await sleep(2000);
       }
       await open(page, `${XDR}/cases/${found.id}`);
-      const review = page.getByText(/Security review with Demo Person \d+/).first();
+      const review = page.getByText(/Security review with \S/).first();
       if (!(await review.count())) fail(`${found.id}: the page does not show the task the API lists`);
       const title = (await page.locator('h1').first().innerText()).replace(/\s+/g, ' ').trim();
       const tasks = await page.locator('[aria-labelledby="h-tasks"] tbody tr').count();
@@ -666,6 +667,24 @@ async function flows(browser, fwContext, xdrContext, receiver) {
       if (!timeline) fail(`${title}: the timeline is empty`);
       return `${title}: ${tasks} tasks, ${timeline} timeline entries`;
     }, { name: 'case' }),
+  );
+  await check("flow: the manager's e-mail in the demo's mailbox", () =>
+    withPage(xdrContext, async (page) => {
+      // The default playbook tells the person's manager (its notify step); the demo's mail sink
+      // catches it and the console's Mailbox shows it, decoded.
+      await open(page, `${XDR}/mailbox`);
+      const link = page.getByRole('link', { name: /^\[Vigie\] .+ sent classified data to \S+$/ }).first();
+      await pollPage(page, 120000, async () => (await link.count()) > 0, 'a manager e-mail "[Vigie] … sent classified data to …"');
+      const subject = (await link.innerText()).trim();
+      await Promise.all([page.waitForURL(/\/mailbox\/\d+$/), link.click()]);
+      const text = await page.locator('pre').first().innerText();
+      for (const words of ['scheduled a security review', 'Their last security-awareness training']) {
+        if (!text.includes(words)) fail(`${subject}: the decoded text lacks "${words}":\n${text.slice(0, 600)}`);
+      }
+      const to = (await page.locator('dl.facts dd').nth(2).innerText()).trim();
+      await page.screenshot({ path: join(OUT_DIR, 'flow-mailbox-manager.png'), fullPage: true });
+      return `${subject.slice(0, 80)} → ${to}`;
+    }, { name: 'mailbox' }),
   );
 }
 

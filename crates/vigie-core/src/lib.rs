@@ -17,6 +17,7 @@ pub mod http;
 pub mod ids;
 pub mod metrics;
 pub mod secrets;
+pub mod testdata;
 
 pub use clock::{Clock, SystemClock};
 pub use db::Store;

@@ -24,6 +24,7 @@ pub mod server;
 pub mod state;
 #[cfg(test)]
 mod test_support;
+pub mod testdata;
 
 pub use server::{FirewallOptions, app, open, openapi, serve};
 pub use state::FirewallState;

@@ -1,7 +1,7 @@
 //! Assembly of the firewall half: opening its store, the router with its OpenAPI document, the
 //! health and metrics endpoints, and serving with graceful shutdown.
 use crate::state::{FirewallSettings, FirewallState, FirewallStats};
-use crate::{interactions, platforms, policy, scan};
+use crate::{interactions, platforms, policy, scan, testdata};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::IntoResponse;
 use axum::{Extension, Json, Router, middleware};
@@ -200,6 +200,7 @@ fn split(max_text_bytes: usize) -> (Router<FirewallState>, utoipa::openapi::Open
         .merge(scan::routes::router().layer(text_limit))
         .merge(policy::routes::router())
         .merge(platforms::routes::router())
+        .merge(testdata::router())
         .merge(vigie_webhook::routes::router())
         .merge(vigie_core::auth::routes::router())
         .routes(routes!(healthz))

@@ -32,6 +32,7 @@ pub mod search;
 pub mod server;
 pub mod short_id;
 pub mod state;
+pub mod testdata;
 
 pub use server::{XdrOptions, app, open, openapi, serve};
 pub use state::XdrState;

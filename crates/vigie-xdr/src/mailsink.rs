@@ -56,20 +56,40 @@ impl Received {
 /// The sink's mailbox: what it received, and a signal per message.
 #[derive(Debug, Clone)]
 pub struct Mailbox {
-    kept: Arc<Mutex<VecDeque<Received>>>,
+    kept: Arc<Mutex<Kept>>,
     count: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+/// The messages kept and how many older ones were let go (so each keeps its number).
+#[derive(Debug, Default)]
+struct Kept {
+    messages: VecDeque<Received>,
+    dropped: u64,
 }
 
 impl Default for Mailbox {
     fn default() -> Mailbox {
-        Mailbox { kept: Arc::new(Mutex::new(VecDeque::new())), count: Arc::new(tokio::sync::watch::channel(0).0) }
+        Mailbox { kept: Arc::new(Mutex::new(Kept::default())), count: Arc::new(tokio::sync::watch::channel(0).0) }
     }
 }
 
 impl Mailbox {
     /// The messages kept, oldest first.
     pub fn messages(&self) -> Vec<Received> {
-        self.kept.lock().map(|k| k.iter().cloned().collect()).unwrap_or_default()
+        self.kept.lock().map(|k| k.messages.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// The messages kept with their numbers (the first message received is 1; a number stays
+    /// with its message while it is kept), oldest first.
+    pub fn numbered(&self) -> Vec<(u64, Received)> {
+        self.kept.lock().map(|k| (k.dropped + 1..).zip(k.messages.iter().cloned()).collect()).unwrap_or_default()
+    }
+
+    /// The message numbered `no`, if it is still kept.
+    pub fn message(&self, no: u64) -> Option<Received> {
+        let k = self.kept.lock().ok()?;
+        let at = usize::try_from(no.checked_sub(k.dropped + 1)?).ok()?;
+        k.messages.get(at).cloned()
     }
 
     /// A receiver whose value is the number of messages received so far.
@@ -79,10 +99,11 @@ impl Mailbox {
 
     fn push(&self, m: Received) {
         if let Ok(mut k) = self.kept.lock() {
-            if k.len() == KEPT {
-                k.pop_front();
+            if k.messages.len() == KEPT {
+                k.messages.pop_front();
+                k.dropped += 1;
             }
-            k.push_back(m);
+            k.messages.push_back(m);
         }
         self.count.send_modify(|n| *n += 1);
     }
@@ -207,6 +228,20 @@ async fn data<R: tokio::io::AsyncBufRead + Unpin>(lines: &mut R) -> std::io::Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_keeps_its_number_while_older_ones_are_let_go() {
+        let mailbox = Mailbox::default();
+        let m = |n: usize| Received { at: chrono::Utc::now(), from: format!("s{n}"), to: Vec::new(), data: String::new() };
+        for n in 1..=KEPT + 2 {
+            mailbox.push(m(n));
+        }
+        let numbered = mailbox.numbered();
+        assert_eq!(numbered.len(), KEPT);
+        assert_eq!((numbered[0].0, numbered[0].1.from.as_str()), (3, "s3"));
+        assert_eq!(mailbox.message(KEPT as u64 + 2).map(|r| r.from), Some(format!("s{}", KEPT + 2)));
+        assert!(mailbox.message(2).is_none() && mailbox.message(0).is_none() && mailbox.message(KEPT as u64 + 3).is_none());
+    }
 
     #[tokio::test]
     async fn a_message_sent_with_lettre_is_kept_with_its_envelope_and_headers() {

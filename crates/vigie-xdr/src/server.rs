@@ -127,6 +127,7 @@ pub fn open(opts: XdrOptions, clock: SharedClock) -> Result<XdrState, StoreError
         notify: Arc::new(notifier),
         csrf: vigie_core::console::CsrfKey::new(key.derive("vigie/console-csrf/v1")),
         secure_cookies: false,
+        mail_sink: None,
     })
 }
 
@@ -173,6 +174,7 @@ fn split() -> (Router<XdrState>, utoipa::openapi::OpenApi) {
     let r = OpenApiRouter::with_openapi(ApiDoc::openapi());
     let r = cases::routes(people::routes(notify::routes(playbooks::routes(r))));
     let r = crate::dashboards::routes(r);
+    let r = crate::testdata::routes(r);
     r.routes(routes!(intake::events_post, log::events_list))
         .routes(routes!(log::events_get))
         .routes(routes!(search::search_get, search::search_post))

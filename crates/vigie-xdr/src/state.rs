@@ -55,6 +55,9 @@ pub struct XdrState {
     pub csrf: vigie_core::console::CsrfKey,
     /// Whether the console's cookies are marked `Secure` (served over HTTPS).
     pub secure_cookies: bool,
+    /// The mail sink whose messages the console's Mailbox page shows (`vigie demo` sets it;
+    /// `None` hides the page).
+    pub mail_sink: Option<crate::mailsink::Mailbox>,
 }
 
 impl XdrState {

@@ -73,8 +73,13 @@ pub async fn dashboard(b: DashboardBench) -> anyhow::Result<()> {
 
     let d = dashboards::home(&state, &caller).await.map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let d = d.ok_or_else(|| anyhow::anyhow!("the space has no default dashboard"))?;
-    let console =
-        vigie_xdr::console::Console { caller: caller.clone(), csrf: "bench".into(), key_name: "bench".into(), space_name: "bench".into() };
+    let console = vigie_xdr::console::Console {
+        caller: caller.clone(),
+        csrf: "bench".into(),
+        key_name: "bench".into(),
+        space_name: "bench".into(),
+        mailbox: false,
+    };
     let assets = vigie_web::assets::CSS.len() + vigie_web::assets::JS.len();
     println!(
         "\n| range | page render (evaluation + template), median ms | cold ms | evaluation alone ms | baseline: the {} queries one after another through search::search, ms | ratio | page HTML bytes | bytes per page load (HTML + CSS + JS) |",

@@ -41,6 +41,10 @@ pub enum Command {
         #[command(subcommand)]
         action: RulesCommand,
     },
+    /// Check a deployment end to end: record a test interaction full of sensitive data and
+    /// follow it to the policy decision, the XDR's events, alerts, notification and cases.
+    /// Exit code 0 when every step passed, 1 when one failed, 2 when it could not run.
+    Verify(crate::verify::VerifyArgs),
     /// Load generators for the figures in BENCHMARKS.md.
     Bench {
         /// Which benchmark.

@@ -10,10 +10,12 @@ mod bench_response;
 mod bench_webhooks;
 mod cli;
 mod demo;
+mod org;
 mod rules_test;
 mod scan;
 mod serve;
 mod traffic;
+mod verify;
 
 use anyhow::Context;
 use clap::Parser;
@@ -71,6 +73,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve::create_key(cfg, &space, &name, scope, source, signed, expires_in_days).await?;
         }
         Command::Rules { action: RulesCommand::Test(t) } => return rules_test::run(&t),
+        // Its exit code says whether every step passed.
+        Command::Verify(args) => return Ok(verify::run(args).await),
         Command::Bench { which: BenchCommand::Interactions(b) } => {
             init_logs(LogFormat::Text);
             bench::interactions(b).await?;

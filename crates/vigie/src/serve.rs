@@ -45,11 +45,23 @@ pub const XDR_WEBHOOK: &str = "Vigie XDR intake (created by vigie serve)";
 /// The event types it carries (default content 7).
 pub const XDR_EVENTS: &[&str] = &["interaction.policy_violated", "interaction.high_risk", "alert.severity_critical", "alert.severity_high"];
 
+/// What a caller gives the halves besides the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    /// A mail sink the process runs (`vigie demo`): the XDR console shows its messages.
+    pub mail_sink: Option<vigie_xdr::mailsink::Mailbox>,
+}
+
 /// Starts the halves of `cfg.role`; with both, connects the firewall to the XDR intake.
 pub async fn start(cfg: &Config, shutdown: CancellationToken) -> anyhow::Result<Halves> {
+    start_with(cfg, shutdown, Extras::default()).await
+}
+
+/// [`start`], with `extras` handed to the halves.
+pub async fn start_with(cfg: &Config, shutdown: CancellationToken, extras: Extras) -> anyhow::Result<Halves> {
     let xdr = match cfg.role {
         ServeRole::Firewall => None,
-        _ => Some(start_xdr(cfg, shutdown.clone()).await?),
+        _ => Some(start_xdr(cfg, shutdown.clone(), extras).await?),
     };
     // The firewall may deliver over plain http to its own XDR on loopback, and only there.
     let trusted: Vec<SocketAddr> = xdr.iter().map(|x| intake_addr(x.addr)).collect();
@@ -69,10 +81,11 @@ fn intake_addr(a: SocketAddr) -> SocketAddr {
 }
 
 /// Opens and starts the XDR half.
-pub async fn start_xdr(cfg: &Config, shutdown: CancellationToken) -> anyhow::Result<RunningXdr> {
+pub async fn start_xdr(cfg: &Config, shutdown: CancellationToken, extras: Extras) -> anyhow::Result<RunningXdr> {
     let mut state = vigie_xdr::open(XdrOptions::from_config(cfg), Arc::new(SystemClock))
         .with_context(|| format!("cannot open the XDR database in {}", cfg.data_dir.display()))?;
     state.secure_cookies = cfg.secure_cookies;
+    state.mail_sink = extras.mail_sink;
     state.keys.ensure_space(&cfg.tenant_name).await.context("cannot create the default space")?;
     let listener = tokio::net::TcpListener::bind(cfg.xdr_addr)
         .await
@@ -117,7 +130,7 @@ async fn connect(cfg: &Config, fw: &Running, xdr: &RunningXdr) -> anyhow::Result
             let patch = vigie_webhook::model::WebhookPatch { url: Some(url.clone()), ..Default::default() };
             fw.state
                 .webhooks
-                .update(&system, &w.id, patch)
+                .update_system(&system, &w.id, patch)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot point the XDR webhook at {url}: {}", e.message))?;
         }

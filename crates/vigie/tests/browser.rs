@@ -1,6 +1,6 @@
-//! The consoles in a real browser: `vigie demo` (the real binary, both halves, simulated traffic)
-//! on free loopback ports, a people directory imported so that the default playbook opens cases,
-//! then `node tests/browser/console.mjs` — Playwright driving Debian's Chromium through every page
+//! The consoles in a real browser: `vigie demo` (the real binary, both halves, simulated traffic,
+//! its organisation in the people directory and its mail sink) on free loopback ports, then
+//! `node tests/browser/console.mjs` — Playwright driving Debian's Chromium through every page
 //! of both consoles (at 1280×800 and on a 390 px phone, as the admin and read-only) and the flows
 //! of issue 9 (its header lists the checks). Screenshots and the bytes of each page load
 //! (`bytes.json`) are written to `target/browser-screenshots/`.
@@ -15,8 +15,6 @@ use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "browser test password 9";
 const ADMIN: &str = "admin@vigie.local";
-/// The simulated people of `vigie demo` (its `PEOPLE`) and their ids (`traffic::person`).
-const PEOPLE: usize = 36;
 /// The whole browser run, at most (the script bounds itself to less).
 const RUN_LIMIT: Duration = Duration::from_secs(300);
 
@@ -43,26 +41,6 @@ fn vigie() -> Command {
         }
     }
     cmd
-}
-
-/// The user id of the demo's person `i` (`traffic::person`).
-fn person(i: usize) -> String {
-    format!("01900000-0000-7000-8000-{i:012x}")
-}
-
-/// The directory: every simulated person, with a manager, and a training over a year old, so the
-/// default playbook's branch opens a case for each of their violations.
-fn people_csv() -> String {
-    let mut csv = String::from("user_id,display_name,email,manager_email,department,training_date\n");
-    for i in 0..PEOPLE {
-        csv.push_str(&format!(
-            "{},Demo Person {i},person{i}@example.com,manager{}@example.com,{},2023-03-01\n",
-            person(i),
-            i % 4,
-            ["Sales", "Finance", "Engineering", "Support"][i % 4]
-        ));
-    }
-    csv
 }
 
 /// What the browser run needs besides this repository, or why it cannot run.
@@ -173,18 +151,6 @@ async fn the_consoles_work_in_a_real_browser() {
     assert!(out.status.success(), "vigie keys create: {}", String::from_utf8_lossy(&out.stderr));
     let key = String::from_utf8_lossy(&out.stdout).lines().last().expect("the key on the last line").trim().to_owned();
     assert!(key.starts_with("vxk_"), "{key}");
-
-    let imported = http
-        .post(format!("{xdr}/api/v1/people/import"))
-        .bearer_auth(&key)
-        .header("content-type", "text/csv")
-        .body(people_csv())
-        .send()
-        .await
-        .expect("people import");
-    let status = imported.status();
-    let body = imported.text().await.unwrap_or_default();
-    assert_eq!(status, reqwest::StatusCode::OK, "people import: {body}");
 
     // The browser run, bounded in time; its output goes to files (never a full pipe).
     let node_out = dir.path().join("node.out");

@@ -503,6 +503,17 @@ pub async fn get(st: &FirewallState, tenant: Uuid, id: Uuid) -> Result<Interacti
     st.store.read(move |c| store::get(c, tenant, id)).await.map_err(ApiError::from_store("interaction"))
 }
 
+/// The events an interaction of the tenant emitted, as (`evt_…` id, type), on the caller's
+/// connection (inside its transaction, for the test-data sweep).
+pub(crate) fn event_ids_of(
+    c: &rusqlite::Connection,
+    tenant: Uuid,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<Vec<(String, String)>, StoreError> {
+    store::events_of(c, tenant, id, at)
+}
+
 /// The events an interaction of the tenant emitted, as (`evt_…` id, type), in writing order.
 pub async fn events(st: &FirewallState, i: &Interaction) -> Result<Vec<(String, String)>, ApiError> {
     let (tenant, id, at) = (i.tenant_id, i.id, i.created_at);

@@ -6,8 +6,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -16,7 +16,10 @@ use vigie_core::http::{ApiError, ApiJson, ApiQuery, ErrorBody, FieldError, Page,
 
 /// The interaction routes.
 pub fn router() -> OpenApiRouter<FirewallState> {
-    OpenApiRouter::new().routes(routes!(interactions_create, interactions_list)).routes(routes!(interactions_get))
+    OpenApiRouter::new()
+        .routes(routes!(interactions_create, interactions_list))
+        .routes(routes!(interactions_get))
+        .routes(routes!(interactions_events))
 }
 
 /// Record an AI interaction and get the policy decision. A `text` (or `content_metadata.text`)
@@ -136,4 +139,36 @@ pub(crate) async fn interactions_get(
 ) -> Result<Json<Interaction>, ApiError> {
     p.require(Permission::ReadData)?;
     Ok(Json(super::get(&st, p.tenant_id, path_id(&id, "interaction")?).await?))
+}
+
+/// One event an interaction emitted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmittedEvent {
+    /// The event's id (`evt_…`), as webhooks deliver it.
+    pub id: String,
+    /// Its type (`interaction.created`, `interaction.policy_violated`…).
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// The events an interaction emitted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmittedEvents {
+    /// In the order they were written.
+    pub items: Vec<EmittedEvent>,
+}
+
+/// The events an interaction emitted into the outbox (what webhooks subscribed to their types
+/// deliver), in writing order.
+#[utoipa::path(get, path = "/api/v1/interactions/{id}/events", tag = "interactions", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 200, body = EmittedEvents), (status = 404, body = ErrorBody)))]
+pub(crate) async fn interactions_events(
+    State(st): State<FirewallState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<EmittedEvents>, ApiError> {
+    p.require(Permission::ReadData)?;
+    let i = super::get(&st, p.tenant_id, path_id(&id, "interaction")?).await?;
+    let items = super::events(&st, &i).await?.into_iter().map(|(id, kind)| EmittedEvent { id, kind }).collect();
+    Ok(Json(EmittedEvents { items }))
 }

@@ -5,6 +5,7 @@ mod api_interactions;
 mod api_platforms;
 mod api_policies;
 mod api_scan;
+mod api_testdata;
 mod compat;
 mod console;
 mod console_interactions;

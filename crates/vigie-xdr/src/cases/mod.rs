@@ -210,12 +210,23 @@ pub async fn cases_list(
     let statuses = list_of("status", q.status.as_deref(), &["open", "in_progress", "closed"])?;
     let severities = list_of("severity", q.severity.as_deref(), &SEVERITIES)?;
     let priorities = list_of("priority", q.priority.as_deref(), &PRIORITIES)?;
+    let alert =
+        match q.alert_id.as_deref() {
+            Some(raw) => Some(crate::short_id::parse("AL", raw).ok_or_else(|| {
+                vigie_core::http::bad_query("alert_id", "give an alert's id (a UUID) or its short id (AL and 8 characters)")
+            })?),
+            None => None,
+        };
     let page = crate::listing::Listing::of(CASE_COLS, "cases", caller.space_no)
         .any_of("status", statuses)
         .any_of("severity", severities)
         .any_of("priority", priorities)
         .when("assignee = ?", q.assignee)
         .when("EXISTS (SELECT 1 FROM json_each(cases.tags) WHERE json_each.value = ?)", q.tag)
+        .when(
+            "EXISTS (SELECT 1 FROM case_alerts ca JOIN alerts a ON a.id = ca.alert_id WHERE ca.case_id = cases.id AND ? IN (a.id, a.short_id))",
+            alert,
+        )
         .newest_first(&st, q.from, q.to, q.cursor.as_deref(), q.limit, case_from_row, |k| (k.created_at, &k.id))
         .await?;
     Ok(Json(page))

@@ -495,6 +495,8 @@ pub struct CaseListParams {
     pub assignee: Option<String>,
     /// Only cases with this tag.
     pub tag: Option<String>,
+    /// Only cases holding this alert (its id or short id).
+    pub alert_id: Option<String>,
     /// Opened at or after (RFC 3339).
     pub from: Option<DateTime<Utc>>,
     /// Opened before (RFC 3339).

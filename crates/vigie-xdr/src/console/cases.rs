@@ -115,6 +115,7 @@ async fn list(State(st): State<XdrState>, console: Console, Query(q): Query<List
         priority: given(&q.priority),
         assignee: given(&q.assignee),
         tag: given(&q.tag),
+        alert_id: None,
         from: None,
         to: None,
         limit: Some(PAGE_SIZE),

@@ -25,6 +25,7 @@ mod alerts;
 mod cases;
 pub mod dashboard;
 mod events;
+mod mailbox;
 mod notifications;
 mod people;
 mod playbooks;
@@ -64,6 +65,7 @@ pub fn router() -> Router<XdrState> {
     let r = playbooks::routes(r);
     let r = people::routes(r);
     let r = notifications::routes(r);
+    let r = mailbox::routes(r);
     settings::routes(r)
 }
 
@@ -79,14 +81,21 @@ pub struct Console {
     pub key_name: String,
     /// The space's name.
     pub space_name: String,
+    /// Whether the server has a mail sink (the Mailbox page and its link).
+    pub mailbox: bool,
 }
 
 impl Console {
     /// The page shell for a page of `section` (a path of [`NAV`]); the navigation shows only
     /// what the key may read.
     pub fn shell(&self, title: impl Into<String>, section: &str) -> Shell {
-        let nav: Vec<(&'static str, &'static str)> =
+        let mut nav: Vec<(&'static str, &'static str)> =
             NAV.iter().filter(|(_, _, scope)| self.caller.scopes.contains(scope)).map(|(h, l, _)| (*h, *l)).collect();
+        if self.mailbox && self.can(Scope::AlertsRead) {
+            // Beside Notifications, whose e-mails it shows.
+            let at = nav.iter().position(|(h, _)| *h == "/notifications").map_or(nav.len(), |i| i + 1);
+            nav.insert(at, ("/mailbox", "Mailbox"));
+        }
         Shell::new(PRODUCT, title, &nav, section).for_session(format!("{} · {}", self.key_name, self.space_name), self.csrf.clone())
     }
 
@@ -132,7 +141,7 @@ impl FromRequestParts<XdrState> for Console {
             })
             .await
             .map_err(|e| PageError::Api(ApiError::internal(e)).into_response())?;
-        Ok(Console { csrf: st.csrf.token(&token), caller, key_name: names.0, space_name: names.1 })
+        Ok(Console { csrf: st.csrf.token(&token), caller, key_name: names.0, space_name: names.1, mailbox: st.mail_sink.is_some() })
     }
 }
 

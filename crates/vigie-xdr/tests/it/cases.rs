@@ -532,3 +532,41 @@ async fn a_template_named_like_another_ones_id_does_not_make_delete_remove_both(
     assert_eq!((status, got["title_pattern"].as_str()), (StatusCode::OK, Some("Two")), "the one named like the id is still there");
     x.stop().await;
 }
+
+#[tokio::test]
+async fn cases_can_be_listed_by_an_alert_they_hold_given_by_id_or_short_id() {
+    let x = TestXdr::start().await;
+    let no = space_no(&x, "soc").await;
+    let other_no = space_no(&x, "other").await;
+    let (key, _) = x.key("soc", &["cases_read", "cases_write"], false).await;
+    let (a1, s1) = alert(&x, no, "alice", Vec::new()).await;
+    let (a2, _) = alert(&x, no, "bob", Vec::new()).await;
+    let (foreign, _) = alert(&x, other_no, "carol", Vec::new()).await;
+    let mut ids = Vec::new();
+    for (title, alerts) in [("Both", vec![a1.clone(), a2.clone()]), ("Alice only", vec![a1.clone()]), ("Bob only", vec![a2.clone()])] {
+        let case = create(&x, &key, json!({"title": title})).await;
+        let id = case["id"].as_str().expect("id").to_owned();
+        let (status, v) = x.call_json("POST", &format!("/api/v1/cases/{id}/alerts"), &key, json!({"alerts": alerts})).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        ids.push(id);
+    }
+    create(&x, &key, json!({"title": "No alert"})).await;
+    let titles = |v: &Value| -> Vec<String> {
+        v["items"].as_array().expect("items").iter().map(|c| c["title"].as_str().unwrap_or("").to_owned()).collect()
+    };
+    // Newest first, only the cases holding the alert; the short id in any case works too.
+    assert_eq!(titles(&x.get(&format!("/api/v1/cases?alert_id={a1}"), &key).await.1), ["Alice only", "Both"]);
+    assert_eq!(titles(&x.get(&format!("/api/v1/cases?alert_id={}", s1.to_lowercase()), &key).await.1), ["Alice only", "Both"]);
+    assert_eq!(titles(&x.get(&format!("/api/v1/cases?alert_id={a2}&limit=1"), &key).await.1), ["Bob only"]);
+    // Combined with the other filters.
+    let (status, v) = x.call_json("PATCH", &format!("/api/v1/cases/{}", ids[0]), &key, json!({"priority": "high"})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(titles(&x.get(&format!("/api/v1/cases?alert_id={a2}&priority=high"), &key).await.1), ["Both"]);
+    // An alert of another space, or one no case holds, gives none; a value that is no alert
+    // reference is refused, naming the parameter.
+    assert!(titles(&x.get(&format!("/api/v1/cases?alert_id={foreign}"), &key).await.1).is_empty());
+    assert!(titles(&x.get("/api/v1/cases?alert_id=AL00000000", &key).await.1).is_empty());
+    let (status, e) = x.get("/api/v1/cases?alert_id=nope", &key).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(e["fields"][0]["field"], "alert_id", "{e}");
+}

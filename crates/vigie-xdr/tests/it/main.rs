@@ -8,6 +8,7 @@ mod console_alerts;
 mod console_cases;
 mod console_dashboard;
 mod console_events;
+mod console_mailbox;
 mod console_playbooks;
 mod console_rules;
 mod console_settings;
@@ -20,6 +21,7 @@ mod people;
 mod response;
 mod rules;
 mod search;
+mod testdata;
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -56,6 +58,17 @@ impl TestXdr {
 
     /// A server on `clock`.
     pub async fn start_clocked(dir: TempDir, clock: vigie_core::clock::SharedClock, tune: impl FnOnce(&mut XdrOptions)) -> TestXdr {
+        TestXdr::start_full(dir, clock, tune, |_| {}).await
+    }
+
+    /// A server whose options `tune` changes, and whose state `edit` changes before it serves
+    /// (as the binary sets `mail_sink`).
+    pub async fn start_full(
+        dir: TempDir,
+        clock: vigie_core::clock::SharedClock,
+        tune: impl FnOnce(&mut XdrOptions),
+        edit: impl FnOnce(&mut XdrState),
+    ) -> TestXdr {
         let mut opts = XdrOptions {
             data_dir: dir.path().to_path_buf(),
             store: StoreOptions::default(),
@@ -69,7 +82,8 @@ impl TestXdr {
             notify: Default::default(),
         };
         tune(&mut opts);
-        let state = vigie_xdr::open(opts, clock).expect("open");
+        let mut state = vigie_xdr::open(opts, clock).expect("open");
+        edit(&mut state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let shutdown = CancellationToken::new();

@@ -110,6 +110,8 @@ async fn every_documented_operation_is_routed_and_the_operational_endpoints_answ
         ("put", "/api/v1/dashboards/{id}"),
         ("delete", "/api/v1/dashboards/{id}"),
         ("get", "/api/v1/dashboards/{id}/data"),
+        ("get", "/api/v1/test-data"),
+        ("delete", "/api/v1/test-data"),
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/metrics"),

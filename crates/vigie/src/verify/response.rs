@@ -1,0 +1,300 @@
+//! The steps of `vigie verify` inside the XDR: the default rules' alerts for the test person,
+//! the notification of the rules that notify, and the cases of the rules that open one (or
+//! why not: the rule switched off or paused, the channel missing or failing, the alert's
+//! history).
+use super::*;
+
+impl Run {
+    /// d. The alerts of the test person include every rule this interaction should fire.
+    pub(super) async fn alerts(&self, person: Uuid, rec: &Recorded) -> (Alerts, Vec<Value>, Result<String, Failure>) {
+        let look_rules = "the XDR console's Rules page (enabled, paused, stats), GET /api/v1/rules";
+        let rules = match self.xdr_get("/api/v1/rules", &[("limit", "500".to_owned())]).await {
+            Ok((StatusCode::OK, v)) => items(&v),
+            Ok((status, v)) => {
+                return (
+                    BTreeMap::new(),
+                    Vec::new(),
+                    Err(failure(format!("cannot read the rules: {status} {}", said(&v)), "see the message", look_rules)),
+                );
+            }
+            Err(e) => {
+                return (
+                    BTreeMap::new(),
+                    Vec::new(),
+                    Err(failure(format!("cannot read the rules: {e}"), "the XDR stopped answering", look_rules)),
+                );
+            }
+        };
+        let v = &rec.body;
+        let types: BTreeSet<String> = v["classifications"].as_array().into_iter().flatten().map(|c| text(c, "type")).collect();
+        let risk = v["risk_score"].as_f64().unwrap_or(0.0);
+        let mut expected: Vec<(&str, &str, &str)> = Vec::new();
+        if (types.contains("CREDIT_CARD") || types.contains("IBAN")) && risk > 0.9 {
+            expected.push(("default-3", "Financial data exposure", "a card number at risk above 0.9"));
+        }
+        if !v["decision"]["policy_id"].is_null() && v["platform_vetted"] == false {
+            expected.push(("default-1", "Policy violation on unvetted AI platform", "a policy decision on an unvetted platform"));
+        }
+        if v["alert"]["severity"] == "critical" {
+            expected.push(("default-4", "Critical alert from the AI firewall", "the firewall's critical alert"));
+        }
+        let rule_of = |key: &str, name: &str| -> Option<Value> {
+            rules.iter().find(|r| r["builtin"].as_str() == Some(key)).or_else(|| rules.iter().find(|r| text(r, "name") == name)).cloned()
+        };
+        // A missing or switched-off rule cannot fire: it is not waited for, and named below;
+        // the others are still waited for, so the later steps check their alerts.
+        let mut off = Vec::new();
+        let mut wanted: Vec<(String, &str, &str)> = Vec::new();
+        for (key, name, why) in &expected {
+            match rule_of(key, name) {
+                None => off.push(format!("the default rule {name:?} ({key}) is missing (deleted?): nothing raises its alerts")),
+                Some(r) if r["enabled"] == false => off.push(format!(
+                    "the rule {:?} is disabled: enable it (PUT /api/v1/rules/{}/enabled)",
+                    text(&r, "name"),
+                    text(&r, "id")
+                )),
+                Some(r) if r["compile_error"].is_string() => {
+                    off.push(format!("the rule {:?} no longer compiles: {}", text(&r, "name"), text(&r, "compile_error")))
+                }
+                Some(r) => wanted.push((text(&r, "id"), *name, *why)),
+            }
+        }
+        let deadline = Instant::now() + self.s.timeout;
+        let mut found: Alerts = BTreeMap::new();
+        let mut last_problem: Option<String>;
+        loop {
+            match self.xdr_get("/api/v1/alerts", &[("user_id", person.to_string()), ("limit", "100".to_owned())]).await {
+                Ok((StatusCode::OK, page)) => {
+                    for a in items(&page) {
+                        found.entry(a["rule"]["id"].as_str().unwrap_or_default().to_owned()).or_insert(a);
+                    }
+                    last_problem = None;
+                }
+                Ok((status, v)) => last_problem = Some(format!("the alert list answered {status}: {}", said(&v))),
+                Err(e) => last_problem = Some(format!("the alert list failed: {e}")),
+            }
+            if wanted.iter().all(|(id, _, _)| found.contains_key(id)) || Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        let shown: Vec<String> = wanted
+            .iter()
+            .filter_map(|(id, n, _)| {
+                let a = found.get(id)?;
+                Some(format!("{} {n:?} ({}, after {} ms)", text(a, "short_id"), text(a, "severity"), self.since(rec, a)))
+            })
+            .collect();
+        let missing: Vec<&(String, &str, &str)> = wanted.iter().filter(|(id, _, _)| !found.contains_key(id)).collect();
+        if missing.is_empty() && off.is_empty() {
+            return (found, rules, Ok(format!("{} alerts for the test person: {}", shown.len(), shown.join(", "))));
+        }
+        let mut causes = off.clone();
+        for (id, name, why) in &missing {
+            let r = rules.iter().find(|r| text(r, "id") == *id);
+            let paused = r.is_some_and(|r| r["paused"] == true);
+            causes.push(if paused {
+                format!(
+                    "{name:?} is paused by the alert rate limit until {} (too many alerts)",
+                    r.map(|r| text(r, "paused_until")).unwrap_or_default()
+                )
+            } else {
+                format!(
+                    "{name:?} is enabled but raised nothing for {why}: its query did not match the events (look at its stats and backtest)"
+                )
+            });
+        }
+        let mut gaps: Vec<String> = off.iter().map(|o| o.split(':').next().unwrap_or_default().to_owned()).collect();
+        if !missing.is_empty() {
+            gaps.push(format!(
+                "after {} s, no alert from {}",
+                self.s.timeout.as_secs(),
+                missing.iter().map(|(_, n, _)| format!("{n:?}")).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        let mut what = gaps.join("; ");
+        if !shown.is_empty() {
+            what.push_str(&format!(" (raised: {})", shown.join(", ")));
+        }
+        if let Some(p) = last_problem {
+            what.push_str(&format!(" ({p})"));
+        }
+        (found, rules, Err(failure(what, causes.join("; "), look_rules)))
+    }
+
+    /// Milliseconds from the interaction to an XDR object's `created_at`.
+    fn since(&self, rec: &Recorded, v: &Value) -> i64 {
+        v.get("created_at")
+            .and_then(Value::as_str)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| ms(t.with_timezone(&chrono::Utc) - rec.created_at).max(0))
+            .unwrap_or(0)
+    }
+
+    /// The actions of the rule of an alert.
+    fn actions<'a>(rules: &'a [Value], alert: &Value) -> Vec<&'a Value> {
+        let id = alert["rule"]["id"].as_str().unwrap_or_default();
+        rules.iter().find(|r| text(r, "id") == id).and_then(|r| r["actions"].as_array()).map(|a| a.iter().collect()).unwrap_or_default()
+    }
+
+    /// The response notes in an alert's history (what the responder did or could not do).
+    async fn response_notes(&self, alert_id: &str) -> Vec<String> {
+        match self.xdr_get(&format!("/api/v1/alerts/{alert_id}"), &[]).await {
+            Ok((StatusCode::OK, v)) => v["history"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|h| text(h, "kind") == "response")
+                .map(|h| text(h, "comment"))
+                .filter(|c| !c.is_empty())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// e. Each alert of a rule that notifies has a delivered notification.
+    pub(super) async fn notification(&self, alerts: &Alerts, rules: &[Value]) -> Option<Result<String, Failure>> {
+        let notifying: Vec<(&Value, Option<String>)> = alerts
+            .values()
+            .flat_map(|a| {
+                Self::actions(rules, a)
+                    .into_iter()
+                    .filter(|x| text(x, "type") == "notify")
+                    .map(move |x| (a, x["channel"].as_str().map(str::to_owned)))
+            })
+            .collect();
+        if notifying.is_empty() {
+            return None;
+        }
+        let look =
+            "the XDR console's Notifications page: the channel's Test button and the delivery log (GET /api/v1/notifications?alert_id=…)";
+        let deadline = Instant::now() + self.s.timeout;
+        let mut done = Vec::new();
+        for (alert, channel) in notifying {
+            let alert_id = text(alert, "id");
+            let label = channel.clone().map(|c| format!("channel {c:?}")).unwrap_or_else(|| "the routed channels".to_owned());
+            let mut last: Option<Value> = None;
+            // A channel that is missing or off will not deliver: say so without waiting.
+            if let Some(name) = &channel
+                && let Ok((StatusCode::OK, page)) = self.xdr_get("/api/v1/notifications/channels", &[("limit", "500".to_owned())]).await
+                && !items(&page).iter().any(|c| &text(c, "name") == name && c["enabled"] != false)
+            {
+                return Some(Err(self.notification_missing(alert, Some(name), None, look, false).await));
+            }
+            loop {
+                if let Ok((StatusCode::OK, page)) = self.xdr_get("/api/v1/notifications", &[("alert_id", alert_id.clone())]).await {
+                    let mine: Vec<Value> =
+                        items(&page).into_iter().filter(|n| channel.as_ref().is_none_or(|c| &text(n, "channel") == c)).collect();
+                    if let Some(ok) = mine.iter().find(|n| text(n, "status") == "succeeded") {
+                        let took = ok
+                            .get("delivered_at")
+                            .and_then(Value::as_str)
+                            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                            .zip(alert.get("created_at").and_then(Value::as_str).and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()))
+                            .map(|(d, c)| format!(", {} ms after the alert", (d - c).num_milliseconds().max(0)))
+                            .unwrap_or_default();
+                        done.push(format!("{} via {label} ({}{took})", text(alert, "short_id"), text(ok, "kind")));
+                        break;
+                    }
+                    if let Some(failed) = mine.iter().find(|n| text(n, "status") == "failed") {
+                        return Some(Err(failure(
+                            format!("the notification of {} via {label} failed: {}", text(alert, "short_id"), text(failed, "last_error")),
+                            format!(
+                                "{label} cannot deliver (its settings, or the mail server / receiver is down); press Test on it to see the error now"
+                            ),
+                            look,
+                        )));
+                    }
+                    last = mine.into_iter().next();
+                }
+                if Instant::now() >= deadline {
+                    return Some(Err(self.notification_missing(alert, channel.as_deref(), last, look, true).await));
+                }
+                tokio::time::sleep(POLL).await;
+            }
+        }
+        Some(Ok(format!("delivered: {}", done.join(", "))))
+    }
+
+    /// Why an alert's notification was not delivered (`waited`: after the whole timeout).
+    async fn notification_missing(&self, alert: &Value, channel: Option<&str>, last: Option<Value>, look: &str, waited: bool) -> Failure {
+        let short = text(alert, "short_id");
+        if let Some(n) = last {
+            let err = n["last_error"].as_str().map(|e| format!("; last error: {e}")).unwrap_or_default();
+            return failure(
+                format!("the notification of {short} is still {} after {} attempts{err}", text(&n, "status"), n["attempt_count"]),
+                "the channel is failing and retrying; press Test on it to see the error",
+                look,
+            );
+        }
+        let channels = match self.xdr_get("/api/v1/notifications/channels", &[("limit", "500".to_owned())]).await {
+            Ok((StatusCode::OK, v)) => items(&v),
+            _ => Vec::new(),
+        };
+        let notes = self.response_notes(&text(alert, "id")).await;
+        let cause = match channel {
+            Some(name) => match channels.iter().find(|c| text(c, "name") == name) {
+                None => {
+                    format!("the channel {name:?} that the rule notifies does not exist: create it in Notifications (the demo creates it)")
+                }
+                Some(c) if c["enabled"] == false => format!("the channel {name:?} is disabled: enable it"),
+                Some(c) => format!(
+                    "the channel {name:?} is enabled (minimum severity {}) but nothing was queued for {short}",
+                    text(c, "min_severity")
+                ),
+            },
+            None => "no enabled channel's routes take this alert".to_owned(),
+        };
+        let cause = if notes.is_empty() { cause } else { format!("{cause}; the alert's history says: {}", notes.join(" | ")) };
+        let after = if waited { format!(" after {} s", self.s.timeout.as_secs()) } else { String::new() };
+        failure(format!("no notification of {short}{after}"), cause, look)
+    }
+
+    /// f. For each alert of a rule that asks for a case, a case holds it.
+    pub(super) async fn cases(&self, alerts: &Alerts, rules: &[Value]) -> Option<Result<String, Failure>> {
+        let wanting: Vec<&Value> = alerts.values().filter(|a| Self::actions(rules, a).iter().any(|x| text(x, "type") == "case")).collect();
+        if wanting.is_empty() {
+            return None;
+        }
+        let look = "the alert's history in the XDR console (Alerts → the alert), and Cases; GET /api/v1/cases?alert_id=…";
+        let deadline = Instant::now() + self.s.timeout;
+        let mut done = Vec::new();
+        for alert in wanting {
+            let alert_id = text(alert, "id");
+            let mut problem: Option<String>;
+            loop {
+                match self.xdr_get("/api/v1/cases", &[("alert_id", alert_id.clone())]).await {
+                    Ok((StatusCode::OK, page)) => {
+                        if let Some(case) = items(&page).into_iter().next() {
+                            done.push(format!(
+                                "{} holds {} ({:?})",
+                                text(&case, "short_id"),
+                                text(alert, "short_id"),
+                                alert["rule"]["name"].as_str().unwrap_or_default()
+                            ));
+                            break;
+                        }
+                        problem = None;
+                    }
+                    Ok((status, v)) => problem = Some(format!("GET /api/v1/cases?alert_id= answered {status}: {}", said(&v))),
+                    Err(e) => problem = Some(format!("GET /api/v1/cases failed: {e}")),
+                }
+                if Instant::now() >= deadline {
+                    let notes = self.response_notes(&alert_id).await;
+                    let cause = if notes.is_empty() {
+                        "the responder has not acted on the alert yet (is the XDR overloaded?)".to_owned()
+                    } else {
+                        format!("the alert's history says: {}", notes.join(" | "))
+                    };
+                    let mut what = format!("no case holds {} after {} s", text(alert, "short_id"), self.s.timeout.as_secs());
+                    if let Some(p) = problem {
+                        what.push_str(&format!(" ({p})"));
+                    }
+                    return Some(Err(failure(what, cause, look)));
+                }
+                tokio::time::sleep(POLL).await;
+            }
+        }
+        Some(Ok(done.join(", ")))
+    }
+}
