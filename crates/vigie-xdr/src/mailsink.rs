@@ -2,7 +2,14 @@
 //! most recent ones in memory, for `vigie demo` (the managers' e-mails land somewhere one can
 //! look) and the response benchmark (when each message arrived). Not a mail server: no relay, no
 //! authentication, no TLS; it listens where it is told, which is loopback in every caller.
+//!
+//! [`Mailbox::persistent`] also appends each message to a file (one JSON object a line) and
+//! reads it back at start, so a resumed `vigie demo` still shows what earlier runs caught, with
+//! the same numbers; the file is rewritten with only the kept messages when it grows to twice
+//! that.
 use std::collections::VecDeque;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -13,11 +20,17 @@ use tokio_util::sync::CancellationToken;
 pub const KEPT: usize = 1_000;
 /// The largest message taken (bytes); a bigger one is refused with 552.
 pub const MAX_MESSAGE: usize = 10 * 1024 * 1024;
+/// The most bytes of messages kept in all (the oldest go first): [`KEPT`] messages of
+/// [`MAX_MESSAGE`] would otherwise be 10 GiB.
+pub const KEPT_BYTES: usize = 64 * 1024 * 1024;
+/// The longest line taken (a command, or a line of DATA); a longer one ends the session with
+/// 500.
+pub const MAX_LINE: usize = 1024 * 1024;
 /// How long a client may stay silent.
 const IDLE: Duration = Duration::from_secs(60);
 
 /// A message the sink received.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Received {
     /// When its data ended (the sink's clock).
     pub at: chrono::DateTime<chrono::Utc>,
@@ -60,11 +73,41 @@ pub struct Mailbox {
     count: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
-/// The messages kept and how many older ones were let go (so each keeps its number).
+/// The messages kept, their total size, and how many older ones were let go (so each keeps
+/// its number).
 #[derive(Debug, Default)]
 struct Kept {
     messages: VecDeque<Received>,
+    bytes: usize,
     dropped: u64,
+    file: Option<Persisted>,
+}
+
+/// The file a persistent mailbox appends to, and what it holds beyond the kept messages.
+#[derive(Debug)]
+struct Persisted {
+    path: PathBuf,
+    file: std::fs::File,
+    /// Lines and bytes in the file (it is rewritten when they pass twice the caps).
+    lines: usize,
+    bytes: usize,
+}
+
+/// One line of the file.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Line {
+    no: u64,
+    #[serde(flatten)]
+    message: Received,
+}
+
+/// Opens `path` for appending, readable by its owner only (it holds e-mails).
+fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)
 }
 
 impl Default for Mailbox {
@@ -74,6 +117,45 @@ impl Default for Mailbox {
 }
 
 impl Mailbox {
+    /// A mailbox kept in `path` as well: the messages an earlier process kept there are read
+    /// back (a line that cannot be read is skipped and logged), and each new one is appended.
+    pub fn persistent(path: &Path) -> std::io::Result<Mailbox> {
+        let mut kept = Kept::default();
+        let (mut lines, mut bytes) = (0usize, 0usize);
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                    lines += 1;
+                    bytes += l.len() + 1;
+                    match serde_json::from_str::<Line>(l) {
+                        Ok(Line { no, message }) if no > kept.dropped + kept.messages.len() as u64 => {
+                            // Numbers only grow; a gap (lines lost) keeps the later numbers.
+                            kept.dropped = no - 1 - kept.messages.len() as u64;
+                            kept.bytes += message.data.len();
+                            kept.messages.push_back(message);
+                            kept.trim();
+                        }
+                        Ok(_) => {
+                            tracing::warn!(line = i + 1, path = %path.display(), "mailbox file: a message number out of order, skipped")
+                        }
+                        Err(e) => {
+                            tracing::warn!(line = i + 1, path = %path.display(), error = %e, "mailbox file: an unreadable line, skipped")
+                        }
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = open_append(path)?;
+        kept.file = Some(Persisted { path: path.to_path_buf(), file, lines, bytes });
+        let received = kept.dropped + kept.messages.len() as u64;
+        Ok(Mailbox { kept: Arc::new(Mutex::new(kept)), count: Arc::new(tokio::sync::watch::channel(received).0) })
+    }
+
     /// The messages kept, oldest first.
     pub fn messages(&self) -> Vec<Received> {
         self.kept.lock().map(|k| k.messages.iter().cloned().collect()).unwrap_or_default()
@@ -83,6 +165,19 @@ impl Mailbox {
     /// with its message while it is kept), oldest first.
     pub fn numbered(&self) -> Vec<(u64, Received)> {
         self.kept.lock().map(|k| (k.dropped + 1..).zip(k.messages.iter().cloned()).collect()).unwrap_or_default()
+    }
+
+    /// How many messages are kept, and the newest `n` of them with their numbers, newest
+    /// first (only those are copied).
+    pub fn newest(&self, n: usize) -> (usize, Vec<(u64, Received)>) {
+        self.kept
+            .lock()
+            .map(|k| {
+                let first = k.dropped + 1;
+                let newest = k.messages.iter().enumerate().rev().take(n).map(|(i, m)| (first + i as u64, m.clone())).collect();
+                (k.messages.len(), newest)
+            })
+            .unwrap_or_default()
     }
 
     /// The message numbered `no`, if it is still kept.
@@ -99,13 +194,65 @@ impl Mailbox {
 
     fn push(&self, m: Received) {
         if let Ok(mut k) = self.kept.lock() {
-            if k.messages.len() == KEPT {
-                k.messages.pop_front();
-                k.dropped += 1;
+            let no = k.dropped + k.messages.len() as u64 + 1;
+            if k.file.is_some() {
+                let line = Line { no, message: m.clone() };
+                if let Err(e) = k.append(&line) {
+                    tracing::warn!(error = %e, "the mail sink could not write a message to its file; it is kept in memory only");
+                }
             }
+            k.bytes += m.data.len();
             k.messages.push_back(m);
+            k.trim();
         }
         self.count.send_modify(|n| *n += 1);
+    }
+}
+
+impl Kept {
+    /// Lets the oldest messages go while over [`KEPT`] or [`KEPT_BYTES`].
+    fn trim(&mut self) {
+        while self.messages.len() > KEPT || (self.bytes > KEPT_BYTES && self.messages.len() > 1) {
+            let Some(old) = self.messages.pop_front() else { break };
+            self.bytes -= old.data.len();
+            self.dropped += 1;
+        }
+    }
+
+    /// Appends `line` to the file, first rewriting the file with the kept messages alone when it
+    /// has grown to twice the caps.
+    fn append(&mut self, line: &Line) -> std::io::Result<()> {
+        let text = serde_json::to_string(line).map_err(std::io::Error::other)? + "\n";
+        let first = self.dropped + 1;
+        let kept: Vec<String> = match &self.file {
+            Some(f) if f.lines >= 2 * KEPT || f.bytes >= 2 * KEPT_BYTES => {
+                let mut out = Vec::with_capacity(self.messages.len());
+                for (i, m) in self.messages.iter().enumerate() {
+                    let l = Line { no: first + i as u64, message: m.clone() };
+                    out.push(serde_json::to_string(&l).map_err(std::io::Error::other)? + "\n");
+                }
+                out
+            }
+            _ => Vec::new(),
+        };
+        let Some(f) = self.file.as_mut() else { return Ok(()) };
+        if !kept.is_empty() {
+            let tmp = f.path.with_extension("tmp");
+            let _ = std::fs::remove_file(&tmp);
+            let mut w = std::io::BufWriter::new(open_append(&tmp)?);
+            for l in &kept {
+                w.write_all(l.as_bytes())?;
+            }
+            w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            std::fs::rename(&tmp, &f.path)?;
+            f.file = open_append(&f.path)?;
+            f.lines = kept.len();
+            f.bytes = kept.iter().map(String::len).sum();
+        }
+        f.file.write_all(text.as_bytes())?;
+        f.lines += 1;
+        f.bytes += text.len();
+        Ok(())
     }
 }
 
@@ -146,8 +293,10 @@ async fn session(stream: TcpStream, mailbox: &Mailbox) -> std::io::Result<()> {
     let (mut from, mut to): (Option<String>, Vec<String>) = (None, Vec::new());
     let mut line = String::new();
     loop {
-        line.clear();
-        let n = tokio::time::timeout(IDLE, lines.read_line(&mut line)).await.map_err(|_| std::io::ErrorKind::TimedOut)??;
+        let Some(n) = read_line(&mut lines, &mut line).await? else {
+            write.write_all(b"500 line too long\r\n").await?;
+            return Ok(());
+        };
         if n == 0 {
             return Ok(());
         }
@@ -170,12 +319,16 @@ async fn session(stream: TcpStream, mailbox: &Mailbox) -> std::io::Result<()> {
             "DATA" => {
                 write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await?;
                 match data(&mut lines).await? {
-                    Some(data) => {
+                    Data::Message(data) => {
                         let at = chrono::Utc::now();
                         mailbox.push(Received { at, from: from.take().unwrap_or_default(), to: std::mem::take(&mut to), data });
                         b"250 OK queued\r\n"
                     }
-                    None => b"552 message too large\r\n",
+                    Data::TooLarge => b"552 message too large\r\n",
+                    Data::LineTooLong => {
+                        write.write_all(b"500 line too long\r\n").await?;
+                        return Ok(());
+                    }
                 }
             }
             "RSET" => {
@@ -202,19 +355,62 @@ fn address(cmd: &str) -> String {
     }
 }
 
-/// Reads DATA up to the lone dot, undoing dot-stuffing; `None` when it was too large (read to
-/// its end all the same, so the session stays in step).
-async fn data<R: tokio::io::AsyncBufRead + Unpin>(lines: &mut R) -> std::io::Result<Option<String>> {
+/// Reads one line (up to and with its `\n`) into `line`, within [`IDLE`]; bytes that are not
+/// UTF-8 (8BITMIME allows them) are replaced. The number of bytes read (0 at the end of the
+/// stream), or `None` when the line is longer than [`MAX_LINE`].
+async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R, line: &mut String) -> std::io::Result<Option<usize>> {
+    line.clear();
+    let mut bytes = Vec::new();
+    let read = async {
+        loop {
+            let buf = r.fill_buf().await?;
+            if buf.is_empty() {
+                return Ok::<_, std::io::Error>(true);
+            }
+            let (take, done) = match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), false),
+            };
+            let room = MAX_LINE.saturating_sub(bytes.len());
+            bytes.extend_from_slice(&buf[..take.min(room)]);
+            r.consume(take);
+            if take > room {
+                return Ok(false);
+            }
+            if done {
+                return Ok(true);
+            }
+        }
+    };
+    let fits = tokio::time::timeout(IDLE, read).await.map_err(|_| std::io::ErrorKind::TimedOut)??;
+    if !fits {
+        return Ok(None);
+    }
+    line.push_str(&String::from_utf8_lossy(&bytes));
+    Ok(Some(bytes.len()))
+}
+
+/// What DATA brought.
+enum Data {
+    /// The message.
+    Message(String),
+    /// Over [`MAX_MESSAGE`] (read to its end all the same, so the session stays in step).
+    TooLarge,
+    /// A line over [`MAX_LINE`]: the session ends.
+    LineTooLong,
+}
+
+/// Reads DATA up to the lone dot, undoing dot-stuffing.
+async fn data<R: tokio::io::AsyncBufRead + Unpin>(lines: &mut R) -> std::io::Result<Data> {
     let (mut out, mut line, mut too_big) = (String::new(), String::new(), false);
     loop {
-        line.clear();
-        let n = tokio::time::timeout(IDLE, lines.read_line(&mut line)).await.map_err(|_| std::io::ErrorKind::TimedOut)??;
+        let Some(n) = read_line(lines, &mut line).await? else { return Ok(Data::LineTooLong) };
         if n == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
         let l = line.trim_end_matches(['\r', '\n']);
         if l == "." {
-            return Ok((!too_big).then_some(out));
+            return Ok(if too_big { Data::TooLarge } else { Data::Message(out) });
         }
         if too_big {
             continue;
@@ -229,6 +425,55 @@ async fn data<R: tokio::io::AsyncBufRead + Unpin>(lines: &mut R) -> std::io::Res
 mod tests {
     use super::*;
 
+    fn msg(n: usize, data: &str) -> Received {
+        Received { at: chrono::Utc::now(), from: format!("s{n}"), to: vec![format!("r{n}@example.org")], data: data.to_owned() }
+    }
+
+    #[test]
+    fn a_persistent_mailbox_reads_back_what_an_earlier_one_kept_with_the_same_numbers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mail").join("mailbox.ndjson");
+        let first = Mailbox::persistent(&path).expect("open");
+        for n in 1..=3 {
+            first.push(msg(n, &format!("Subject: m{n}\r\n\r\nbody {n}\r\n")));
+        }
+        drop(first);
+        let again = Mailbox::persistent(&path).expect("reopen");
+        assert_eq!(*again.watch().borrow(), 3, "the count goes on from the earlier messages");
+        let numbered = again.numbered();
+        assert_eq!(numbered.iter().map(|(no, m)| (*no, m.from.as_str())).collect::<Vec<_>>(), [(1, "s1"), (2, "s2"), (3, "s3")]);
+        assert_eq!(
+            again.message(2).map(|m| (m.to.clone(), m.header("subject"))),
+            Some((vec!["r2@example.org".to_owned()], Some("m2".to_owned())))
+        );
+        again.push(msg(4, "x"));
+        // A damaged line is skipped; the others are read.
+        std::fs::OpenOptions::new().append(true).open(&path).and_then(|mut f| f.write_all(b"{not json\n")).expect("damage");
+        let third = Mailbox::persistent(&path).expect("reopen");
+        assert_eq!(third.newest(10).1.iter().map(|(no, _)| *no).collect::<Vec<_>>(), [4, 3, 2, 1]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn the_file_is_rewritten_with_the_kept_messages_when_it_doubles() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mailbox.ndjson");
+        let mailbox = Mailbox::persistent(&path).expect("open");
+        for n in 1..=2 * KEPT + 5 {
+            mailbox.push(msg(n, "y"));
+        }
+        let lines = std::fs::read_to_string(&path).expect("read").lines().count();
+        assert!(lines <= KEPT + 6, "{lines} lines: the file was not compacted");
+        drop(mailbox);
+        let again = Mailbox::persistent(&path).expect("reopen");
+        let (total, newest) = again.newest(1);
+        assert_eq!((total, newest[0].0, newest[0].1.from.as_str()), (KEPT, 2 * KEPT as u64 + 5, format!("s{}", 2 * KEPT + 5).as_str()));
+    }
+
     #[test]
     fn a_message_keeps_its_number_while_older_ones_are_let_go() {
         let mailbox = Mailbox::default();
@@ -241,6 +486,41 @@ mod tests {
         assert_eq!((numbered[0].0, numbered[0].1.from.as_str()), (3, "s3"));
         assert_eq!(mailbox.message(KEPT as u64 + 2).map(|r| r.from), Some(format!("s{}", KEPT + 2)));
         assert!(mailbox.message(2).is_none() && mailbox.message(0).is_none() && mailbox.message(KEPT as u64 + 3).is_none());
+    }
+
+    #[test]
+    fn the_oldest_messages_go_once_the_kept_bytes_pass_the_cap_and_the_newest_are_listed_first() {
+        let mailbox = Mailbox::default();
+        let big = "x".repeat(KEPT_BYTES / 4 + 1);
+        for n in 1..=5 {
+            mailbox.push(Received { at: chrono::Utc::now(), from: format!("s{n}"), to: Vec::new(), data: big.clone() });
+        }
+        let (total, newest) = mailbox.newest(2);
+        assert_eq!(total, 3, "four of these pass the cap: the two oldest went");
+        assert_eq!(newest.iter().map(|(no, m)| (*no, m.from.as_str())).collect::<Vec<_>>(), [(5, "s5"), (4, "s4")]);
+        assert!(mailbox.message(2).is_none() && mailbox.message(3).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_line_longer_than_the_limit_ends_the_session_with_500_and_non_utf8_data_is_kept() {
+        use tokio::io::AsyncReadExt;
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (mailbox, stop) = (Mailbox::default(), CancellationToken::new());
+        tokio::spawn(serve(listener, mailbox.clone(), stop.clone()));
+        // 8-bit data (Latin-1 é), then a line over the limit.
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        let mut seen = mailbox.watch();
+        s.write_all(b"EHLO t\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\nSubject: caf\xe9\r\n\r\nbody\r\n.\r\n").await.expect("write");
+        seen.wait_for(|n| *n == 1).await.expect("received");
+        assert!(mailbox.messages()[0].data.starts_with("Subject: caf\u{fffd}\r\n"), "{:?}", mailbox.messages()[0].data);
+        let long = vec![b'a'; MAX_LINE + 10];
+        s.write_all(&long).await.expect("write");
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut answer)).await.expect("the sink closes").expect("read");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.ends_with("500 line too long\r\n"), "{answer}");
+        stop.cancel();
     }
 
     #[tokio::test]

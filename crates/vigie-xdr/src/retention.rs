@@ -56,7 +56,7 @@ pub async fn apply(st: &XdrState) -> Result<u64, StoreError> {
 
 /// The last seq received before `cutoff` (received_at grows with seq: one writer, commit order),
 /// by binary search over the rowid; `None` when nothing is that old.
-fn last_received_before(c: &rusqlite::Connection, cutoff: i64) -> Result<Option<i64>, StoreError> {
+pub(crate) fn last_received_before(c: &rusqlite::Connection, cutoff: i64) -> Result<Option<i64>, StoreError> {
     let (lo, hi): (Option<i64>, Option<i64>) = c.query_row("SELECT MIN(seq), MAX(seq) FROM events", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let (Some(mut lo), Some(mut hi)) = (lo, hi) else { return Ok(None) };
     let mut stmt = c.prepare_cached("SELECT seq, received_at FROM events WHERE seq >= ?1 ORDER BY seq LIMIT 1")?;

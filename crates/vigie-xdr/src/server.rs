@@ -87,6 +87,7 @@ pub const MIGRATIONS: &[vigie_core::db::Migration] = &[
     vigie_core::db::Migration { name: "xdr_009_console", sql: include_str!("../migrations/xdr_009_console.sql") },
     vigie_core::db::Migration { name: "xdr_010_dashboards", sql: include_str!("../migrations/xdr_010_dashboards.sql") },
     vigie_core::db::Migration { name: "xdr_011_console_indexes", sql: include_str!("../migrations/xdr_011_console_indexes.sql") },
+    vigie_core::db::Migration { name: "xdr_012_test_data_indexes", sql: include_str!("../migrations/xdr_012_test_data_indexes.sql") },
 ];
 
 /// Opens the XDR's store (running migrations) and builds its state.

@@ -198,11 +198,11 @@ pub fn member(i: usize) -> &'static Member {
     &MEMBERS[i % MEMBERS.len()]
 }
 
-/// The directory as CSV (`POST /api/v1/people/import`), training dates counted back from
-/// `today`.
-pub fn people_csv(today: NaiveDate) -> String {
+/// The members at `which` as CSV (`POST /api/v1/people/import`), training dates counted back
+/// from `today`.
+pub fn people_csv_of(today: NaiveDate, which: &[usize]) -> String {
     let mut csv = String::from("user_id,display_name,email,manager_email,department,training_date\n");
-    for (i, p) in MEMBERS.iter().enumerate() {
+    for (i, p) in which.iter().filter_map(|&i| MEMBERS.get(i).map(|p| (i, p))) {
         let manager = p.manager.map(|m| MEMBERS[m].email()).unwrap_or_default();
         let training = match p.training {
             DaysAgo(d) => (today - chrono::Duration::days(i64::from(d))).format("%Y-%m-%d").to_string(),
@@ -250,6 +250,10 @@ mod tests {
         all.dedup();
         assert_eq!(all.len(), MEMBERS.len());
         let today = NaiveDate::from_ymd_opt(2026, 6, 1).expect("a date");
-        assert_eq!(vigie_xdr::people::check_csv(people_csv(today).as_bytes(), today), Ok(MEMBERS.len()));
+        let everyone: Vec<usize> = (0..MEMBERS.len()).collect();
+        assert_eq!(vigie_xdr::people::check_csv(people_csv_of(today, &everyone).as_bytes(), today), Ok(MEMBERS.len()));
+        let some = people_csv_of(today, &[OFFENDER, 99]);
+        assert_eq!(some.lines().count(), 2, "a header and the one member that exists: {some}");
+        assert!(some.contains(&person(OFFENDER).to_string()));
     }
 }

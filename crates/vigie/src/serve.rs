@@ -52,32 +52,57 @@ pub struct Extras {
     pub mail_sink: Option<vigie_xdr::mailsink::Mailbox>,
 }
 
-/// Starts the halves of `cfg.role`; with both, connects the firewall to the XDR intake.
-pub async fn start(cfg: &Config, shutdown: CancellationToken) -> anyhow::Result<Halves> {
-    start_with(cfg, shutdown, Extras::default()).await
-}
-
-/// [`start`], with `extras` handed to the halves.
-pub async fn start_with(cfg: &Config, shutdown: CancellationToken, extras: Extras) -> anyhow::Result<Halves> {
+/// Starts the halves of `cfg.role` without connecting them (see [`connect`]). When the
+/// firewall cannot start after the XDR did, `shutdown` is cancelled and the XDR awaited before
+/// the error is returned, so nothing keeps serving.
+pub async fn start_halves(cfg: &Config, shutdown: CancellationToken, extras: Extras) -> anyhow::Result<Halves> {
     let xdr = match cfg.role {
         ServeRole::Firewall => None,
         _ => Some(start_xdr(cfg, shutdown.clone(), extras).await?),
     };
     // The firewall may deliver over plain http to its own XDR on loopback, and only there.
-    let trusted: Vec<SocketAddr> = xdr.iter().map(|x| intake_addr(x.addr)).collect();
+    let trusted: Vec<SocketAddr> = xdr.iter().map(|x| reachable(x.addr)).collect();
     let firewall = match cfg.role {
         ServeRole::Xdr => None,
-        _ => Some(start_firewall(cfg, shutdown, trusted).await?),
+        _ => match start_firewall(cfg, shutdown.clone(), trusted).await {
+            Ok(f) => Some(f),
+            Err(e) => {
+                shutdown.cancel();
+                if let Err(stopped) = stop(Halves { firewall: None, xdr }).await {
+                    tracing::error!(error = %format!("{stopped:#}"), "the XDR did not stop cleanly");
+                }
+                return Err(e);
+            }
+        },
     };
-    if let (Some(fw), Some(x)) = (&firewall, &xdr) {
-        connect(cfg, fw, x).await?;
-    }
     Ok(Halves { firewall, xdr })
 }
 
-/// The address the firewall posts to: the XDR's, with an unspecified IP made loopback.
-fn intake_addr(a: SocketAddr) -> SocketAddr {
-    if a.ip().is_unspecified() { SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), a.port()) } else { a }
+/// Waits for the halves' servers to finish (after their shutdown token was cancelled): both are
+/// awaited even when the first failed; the first error is returned.
+pub async fn stop(halves: Halves) -> anyhow::Result<()> {
+    let ended = |r: Result<std::io::Result<()>, tokio::task::JoinError>, half: &str| match r {
+        Ok(r) => r.with_context(|| format!("the {half} server stopped with an error")),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("the {half} server task failed"))),
+    };
+    let mut first = Ok(());
+    if let Some(fw) = halves.firewall {
+        first = first.and(ended(fw.task.await, "firewall"));
+    }
+    if let Some(x) = halves.xdr {
+        first = first.and(ended(x.task.await, "XDR"));
+    }
+    first
+}
+
+/// The address a client on this host reaches a server listening on `a` at: an unspecified IP
+/// (`0.0.0.0`, `::`) made loopback.
+pub fn reachable(a: SocketAddr) -> SocketAddr {
+    match a.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), a.port()),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), a.port()),
+        _ => a,
+    }
 }
 
 /// Opens and starts the XDR half.
@@ -103,14 +128,16 @@ pub async fn start_firewall(cfg: &Config, shutdown: CancellationToken, trusted: 
     opts.webhooks.client.trusted = trusted;
     let state = vigie_firewall::open(opts, Arc::new(SystemClock))
         .with_context(|| format!("cannot open the firewall database in {}", cfg.data_dir.display()))?;
+    // Listening first: a first start that cannot listen must not create the admin, whose
+    // generated password would then never be shown.
+    let listener = tokio::net::TcpListener::bind(cfg.firewall_addr)
+        .await
+        .with_context(|| format!("cannot listen on {} (is another process using it? pass --firewall-addr)", cfg.firewall_addr))?;
     let bootstrap = state
         .auth
         .bootstrap(&cfg.tenant_name, &cfg.admin_email, cfg.admin_password.as_deref())
         .await
         .map_err(|e| anyhow::anyhow!("first-start setup failed: {e}"))?;
-    let listener = tokio::net::TcpListener::bind(cfg.firewall_addr)
-        .await
-        .with_context(|| format!("cannot listen on {} (is another process using it? pass --firewall-addr)", cfg.firewall_addr))?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(vigie_firewall::serve(listener, state.clone(), shutdown));
     tracing::info!(%addr, data_dir = %cfg.data_dir.display(), "firewall listening");
@@ -119,20 +146,38 @@ pub async fn start_firewall(cfg: &Config, shutdown: CancellationToken, trusted: 
 
 /// Default content 7: a webhook from the firewall's tenant to the XDR intake of the space of the
 /// same name, carrying the events the SOC needs, authenticated by a key with `events_write`.
-/// Created once; if the XDR moved to another address, the webhook follows it.
-async fn connect(cfg: &Config, fw: &Running, xdr: &RunningXdr) -> anyhow::Result<()> {
+/// Created once; if the XDR moved to another address, the webhook follows it, and if it was
+/// disabled (by a person, or by the dispatcher after failures) it is enabled again, since events
+/// would otherwise silently stop reaching the XDR.
+///
+/// The webhook is found by its description, [`XDR_WEBHOOK`], which a tenant admin can also give
+/// a webhook: the webhook store keeps no mark of the webhooks the server made
+/// (`create_system` only widens the URL check), so there is nothing sturdier to find it by.
+pub async fn connect(cfg: &Config, fw: &Running, xdr: &RunningXdr) -> anyhow::Result<()> {
     let tenant = fw.state.auth.tenant_by_name(&cfg.tenant_name).await.map_err(|e| anyhow::anyhow!("tenant {:?}: {e}", cfg.tenant_name))?;
     let system = crate::traffic::system(tenant.id, "vigie serve");
-    let url = format!("http://{}/api/v1/events", intake_addr(xdr.addr));
+    let url = format!("http://{}/api/v1/events", reachable(xdr.addr));
     let existing = fw.state.webhooks.list(tenant.id, None, None, 500).await.map_err(|e| anyhow::anyhow!("{}", e.message))?;
     if let Some(w) = existing.iter().find(|w| w.description == XDR_WEBHOOK) {
-        if w.url != url {
-            let patch = vigie_webhook::model::WebhookPatch { url: Some(url.clone()), ..Default::default() };
+        let moved = w.url != url;
+        if moved || !w.active {
+            if !w.active {
+                tracing::warn!(
+                    webhook = %w.id,
+                    reason = w.disabled_reason.as_deref().unwrap_or("disabled through the API or the console"),
+                    "the webhook to the XDR was disabled: enabling it again so that events reach the XDR"
+                );
+            }
+            let patch = vigie_webhook::model::WebhookPatch {
+                url: moved.then(|| url.clone()),
+                active: (!w.active).then_some(true),
+                ..Default::default()
+            };
             fw.state
                 .webhooks
                 .update_system(&system, &w.id, patch)
                 .await
-                .map_err(|e| anyhow::anyhow!("cannot point the XDR webhook at {url}: {}", e.message))?;
+                .map_err(|e| anyhow::anyhow!("cannot point the XDR webhook at {url} and enable it: {}", e.message))?;
         }
         return Ok(());
     }
@@ -216,22 +261,27 @@ pub fn cancel_on_signal(token: CancellationToken) {
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     cancel_on_signal(shutdown.clone());
-    let halves = start(&cfg, shutdown.clone()).await?;
-    if let Some(fw) = &halves.firewall {
-        if let Some(b) = &fw.bootstrap {
-            print_bootstrap(b);
+    let halves = start_halves(&cfg, shutdown.clone(), Extras::default()).await?;
+    // Shown before anything else can fail: the password exists now.
+    if let Some(b) = halves.firewall.as_ref().and_then(|fw| fw.bootstrap.as_ref()) {
+        print_bootstrap(b);
+    }
+    if let (Some(fw), Some(x)) = (&halves.firewall, &halves.xdr)
+        && let Err(e) = connect(&cfg, fw, x).await
+    {
+        shutdown.cancel();
+        if let Err(stopped) = stop(halves).await {
+            tracing::error!(error = %format!("{stopped:#}"), "the servers did not stop cleanly");
         }
+        return Err(e);
+    }
+    if let Some(fw) = &halves.firewall {
         println!("Firewall API: http://{}/api/v1 (OpenAPI: http://{}/api/v1/openapi.json)", fw.addr, fw.addr);
     }
     if let Some(x) = &halves.xdr {
         println!("XDR API:      http://{}/api/v1 (OpenAPI: http://{}/api/v1/openapi.json)", x.addr, x.addr);
     }
-    if let Some(fw) = halves.firewall {
-        fw.task.await.context("the firewall server task failed")?.context("the firewall server stopped with an error")?;
-    }
-    if let Some(x) = halves.xdr {
-        x.task.await.context("the XDR server task failed")?.context("the XDR server stopped with an error")?;
-    }
+    stop(halves).await?;
     tracing::info!("stopped");
     Ok(())
 }

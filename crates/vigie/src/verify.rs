@@ -6,8 +6,10 @@
 //! check could not run (bad flags, missing credentials).
 //!
 //! Everything it creates hangs off its test person (an id in the reserved range of
-//! [`vigie_core::testdata`]), so `--cleanup` (this run) or `--cleanup-only` (every earlier run)
-//! removes exactly that through `DELETE /api/v1/test-data` on both halves.
+//! [`vigie_core::testdata`]), so `--cleanup` (this run) or `--cleanup-only` (every test person
+//! of the tenant and space) removes exactly that through `DELETE /api/v1/test-data` on both
+//! halves. `--cleanup-only` does not know which runs are over: it also removes the test data of
+//! a `vigie verify` running against the same tenant and space at that moment, which then fails.
 use clap::Args;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -17,6 +19,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
+mod cleanup;
+mod expected;
 mod intake;
 mod response;
 
@@ -24,6 +28,8 @@ mod response;
 const POLL: Duration = Duration::from_millis(200);
 /// The most one HTTP request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// The most one test-data request may take: removal can read a large part of the XDR's log.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(600);
 /// The scopes the checks read with.
 const READ_SCOPES: [(&str, &str); 4] = [
     ("events_read", "/api/v1/events?limit=1"),
@@ -42,6 +48,8 @@ const TEXT: &str = "vigie verify test data, not a real person: please reconcile 
     The export job uses key AKIAIOSFODNN7EXAMPLE.";
 /// The kinds of data the text holds.
 const EXPECTED_TYPES: [&str; 6] = ["CREDIT_CARD", "IBAN", "FR_NIR", "API_KEY", "EMAIL", "PHONE"];
+/// The kinds the default rules need found ("Financial data exposure"); the others are reported.
+const NEEDED_TYPES: [&str; 2] = ["CREDIT_CARD", "IBAN"];
 
 /// `verify` flags. Secrets come only from the environment (or a file), never from argv.
 #[derive(Args, Debug, Clone)]
@@ -73,9 +81,15 @@ pub struct VerifyArgs {
     /// After the checks, remove this run's test data from both halves.
     #[arg(long)]
     pub cleanup: bool,
-    /// Check nothing; remove the test data every earlier run left on both halves.
+    /// Check nothing; remove every test person's data from both halves: all of the tenant
+    /// (firewall) and space (XDR), including that of a `vigie verify` running at the same
+    /// moment, which then fails.
     #[arg(long, conflicts_with = "cleanup")]
     pub cleanup_only: bool,
+    /// Refused: the password is read from VIGIE_ADMIN_PASSWORD only (a flag would leave it in
+    /// the shell history and the process list). Taken only to say so.
+    #[arg(long, hide = true, num_args = 0..=1, value_name = "REFUSED")]
+    pub password: Option<Option<String>>,
 }
 
 /// Validated settings.
@@ -114,7 +128,7 @@ pub async fn run(args: VerifyArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut run = Run { s: settings, http, report: Report::default() };
+    let mut run = Run { s: settings, http, report: Report::default(), interaction_at: chrono::Utc::now() };
     run.all().await;
     run.report.finish()
 }
@@ -139,6 +153,13 @@ fn parse_timeout(raw: &str) -> Option<Duration> {
 /// Checks every flag and credential at once and reports every problem.
 fn validate(a: VerifyArgs) -> Result<Settings, Vec<String>> {
     let mut problems = Vec::new();
+    if a.password.is_some() {
+        problems.push(
+            "--password is refused: the password is read from VIGIE_ADMIN_PASSWORD only (a flag would leave it in the shell history \
+             and the process list); set VIGIE_ADMIN_PASSWORD, or VIGIE_FIREWALL_TOKEN to an admin API token"
+                .to_owned(),
+        );
+    }
     let mut base = |flag: &str, raw: &str| -> String {
         match reqwest::Url::parse(raw) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => raw.trim_end_matches('/').to_owned(),
@@ -290,6 +311,9 @@ struct Run {
     s: Settings,
     http: reqwest::Client,
     report: Report,
+    /// When the test interaction was recorded (the firewall's clock), once it was; else when
+    /// this run started (ours). This run's cleanup looks at the XDR's events from shortly before.
+    interaction_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// The error field of an API answer, or the body.
@@ -313,6 +337,14 @@ fn ms(d: chrono::TimeDelta) -> i64 {
     d.num_milliseconds()
 }
 
+/// The event types of the test interaction: those the firewall emitted, and those of them the
+/// webhooks to the XDR carried there (found in the XDR).
+#[derive(Debug, Default)]
+struct Carried {
+    emitted: BTreeSet<String>,
+    carried: BTreeSet<String>,
+}
+
 /// What the firewall answered for the test interaction.
 struct Recorded {
     id: String,
@@ -325,9 +357,14 @@ type Alerts = BTreeMap<String, Value>;
 
 impl Run {
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Answer, String> {
-        let resp = req.send().await.map_err(|e| describe(&e))?;
+        self.send_within(req, REQUEST_TIMEOUT).await
+    }
+
+    /// Sends with a time limit of its own (the client's is [`REQUEST_TIMEOUT`]).
+    async fn send_within(&self, req: reqwest::RequestBuilder, limit: Duration) -> Result<Answer, String> {
+        let resp = req.timeout(limit).send().await.map_err(|e| describe(&e, limit))?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| describe(&e))?;
+        let bytes = resp.bytes().await.map_err(|e| describe(&e, limit))?;
         Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
     }
 
@@ -371,6 +408,9 @@ impl Run {
             }
         };
         if self.s.cleanup_only {
+            println!(
+                "  --cleanup-only removes every test person's data in this tenant and XDR space, including that of a vigie verify running now (it will fail)"
+            );
             let started = Instant::now();
             let r = self.cleanup(&token, None).await;
             self.report.outcome("cleanup of every test person", started, r);
@@ -396,16 +436,23 @@ impl Run {
         let started = Instant::now();
         let r = decision(&recorded.body);
         self.report.outcome("policy decision", started, r);
+        self.interaction_at = recorded.created_at;
         let started = Instant::now();
-        let r = self.events(&token, &recorded).await;
-        if !self.report.outcome("events reach the XDR", started, r) {
-            for step in ["default rules fire", "notification delivered", "cases opened"] {
-                self.report.skip(step, "the events did not reach the XDR");
+        let carried = match self.events(&token, &recorded).await {
+            Ok((detail, carried)) => {
+                self.report.pass("events reach the XDR", started, detail);
+                carried
             }
-            return self.finish_cleanup(&token, person).await;
-        }
+            Err(f) => {
+                self.report.fail("events reach the XDR", started, f);
+                for step in ["default rules fire", "notification delivered", "cases opened"] {
+                    self.report.skip(step, "the events did not reach the XDR");
+                }
+                return self.finish_cleanup(&token, person).await;
+            }
+        };
         let started = Instant::now();
-        let (alerts, rules, r) = self.alerts(person, &recorded).await;
+        let (alerts, rules, r) = self.alerts(person, &recorded, &carried).await;
         self.report.outcome("default rules fire", started, r);
         let started = Instant::now();
         match self.notification(&alerts, &rules).await {
@@ -453,55 +500,6 @@ impl Run {
             self.report.outcome("cleanup", started, r);
         }
     }
-
-    /// g. Removes test data from both halves: one test person's, or every one's.
-    async fn cleanup(&self, token: &str, person: Option<Uuid>) -> Result<String, Failure> {
-        let query: Vec<(&str, String)> = person.map(|p| ("user_id", p.to_string())).into_iter().collect();
-        let fw = self.send(self.http.delete(format!("{}/api/v1/test-data", self.s.firewall)).bearer_auth(token).query(&query)).await;
-        let fw = match fw {
-            Ok((StatusCode::OK, v)) => v["removed"].clone(),
-            Ok((status, v)) => {
-                return Err(failure(
-                    format!("the firewall refused to remove the test data: {status} {}", said(&v)),
-                    "the firewall login is not an admin's, or this firewall predates test-data removal",
-                    "DELETE /api/v1/test-data on the firewall",
-                ));
-            }
-            Err(e) => {
-                return Err(failure(
-                    format!("DELETE /api/v1/test-data on the firewall failed: {e}"),
-                    "the firewall stopped answering",
-                    "the firewall's log",
-                ));
-            }
-        };
-        let xdr = match self.xdr(reqwest::Method::DELETE, "/api/v1/test-data", &query).await {
-            Ok((StatusCode::OK, v)) => v["removed"].clone(),
-            Ok((status, v)) => {
-                return Err(failure(
-                    format!("the XDR refused to remove the test data: {status} {} (the firewall's was removed: {fw})", said(&v)),
-                    "the XDR key lacks the admin scope",
-                    "key scopes in the XDR console's Settings → API keys",
-                ));
-            }
-            Err(e) => {
-                return Err(failure(
-                    format!("DELETE /api/v1/test-data on the XDR failed: {e}"),
-                    "the XDR stopped answering",
-                    "the XDR's log",
-                ));
-            }
-        };
-        Ok(format!("removed from the firewall {}; from the XDR {}", counts(&fw), counts(&xdr)))
-    }
-}
-
-/// `{"interactions": 1, "events": 4}` as `1 interactions, 4 events`.
-fn counts(v: &Value) -> String {
-    match v.as_object() {
-        Some(m) if !m.is_empty() => m.iter().map(|(k, n)| format!("{n} {}", k.replace('_', " "))).collect::<Vec<_>>().join(", "),
-        _ => v.to_string(),
-    }
 }
 
 /// b. A policy acted on the interaction.
@@ -519,11 +517,11 @@ fn decision(v: &Value) -> Result<String, Failure> {
 }
 
 /// A network error in a sentence.
-fn describe(e: &reqwest::Error) -> String {
+fn describe(e: &reqwest::Error, limit: Duration) -> String {
     if e.is_connect() {
         "connection refused or unreachable".to_owned()
     } else if e.is_timeout() {
-        format!("no answer within {} s", REQUEST_TIMEOUT.as_secs())
+        format!("no answer within {} s", limit.as_secs())
     } else {
         let mut s = e.to_string();
         let mut src = std::error::Error::source(e);
@@ -548,10 +546,5 @@ mod tests {
         for raw in ["", "0", "-1", "abc", "5h", "100000"] {
             assert_eq!(parse_timeout(raw), None, "{raw}");
         }
-    }
-
-    #[test]
-    fn counts_read_as_a_sentence() {
-        assert_eq!(counts(&json!({"interactions": 1, "pending_deliveries": 0})), "1 interactions, 0 pending deliveries");
     }
 }

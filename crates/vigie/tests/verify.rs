@@ -223,6 +223,7 @@ async fn verify_passes_against_the_demo_and_its_test_data_is_removed() {
 
     let c = demo.verify(&demo.key, &["--cleanup-only"]).await;
     assert_eq!(c.code, Some(0), "{c}");
+    assert!(c.stdout.contains("including that of a vigie verify running now"), "--cleanup-only says what it also removes: {c}");
     let (line, _) = c.step("cleanup of every test person").unwrap_or_else(|| panic!("{c}"));
     assert!(line.starts_with("✓ ") && line.contains("1 interactions"), "{line}");
     assert!(c.step("test interaction recorded").is_none(), "--cleanup-only checks nothing: {c}");
@@ -304,6 +305,58 @@ async fn verify_names_a_missing_scope_and_a_disabled_webhook() {
     assert_eq!(total(&found(&http, &demo.firewall, &token, "").await), 0);
 }
 
+/// The webhook to the XDR no longer carries `interaction.high_risk`: "Financial data exposure"
+/// is not waited for, and the step fails at once naming the event type the webhook lacks, while
+/// the rules whose events still arrive are checked (regression: review 1, M1). `--cleanup` then
+/// removes the run's data from both halves.
+#[tokio::test]
+async fn a_rule_whose_event_the_webhook_does_not_carry_fails_naming_the_event_type() {
+    let demo = Demo::start().await;
+    let http = reqwest::Client::new();
+    let token = demo.admin_token(&http).await;
+    let r = http.get(format!("{}/api/v1/webhooks", demo.firewall)).bearer_auth(&token).send().await.expect("webhooks");
+    let hooks: Value = r.json().await.expect("json");
+    let hook = hooks["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|w| w["url"].as_str().is_some_and(|u| u.ends_with("/api/v1/events"))))
+        .unwrap_or_else(|| panic!("the demo's webhook to the XDR: {hooks}"));
+    let id = hook["id"].as_str().expect("id");
+    let events: Vec<&str> =
+        hook["events"].as_array().expect("events").iter().filter_map(Value::as_str).filter(|t| *t != "interaction.high_risk").collect();
+    assert!(events.contains(&"interaction.policy_violated"), "{hook}");
+    let r = http
+        .patch(format!("{}/api/v1/webhooks/{id}", demo.firewall))
+        .bearer_auth(&token)
+        .json(&json!({"events": events}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(r.status(), StatusCode::OK);
+    let started = Instant::now();
+    let v = demo.verify(&demo.key, &["--timeout", "60s", "--cleanup"]).await;
+    println!("{v}");
+    assert_eq!(v.code, Some(1), "{v}");
+    let (events_line, _) = v.step("events reach the XDR").unwrap_or_else(|| panic!("{v}"));
+    assert!(events_line.starts_with("✓ ") && events_line.contains("interaction.high_risk not subscribed"), "{events_line}\n{v}");
+    let (line, under) = v.step("default rules fire").unwrap_or_else(|| panic!("{v}"));
+    assert!(line.starts_with("✗ ") && line.contains("\"Financial data exposure\" cannot fire"), "{line}\n{v}");
+    assert!(
+        under.iter().any(|l| l.contains("likely cause:") && l.contains("does not subscribe to interaction.high_risk")),
+        "the cause names the event type: {v}"
+    );
+    assert!(under.iter().any(|l| l.contains("look at:") && l.contains("Webhooks")), "{v}");
+    // Not waited for: the other rules' alerts come within moments, far below the timeout.
+    assert!(started.elapsed() < Duration::from_secs(45), "the unreachable rule was waited for: {:?}\n{v}", started.elapsed());
+    // The rules whose events still arrive were waited for and checked.
+    assert!(line.contains("raised: ") && line.contains("\"Policy violation on unvetted AI platform\" (high"), "{line}");
+    let (line, _) = v.step("cleanup").unwrap_or_else(|| panic!("{v}"));
+    assert!(line.starts_with("✓ ") && line.contains("1 interactions"), "{line}\n{v}");
+    for (base, token) in [(&demo.firewall, &token), (&demo.xdr, &demo.key)] {
+        let left = found(&http, base, token, "").await;
+        assert_eq!(total(&left), 0, "{base} still holds test data: {left}");
+    }
+}
+
 /// Flags and credentials are checked before anything is sent: every problem at once, exit 2.
 #[tokio::test]
 async fn bad_flags_or_missing_credentials_exit_2_with_what_to_do() {
@@ -328,8 +381,14 @@ async fn bad_flags_or_missing_credentials_exit_2_with_what_to_do() {
     assert_eq!(v.code, Some(2), "{v}");
     assert!(v.stderr.contains("--cleanup-only"), "{v}");
 
-    // An argv password is refused: secrets come from the environment only.
-    let mut cmd = vigie();
-    cmd.args(["verify", "--password", "x"]);
-    assert_eq!(run(cmd).await.code, Some(2));
+    // An argv password is refused as such (not as just any unknown flag): secrets come from the
+    // environment only, and the message says which variable.
+    for args in [&["verify", "--password", "x"][..], &["verify", "--password=x"], &["verify", "--password"]] {
+        let mut cmd = vigie();
+        cmd.args(args).env("VIGIE_XDR_KEY", "vxk_x").env("VIGIE_ADMIN_PASSWORD", "x");
+        let v = run(cmd).await;
+        assert_eq!(v.code, Some(2), "{args:?}: {v}");
+        assert!(v.stderr.contains("--password is refused: the password is read from VIGIE_ADMIN_PASSWORD only"), "{args:?}: {v}");
+        assert!(v.stdout.is_empty(), "nothing was checked: {v}");
+    }
 }

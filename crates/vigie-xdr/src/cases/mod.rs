@@ -217,16 +217,32 @@ pub async fn cases_list(
             })?),
             None => None,
         };
+    // The alert's id first (a short id too), then the cases by case_alerts' index on alert_id.
+    let alert = match alert {
+        Some(key) => {
+            let space_no = caller.space_no;
+            let id: Option<String> = st
+                .store
+                .read(move |c| {
+                    Ok::<_, StoreError>(
+                        c.prepare_cached("SELECT id FROM alerts WHERE space_no = ?1 AND (id = ?2 OR short_id = ?2)")?
+                            .query_row(params![space_no, key], |r| r.get(0))
+                            .optional()?,
+                    )
+                })
+                .await?;
+            // No such alert in the space: no case holds it (an empty id matches no link).
+            Some(id.unwrap_or_default())
+        }
+        None => None,
+    };
     let page = crate::listing::Listing::of(CASE_COLS, "cases", caller.space_no)
         .any_of("status", statuses)
         .any_of("severity", severities)
         .any_of("priority", priorities)
         .when("assignee = ?", q.assignee)
         .when("EXISTS (SELECT 1 FROM json_each(cases.tags) WHERE json_each.value = ?)", q.tag)
-        .when(
-            "EXISTS (SELECT 1 FROM case_alerts ca JOIN alerts a ON a.id = ca.alert_id WHERE ca.case_id = cases.id AND ? IN (a.id, a.short_id))",
-            alert,
-        )
+        .when("cases.id IN (SELECT case_id FROM case_alerts WHERE alert_id = ?)", alert)
         .newest_first(&st, q.from, q.to, q.cursor.as_deref(), q.limit, case_from_row, |k| (k.created_at, &k.id))
         .await?;
     Ok(Json(page))

@@ -4,6 +4,8 @@
 //! link. Read with `alerts_read`, as the notification delivery log. A message is decoded with
 //! `mail-parser` (quoted-printable, base64, multipart/alternative and mixed): its main headers,
 //! its plain text, and a list of its other parts (an `invite.ics` with its SUMMARY and DTSTART).
+//! The list reads the headers of the newest [`SHOWN`] messages only; decoding runs off the
+//! async threads, and a message the parser cannot take (or panics on) is shown as unreadable.
 use super::{Console, PageResult};
 use crate::keys::AlertsRead;
 use crate::mailsink::Received;
@@ -15,6 +17,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use mail_parser::{MessageParser, MimeHeaders, PartType};
+use std::collections::HashSet;
 use vigie_web::{Shell, Time};
 
 /// This module's pages.
@@ -54,17 +57,19 @@ async fn list(State(st): State<XdrState>, headers: HeaderMap, uri: Uri, console:
         Err(r) => return Ok(r),
     };
     console.authorized::<AlertsRead>()?;
-    let all = sink.numbered();
-    let total = all.len();
-    let rows = all
-        .into_iter()
-        .rev()
-        .take(SHOWN)
-        .map(|(no, m)| {
-            let d = Decoded::of(&m);
-            Row { no, at: Time(m.at), from: d.from, to: d.to, subject: d.subject }
-        })
-        .collect();
+    let (total, rows) = tokio::task::spawn_blocking(move || {
+        let (total, newest) = sink.newest(SHOWN);
+        let rows = newest
+            .into_iter()
+            .map(|(no, m)| {
+                let d = summary(m.data.as_bytes());
+                Row { no, at: Time(m.at), from: d.from, to: d.to, subject: d.subject }
+            })
+            .collect::<Vec<_>>();
+        (total, rows)
+    })
+    .await
+    .map_err(|e| vigie_core::http::ApiError::internal(format!("reading the mailbox failed: {e}")))?;
     Ok(vigie_web::page(StatusCode::OK, &ListPage { shell: console.shell("Mailbox", "/mailbox"), rows, total }))
 }
 
@@ -100,13 +105,11 @@ async fn one(
         )
         .into_response());
     };
-    let page = MessagePage {
-        shell: console.shell(format!("Message {no}"), "/mailbox"),
-        at: Time(m.at),
-        envelope_from: m.from.clone(),
-        envelope_to: m.to.join(", "),
-        m: Decoded::of(&m),
-    };
+    let (at, envelope_from, envelope_to) = (Time(m.at), m.from.clone(), m.to.join(", "));
+    let decoded = tokio::task::spawn_blocking(move || Decoded::of(&m))
+        .await
+        .map_err(|e| vigie_core::http::ApiError::internal(format!("decoding the message failed: {e}")))?;
+    let page = MessagePage { shell: console.shell(format!("Message {no}"), "/mailbox"), at, envelope_from, envelope_to, m: decoded };
     Ok(vigie_web::page(StatusCode::OK, &page))
 }
 
@@ -165,10 +168,38 @@ fn addresses(a: Option<&mail_parser::Address<'_>>) -> String {
         .join(", ")
 }
 
-/// Decodes the raw message `raw` (headers and body, CRLF line ends).
+/// What `raw` is shown as when it cannot be decoded: unreadable, its text as it came.
+fn unreadable(raw: &[u8]) -> Decoded {
+    Decoded { text: String::from_utf8_lossy(raw).into_owned(), unreadable: true, ..Decoded::default() }
+}
+
+/// The main headers of the raw message `raw` only (the list's row): its body is not parsed.
+pub fn summary(raw: &[u8]) -> Decoded {
+    let parsed = std::panic::catch_unwind(|| {
+        MessageParser::default().parse_headers(raw).map(|msg| Decoded {
+            from: addresses(msg.from()),
+            to: addresses(msg.to()),
+            cc: addresses(msg.cc()),
+            subject: msg.subject().unwrap_or_default().to_owned(),
+            date: msg.header_raw("Date").map(|s| s.trim().to_owned()).unwrap_or_default(),
+            ..Decoded::default()
+        })
+    });
+    match parsed {
+        Ok(Some(d)) => d,
+        _ => Decoded { unreadable: true, ..Decoded::default() },
+    }
+}
+
+/// Decodes the raw message `raw` (headers and body, CRLF line ends); a message the parser
+/// refuses, or panics on (a bug in it must not take the page down), is unreadable.
 pub fn decode(raw: &[u8]) -> Decoded {
+    std::panic::catch_unwind(|| decode_unguarded(raw)).unwrap_or_else(|_| unreadable(raw))
+}
+
+fn decode_unguarded(raw: &[u8]) -> Decoded {
     let Some(msg) = MessageParser::default().parse(raw) else {
-        return Decoded { text: String::from_utf8_lossy(raw).into_owned(), unreadable: true, ..Decoded::default() };
+        return unreadable(raw);
     };
     let mut d = Decoded {
         from: addresses(msg.from()),
@@ -180,6 +211,7 @@ pub fn decode(raw: &[u8]) -> Decoded {
     };
     let texts: Vec<u32> =
         msg.text_body.iter().copied().filter(|&i| matches!(msg.parts.get(i as usize).map(|p| &p.body), Some(PartType::Text(_)))).collect();
+    let is_text: HashSet<u32> = texts.iter().copied().collect();
     for &i in &texts {
         if let Some(PartType::Text(t)) = msg.parts.get(i as usize).map(|p| &p.body) {
             if !d.text.is_empty() {
@@ -189,7 +221,7 @@ pub fn decode(raw: &[u8]) -> Decoded {
         }
     }
     for (i, part) in msg.parts.iter().enumerate() {
-        if texts.contains(&(i as u32))
+        if is_text.contains(&(i as u32))
             || matches!(part.body, PartType::Multipart(_))
             || (i == 0 && matches!(part.body, PartType::Message(_)))
         {
@@ -284,6 +316,31 @@ mod tests {
         let d = decode(&m.formatted());
         assert_eq!(d.text, "Only text.");
         assert!(d.others.is_empty(), "{:?}", d.others);
+    }
+
+    #[test]
+    fn the_summary_reads_the_headers_and_not_the_body() {
+        let m = builder().singlepart(SinglePart::plain("Body words.".to_owned())).expect("message");
+        let d = summary(&m.formatted());
+        assert_eq!((d.subject.as_str(), d.to.as_str()), ("Revue de sécurité : Dave Martin", "erin@corp.example"));
+        assert!(d.text.is_empty() && !d.unreadable, "{d:?}");
+    }
+
+    #[test]
+    fn hostile_messages_decode_or_show_as_unreadable_without_panicking() {
+        let deep =
+            format!("{}x{}", "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n".repeat(2_000), "\r\n--b--\r\n".repeat(2_000));
+        let inputs: Vec<Vec<u8>> = vec![
+            b"Subject: =?utf-8?B?////?=\r\n\r\n".to_vec(),
+            b"Content-Type: multipart/mixed; boundary=\"\"\r\n\r\n--\r\n--\r\n".to_vec(),
+            b"Content-Transfer-Encoding: base64\r\n\r\n!!!!====\r\n".to_vec(),
+            vec![0xff; 4096],
+            deep.into_bytes(),
+        ];
+        for raw in inputs {
+            let _ = decode(&raw);
+            let _ = summary(&raw);
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ mod alerts;
 mod cases;
 pub mod dashboard;
 mod events;
-mod mailbox;
+pub mod mailbox;
 mod notifications;
 mod people;
 mod playbooks;

@@ -533,7 +533,11 @@ fn apply_settings(
         ChannelKind::Email => {
             foreign(input.url.is_some(), "url", errors);
             foreign(input.secret.is_some(), "secret", errors);
-            let moved = input.host.is_some() || input.port.is_some();
+            // Only a change of address counts: a form that sends the stored host and port back
+            // unchanged (the console's edit form does) must not be refused for a port that was
+            // allowed when it was set.
+            let moved = input.host.as_deref().is_some_and(|h| plain.host.as_deref() != Some(h.trim()))
+                || input.port.is_some_and(|p| plain.port != Some(p));
             if let Some(h) = input.host {
                 plain.host = Some(h.trim().to_owned());
             }
@@ -758,5 +762,58 @@ mod tests {
         assert!(row.routes("critical", "r1", "policy violation"));
         assert!(!row.routes("medium", "r1", "Policy violation"));
         assert!(!row.routes("high", "r1", "Other"));
+    }
+
+    fn email_row(port: u16) -> ChannelRow {
+        ChannelRow {
+            id: "c".into(),
+            space_no: 1,
+            name: "soc".into(),
+            kind: ChannelKind::Email,
+            enabled: true,
+            min_severity: "low".into(),
+            rules: vec![],
+            templates: Templates::default(),
+            plain: Plain {
+                host: Some("127.0.0.1".into()),
+                port: Some(port),
+                tls: Some(SmtpTls::None),
+                from: Some("Vigie <vigie@example.com>".into()),
+                to: vec!["soc@example.com".into()],
+                ..Plain::default()
+            },
+            sealed: None,
+            hint: None,
+            created_at: 0,
+            updated_at: 0,
+            created_by: None,
+            updated_by: None,
+        }
+    }
+
+    #[test]
+    fn an_edit_that_sends_the_stored_host_and_port_back_keeps_a_port_allowed_earlier() {
+        let master = vigie_core::secrets::MasterKey::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").expect("32 bytes");
+        let sealer = SecretBox::new(&master, "test");
+        let settings = |host: &str, port: u16| SettingsInput {
+            host: Some(host.into()),
+            port: Some(port),
+            tls: Some(SmtpTls::None),
+            from: Some("Vigie <vigie@example.com>".into()),
+            to: Some(vec!["soc@example.com".into()]),
+            ..Default::default()
+        };
+        // The console's form: the same host (as typed, with spaces) and port, another recipient.
+        let mut same = settings(" 127.0.0.1 ", 40123);
+        same.to = Some(vec!["soc2@example.com".into()]);
+        let patch = ChannelPatch { settings: Some(same), ..Default::default() };
+        let ok = update(email_row(40123), patch, &sealer, false, 1, "t").expect("an unchanged address is not checked again");
+        assert_eq!(ok.row.plain.to, vec!["soc2@example.com".to_owned()]);
+        // A new port (or a new host with a non-SMTP port) still is.
+        for s in [settings("127.0.0.1", 40124), settings("10.0.0.1", 40123)] {
+            let patch = ChannelPatch { settings: Some(s), ..Default::default() };
+            let errors = update(email_row(40123), patch, &sealer, false, 1, "t").err().expect("refused");
+            assert!(errors.iter().any(|e| e.field == "settings.port"), "{errors:?}");
+        }
     }
 }

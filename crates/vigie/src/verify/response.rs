@@ -5,8 +5,9 @@
 use super::*;
 
 impl Run {
-    /// d. The alerts of the test person include every rule this interaction should fire.
-    pub(super) async fn alerts(&self, person: Uuid, rec: &Recorded) -> (Alerts, Vec<Value>, Result<String, Failure>) {
+    /// d. The alerts of the test person include every rule this interaction should fire
+    /// ([`expected::expectations`]); it fails when none should (nothing would be checked).
+    pub(super) async fn alerts(&self, person: Uuid, rec: &Recorded, carried: &Carried) -> (Alerts, Vec<Value>, Result<String, Failure>) {
         let look_rules = "the XDR console's Rules page (enabled, paused, stats), GET /api/v1/rules";
         let rules = match self.xdr_get("/api/v1/rules", &[("limit", "500".to_owned())]).await {
             Ok((StatusCode::OK, v)) => items(&v),
@@ -25,45 +26,83 @@ impl Run {
                 );
             }
         };
-        let v = &rec.body;
-        let types: BTreeSet<String> = v["classifications"].as_array().into_iter().flatten().map(|c| text(c, "type")).collect();
-        let risk = v["risk_score"].as_f64().unwrap_or(0.0);
-        let mut expected: Vec<(&str, &str, &str)> = Vec::new();
-        if (types.contains("CREDIT_CARD") || types.contains("IBAN")) && risk > 0.9 {
-            expected.push(("default-3", "Financial data exposure", "a card number at risk above 0.9"));
-        }
-        if !v["decision"]["policy_id"].is_null() && v["platform_vetted"] == false {
-            expected.push(("default-1", "Policy violation on unvetted AI platform", "a policy decision on an unvetted platform"));
-        }
-        if v["alert"]["severity"] == "critical" {
-            expected.push(("default-4", "Critical alert from the AI firewall", "the firewall's critical alert"));
+        let e = expected::expectations(&rec.body, &carried.emitted, &carried.carried);
+        if e.expected.is_empty() && e.not_carried.is_empty() {
+            return (
+                BTreeMap::new(),
+                rules,
+                Err(failure(
+                    format!("no default rule should fire for the test interaction: {}", e.not_applicable.join("; ")),
+                    "the firewall's policies or risk scoring do not treat the test data as the default rules expect: \
+                     \"Financial data exposure\" needs a card number or IBAN at risk above 0.9, \
+                     \"Policy violation on unvetted AI platform\" a policy decision on an unvetted platform, \
+                     \"Critical alert from the AI firewall\" a critical firewall alert",
+                    "the firewall console's Policies page (enabled policies, their order and alert severity) and its Trial page with \
+                     the test text; --platform (an unvetted platform)",
+                )),
+            );
         }
         let rule_of = |key: &str, name: &str| -> Option<Value> {
             rules.iter().find(|r| r["builtin"].as_str() == Some(key)).or_else(|| rules.iter().find(|r| text(r, "name") == name)).cloned()
         };
-        // A missing or switched-off rule cannot fire: it is not waited for, and named below;
-        // the others are still waited for, so the later steps check their alerts.
-        let mut off = Vec::new();
+        // A rule whose event the XDR never got, or one missing, switched off or paused, cannot
+        // fire: it is not waited for, and named below as (what happened, why); the others are
+        // still waited for, so the later steps check their alerts.
+        let mut off: Vec<(String, String)> = e
+            .not_carried
+            .iter()
+            .map(|(rule, why)| (format!("{:?} cannot fire", rule.name), format!("{why}: add it to the webhook's event types")))
+            .collect();
         let mut wanted: Vec<(String, &str, &str)> = Vec::new();
-        for (key, name, why) in &expected {
-            match rule_of(key, name) {
-                None => off.push(format!("the default rule {name:?} ({key}) is missing (deleted?): nothing raises its alerts")),
-                Some(r) if r["enabled"] == false => off.push(format!(
-                    "the rule {:?} is disabled: enable it (PUT /api/v1/rules/{}/enabled)",
-                    text(&r, "name"),
-                    text(&r, "id")
-                )),
-                Some(r) if r["compile_error"].is_string() => {
-                    off.push(format!("the rule {:?} no longer compiles: {}", text(&r, "name"), text(&r, "compile_error")))
-                }
-                Some(r) => wanted.push((text(&r, "id"), *name, *why)),
+        for (rule, why) in &e.expected {
+            let (key, name) = (rule.key, rule.name);
+            let Some(r) = rule_of(key, name) else {
+                off.push((
+                    format!("the default rule {name:?} ({key}) is missing"),
+                    format!("the default rule {name:?} ({key}) was deleted: nothing raises its alerts"),
+                ));
+                continue;
+            };
+            let rule_name = text(&r, "name");
+            if r["enabled"] == false {
+                off.push((
+                    format!("the rule {rule_name:?} is disabled"),
+                    format!("the rule {rule_name:?} is disabled: enable it (PUT /api/v1/rules/{}/enabled)", text(&r, "id")),
+                ));
+            } else if r["paused"] == true {
+                off.push((
+                    format!("the rule {rule_name:?} is paused"),
+                    format!(
+                        "the rule {rule_name:?} is paused by the alert rate limit until {} (too many alerts): it raises nothing until then",
+                        text(&r, "paused_until")
+                    ),
+                ));
+            } else if r["compile_error"].is_string() {
+                off.push((
+                    format!("the rule {rule_name:?} does not compile"),
+                    format!("the rule {rule_name:?} no longer compiles: {}", text(&r, "compile_error")),
+                ));
+            } else {
+                wanted.push((text(&r, "id"), name, why.as_str()));
             }
         }
+        let look_rules = if e.not_carried.is_empty() {
+            look_rules.to_owned()
+        } else {
+            format!("{look_rules}; the firewall console's Webhooks page (the event types of the webhook to the XDR)")
+        };
         let deadline = Instant::now() + self.s.timeout;
+        // Alerts raised from shortly before the interaction (the clocks may differ): the list
+        // reads the test person's recent alerts only.
+        let alerts_query = [
+            ("user_id", person.to_string()),
+            ("from", (rec.created_at - chrono::TimeDelta::minutes(5)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            ("limit", "100".to_owned()),
+        ];
         let mut found: Alerts = BTreeMap::new();
         let mut last_problem: Option<String>;
         loop {
-            match self.xdr_get("/api/v1/alerts", &[("user_id", person.to_string()), ("limit", "100".to_owned())]).await {
+            match self.xdr_get("/api/v1/alerts", &alerts_query).await {
                 Ok((StatusCode::OK, page)) => {
                     for a in items(&page) {
                         found.entry(a["rule"]["id"].as_str().unwrap_or_default().to_owned()).or_insert(a);
@@ -89,7 +128,7 @@ impl Run {
         if missing.is_empty() && off.is_empty() {
             return (found, rules, Ok(format!("{} alerts for the test person: {}", shown.len(), shown.join(", "))));
         }
-        let mut causes = off.clone();
+        let mut causes: Vec<String> = off.iter().map(|(_, cause)| cause.clone()).collect();
         for (id, name, why) in &missing {
             let r = rules.iter().find(|r| text(r, "id") == *id);
             let paused = r.is_some_and(|r| r["paused"] == true);
@@ -104,7 +143,7 @@ impl Run {
                 )
             });
         }
-        let mut gaps: Vec<String> = off.iter().map(|o| o.split(':').next().unwrap_or_default().to_owned()).collect();
+        let mut gaps: Vec<String> = off.iter().map(|(gap, _)| gap.clone()).collect();
         if !missing.is_empty() {
             gaps.push(format!(
                 "after {} s, no alert from {}",
