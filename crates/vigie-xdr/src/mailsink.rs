@@ -5,11 +5,14 @@
 //!
 //! [`Mailbox::persistent`] also appends each message to a file (one JSON object a line) and
 //! reads it back at start, so a resumed `vigie demo` still shows what earlier runs caught, with
-//! the same numbers; the file is rewritten with only the kept messages when it grows to twice
-//! that.
+//! the same numbers. The file is written by a thread of its own (the SMTP session waits for its
+//! line before answering `250`, off the async threads), in the order of the numbers; it is
+//! rewritten with only the kept messages once it has grown to twice its size after the last
+//! rewrite (and past twice the caps), so rewrites cost a constant share of what is written.
 use std::collections::VecDeque;
-use std::io::Write;
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -73,24 +76,71 @@ pub struct Mailbox {
     count: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
+/// How much a mailbox keeps: [`KEPT`] and [`KEPT_BYTES`] (tests shrink them).
+#[derive(Debug, Clone, Copy)]
+struct Caps {
+    messages: usize,
+    bytes: usize,
+}
+
+impl Caps {
+    const DEFAULT: Caps = Caps { messages: KEPT, bytes: KEPT_BYTES };
+
+    /// Whether `messages` messages of `bytes` bytes in all are over the caps (one message is
+    /// always kept, however large).
+    fn over(&self, messages: usize, bytes: usize) -> bool {
+        messages > self.messages || (bytes > self.bytes && messages > 1)
+    }
+}
+
 /// The messages kept, their total size, and how many older ones were let go (so each keeps
 /// its number).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Kept {
+    caps: Caps,
     messages: VecDeque<Received>,
     bytes: usize,
     dropped: u64,
     file: Option<Persisted>,
 }
 
-/// The file a persistent mailbox appends to, and what it holds beyond the kept messages.
+impl Default for Kept {
+    fn default() -> Kept {
+        Kept { caps: Caps::DEFAULT, messages: VecDeque::new(), bytes: 0, dropped: 0, file: None }
+    }
+}
+
+/// A persistent mailbox's file: where it is, and the thread that writes it.
 #[derive(Debug)]
 struct Persisted {
     path: PathBuf,
-    file: std::fs::File,
-    /// Lines and bytes in the file (it is rewritten when they pass twice the caps).
-    lines: usize,
-    bytes: usize,
+    /// Closed (taken) when the mailbox goes, so the writer ends once its queue is written.
+    lines: Option<std::sync::mpsc::Sender<Append>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+    /// How many times the file was rewritten (tests count them).
+    #[cfg(test)]
+    rewrites: Arc<AtomicU64>,
+}
+
+impl Drop for Persisted {
+    /// Waits for the lines queued to be written, so that a mailbox opened after this one was
+    /// dropped reads all of them.
+    fn drop(&mut self) {
+        self.lines.take();
+        if let Some(w) = self.writer.take()
+            && w.join().is_err()
+        {
+            tracing::warn!(path = %self.path.display(), "the mailbox file's writer panicked; the last messages may be missing from the file");
+        }
+    }
+}
+
+/// A message for the writer: its line, and whom to tell once it is in the file.
+#[derive(Debug)]
+struct Append {
+    no: u64,
+    message: Received,
+    written: tokio::sync::oneshot::Sender<()>,
 }
 
 /// One line of the file.
@@ -118,42 +168,81 @@ impl Default for Mailbox {
 
 impl Mailbox {
     /// A mailbox kept in `path` as well: the messages an earlier process kept there are read
-    /// back (a line that cannot be read is skipped and logged), and each new one is appended.
+    /// back (a line that cannot be read is skipped and logged; a last line cut short by a crash
+    /// is ended, so the next message starts a line of its own), and each new one is appended by
+    /// a thread of the mailbox's own. Dropping the last handle waits for that thread to write
+    /// what it was given.
     pub fn persistent(path: &Path) -> std::io::Result<Mailbox> {
-        let mut kept = Kept::default();
-        let (mut lines, mut bytes) = (0usize, 0usize);
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-                    lines += 1;
-                    bytes += l.len() + 1;
-                    match serde_json::from_str::<Line>(l) {
-                        Ok(Line { no, message }) if no > kept.dropped + kept.messages.len() as u64 => {
-                            // Numbers only grow; a gap (lines lost) keeps the later numbers.
-                            kept.dropped = no - 1 - kept.messages.len() as u64;
-                            kept.bytes += message.data.len();
-                            kept.messages.push_back(message);
-                            kept.trim();
-                        }
-                        Ok(_) => {
-                            tracing::warn!(line = i + 1, path = %path.display(), "mailbox file: a message number out of order, skipped")
-                        }
-                        Err(e) => {
-                            tracing::warn!(line = i + 1, path = %path.display(), error = %e, "mailbox file: an unreadable line, skipped")
-                        }
-                    }
+        Mailbox::persistent_capped(path, Caps::DEFAULT)
+    }
+
+    fn persistent_capped(path: &Path, caps: Caps) -> std::io::Result<Mailbox> {
+        let mut kept = Kept { caps, ..Kept::default() };
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let mut writer = FileWriter::empty(path, caps);
+        let mut offset = 0u64;
+        for (i, chunk) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
+            let at = offset;
+            offset += chunk.len() as u64;
+            if chunk.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            writer.lines += 1;
+            match serde_json::from_slice::<Line>(chunk) {
+                Ok(Line { no, message }) if no > kept.dropped + kept.messages.len() as u64 => {
+                    // Numbers only grow; a gap (lines lost) keeps the later numbers.
+                    kept.dropped = no - 1 - kept.messages.len() as u64;
+                    writer.keep(at, message.data.len());
+                    kept.bytes += message.data.len();
+                    kept.messages.push_back(message);
+                    kept.trim();
+                }
+                Ok(_) => {
+                    tracing::warn!(line = i + 1, path = %path.display(), "mailbox file: a message number out of order, skipped")
+                }
+                Err(e) => {
+                    tracing::warn!(line = i + 1, path = %path.display(), error = %e, "mailbox file: an unreadable line, skipped")
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
         }
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let file = open_append(path)?;
-        kept.file = Some(Persisted { path: path.to_path_buf(), file, lines, bytes });
+        writer.file = Some(open_append(path)?);
+        writer.len = bytes.len() as u64;
+        if bytes.last().is_some_and(|b| *b != b'\n') {
+            // A line cut short (the process stopped mid-write): end it, or the next message
+            // would be glued to it and lost with it.
+            writer.append_raw(b"\n")?;
+        }
+        writer.settled();
+        #[cfg(test)]
+        let rewrites = writer.rewrites.clone();
+        let (lines, queue) = std::sync::mpsc::channel::<Append>();
+        let thread = std::thread::Builder::new().name("mailbox-file".to_owned()).spawn(move || {
+            for a in queue {
+                writer.write(a.no, &a.message);
+                let _ = a.written.send(());
+            }
+        })?;
+        kept.file = Some(Persisted {
+            path: path.to_path_buf(),
+            lines: Some(lines),
+            writer: Some(thread),
+            #[cfg(test)]
+            rewrites,
+        });
         let received = kept.dropped + kept.messages.len() as u64;
         Ok(Mailbox { kept: Arc::new(Mutex::new(kept)), count: Arc::new(tokio::sync::watch::channel(received).0) })
+    }
+
+    /// The file the messages are kept in as well ([`Mailbox::persistent`]), if any.
+    pub fn file(&self) -> Option<PathBuf> {
+        self.kept.lock().ok().and_then(|k| k.file.as_ref().map(|f| f.path.clone()))
     }
 
     /// The messages kept, oldest first.
@@ -192,13 +281,19 @@ impl Mailbox {
         self.count.subscribe()
     }
 
-    fn push(&self, m: Received) {
+    /// Keeps `m` under the next number; for a persistent mailbox, what resolves once its line
+    /// is in the file (or could not be written, which is logged). The number is taken and the
+    /// line queued under one lock, so the file's lines are in the order of their numbers.
+    fn push(&self, m: Received) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        let mut written = None;
         if let Ok(mut k) = self.kept.lock() {
             let no = k.dropped + k.messages.len() as u64 + 1;
-            if k.file.is_some() {
-                let line = Line { no, message: m.clone() };
-                if let Err(e) = k.append(&line) {
-                    tracing::warn!(error = %e, "the mail sink could not write a message to its file; it is kept in memory only");
+            if let Some(lines) = k.file.as_ref().and_then(|f| f.lines.as_ref()) {
+                let (tell, wait) = tokio::sync::oneshot::channel();
+                if lines.send(Append { no, message: m.clone(), written: tell }).is_ok() {
+                    written = Some(wait);
+                } else {
+                    tracing::warn!("the mail sink's file writer has stopped; the message is kept in memory only");
                 }
             }
             k.bytes += m.data.len();
@@ -206,52 +301,155 @@ impl Mailbox {
             k.trim();
         }
         self.count.send_modify(|n| *n += 1);
+        written
     }
 }
 
 impl Kept {
-    /// Lets the oldest messages go while over [`KEPT`] or [`KEPT_BYTES`].
+    /// Lets the oldest messages go while over the caps.
     fn trim(&mut self) {
-        while self.messages.len() > KEPT || (self.bytes > KEPT_BYTES && self.messages.len() > 1) {
+        while self.caps.over(self.messages.len(), self.bytes) {
             let Some(old) = self.messages.pop_front() else { break };
             self.bytes -= old.data.len();
             self.dropped += 1;
         }
     }
+}
 
-    /// Appends `line` to the file, first rewriting the file with the kept messages alone when it
-    /// has grown to twice the caps.
-    fn append(&mut self, line: &Line) -> std::io::Result<()> {
-        let text = serde_json::to_string(line).map_err(std::io::Error::other)? + "\n";
-        let first = self.dropped + 1;
-        let kept: Vec<String> = match &self.file {
-            Some(f) if f.lines >= 2 * KEPT || f.bytes >= 2 * KEPT_BYTES => {
-                let mut out = Vec::with_capacity(self.messages.len());
-                for (i, m) in self.messages.iter().enumerate() {
-                    let l = Line { no: first + i as u64, message: m.clone() };
-                    out.push(serde_json::to_string(&l).map_err(std::io::Error::other)? + "\n");
-                }
-                out
-            }
-            _ => Vec::new(),
-        };
-        let Some(f) = self.file.as_mut() else { return Ok(()) };
-        if !kept.is_empty() {
-            let tmp = f.path.with_extension("tmp");
-            let _ = std::fs::remove_file(&tmp);
-            let mut w = std::io::BufWriter::new(open_append(&tmp)?);
-            for l in &kept {
-                w.write_all(l.as_bytes())?;
-            }
-            w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-            std::fs::rename(&tmp, &f.path)?;
-            f.file = open_append(&f.path)?;
-            f.lines = kept.len();
-            f.bytes = kept.iter().map(String::len).sum();
+/// The writer of a persistent mailbox's file (on its own thread): it appends each line and
+/// knows where the lines of the messages still kept start, so a rewrite is one copy of the
+/// file's tail (no parsing, no lock on the mailbox).
+struct FileWriter {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+    caps: Caps,
+    /// The lines of the messages kept (the same rule as the mailbox's): where each starts in
+    /// the file and the size of its message's data, oldest first.
+    kept: VecDeque<(u64, usize)>,
+    kept_bytes: usize,
+    /// The file's size and lines (in the same units as the thresholds below).
+    len: u64,
+    lines: usize,
+    /// Its size and lines after the last rewrite (at open: what a rewrite would have left).
+    settled: (u64, usize),
+    /// A write failed part way: the next line starts with a line end.
+    torn: bool,
+    rewrites: Arc<AtomicU64>,
+}
+
+impl FileWriter {
+    fn empty(path: &Path, caps: Caps) -> FileWriter {
+        FileWriter {
+            path: path.to_path_buf(),
+            file: None,
+            caps,
+            kept: VecDeque::new(),
+            kept_bytes: 0,
+            len: 0,
+            lines: 0,
+            settled: (0, 0),
+            torn: false,
+            rewrites: Arc::new(AtomicU64::new(0)),
         }
-        f.file.write_all(text.as_bytes())?;
-        f.lines += 1;
-        f.bytes += text.len();
+    }
+
+    /// Notes that the line at `at` holds a kept message of `bytes` bytes of data.
+    fn keep(&mut self, at: u64, bytes: usize) {
+        self.kept.push_back((at, bytes));
+        self.kept_bytes += bytes;
+        while self.caps.over(self.kept.len(), self.kept_bytes) {
+            let Some((_, b)) = self.kept.pop_front() else { break };
+            self.kept_bytes -= b;
+        }
+    }
+
+    /// Takes the kept lines as the size a rewrite leaves, which the next rewrite waits for the
+    /// file to double.
+    fn settled(&mut self) {
+        let first = self.kept.front().map_or(self.len, |k| k.0);
+        self.settled = (self.len - first, self.kept.len());
+    }
+
+    fn append_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let Some(file) = self.file.as_mut() else { return Err(std::io::ErrorKind::NotFound.into()) };
+        match file.write_all(bytes) {
+            Ok(()) => {
+                self.len += bytes.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                self.torn = true;
+                if let Ok(m) = file.metadata() {
+                    self.len = m.len();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Appends message `no`'s line, then rewrites the file if it is due.
+    fn write(&mut self, no: u64, message: &Received) {
+        let text = match serde_json::to_vec(&Line { no, message: message.clone() }) {
+            Ok(mut t) => {
+                t.push(b'\n');
+                t
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the mail sink could not write a message to its file; it is kept in memory only");
+                return;
+            }
+        };
+        if self.torn {
+            if self.append_raw(b"\n").is_err() {
+                return;
+            }
+            self.torn = false;
+        }
+        let at = self.len;
+        if let Err(e) = self.append_raw(&text) {
+            tracing::warn!(error = %e, path = %self.path.display(), "the mail sink could not write a message to its file; it is kept in memory only");
+            return;
+        }
+        self.lines += 1;
+        self.keep(at, message.data.len());
+        if self.due() {
+            let first = self.kept.front().map_or(self.len, |k| k.0);
+            if let Err(e) = self.rewrite(first) {
+                tracing::warn!(error = %e, path = %self.path.display(), "the mail sink could not rewrite its file; it keeps appending");
+            }
+            // Succeeded or not, the next attempt waits for the file to double again.
+            self.settled();
+        }
+    }
+
+    /// Whether the file has grown to twice its size (bytes or lines) after the last rewrite,
+    /// and past twice the caps, with lines to let go.
+    fn due(&self) -> bool {
+        let first = self.kept.front().map_or(self.len, |k| k.0);
+        first > 0
+            && (self.len >= (2 * self.settled.0).max(2 * self.caps.bytes as u64)
+                || self.lines >= (2 * self.settled.1).max(2 * self.caps.messages))
+    }
+
+    /// Replaces the file with its tail from `first` (the kept messages' lines).
+    fn rewrite(&mut self, first: u64) -> std::io::Result<()> {
+        let tmp = self.path.with_extension("tmp");
+        let _ = std::fs::remove_file(&tmp);
+        let mut from = std::fs::File::open(&self.path)?;
+        from.seek(std::io::SeekFrom::Start(first))?;
+        let mut to = std::io::BufWriter::new(open_append(&tmp)?);
+        let copied = std::io::copy(&mut from.take(self.len - first), &mut to)?;
+        to.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, &self.path)?;
+        self.len = copied;
+        for k in &mut self.kept {
+            k.0 -= first;
+        }
+        self.lines = self.kept.len();
+        self.rewrites.fetch_add(1, Ordering::Relaxed);
+        // The old handle writes to the file just replaced: never append through it again.
+        self.file = None;
+        self.file = Some(open_append(&self.path)?);
         Ok(())
     }
 }
@@ -321,7 +519,11 @@ async fn session(stream: TcpStream, mailbox: &Mailbox) -> std::io::Result<()> {
                 match data(&mut lines).await? {
                     Data::Message(data) => {
                         let at = chrono::Utc::now();
-                        mailbox.push(Received { at, from: from.take().unwrap_or_default(), to: std::mem::take(&mut to), data });
+                        let m = Received { at, from: from.take().unwrap_or_default(), to: std::mem::take(&mut to), data };
+                        if let Some(written) = mailbox.push(m) {
+                            // In the file before the client hears it was taken.
+                            let _ = written.await;
+                        }
                         b"250 OK queued\r\n"
                     }
                     Data::TooLarge => b"552 message too large\r\n",
@@ -429,13 +631,24 @@ mod tests {
         Received { at: chrono::Utc::now(), from: format!("s{n}"), to: vec![format!("r{n}@example.org")], data: data.to_owned() }
     }
 
+    /// Pushes `m` and waits for its line to be in the file.
+    fn put(mailbox: &Mailbox, m: Received) {
+        if let Some(written) = mailbox.push(m) {
+            written.blocking_recv().expect("the writer answers");
+        }
+    }
+
+    fn rewrites(mailbox: &Mailbox) -> u64 {
+        mailbox.kept.lock().expect("lock").file.as_ref().expect("persistent").rewrites.load(Ordering::Relaxed)
+    }
+
     #[test]
     fn a_persistent_mailbox_reads_back_what_an_earlier_one_kept_with_the_same_numbers() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("mail").join("mailbox.ndjson");
         let first = Mailbox::persistent(&path).expect("open");
         for n in 1..=3 {
-            first.push(msg(n, &format!("Subject: m{n}\r\n\r\nbody {n}\r\n")));
+            put(&first, msg(n, &format!("Subject: m{n}\r\n\r\nbody {n}\r\n")));
         }
         drop(first);
         let again = Mailbox::persistent(&path).expect("reopen");
@@ -446,7 +659,7 @@ mod tests {
             again.message(2).map(|m| (m.to.clone(), m.header("subject"))),
             Some((vec!["r2@example.org".to_owned()], Some("m2".to_owned())))
         );
-        again.push(msg(4, "x"));
+        put(&again, msg(4, "x"));
         // A damaged line is skipped; the others are read.
         std::fs::OpenOptions::new().append(true).open(&path).and_then(|mut f| f.write_all(b"{not json\n")).expect("damage");
         let third = Mailbox::persistent(&path).expect("reopen");
@@ -464,14 +677,73 @@ mod tests {
         let path = dir.path().join("mailbox.ndjson");
         let mailbox = Mailbox::persistent(&path).expect("open");
         for n in 1..=2 * KEPT + 5 {
-            mailbox.push(msg(n, "y"));
+            put(&mailbox, msg(n, "y"));
         }
+        assert_eq!(rewrites(&mailbox), 1, "rewritten once, when the file reached twice the kept lines");
         let lines = std::fs::read_to_string(&path).expect("read").lines().count();
         assert!(lines <= KEPT + 6, "{lines} lines: the file was not compacted");
         drop(mailbox);
         let again = Mailbox::persistent(&path).expect("reopen");
         let (total, newest) = again.newest(1);
         assert_eq!((total, newest[0].0, newest[0].1.from.as_str()), (KEPT, 2 * KEPT as u64 + 5, format!("s{}", 2 * KEPT + 5).as_str()));
+    }
+
+    /// Regression (review 2, item 8): the threshold was in file bytes (JSON-escaped) but the
+    /// cap in message bytes, so once the kept messages' lines passed twice the cap every
+    /// message rewrote the whole file.
+    #[test]
+    fn messages_that_escaping_doubles_do_not_rewrite_the_file_on_every_message() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mailbox.ndjson");
+        // 16 messages of 256 bytes are kept; each line holds its data escaped to twice its size.
+        let caps = Caps { messages: KEPT, bytes: 16 * 256 };
+        let mailbox = Mailbox::persistent_capped(&path, caps).expect("open");
+        let sent = 400;
+        for n in 1..=sent {
+            put(&mailbox, msg(n, &"\"".repeat(256)));
+        }
+        let line = serde_json::to_vec(&Line { no: 1, message: msg(1, &"\"".repeat(256)) }).expect("json").len();
+        assert!(line > 2 * 256, "the data is escaped to twice its size: {line}");
+        let n = rewrites(&mailbox);
+        // Each rewrite waits for the file to double from the kept lines (16 of them): at most
+        // one rewrite per 16 messages; rewriting on every message once over the cap is ~380.
+        assert!((1..=sent as u64 / 16 + 1).contains(&n), "{n} rewrites for {sent} messages");
+        let size = std::fs::metadata(&path).expect("meta").len() as usize;
+        assert!(size <= 2 * 16 * (line + 10) + line, "the file stays within twice the kept lines: {size} bytes");
+        drop(mailbox);
+        let again = Mailbox::persistent_capped(&path, caps).expect("reopen");
+        let numbered = again.numbered();
+        assert_eq!(numbered.iter().map(|(no, _)| *no).collect::<Vec<_>>(), (sent as u64 - 15..=sent as u64).collect::<Vec<_>>());
+        assert!(numbered.iter().all(|(no, m)| m.from == format!("s{no}")), "each message under its own number");
+    }
+
+    /// Regression (review 2, item 9): a last line cut short by a crash swallowed the next
+    /// message (appended to the same line, both unreadable).
+    #[test]
+    fn a_message_after_a_torn_last_line_is_read_back_with_the_complete_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mailbox.ndjson");
+        let first = Mailbox::persistent(&path).expect("open");
+        put(&first, msg(1, "one"));
+        put(&first, msg(2, "two"));
+        drop(first);
+        // The third line was being written when the process died, in the middle of an 'é'.
+        let mut torn = serde_json::to_vec(&Line { no: 3, message: msg(3, "caf\u{e9} au lait") }).expect("json");
+        let cut = torn.iter().position(|b| *b == 0xc3).expect("the é") + 1;
+        torn.truncate(cut);
+        std::fs::OpenOptions::new().append(true).open(&path).and_then(|mut f| f.write_all(&torn)).expect("tear");
+        let again = Mailbox::persistent(&path).expect("reopen after the crash");
+        assert_eq!(
+            again.numbered().iter().map(|(no, m)| (*no, m.data.clone())).collect::<Vec<_>>(),
+            [(1, "one".into()), (2, "two".into())]
+        );
+        put(&again, msg(4, "three"));
+        drop(again);
+        let third = Mailbox::persistent(&path).expect("reopen");
+        let got: Vec<(u64, String)> = third.numbered().into_iter().map(|(no, m)| (no, m.data)).collect();
+        assert_eq!(got, [(1, "one".to_owned()), (2, "two".to_owned()), (3, "three".to_owned())]);
+        let text = String::from_utf8_lossy(&std::fs::read(&path).expect("read")).into_owned();
+        assert_eq!(text.lines().filter(|l| serde_json::from_str::<Line>(l).is_ok()).count(), 3, "{text}");
     }
 
     #[test]

@@ -55,9 +55,27 @@ pub struct XdrState {
     pub csrf: vigie_core::console::CsrfKey,
     /// Whether the console's cookies are marked `Secure` (served over HTTPS).
     pub secure_cookies: bool,
-    /// The mail sink whose messages the console's Mailbox page shows (`vigie demo` sets it;
-    /// `None` hides the page).
-    pub mail_sink: Option<crate::mailsink::Mailbox>,
+    /// The mail sink whose messages the console's Mailbox page shows to the callers of its
+    /// space (`vigie demo` sets it; `None` hides the page).
+    pub mail_sink: Option<MailSink>,
+}
+
+/// A mail sink the process runs, and the space it belongs to: the sink takes every e-mail the
+/// process sends, whatever the space, so only the callers of the space whose channels point at
+/// it (the demo's) may read it; to the others the Mailbox page does not exist.
+#[derive(Debug, Clone)]
+pub struct MailSink {
+    /// What the sink received.
+    pub mailbox: crate::mailsink::Mailbox,
+    /// The space (its id) whose callers see the Mailbox page.
+    pub space_id: uuid::Uuid,
+}
+
+impl MailSink {
+    /// The mailbox, if `caller` may see it (a caller of the sink's space).
+    pub fn for_caller(&self, caller: &crate::keys::Caller) -> Option<&crate::mailsink::Mailbox> {
+        (caller.space_id == self.space_id).then_some(&self.mailbox)
+    }
 }
 
 impl XdrState {

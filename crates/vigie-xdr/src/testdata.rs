@@ -15,7 +15,9 @@
 //!   that also holds someone else's event stays, and loses only its links to the removed events;
 //! - cases all of whose alerts are such alerts and that hold no other event, with their tasks,
 //!   comments, timeline and links (a case that also holds a real alert stays; only its link to
-//!   the removed alert goes);
+//!   the removed alert goes). The writer's transaction checks each case again: one that gained
+//!   a real alert since it was read stays too (kept, counted neither in `cases` nor in
+//!   `deferred`); one that gained a test alert or an event is `deferred`;
 //! - the directory's entries of test people.
 //!
 //! Order: events first, then alerts: detection running behind the log would otherwise raise
@@ -210,18 +212,16 @@ pub async fn test_data_get(
         async move {
             st.store
                 .read(move |c| {
-                    let runs = event_runs(c, space, &window)?;
-                    let running = runs.iter().filter(|r| r.status == "running").count();
-                    let done: Vec<String> = runs.iter().filter(|r| r.status != "running").map(|r| r.id.clone()).collect();
-                    let notes = run_notifications(c, space, &done)?;
+                    let w = WindowRuns::of(&window, &event_runs(c, space, &window)?);
+                    let notes = run_notifications(c, space, &w.done)?;
                     let n = TestDataCounts {
-                        events: (window.len() - running) as u64,
-                        playbook_runs: done.len() as u64,
+                        events: w.events.len() as u64,
+                        playbook_runs: w.done.len() as u64,
                         notifications: notes.len() as u64,
-                        deferred: running as u64,
+                        deferred: w.held.len() as u64,
                         ..TestDataCounts::default()
                     };
-                    Ok::<_, StoreError>((n, window.into_iter().map(|e| e.seq).collect::<Vec<i64>>()))
+                    Ok::<_, StoreError>((n, w.events))
                 })
                 .await
         }
@@ -241,7 +241,7 @@ pub async fn test_data_get(
             .store
             .read(move |c| {
                 let plan = plan(c, space, &who, &batch, &gone)?;
-                let s = settle(c, space, &plan)?;
+                let s = settle(c, space, &who, &plan)?;
                 Ok::<_, StoreError>(s.counts())
             })
             .await?;
@@ -291,11 +291,17 @@ pub async fn test_data_delete(
         let (who, batch, seen) = (scope.who.clone(), batch.to_vec(), gone.clone());
         // Found on a reader (the runs naming an alert in their trigger need a scan of the
         // space's runs), removed by key in the write after a re-check.
-        let plan = st.store.read(move |c| plan(c, space, &who, &batch, &seen)).await?;
+        let plan = st
+            .store
+            .read({
+                let who = who.clone();
+                move |c| plan(c, space, &who, &batch, &seen)
+            })
+            .await?;
         let n = st
             .store
             .write(move |c| {
-                let s = settle(c, space, &plan)?;
+                let s = settle(c, space, &who, &plan)?;
                 remove(c, space, &plan, &s)?;
                 Ok::<_, StoreError>(s.counts())
             })
@@ -353,6 +359,29 @@ fn event_runs(c: &Connection, space: i64, window: &[FoundEvent]) -> Result<Vec<E
     Ok(runs)
 }
 
+/// A window of test events with the runs they started: the events that can go, the finished
+/// (or queued) runs that go with them, and the events a run in progress holds back.
+#[derive(Debug, PartialEq, Eq)]
+struct WindowRuns {
+    /// The seqs of the events that can go.
+    events: Vec<i64>,
+    /// The runs that go with them.
+    done: Vec<String>,
+    /// The seqs of the events a run in progress is about (left for a later call): one each,
+    /// however many runs hold it.
+    held: BTreeSet<i64>,
+}
+
+impl WindowRuns {
+    fn of(window: &[FoundEvent], runs: &[EventRun]) -> WindowRuns {
+        let seqs: HashSet<i64> = window.iter().map(|e| e.seq).collect();
+        let held: BTreeSet<i64> = runs.iter().filter(|r| r.status == "running" && seqs.contains(&r.seq)).map(|r| r.seq).collect();
+        let done = runs.iter().filter(|r| r.status != "running").map(|r| r.id.clone()).collect();
+        let events = window.iter().map(|e| e.seq).filter(|s| !held.contains(s)).collect();
+        WindowRuns { events, done, held }
+    }
+}
+
 /// What removing a window of events did.
 struct EventsRemoved {
     counts: TestDataCounts,
@@ -370,12 +399,9 @@ fn remove_events(
     window: &[FoundEvent],
     deletions: &std::sync::atomic::AtomicU64,
 ) -> Result<EventsRemoved, StoreError> {
-    let runs = event_runs(c, space, window)?;
-    let running: HashSet<i64> = runs.iter().filter(|r| r.status == "running").map(|r| r.seq).collect();
-    let done: Vec<String> = runs.iter().filter(|r| r.status != "running").map(|r| r.id.clone()).collect();
+    let WindowRuns { events: seqs, done, held } = WindowRuns::of(window, &event_runs(c, space, window)?);
     let notes = run_notifications(c, space, &done)?;
     remove_runs(c, &done, &notes)?;
-    let seqs: Vec<i64> = window.iter().map(|e| e.seq).filter(|s| !running.contains(s)).collect();
     // The facts builder checks this on the writer thread: events it read may be gone.
     deletions.fetch_add(1, std::sync::atomic::Ordering::Release);
     let gone: Vec<(i64, String)> = c
@@ -397,7 +423,7 @@ fn remove_events(
         events: seqs.len() as u64,
         playbook_runs: done.len() as u64,
         notifications: notes.len() as u64,
-        deferred: running.len() as u64,
+        deferred: held.len() as u64,
         ..TestDataCounts::default()
     };
     Ok(EventsRemoved { counts, seqs, alerts })
@@ -491,8 +517,8 @@ struct Plan {
     alerts: Vec<(String, i64, i64)>,
     /// Alerts that stay, and the seqs of their links to the removed events.
     unlink: Vec<(String, Vec<i64>)>,
-    /// Cases to remove.
-    cases: Vec<String>,
+    /// Cases to remove, as read.
+    cases: Vec<PlannedCase>,
     /// Runs naming one of the alerts or cases in their trigger (replays, manual runs and
     /// those the responder queued).
     trigger_runs: Vec<String>,
@@ -511,7 +537,7 @@ fn plan(c: &Connection, space: i64, who: &Who, batch: &[String], gone: &HashSet<
     }
     let ids: Vec<String> = p.alerts.iter().map(|a| a.0.clone()).collect();
     p.cases = test_cases(c, space, who, &ids, gone)?;
-    let subjects: Vec<&String> = ids.iter().chain(&p.cases).collect();
+    let subjects: Vec<&String> = ids.iter().chain(p.cases.iter().map(|k| &k.id)).collect();
     if !subjects.is_empty() {
         let subjects = json_list(&subjects);
         p.trigger_runs = c
@@ -525,9 +551,23 @@ fn plan(c: &Connection, space: i64, who: &Who, batch: &[String], gone: &HashSet<
     Ok(p)
 }
 
+/// A case to remove as it was read: the alerts it held (all wholly test data) and how many
+/// events were linked to it, which the writer's transaction checks again.
+#[derive(Debug, Clone)]
+struct PlannedCase {
+    id: String,
+    alerts: Vec<String>,
+    events: i64,
+}
+
+/// The number of events linked to `case`.
+fn case_event_count(c: &Connection, case: &str) -> Result<i64, StoreError> {
+    Ok(c.prepare_cached("SELECT COUNT(*) FROM case_events WHERE case_id = ?1")?.query_row([case], |r| r.get(0))?)
+}
+
 /// The cases holding some of `alerts` that hold only alerts that are wholly test data and no
 /// other event.
-fn test_cases(c: &Connection, space: i64, who: &Who, alerts: &[String], gone: &HashSet<i64>) -> Result<Vec<String>, StoreError> {
+fn test_cases(c: &Connection, space: i64, who: &Who, alerts: &[String], gone: &HashSet<i64>) -> Result<Vec<PlannedCase>, StoreError> {
     if alerts.is_empty() {
         return Ok(Vec::new());
     }
@@ -564,7 +604,8 @@ fn test_cases(c: &Connection, space: i64, who: &Who, alerts: &[String], gone: &H
                 continue 'cases;
             }
         }
-        out.push(case);
+        let events = case_event_count(c, &case)?;
+        out.push(PlannedCase { id: case, alerts: held, events });
     }
     Ok(out)
 }
@@ -594,7 +635,7 @@ impl Settled {
     }
 }
 
-fn settle(c: &Connection, space: i64, p: &Plan) -> Result<Settled, StoreError> {
+fn settle(c: &Connection, space: i64, who: &Who, p: &Plan) -> Result<Settled, StoreError> {
     let mut deferred: HashSet<String> = HashSet::new();
     // Re-check: an alert that gained (or lost) events since it was read waits for the next call.
     let mut links = c.prepare_cached("SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM alert_events WHERE alert_id = ?1")?;
@@ -610,7 +651,7 @@ fn settle(c: &Connection, space: i64, p: &Plan) -> Result<Settled, StoreError> {
         }
         alerts.push(id.clone());
     }
-    let cases: Vec<String> = p.cases.clone();
+    let cases = recheck_cases(c, space, who, &p.cases, &mut deferred)?;
     let subjects: Vec<&String> = alerts.iter().chain(&cases).collect();
     if subjects.is_empty() {
         return Ok(Settled::default());
@@ -694,6 +735,46 @@ fn settle(c: &Connection, space: i64, p: &Plan) -> Result<Settled, StoreError> {
     }
     let deferred = deferred.len() as u64;
     Ok(Settled { alerts, cases, responses, runs, notifications: notifications.into_iter().collect(), deferred })
+}
+
+/// The cases of `planned` that still hold only what they held when read. A case that has since
+/// gained an alert that is not wholly test data (an analyst added a real one) is kept: it is
+/// left out, so only its links to the removed alerts go, and counted nowhere (kept, as if it
+/// had held that alert when read). One that gained only test alerts, or whose linked events
+/// changed, is added to `deferred` (the next call judges it again). A case gone since is
+/// dropped.
+fn recheck_cases(
+    c: &Connection,
+    space: i64,
+    who: &Who,
+    planned: &[PlannedCase],
+    deferred: &mut HashSet<String>,
+) -> Result<Vec<String>, StoreError> {
+    let mut exists = c.prepare_cached("SELECT EXISTS(SELECT 1 FROM cases WHERE id = ?1 AND space_no = ?2)")?;
+    let mut out = Vec::new();
+    'cases: for k in planned {
+        if !exists.query_row(params![k.id, space], |r| r.get::<_, bool>(0))? {
+            continue;
+        }
+        let read: HashSet<&String> = k.alerts.iter().collect();
+        let mut changed = false;
+        for (_, alert) in case_alert_pairs(c, std::slice::from_ref(&k.id))? {
+            if read.contains(&alert) {
+                continue;
+            }
+            // The events this request removed are no longer in the log, which `holding` counts
+            // as nobody's: no `gone` needed.
+            if !holding(c, space, who, &alert, &HashSet::new())?.is_some_and(|h| h.whole()) {
+                continue 'cases;
+            }
+            changed = true;
+        }
+        if changed || case_event_count(c, &k.id)? != k.events {
+            deferred.insert(k.id.clone());
+        }
+        out.push(k.id.clone());
+    }
+    Ok(out)
 }
 
 /// The (case, alert) links of `cases`.
@@ -860,6 +941,112 @@ mod tests {
         let e = Who::from_param(Some("dave".to_owned())).expect_err("not a test person");
         assert_eq!(e.status, axum::http::StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(e.fields[0].field, "user_id");
+    }
+
+    /// Regression (review 2, item 1): events were counted as the window's size minus the
+    /// running runs, so two runs in progress on one event made 1 - 2 (a panic in debug, a
+    /// wrapped count in release).
+    #[test]
+    fn two_runs_in_progress_on_one_event_hold_back_that_event_once() {
+        let window: Vec<FoundEvent> = [7, 8, 9].into_iter().map(|seq| FoundEvent { seq }).collect();
+        let run = |id: &str, status: &str, seq: i64| EventRun { id: id.to_owned(), status: status.to_owned(), seq };
+        let runs = [run("r1", "running", 8), run("r2", "running", 8), run("r3", "succeeded", 9), run("r4", "queued", 7)];
+        let w = WindowRuns::of(&window, &runs);
+        assert_eq!(w, WindowRuns { events: vec![7, 9], done: vec!["r3".to_owned(), "r4".to_owned()], held: BTreeSet::from([8]) });
+        // One event, two runs in progress: nothing goes, the event is held back once.
+        let one = WindowRuns::of(&window[1..2], &runs[..2]);
+        assert_eq!((one.events.len(), one.held.len()), (0, 1));
+    }
+
+    const TESTER: &str = "00000000-7e57-4da7-a000-0000000000aa";
+
+    fn db() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = Connection::open(dir.path().join("xdr.db")).expect("open");
+        for m in crate::server::MIGRATIONS {
+            c.execute_batch(m.sql).expect(m.name);
+        }
+        (dir, c)
+    }
+
+    fn alert(c: &Connection, id: &str, user: &str) {
+        c.execute(
+            "INSERT INTO alerts (id, short_id, space_no, rule_id, rule_name, title, severity, urgency, status, similarity_key, \
+             occurrences, first_seen, last_seen, user_id, raised_at, created_at, updated_at) \
+             VALUES (?1, ?1, 1, 'r1', 'Rule', 'An alert', 'high', 70, 'pending', ?1, 1, 0, 0, ?2, 0, 0, 0)",
+            params![id, user],
+        )
+        .expect("alert");
+    }
+
+    fn link(c: &Connection, case: &str, alert: &str) {
+        c.execute("INSERT INTO case_alerts (case_id, alert_id, added_at) VALUES (?1, ?2, 0)", params![case, alert]).expect("link");
+    }
+
+    fn count(c: &Connection, sql: &str) -> i64 {
+        c.query_row(sql, [], |r| r.get(0)).expect(sql)
+    }
+
+    /// A test alert in a case, planned for removal on a reader; then `join` changes the case
+    /// before the writer settles and removes. What was removed, and the counts.
+    fn plan_then_settle(join: impl FnOnce(&Connection)) -> (tempfile::TempDir, Connection, TestDataCounts) {
+        let (dir, c) = db();
+        alert(&c, "a-test", TESTER);
+        c.execute(
+            "INSERT INTO cases (id, short_id, space_no, title, severity, priority, status, created_at, updated_at) \
+             VALUES ('k1', 'k1', 1, 'A case', 'high', 'high', 'open', 0, 0)",
+            [],
+        )
+        .expect("case");
+        link(&c, "k1", "a-test");
+        let p = plan(&c, 1, &Who::All, &["a-test".to_owned()], &HashSet::new()).expect("plan");
+        assert_eq!((p.alerts.len(), p.cases.len()), (1, 1), "read: the alert and its case are test data");
+        join(&c);
+        let tx = c.unchecked_transaction().expect("tx");
+        let s = settle(&tx, 1, &Who::All, &p).expect("settle");
+        remove(&tx, 1, &p, &s).expect("remove");
+        tx.commit().expect("commit");
+        let counts = s.counts();
+        (dir, c, counts)
+    }
+
+    #[test]
+    fn a_case_planned_for_removal_goes_when_nothing_joined_it() {
+        let (_d, c, n) = plan_then_settle(|_| {});
+        assert_eq!((n.alerts, n.cases, n.deferred), (1, 1, 0));
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM cases") + count(&c, "SELECT COUNT(*) FROM alerts"), 0);
+    }
+
+    /// Regression (review 2, item 10): the case was removed with its link to the real alert an
+    /// analyst added between the read and the write.
+    #[test]
+    fn a_case_that_gains_a_real_alert_between_plan_and_settle_is_kept_with_that_alert() {
+        let (_d, c, n) = plan_then_settle(|c| {
+            alert(c, "a-real", "dave");
+            link(c, "k1", "a-real");
+        });
+        assert_eq!((n.alerts, n.cases, n.deferred), (1, 0, 0), "the test alert goes; the case is kept, not deferred");
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM cases WHERE id = 'k1'"), 1, "the case stays");
+        let links: Vec<String> = c
+            .prepare("SELECT alert_id FROM case_alerts WHERE case_id = 'k1'")
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(links, ["a-real"], "only its link to the removed test alert went");
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM alerts WHERE id = 'a-test'"), 0);
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM alerts WHERE id = 'a-real'"), 1);
+    }
+
+    #[test]
+    fn a_case_that_gains_another_test_alert_between_plan_and_settle_waits_for_the_next_call() {
+        let (_d, c, n) = plan_then_settle(|c| {
+            alert(c, "a-test-2", TESTER);
+            link(c, "k1", "a-test-2");
+        });
+        assert_eq!((n.alerts, n.cases, n.deferred), (0, 0, 2), "the case and its planned alert wait");
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM case_alerts WHERE case_id = 'k1'"), 2, "nothing removed yet");
     }
 
     #[test]

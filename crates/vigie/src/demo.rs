@@ -23,12 +23,18 @@ use vigie_xdr::mailsink::Mailbox;
 
 /// How long one simulated interaction may take to be answered.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// The simulated interactions waiting for the firewall's answer at most: enough for the
+/// highest rate at a firewall answering in tens of milliseconds, few enough not to bury a slow
+/// one.
+const IN_FLIGHT: usize = 64;
+/// The lowest and highest `--rate` (interactions per second).
+const RATES: std::ops::RangeInclusive<f64> = 0.001..=10_000.0;
+/// How far below `--rate` the achieved rate may be before the summary says so.
+const SHORTFALL: f64 = 0.9;
 
 /// `vigie demo`.
 pub async fn run(cfg: Config, rate: f64) -> anyhow::Result<()> {
-    if !(rate > 0.0 && rate <= 10_000.0) {
-        anyhow::bail!("--rate must be between 0 and 10000 interactions per second");
-    }
+    let period = period_of(rate).map_err(|e| anyhow::anyhow!(e))?;
     if cfg.role != ServeRole::All {
         anyhow::bail!("the demo runs both halves; leave --role unset (or set it to all)");
     }
@@ -56,7 +62,7 @@ pub async fn run(cfg: Config, rate: f64) -> anyhow::Result<()> {
             return Err(e);
         }
     };
-    let played = play(&cfg, &halves, sink_addr, (&mailbox, mails_before), rate, &stop).await;
+    let played = play(&cfg, &halves, sink_addr, (&mailbox, mails_before), (rate, period), &stop).await;
     servers.cancel();
     let stopped = crate::serve::stop(halves).await;
     let _ = sink_task.await;
@@ -80,6 +86,18 @@ pub async fn run(cfg: Config, rate: f64) -> anyhow::Result<()> {
     }
 }
 
+/// The time between two simulated interactions at `rate` per second, or what is wrong with it.
+fn period_of(rate: f64) -> Result<Duration, String> {
+    if !RATES.contains(&rate) {
+        return Err(format!(
+            "--rate {rate:?} is out of range: give between {} and {} interactions per second (e.g. --rate 5)",
+            RATES.start(),
+            RATES.end()
+        ));
+    }
+    Duration::try_from_secs_f64(1.0 / rate).map_err(|e| format!("--rate {rate:?}: {e}"))
+}
+
 /// Sets the demo up, prints the welcome and sends traffic until `stop`; the last summary line,
 /// or None when stopped during the set-up.
 async fn play(
@@ -87,7 +105,7 @@ async fn play(
     halves: &Halves,
     sink: SocketAddr,
     (mailbox, mails_before): (&Mailbox, u64),
-    rate: f64,
+    (rate, period): (f64, Duration),
     stop: &CancellationToken,
 ) -> anyhow::Result<Option<String>> {
     let (Some(fw), Some(x)) = (&halves.firewall, &halves.xdr) else {
@@ -113,55 +131,76 @@ async fn play(
     tracing::debug!(clean, contact, payment, ids, secrets, "demo prompts ready, each checked against the detection engine");
     print_welcome(cfg, fw, x, &setup, rate);
 
-    let sent = Arc::new(Sent::default());
+    let sent = Arc::new(Sent { asked: rate, began: std::time::Instant::now(), ..Sent::default() });
     let live = CancellationToken::new();
     let report = tokio::spawn(report(x.state.clone(), setup.space_no, since, sent.clone(), (mailbox.clone(), mails_before), live.clone()));
-    send(&setup, reachable(fw.addr), &pool, rate, &sent, stop).await?;
+    send(&setup, reachable(fw.addr), &pool, period, &sent, stop).await?;
     live.cancel();
     Ok(Some(report.await.context("the live summary failed")?))
 }
 
-/// Sends simulated interactions at `rate` until `stop`. A tick missed because the firewall was
-/// slow is skipped, not made up in a burst.
+/// Sends a simulated interaction every `period` until `stop`, each in a task of its own so
+/// that the rate does not depend on how fast the firewall answers, at most [`IN_FLIGHT`]
+/// waiting for their answer. A tick missed because that many were waiting is skipped, not made
+/// up in a burst (the summary then says the rate achieved). On `stop`, the sends still waiting
+/// are dropped.
 async fn send(
     setup: &Setup,
     firewall: SocketAddr,
     pool: &traffic::PromptPool,
-    rate: f64,
-    sent: &Sent,
+    period: Duration,
+    sent: &Arc<Sent>,
     stop: &CancellationToken,
 ) -> anyhow::Result<()> {
     let client = reqwest::Client::builder().timeout(SEND_TIMEOUT).build().context("cannot build an HTTP client")?;
-    let url = format!("http://{firewall}/api/v1/interactions");
+    let url: Arc<str> = format!("http://{firewall}/api/v1/interactions").into();
+    let token: Arc<str> = setup.ingest_token.as_str().into();
     let mut rng = rand::rngs::StdRng::from_os_rng();
-    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+    let permits = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    let mut sends = tokio::task::JoinSet::new();
+    let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
-            _ = stop.cancelled() => return Ok(()),
+            _ = stop.cancelled() => break,
             _ = tick.tick() => {}
         }
-        let body = traffic::demo_interaction(&mut rng, pool);
-        let answer = tokio::select! {
-            _ = stop.cancelled() => return Ok(()),
-            a = client.post(&url).bearer_auth(&setup.ingest_token).json(&body).send() => a,
+        // Reaps the sends that finished (each counted itself).
+        while sends.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            _ = stop.cancelled() => break,
+            p = permits.clone().acquire_owned() => p.context("the demo's send limit was closed")?,
         };
-        match answer {
-            Ok(r) if r.status().as_u16() == 201 => {
-                sent.ok.fetch_add(1, Ordering::Relaxed);
-                let v: serde_json::Value = r.json().await.unwrap_or_default();
-                if v.pointer("/decision/action").and_then(|a| a.as_str()) == Some("block") {
-                    sent.blocked.fetch_add(1, Ordering::Relaxed);
-                }
+        let body = traffic::demo_interaction(&mut rng, pool);
+        sent.started.fetch_add(1, Ordering::Relaxed);
+        let (client, url, token, sent) = (client.clone(), url.clone(), token.clone(), sent.clone());
+        sends.spawn(async move {
+            let answer = client.post(&*url).bearer_auth(&*token).json(&body).send().await;
+            count(&sent, answer).await;
+            drop(permit);
+        });
+    }
+    sends.shutdown().await;
+    Ok(())
+}
+
+/// Counts one simulated interaction's answer.
+async fn count(sent: &Sent, answer: reqwest::Result<reqwest::Response>) {
+    match answer {
+        Ok(r) if r.status().as_u16() == 201 => {
+            let v: serde_json::Value = r.json().await.unwrap_or_default();
+            sent.ok.fetch_add(1, Ordering::Relaxed);
+            if v.pointer("/decision/action").and_then(|a| a.as_str()) == Some("block") {
+                sent.blocked.fetch_add(1, Ordering::Relaxed);
             }
-            Ok(r) => {
-                sent.failed.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(status = %r.status(), "the firewall refused a simulated interaction");
-            }
-            Err(e) => {
-                sent.failed.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, "cannot reach the firewall");
-            }
+        }
+        Ok(r) => {
+            sent.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(status = %r.status(), "the firewall refused a simulated interaction");
+        }
+        Err(e) => {
+            sent.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, "cannot reach the firewall");
         }
     }
 }
@@ -184,9 +223,11 @@ fn print_welcome(cfg: &Config, fw: &Running, x: &RunningXdr, s: &Setup, rate: f6
     println!();
     println!("Vigie demo: {} ({} people), data in {}", org::COMPANY, MEMBERS.len(), cfg.data_dir.display());
     if s.resumed {
-        println!(
-            "  Resumed: the people, policies, rules, playbook and channels are reused as they are now (the soc channel is pointed at this run's mail sink)."
-        );
+        let soc = if matches!(s.soc, Soc::Moved) { " (the soc channel is pointed at this run's mail sink)" } else { "" };
+        println!("  Resumed: the people, policies, rules, playbook and channels are reused as they are now{soc}.");
+    }
+    if let Some(why) = &s.stale_marker {
+        println!("  Set up again: the {} an earlier run saved does not count for these databases ({why}).", setup::MARKER);
     }
     if let Some(n) = s.people_imported {
         println!("  Imported {n} people into the directory (departments, managers, training dates).");
@@ -203,6 +244,13 @@ fn print_welcome(cfg: &Config, fw: &Running, x: &RunningXdr, s: &Setup, rate: f6
     match &s.soc {
         Soc::Created => println!("  Created the e-mail channel \"soc\" (soc@{}) through the demo's mail sink.", org::DOMAIN),
         Soc::Moved => {}
+        Soc::Kept(Some(host)) => println!(
+            "  The \"soc\" channel sends through {host}, as set in the XDR console: kept, so its e-mails go there, not to the Mailbox below. \
+             Set its host to 127.0.0.1 and the next run points it at its mail sink again."
+        ),
+        Soc::Kept(None) => println!(
+            "  The \"soc\" channel has no mail server (it was made another kind of channel): kept as it is; the SOC's notifications do not reach the Mailbox below."
+        ),
         Soc::Missing => println!(
             "  There is no channel named \"soc\" any more: nothing is e-mailed. Create an e-mail channel named soc and the next run points it at its mail sink."
         ),
@@ -261,11 +309,30 @@ fn print_welcome(cfg: &Config, fw: &Running, x: &RunningXdr, s: &Setup, rate: f6
 }
 
 /// What the traffic loop counted, shared with the live summary.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Sent {
+    /// The rate asked for (`--rate`).
+    asked: f64,
+    /// When the traffic began.
+    began: std::time::Instant,
+    /// Simulated interactions sent (answered or not).
+    started: AtomicU64,
     ok: AtomicU64,
     blocked: AtomicU64,
     failed: AtomicU64,
+}
+
+impl Default for Sent {
+    fn default() -> Sent {
+        Sent {
+            asked: 0.0,
+            began: std::time::Instant::now(),
+            started: AtomicU64::new(0),
+            ok: AtomicU64::new(0),
+            blocked: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        }
+    }
 }
 
 /// Where this run's counts start: the last event already stored, and the time.
@@ -373,7 +440,34 @@ async fn summary(
     // This run's: the mailbox also holds what earlier runs caught.
     let mails = mailbox.watch().borrow().saturating_sub(*mails_before);
     let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
-    summary_line([load(&sent.ok), load(&sent.blocked), load(&sent.failed)], xdr, mails)
+    let line = summary_line([load(&sent.ok), load(&sent.blocked), load(&sent.failed)], xdr, mails);
+    match shortfall(sent.asked, load(&sent.started), sent.began.elapsed()) {
+        Some(note) => format!("{line} · {note}"),
+        None => line,
+    }
+}
+
+/// What the summary adds when fewer interactions were sent than `--rate` asks (more than 10 %
+/// fewer: [`IN_FLIGHT`] of them were waiting for the firewall at once): `only 41.2/s of 100/s`.
+/// Nothing in the first second, when a tick or two decide.
+fn shortfall(asked: f64, started: u64, elapsed: Duration) -> Option<String> {
+    let secs = elapsed.as_secs_f64();
+    if secs < 1.0 {
+        return None;
+    }
+    let achieved = started as f64 / secs;
+    (achieved < asked * SHORTFALL).then(|| format!("only {}/s of {}/s", per_second(achieved), per_second(asked)))
+}
+
+/// A rate with the digits that matter: `1200`, `41.2`, `0.333`.
+fn per_second(r: f64) -> String {
+    if r >= 100.0 {
+        format!("{r:.0}")
+    } else if r >= 1.0 {
+        format!("{r:.1}").trim_end_matches(".0").to_owned()
+    } else {
+        format!("{r:.3}")
+    }
 }
 
 /// `[sent, blocked, failed]`, the XDR's `(events, alerts, cases)` when counted, and the e-mails
@@ -412,5 +506,31 @@ mod tests {
         assert_eq!(summary_line([12, 3, 0], Some((20, 2, 1)), 4), "12 sent · 3 blocked · 20 events · 2 alerts · 1 cases · 4 e-mails");
         assert!(summary_line([3, 1, 2], None, 0).ends_with("XDR counts unavailable · 0 e-mails · 2 failed"));
         assert_eq!([short(9_999), short(10_000), short(999_999), short(2_500_000)], ["9999", "10.0k", "999k", "2.5M"]);
+    }
+
+    #[test]
+    fn rates_outside_a_thousandth_to_ten_thousand_a_second_are_refused_with_the_range() {
+        assert_eq!(period_of(5.0), Ok(Duration::from_millis(200)));
+        assert_eq!(period_of(0.001), Ok(Duration::from_secs(1000)));
+        assert_eq!(period_of(10_000.0), Ok(Duration::from_micros(100)));
+        for bad in [1e-20, 0.0, -1.0, 10_001.0, f64::NAN, f64::INFINITY] {
+            let e = period_of(bad).expect_err("refused");
+            assert!(e.contains("between 0.001 and 10000 interactions per second"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_summary_says_the_rate_achieved_only_when_more_than_ten_percent_short() {
+        let s = |asked, started, ms| shortfall(asked, started, Duration::from_millis(ms));
+        assert_eq!(s(100.0, 1000, 10_000), None);
+        assert_eq!(s(100.0, 901, 10_000), None, "within 10 %");
+        assert_eq!(s(100.0, 412, 10_000).as_deref(), Some("only 41.2/s of 100/s"));
+        assert_eq!(s(1000.0, 4000, 10_000).as_deref(), Some("only 400/s of 1000/s"));
+        assert_eq!(s(5.0, 20, 10_000).as_deref(), Some("only 2/s of 5/s"));
+        assert_eq!(s(0.5, 1, 10_000).as_deref(), Some("only 0.100/s of 0.500/s"));
+        assert_eq!(s(1000.0, 0, 500), None, "not in the first second");
+        // The summary's figures stay readable by label next to the note.
+        let line = format!("{} · {}", summary_line([4000, 10, 0], Some((3000, 1, 1)), 2), s(1000.0, 4000, 10_000).expect("short"));
+        assert!(line.ends_with("2 e-mails · only 400/s of 1000/s"), "{line}");
     }
 }

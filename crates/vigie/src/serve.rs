@@ -110,8 +110,8 @@ pub async fn start_xdr(cfg: &Config, shutdown: CancellationToken, extras: Extras
     let mut state = vigie_xdr::open(XdrOptions::from_config(cfg), Arc::new(SystemClock))
         .with_context(|| format!("cannot open the XDR database in {}", cfg.data_dir.display()))?;
     state.secure_cookies = cfg.secure_cookies;
-    state.mail_sink = extras.mail_sink;
-    state.keys.ensure_space(&cfg.tenant_name).await.context("cannot create the default space")?;
+    let space = state.keys.ensure_space(&cfg.tenant_name).await.context("cannot create the default space")?;
+    state.mail_sink = extras.mail_sink.map(|mailbox| vigie_xdr::state::MailSink { mailbox, space_id: space.id });
     let listener = tokio::net::TcpListener::bind(cfg.xdr_addr)
         .await
         .with_context(|| format!("cannot listen on {} (is another process using it? pass --xdr-addr)", cfg.xdr_addr))?;

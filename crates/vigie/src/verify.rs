@@ -352,6 +352,13 @@ struct Recorded {
     body: Value,
 }
 
+/// An interaction whose events may still be on their way to the XDR when a step failed; `wait`:
+/// whether to wait for them before cleaning up (not when the failed step waited already).
+struct Settle {
+    interaction: String,
+    wait: bool,
+}
+
 /// The XDR alerts found for the test person, by rule id.
 type Alerts = BTreeMap<String, Value>;
 
@@ -425,12 +432,14 @@ impl Run {
                 self.report.pass("test interaction recorded", started, detail);
                 rec
             }
-            Err(f) => {
+            Err((f, recorded)) => {
                 self.report.fail("test interaction recorded", started, f);
                 for step in ["policy decision", "events reach the XDR", "default rules fire", "notification delivered", "cases opened"] {
                     self.report.skip(step, "no test interaction");
                 }
-                return self.finish_cleanup(&token, person).await;
+                // Recorded all the same: its events are on their way to the XDR.
+                let settle = recorded.map(|id| Settle { interaction: id, wait: true });
+                return self.finish_cleanup(&token, person, settle).await;
             }
         };
         let started = Instant::now();
@@ -448,7 +457,9 @@ impl Run {
                 for step in ["default rules fire", "notification delivered", "cases opened"] {
                     self.report.skip(step, "the events did not reach the XDR");
                 }
-                return self.finish_cleanup(&token, person).await;
+                // Waited for already, for the whole timeout: the cleanup only says which are late.
+                let settle = Some(Settle { interaction: recorded.id.clone(), wait: false });
+                return self.finish_cleanup(&token, person, settle).await;
             }
         };
         let started = Instant::now();
@@ -468,7 +479,7 @@ impl Run {
             }
             None => self.report.skip("cases opened", "no alert of a rule that opens a case was raised"),
         }
-        self.finish_cleanup(&token, person).await;
+        self.finish_cleanup(&token, person, None).await;
     }
 
     fn skip_rest(&mut self, why: &str) {
@@ -492,11 +503,22 @@ impl Run {
         }
     }
 
-    async fn finish_cleanup(&mut self, token: &str, person: Uuid) {
+    /// `--cleanup`: removes this run's test data. After a failed step, `settle` names the
+    /// interaction whose events may still be on their way to the XDR: they are waited for
+    /// first (up to `--timeout`, when `wait`), so that the cleanup removes them too; those
+    /// that did not come are named, with how to remove them later.
+    async fn finish_cleanup(&mut self, token: &str, person: Uuid, settle: Option<Settle>) {
         if self.s.cleanup {
             let started = Instant::now();
-            let r = self.cleanup(token, Some(person)).await;
-            self.report.cleaned = r.is_ok();
+            let late = match settle {
+                Some(s) => self.settle(token, &s.interaction, s.wait).await,
+                None => Vec::new(),
+            };
+            let r = self.cleanup(token, Some(person)).await.map(|done| match late.is_empty() {
+                true => done,
+                false => format!("{done}; {}", cleanup::late_note(&late, self.s.timeout)),
+            });
+            self.report.cleaned = r.is_ok() && late.is_empty();
             self.report.outcome("cleanup", started, r);
         }
     }
@@ -509,7 +531,7 @@ fn decision(v: &Value) -> Result<String, Failure> {
         return Err(failure(
             format!("no policy matched: the decision is {:?} at risk {}", text(d, "action"), v["risk_score"]),
             "no policy acts on card numbers: create one in Policies (e.g. block when classifications contain CREDIT_CARD)",
-            "the firewall console's Policies page (enabled policies and their order), and its Trial page",
+            "the firewall console's Policies page (enabled policies and their order), and its \"Try a prompt\" page (/try)",
         ));
     }
     let alert = v["alert"]["severity"].as_str().map(|s| format!("; the firewall raised a {s} alert")).unwrap_or_default();

@@ -506,6 +506,18 @@ async fn the_demo_creates_no_admin_when_it_cannot_listen_and_sets_up_a_directory
     let data = dir.path().join("data");
     let http = http();
 
+    // A rate out of range is refused, with the range, before anything is created (1e-20 a
+    // second made the send interval overflow: regression, review 2, item 12).
+    for rate in ["1e-20", "0", "20000"] {
+        let mut p = Process::spawn(&["demo", "--rate", rate], &data, &[], dir.path().join("rate.log"));
+        let status = p.exit(Duration::from_secs(20));
+        assert_eq!(status.code(), Some(2), "--rate {rate} exits 2. Log:\n{}", p.log_tail());
+        let said = p.log_text();
+        assert!(said.contains(&format!("--rate {:?}", rate.parse::<f64>().expect("a number"))), "{said}");
+        assert!(said.contains("between 0.001 and 10000 interactions per second"), "the message gives the range: {said}");
+    }
+    assert!(!data.join("firewall.db").exists() && !data.join("xdr.db").exists(), "nothing created: {:?}", std::fs::read_dir(&data).ok());
+
     // The demo runs both halves: another role is refused before anything is created.
     let mut p = Process::spawn(&["demo", "--role", "xdr"], &data, &[], dir.path().join("role.log"));
     let status = p.exit(Duration::from_secs(20));

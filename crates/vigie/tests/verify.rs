@@ -171,6 +171,12 @@ async fn found(http: &reqwest::Client, base: &str, token: &str, query: &str) -> 
     body["found"].clone()
 }
 
+/// The `(N ms)` a step's line gives its own duration.
+fn step_ms(line: &str) -> Option<u64> {
+    let (_, rest) = line.split_once(" (")?;
+    rest.split_once(" ms)")?.0.parse().ok()
+}
+
 fn total(counts: &Value) -> u64 {
     counts.as_object().expect("counts").values().map(|n| n.as_u64().expect("a count")).sum()
 }
@@ -332,7 +338,6 @@ async fn a_rule_whose_event_the_webhook_does_not_carry_fails_naming_the_event_ty
         .await
         .expect("patch");
     assert_eq!(r.status(), StatusCode::OK);
-    let started = Instant::now();
     let v = demo.verify(&demo.key, &["--timeout", "60s", "--cleanup"]).await;
     println!("{v}");
     assert_eq!(v.code, Some(1), "{v}");
@@ -345,8 +350,10 @@ async fn a_rule_whose_event_the_webhook_does_not_carry_fails_naming_the_event_ty
         "the cause names the event type: {v}"
     );
     assert!(under.iter().any(|l| l.contains("look at:") && l.contains("Webhooks")), "{v}");
-    // Not waited for: the other rules' alerts come within moments, far below the timeout.
-    assert!(started.elapsed() < Duration::from_secs(45), "the unreachable rule was waited for: {:?}\n{v}", started.elapsed());
+    // Not waited for: the other rules' alerts come within moments, far below the timeout. The
+    // step's own timing, not the whole run's (a loaded machine slows every step).
+    let took = step_ms(&line).unwrap_or_else(|| panic!("no timing in {line:?}"));
+    assert!(took < 45_000, "the unreachable rule was waited for: {took} ms\n{v}");
     // The rules whose events still arrive were waited for and checked.
     assert!(line.contains("raised: ") && line.contains("\"Policy violation on unvetted AI platform\" (high"), "{line}");
     let (line, _) = v.step("cleanup").unwrap_or_else(|| panic!("{v}"));

@@ -158,3 +158,86 @@ async fn only_admins_of_the_tenant_see_or_remove_its_test_data_and_only_test_peo
     let (_, mine) = test_data(&s, "GET", &s.admin, "").await;
     assert_eq!(mine["found"]["interactions"], 1, "{mine}");
 }
+
+/// More test interactions than one removal transaction takes (500): the DELETE removes them
+/// all in several transactions, its counts are what GET found (they add up across the
+/// transactions), and the real person's interaction stays (regression: review 2, item 2).
+#[tokio::test]
+async fn a_removal_larger_than_one_transaction_removes_everything_and_its_counts_add_up() {
+    let s = TestServer::start().await;
+    const N: usize = 520;
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..N {
+        let (http, url, token) = (s.http.clone(), format!("{}/api/v1/interactions", s.base), s.admin.clone());
+        // Three test people, so the range covers several of them.
+        let person = format!("00000000-7e57-4da7-a000-00000000000{}", i % 3);
+        sends.spawn(async move {
+            let body = json!({"platform_id": "perplexity", "user_id": person, "source": "api", "content_hash": HASH});
+            http.post(url).bearer_auth(token).json(&body).send().await.map(|r| r.status())
+        });
+        // At most 16 in flight.
+        while sends.len() >= 16 {
+            let status = sends.join_next().await.expect("a send").expect("join").expect("request");
+            assert_eq!(status, StatusCode::CREATED);
+        }
+    }
+    while let Some(r) = sends.join_next().await {
+        assert_eq!(r.expect("join").expect("request"), StatusCode::CREATED);
+    }
+    let real = record(&s, &s.admin, Some(REAL), None).await;
+
+    let (status, found) = test_data(&s, "GET", &s.admin, "").await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["found"]["interactions"], N as u64, "{found}");
+    let events = found["found"]["events"].as_u64().expect("events");
+    assert!(events >= N as u64, "each interaction emitted at least one event: {found}");
+    let outbox_before = s.count("SELECT COUNT(*) FROM outbox");
+
+    let commits = s.state.store.commits();
+    let (status, removed) = test_data(&s, "DELETE", &s.admin, "").await;
+    assert_eq!(status, StatusCode::OK, "{removed}");
+    assert_eq!(removed["removed"], found["found"], "the DELETE removed what the GET found");
+    assert!(s.state.store.commits() - commits >= 2, "{N} interactions are removed in more than one transaction");
+    assert_eq!(s.count("SELECT COUNT(*) FROM outbox"), outbox_before - events as i64);
+    assert_eq!(s.count("SELECT COUNT(*) FROM interactions WHERE user_id LIKE '00000000-7e57-%'"), 0);
+    assert_eq!(s.get(&format!("/api/v1/interactions/{real}"), &s.admin).await.0, StatusCode::OK);
+    let (_, again) = test_data(&s, "DELETE", &s.admin, "").await;
+    assert_eq!(again, json!({"removed": counts(0, 0, 0)}), "a second DELETE removes nothing");
+}
+
+/// The API stores only lowercase UUIDs as user ids, but a database written by another tool may
+/// hold an id that starts like a test person's and is not one (37 characters, or not a UUID):
+/// it is neither counted nor removed (regression: review 2, item 11).
+#[tokio::test]
+async fn an_id_that_only_starts_like_a_test_persons_is_left_alone() {
+    let s = TestServer::start().await;
+    let test = record(&s, &s.admin, Some(PERSON_A), None).await;
+    let model = record(&s, &s.admin, Some(REAL), None).await;
+    let lookalikes = [
+        ("01910000-0000-7000-8000-0000000000f1", format!("{PERSON_A}0")),
+        ("01910000-0000-7000-8000-0000000000f2", "00000000-7e57-4da7-a000-00000000000z".to_owned()),
+    ];
+    {
+        // Copies of the real person's interaction under those user ids, written as another tool
+        // would (the API cannot store them).
+        let db = rusqlite::Connection::open(s.dir.path().join("firewall.db")).expect("open db");
+        db.busy_timeout(std::time::Duration::from_secs(10)).expect("busy timeout");
+        for (id, user) in &lookalikes {
+            db.execute_batch(&format!(
+                "CREATE TEMP TABLE copy AS SELECT * FROM interactions WHERE id = '{model}';
+                 UPDATE copy SET id = '{id}', user_id = '{user}';
+                 INSERT INTO interactions SELECT * FROM copy;
+                 DROP TABLE copy;"
+            ))
+            .expect("insert a look-alike");
+        }
+    }
+    let (_, found) = test_data(&s, "GET", &s.admin, "").await;
+    assert_eq!(found["found"]["interactions"], 1, "only the test person's: {found}");
+    let (_, removed) = test_data(&s, "DELETE", &s.admin, "").await;
+    assert_eq!(removed["removed"]["interactions"], 1, "{removed}");
+    assert_eq!(s.get(&format!("/api/v1/interactions/{test}"), &s.admin).await.0, StatusCode::NOT_FOUND);
+    for (id, _) in &lookalikes {
+        assert_eq!(s.count(&format!("SELECT COUNT(*) FROM interactions WHERE id = '{id}'")), 1, "{id} is untouched");
+    }
+}

@@ -1,7 +1,7 @@
 //! Console pages: the mail sink's mailbox (`vigie demo` runs one so the e-mails the notifier and
 //! the playbooks send can be read without a mail server). Shown only when the state has a sink
-//! (`XdrState::mail_sink`); otherwise the paths are the console's 404 and the navigation has no
-//! link. Read with `alerts_read`, as the notification delivery log. A message is decoded with
+//! (`XdrState::mail_sink`), and only to the callers of the sink's space (it takes the e-mails
+//! of every space); otherwise the paths are the console's 404 and the navigation has no link. Read with `alerts_read`, as the notification delivery log. A message is decoded with
 //! `mail-parser` (quoted-printable, base64, multipart/alternative and mixed): its main headers,
 //! its plain text, and a list of its other parts (an `invite.ics` with its SUMMARY and DTSTART).
 //! The list reads the headers of the newest [`SHOWN`] messages only; decoding runs off the
@@ -43,6 +43,8 @@ struct ListPage {
     shell: Shell,
     rows: Vec<Row>,
     total: usize,
+    /// The name of the file the sink keeps its messages in as well, if it does.
+    file: Option<String>,
 }
 
 /// The console's 404 when there is no sink: the same answer as a path that does not exist.
@@ -51,12 +53,18 @@ async fn no_sink(headers: HeaderMap, uri: Uri) -> Response {
 }
 
 async fn list(State(st): State<XdrState>, headers: HeaderMap, uri: Uri, console: Result<Console, Response>) -> PageResult {
-    let Some(sink) = st.mail_sink.clone() else { return Ok(no_sink(headers, uri).await) };
+    if st.mail_sink.is_none() {
+        return Ok(no_sink(headers, uri).await);
+    }
     let console = match console {
         Ok(c) => c,
         Err(r) => return Ok(r),
     };
+    let Some(sink) = st.mail_sink.as_ref().and_then(|s| s.for_caller(&console.caller)).cloned() else {
+        return Ok(no_sink(headers, uri).await);
+    };
     console.authorized::<AlertsRead>()?;
+    let file = sink.file().and_then(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()));
     let (total, rows) = tokio::task::spawn_blocking(move || {
         let (total, newest) = sink.newest(SHOWN);
         let rows = newest
@@ -70,7 +78,7 @@ async fn list(State(st): State<XdrState>, headers: HeaderMap, uri: Uri, console:
     })
     .await
     .map_err(|e| vigie_core::http::ApiError::internal(format!("reading the mailbox failed: {e}")))?;
-    Ok(vigie_web::page(StatusCode::OK, &ListPage { shell: console.shell("Mailbox", "/mailbox"), rows, total }))
+    Ok(vigie_web::page(StatusCode::OK, &ListPage { shell: console.shell("Mailbox", "/mailbox"), rows, total, file }))
 }
 
 #[derive(Template)]
@@ -90,10 +98,15 @@ async fn one(
     console: Result<Console, Response>,
     Path(n): Path<String>,
 ) -> PageResult {
-    let Some(sink) = st.mail_sink.clone() else { return Ok(no_sink(headers, uri).await) };
+    if st.mail_sink.is_none() {
+        return Ok(no_sink(headers, uri).await);
+    }
     let console = match console {
         Ok(c) => c,
         Err(r) => return Ok(r),
+    };
+    let Some(sink) = st.mail_sink.as_ref().and_then(|s| s.for_caller(&console.caller)).cloned() else {
+        return Ok(no_sink(headers, uri).await);
     };
     console.authorized::<AlertsRead>()?;
     let Some((no, m)) = n.parse::<u64>().ok().and_then(|no| sink.message(no).map(|m| (no, m))) else {

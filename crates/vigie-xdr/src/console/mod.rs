@@ -81,7 +81,8 @@ pub struct Console {
     pub key_name: String,
     /// The space's name.
     pub space_name: String,
-    /// Whether the server has a mail sink (the Mailbox page and its link).
+    /// Whether the server has a mail sink of the caller's space (the Mailbox page and its
+    /// link).
     pub mailbox: bool,
 }
 
@@ -141,7 +142,8 @@ impl FromRequestParts<XdrState> for Console {
             })
             .await
             .map_err(|e| PageError::Api(ApiError::internal(e)).into_response())?;
-        Ok(Console { csrf: st.csrf.token(&token), caller, key_name: names.0, space_name: names.1, mailbox: st.mail_sink.is_some() })
+        let mailbox = st.mail_sink.as_ref().is_some_and(|s| s.for_caller(&caller).is_some());
+        Ok(Console { csrf: st.csrf.token(&token), caller, key_name: names.0, space_name: names.1, mailbox })
     }
 }
 

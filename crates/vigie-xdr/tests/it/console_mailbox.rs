@@ -1,6 +1,7 @@
 //! The console's Mailbox page: the mail sink's messages, newest first, and one message decoded
 //! (quoted-printable or base64 text, the parts of a multipart message, an invitation's event);
-//! `alerts_read` needed; without a sink the page is a 404 and the navigation has no link.
+//! `alerts_read` needed; without a sink, and to the keys of another space than the sink's, the
+//! page is a 404 and the navigation has no link.
 use crate::TestXdr;
 use crate::console::Browser;
 use reqwest::StatusCode;
@@ -10,8 +11,10 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use vigie_core::SystemClock;
 use vigie_xdr::mailsink::Mailbox;
+use vigie_xdr::state::MailSink;
 
-/// A server whose console shows `mail`, a sink on loopback that receives into it, and its port.
+/// A server whose console shows `mail` to the space `acme`, a sink on loopback that receives
+/// into it, and its port.
 async fn with_sink() -> (TestXdr, Mailbox, u16, CancellationToken) {
     let mail = Mailbox::default();
     let sink = mail.clone();
@@ -19,7 +22,10 @@ async fn with_sink() -> (TestXdr, Mailbox, u16, CancellationToken) {
         tempfile::tempdir().expect("tempdir"),
         Arc::new(SystemClock),
         |o| o.allow_private_destinations = true,
-        move |s| s.mail_sink = Some(sink),
+        async move |s: &mut vigie_xdr::XdrState| {
+            let space = s.keys.ensure_space("acme").await.expect("space");
+            s.mail_sink = Some(MailSink { mailbox: sink, space_id: space.id });
+        },
     )
     .await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -95,6 +101,7 @@ async fn the_mailbox_lists_what_an_email_channel_sent_and_shows_it_decoded() {
     assert!(second.is_some() && first.is_some() && second < first, "newest first, subjects decoded: {list}");
     assert!(list.contains("<time datetime=") && list.contains("soc@corp.example") && list.contains("erin@corp.example"), "{list}");
     assert!(list.contains("href=\"/mailbox/1\"") && list.contains("href=\"/mailbox/2\""), "{list}");
+    assert!(list.contains("in memory only"), "a sink without a file says so: {list}");
 
     let (status, one) = b.page("/mailbox/1").await;
     assert_eq!(status, StatusCode::OK, "{one}");
@@ -134,4 +141,43 @@ async fn without_a_mail_sink_there_is_no_mailbox_page_and_no_link() {
     let (status, body) = b.page("/mailbox").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(b.page("/mailbox/1").await.0, StatusCode::NOT_FOUND);
+}
+
+/// Regression (review 2, item 3): the sink takes every space's e-mails, and any key with
+/// `alerts_read` in any space could read them.
+#[tokio::test]
+async fn a_key_of_another_space_gets_no_mailbox_page_and_no_link() {
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let (x, mail, port, stop) = with_sink().await;
+    let smtp = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1").port(port).build();
+    let m = Message::builder()
+        .from("vigie@corp.example".parse().expect("from"))
+        .to("manager@corp.example".parse().expect("to"))
+        .subject("Only for acme")
+        .body("Dave pasted an IBAN.".to_owned())
+        .expect("message");
+    smtp.send(m).await.expect("sent");
+    received(&mail, 1).await;
+
+    let (acme, _) = x.key("acme", &["alerts_read", "admin"], false).await;
+    let a = Browser::login(&x.base, &acme).await;
+    let (_, home) = a.page("/notifications").await;
+    assert!(home.contains("href=\"/mailbox\""), "the sink's space has the link: {home}");
+    let (status, list) = a.page("/mailbox").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert!(list.contains("Only for acme"), "{list}");
+    assert_eq!(a.page("/mailbox/1").await.0, StatusCode::OK);
+
+    let (other, _) = x.key("other", &["alerts_read", "admin"], false).await;
+    let o = Browser::login(&x.base, &other).await;
+    let (status, page) = o.page("/notifications").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(!page.contains("/mailbox"), "no link for another space: {page}");
+    let (status, list) = o.page("/mailbox").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{list}");
+    assert!(!list.contains("Only for acme"), "{list}");
+    let (status, one) = o.page("/mailbox/1").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{one}");
+    assert!(!one.contains("Dave pasted"), "{one}");
+    stop.cancel();
 }

@@ -58,16 +58,16 @@ impl TestXdr {
 
     /// A server on `clock`.
     pub async fn start_clocked(dir: TempDir, clock: vigie_core::clock::SharedClock, tune: impl FnOnce(&mut XdrOptions)) -> TestXdr {
-        TestXdr::start_full(dir, clock, tune, |_| {}).await
+        TestXdr::start_full(dir, clock, tune, async |_| {}).await
     }
 
     /// A server whose options `tune` changes, and whose state `edit` changes before it serves
-    /// (as the binary sets `mail_sink`).
+    /// (as the binary creates its space and sets `mail_sink`).
     pub async fn start_full(
         dir: TempDir,
         clock: vigie_core::clock::SharedClock,
         tune: impl FnOnce(&mut XdrOptions),
-        edit: impl FnOnce(&mut XdrState),
+        edit: impl AsyncFnOnce(&mut XdrState),
     ) -> TestXdr {
         let mut opts = XdrOptions {
             data_dir: dir.path().to_path_buf(),
@@ -83,7 +83,7 @@ impl TestXdr {
         };
         tune(&mut opts);
         let mut state = vigie_xdr::open(opts, clock).expect("open");
-        edit(&mut state);
+        edit(&mut state).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let shutdown = CancellationToken::new();

@@ -14,6 +14,56 @@ const CLEANUP_MARGIN: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 const DEFERRED_POLL: Duration = Duration::from_secs(1);
 
 impl Run {
+    /// Waits (up to `--timeout` when `wait`, else looks once) until the events of the test
+    /// interaction that an active webhook to the XDR carries are in the XDR, so that the
+    /// cleanup after a failed step removes them too. The ids of those still missing; none when
+    /// it cannot tell (an answer other than found or not found: the cleanup goes ahead).
+    pub(super) async fn settle(&self, token: &str, interaction: &str, wait: bool) -> Vec<String> {
+        let Ok((StatusCode::OK, emitted)) = self.fw_get(&format!("/api/v1/interactions/{interaction}/events"), token).await else {
+            return Vec::new();
+        };
+        let Ok((StatusCode::OK, hooks)) = self.fw_get("/api/v1/webhooks?limit=500", token).await else { return Vec::new() };
+        // A disabled webhook sends nothing: its events will not come (the firewall's cleanup
+        // removes their pending deliveries).
+        let carrying: Vec<Value> = items(&hooks)
+            .into_iter()
+            .filter(|w| self.points_to_xdr(w) && w["active"] != false && text(w, "status") != "disabled")
+            .collect();
+        let mut waiting: Vec<String> = items(&emitted)
+            .iter()
+            .filter(|e| carrying.iter().any(|w| intake::subscribed(w, &text(e, "type"))))
+            .map(|e| text(e, "id"))
+            .filter(|id| !id.is_empty())
+            .collect();
+        if waiting.is_empty() {
+            return waiting;
+        }
+        if wait {
+            println!(
+                "  waiting up to {} s for the test interaction's {} events to reach the XDR, so that the cleanup removes them too",
+                self.s.timeout.as_secs(),
+                waiting.len()
+            );
+        }
+        let deadline = Instant::now() + self.s.timeout;
+        loop {
+            let mut still = Vec::new();
+            for id in waiting {
+                match self.xdr_get(&format!("/api/v1/events/{id}"), &[]).await {
+                    Ok((StatusCode::OK, _)) => {}
+                    Ok((StatusCode::NOT_FOUND, _)) => still.push(id),
+                    // Cannot tell (no events_read, the XDR failing): clean up now.
+                    _ => return Vec::new(),
+                }
+            }
+            waiting = still;
+            if waiting.is_empty() || !wait || Instant::now() >= deadline {
+                return waiting;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// g. Removes test data from both halves: one test person's, or every one's.
     pub(super) async fn cleanup(&self, token: &str, person: Option<Uuid>) -> Result<String, Failure> {
         let query: Vec<(&str, String)> = person.map(|p| ("user_id", p.to_string())).into_iter().collect();
@@ -101,6 +151,18 @@ impl Run {
     }
 }
 
+/// What the cleanup adds when some of the test interaction's events had not reached the XDR:
+/// they may still come, after the cleanup, and stay until removed.
+pub(super) fn late_note(late: &[String], timeout: Duration) -> String {
+    format!(
+        "{} of the test interaction's events had not reached the XDR after {} s ({}): should they come later, \
+         `vigie verify --cleanup-only` removes them",
+        late.len(),
+        timeout.as_secs(),
+        late.join(", ")
+    )
+}
+
 /// `{"interactions": 1, "events": 4}` as `1 interactions, 4 events`.
 pub(super) fn counts(v: &Value) -> String {
     match v.as_object() {
@@ -152,6 +214,16 @@ fn deferred(v: &Value) -> (u64, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn late_events_are_named_with_how_to_remove_them() {
+        let note = late_note(&["evt_1".to_owned(), "evt_2".to_owned()], Duration::from_secs(20));
+        assert_eq!(
+            note,
+            "2 of the test interaction's events had not reached the XDR after 20 s (evt_1, evt_2): should they come later, \
+             `vigie verify --cleanup-only` removes them"
+        );
+    }
 
     #[test]
     fn counts_read_as_a_sentence() {

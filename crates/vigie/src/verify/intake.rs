@@ -108,8 +108,9 @@ impl Run {
         Ok((token, format!("firewall: {who} (admin); XDR key with {}", scopes.join(", "))))
     }
 
-    /// b. Records the test interaction and checks what the engine found.
-    pub(super) async fn record(&self, token: &str, person: Uuid) -> Result<(Recorded, String), Failure> {
+    /// b. Records the test interaction and checks what the engine found. On failure, the
+    /// interaction's id when it was recorded all the same (its events are on their way).
+    pub(super) async fn record(&self, token: &str, person: Uuid) -> Result<(Recorded, String), (Failure, Option<String>)> {
         let body = json!({
             "platform_id": self.s.platform,
             "user_id": person,
@@ -120,28 +121,23 @@ impl Run {
         let (status, v) = match self.fw(reqwest::Method::POST, "/api/v1/interactions", token, Some(body)).await {
             Ok(a) => a,
             Err(e) => {
-                return Err(failure(
-                    format!("POST /api/v1/interactions failed: {e}"),
-                    "the firewall stopped answering",
-                    "the firewall's log",
-                ));
+                let f = failure(format!("POST /api/v1/interactions failed: {e}"), "the firewall stopped answering", "the firewall's log");
+                return Err((f, None));
             }
         };
         if status != StatusCode::CREATED {
-            return Err(failure(
+            let f = failure(
                 format!("the firewall answered {status}: {}", said(&v)),
                 "the request was refused (see the message)",
                 "POST /api/v1/interactions in the firewall's OpenAPI document (/api/v1/openapi.json)",
-            ));
+            );
+            return Err((f, None));
         }
         let id = text(&v, "id");
         let created_at = v.get("created_at").and_then(Value::as_str).and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
         let Some(created_at) = created_at.map(|t| t.with_timezone(&chrono::Utc)) else {
-            return Err(failure(
-                format!("the answer has no id or time: {v}"),
-                "an incompatible firewall version",
-                "the firewall's version",
-            ));
+            let f = failure(format!("the answer has no id or time: {v}"), "an incompatible firewall version", "the firewall's version");
+            return Err((f, (!id.is_empty()).then(|| id.clone())));
         };
         let found: BTreeSet<String> =
             v["classifications"].as_array().into_iter().flatten().map(|c| text(c, "type")).filter(|t| !t.is_empty()).collect();
@@ -151,12 +147,13 @@ impl Run {
         let listed = found.iter().cloned().collect::<Vec<_>>().join(", ");
         let (needed, note) = findings_check(&found, risk);
         if let Err(problem) = needed {
-            return Err(failure(
+            let f = failure(
                 format!("interaction {id}: {problem} (the engine found {count} findings: {listed}){note}"),
                 "the detection engine or the risk scoring does not treat the test data as the default rules expect \
                  (\"Financial data exposure\" needs a card number or IBAN at risk above 0.9)",
-                "`vigie scan` on a text with the same data, and the firewall's Trial page",
-            ));
+                "`vigie scan` on a text with the same data, and the firewall's \"Try a prompt\" page (/try)",
+            );
+            return Err((f, Some(id)));
         }
         Ok((rec, format!("{id} on {}: {count} findings ({listed}), risk {risk:.2}{note}", self.s.platform)))
     }
@@ -187,7 +184,6 @@ impl Run {
                 "the firewall console's Webhooks page: add one to <XDR>/api/v1/events with an XDR key holding events_write",
             ));
         }
-        let subscribed = |w: &Value, t: &str| w["events"].as_array().is_some_and(|e| e.iter().any(|x| x.as_str() == Some(t)));
         // (id, type) of each emitted event a webhook to the XDR subscribes to.
         let expected: Vec<(String, String)> = emitted
             .iter()
@@ -278,7 +274,7 @@ impl Run {
     }
 
     /// Whether a firewall webhook delivers to this XDR's intake.
-    fn points_to_xdr(&self, w: &Value) -> bool {
+    pub(super) fn points_to_xdr(&self, w: &Value) -> bool {
         if text(w, "description") == SERVE_WEBHOOK {
             return true;
         }
@@ -342,6 +338,11 @@ impl Run {
             format!("the webhook to the XDR did not deliver them: {}", lines.join("; "))
         }
     }
+}
+
+/// Whether a webhook subscribes to an event type.
+pub(super) fn subscribed(w: &Value, t: &str) -> bool {
+    w["events"].as_array().is_some_and(|e| e.iter().any(|x| x.as_str() == Some(t)))
 }
 
 /// The record step's verdict on the findings: `Err` when what the default rules need is

@@ -4,6 +4,21 @@
 //! history).
 use super::*;
 
+/// The channel a rule's `notify` action names, found as the XDR finds it: by its exact name,
+/// else by its name ignoring ASCII case (a rule naming "soc" notifies a channel renamed "SOC").
+fn channel_named<'a>(channels: &'a [Value], name: &str) -> Option<&'a Value> {
+    channels.iter().find(|c| text(c, "name") == name).or_else(|| channels.iter().find(|c| text(c, "name").eq_ignore_ascii_case(name)))
+}
+
+/// Whether a notification of the delivery log went through the channel the rule names: the
+/// channel's id when it is known (found by [`channel_named`]), else its name ignoring ASCII case.
+fn through(n: &Value, name: &str, id: Option<&str>) -> bool {
+    match (id, n.get("channel_id").and_then(Value::as_str)) {
+        (Some(id), Some(sent)) => sent == id,
+        _ => text(n, "channel").eq_ignore_ascii_case(name),
+    }
+}
+
 impl Run {
     /// d. The alerts of the test person include every rule this interaction should fire
     /// ([`expected::expectations`]); it fails when none should (nothing would be checked).
@@ -37,7 +52,7 @@ impl Run {
                      \"Financial data exposure\" needs a card number or IBAN at risk above 0.9, \
                      \"Policy violation on unvetted AI platform\" a policy decision on an unvetted platform, \
                      \"Critical alert from the AI firewall\" a critical firewall alert",
-                    "the firewall console's Policies page (enabled policies, their order and alert severity) and its Trial page with \
+                    "the firewall console's Policies page (enabled policies, their order and alert severity) and its \"Try a prompt\" page (/try) with \
                      the test text; --platform (an unvetted platform)",
                 )),
             );
@@ -213,17 +228,22 @@ impl Run {
             let alert_id = text(alert, "id");
             let label = channel.clone().map(|c| format!("channel {c:?}")).unwrap_or_else(|| "the routed channels".to_owned());
             let mut last: Option<Value> = None;
+            let mut channel_id: Option<String> = None;
             // A channel that is missing or off will not deliver: say so without waiting.
             if let Some(name) = &channel
                 && let Ok((StatusCode::OK, page)) = self.xdr_get("/api/v1/notifications/channels", &[("limit", "500".to_owned())]).await
-                && !items(&page).iter().any(|c| &text(c, "name") == name && c["enabled"] != false)
             {
-                return Some(Err(self.notification_missing(alert, Some(name), None, look, false).await));
+                match channel_named(&items(&page), name) {
+                    Some(c) if c["enabled"] != false => channel_id = Some(text(c, "id")),
+                    _ => return Some(Err(self.notification_missing(alert, Some(name), None, look, false).await)),
+                }
             }
             loop {
                 if let Ok((StatusCode::OK, page)) = self.xdr_get("/api/v1/notifications", &[("alert_id", alert_id.clone())]).await {
-                    let mine: Vec<Value> =
-                        items(&page).into_iter().filter(|n| channel.as_ref().is_none_or(|c| &text(n, "channel") == c)).collect();
+                    let mine: Vec<Value> = items(&page)
+                        .into_iter()
+                        .filter(|n| channel.as_ref().is_none_or(|c| through(n, c, channel_id.as_deref())))
+                        .collect();
                     if let Some(ok) = mine.iter().find(|n| text(n, "status") == "succeeded") {
                         let took = ok
                             .get("delivered_at")
@@ -272,7 +292,7 @@ impl Run {
         };
         let notes = self.response_notes(&text(alert, "id")).await;
         let cause = match channel {
-            Some(name) => match channels.iter().find(|c| text(c, "name") == name) {
+            Some(name) => match channel_named(&channels, name) {
                 None => {
                     format!("the channel {name:?} that the rule notifies does not exist: create it in Notifications (the demo creates it)")
                 }
@@ -335,5 +355,28 @@ impl Run {
             }
         }
         Some(Ok(done.join(", ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_channel_is_found_and_matched_ignoring_case_as_the_xdr_does() {
+        let channels = [json!({"id": "ch_1", "name": "SOC"}), json!({"id": "ch_2", "name": "ops"})];
+        assert_eq!(channel_named(&channels, "soc").map(|c| text(c, "id")).as_deref(), Some("ch_1"));
+        assert_eq!(channel_named(&channels, "Ops").map(|c| text(c, "id")).as_deref(), Some("ch_2"));
+        assert!(channel_named(&channels, "so").is_none());
+        // The exact name first, as the XDR resolves it.
+        let both = [json!({"id": "ch_1", "name": "SOC"}), json!({"id": "ch_3", "name": "soc"})];
+        assert_eq!(channel_named(&both, "soc").map(|c| text(c, "id")).as_deref(), Some("ch_3"));
+
+        let sent = json!({"channel_id": "ch_1", "channel": "SOC", "status": "succeeded"});
+        assert!(through(&sent, "soc", Some("ch_1")), "by id");
+        assert!(!through(&sent, "soc", Some("ch_2")), "another channel of a similar name");
+        assert!(through(&json!({"channel": "SOC"}), "soc", Some("ch_1")), "no id in the log: by name");
+        assert!(through(&sent, "soc", None));
+        assert!(!through(&sent, "ops", None));
     }
 }
