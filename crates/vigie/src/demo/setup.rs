@@ -31,21 +31,6 @@ pub const CONSOLE_KEY_DAYS: i64 = 7;
 const KEY_CREATOR: &str = "vigie demo";
 /// The name of the firewall token the traffic is sent with; each run revokes the previous one.
 const TRAFFIC_TOKEN: &str = "demo traffic";
-/// What the console key may do: everything but sending events.
-const CONSOLE_SCOPES: &[Scope] = &[
-    Scope::EventsRead,
-    Scope::AlertsRead,
-    Scope::AlertsWrite,
-    Scope::CasesRead,
-    Scope::CasesWrite,
-    Scope::RulesRead,
-    Scope::RulesWrite,
-    Scope::PlaybooksRead,
-    Scope::PlaybooksWrite,
-    Scope::IntelRead,
-    Scope::IntelWrite,
-    Scope::Admin,
-];
 /// The notification channel the default rule 1 notifies.
 pub const SOC_CHANNEL: &str = "soc";
 /// How long one request of the set-up may take.
@@ -261,7 +246,8 @@ async fn console_key(x: &RunningXdr, space: uuid::Uuid) -> anyhow::Result<String
     }
     let new = vigie_xdr::keys::NewKey {
         name: CONSOLE_KEY.into(),
-        scopes: CONSOLE_SCOPES.iter().map(|s| s.as_str().to_owned()).collect(),
+        // What the console key may do: everything but sending events.
+        scopes: Scope::ALL.iter().filter(|s| **s != Scope::EventsWrite).map(|s| s.as_str().to_owned()).collect(),
         expires_at: Some(chrono::Utc::now() + chrono::Duration::days(CONSOLE_KEY_DAYS)),
         ..Default::default()
     };
