@@ -8,10 +8,12 @@
 //! Needs Chromium (`/usr/bin/chromium`, or the path in `CHROMIUM`) and the script's packages
 //! (`tests/browser/node_modules`): `.ci/run` installs both. Without them this test fails; it never
 //! skips, so a CI run cannot pass without having driven the browser.
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+use support::{Demo, create_key};
 
 const PASSWORD: &str = "browser test password 9";
 const ADMIN: &str = "admin@vigie.local";
@@ -30,17 +32,6 @@ impl Drop for Killed {
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the repository root")
-}
-
-/// `vigie`, without the caller's `VIGIE_*` environment.
-fn vigie() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigie"));
-    for (var, _) in std::env::vars_os() {
-        if var.to_string_lossy().starts_with("VIGIE_") {
-            cmd.env_remove(var);
-        }
-    }
-    cmd
 }
 
 /// What the browser run needs besides this repository, or why it cannot run.
@@ -63,19 +54,6 @@ fn prerequisites(root: &Path) -> Result<PathBuf, String> {
     }
 }
 
-/// Waits for `url` to answer 200.
-async fn ready(http: &reqwest::Client, url: &str, deadline: Instant, log: &Path) {
-    loop {
-        if let Ok(r) = http.get(url).send().await
-            && r.status() == reqwest::StatusCode::OK
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{url} never answered 200: {}", std::fs::read_to_string(log).unwrap_or_default());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn the_consoles_work_in_a_real_browser() {
     let root = repo_root();
@@ -87,70 +65,17 @@ async fn the_consoles_work_in_a_real_browser() {
     let _ = std::fs::remove_dir_all(&out_dir);
     std::fs::create_dir_all(&out_dir).expect("the screenshots folder");
     let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let log = dir.path().join("demo.log");
-
     // The demo, with loopback webhooks allowed (the webhook flow points one at the script's own
-    // receiver). Free ports: it prints the addresses it got.
-    let mut child = vigie()
-        .args([
-            "demo",
-            "--rate",
-            "10",
-            "--allow-private-webhooks",
-            "--firewall-addr",
-            "127.0.0.1:0",
-            "--xdr-addr",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .env("VIGIE_ADMIN_PASSWORD", PASSWORD)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("spawn vigie demo");
-    let stdout = child.stdout.take().expect("stdout");
-    let demo = Killed(child);
-    let (tx, lines) = std::sync::mpsc::channel();
-    // Drains stdout for the life of the process (the demo prints a summary every 2 seconds).
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let (mut fw, mut xdr) = (None, None);
-    while fw.is_none() || xdr.is_none() {
-        let line = lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|_| panic!("vigie demo did not print its addresses: {}", std::fs::read_to_string(&log).unwrap_or_default()));
-        let base = |rest: &str| rest.trim().split("/api/v1").next().expect("a URL").to_owned();
-        if let Some(rest) = line.strip_prefix("Firewall API:") {
-            fw = Some(base(rest));
-        } else if let Some(rest) = line.strip_prefix("XDR API:") {
-            xdr = Some(base(rest));
-        }
-    }
-    let (fw, xdr) = (fw.expect("firewall"), xdr.expect("xdr"));
-    let http = reqwest::Client::new();
-    ready(&http, &format!("{fw}/readyz"), deadline, &log).await;
-    ready(&http, &format!("{xdr}/readyz"), deadline, &log).await;
-
-    // A key with every scope, made as an operator would, with the server running.
-    let out = vigie()
-        .args(["keys", "create", "--space", "default", "--name", "browser tests", "--scope"])
-        .arg(
-            "events_write,events_read,alerts_read,alerts_write,cases_read,cases_write,rules_read,rules_write,\
-             playbooks_read,playbooks_write,intel_read,intel_write,admin",
-        )
-        .arg("--data-dir")
-        .arg(&data)
-        .output()
-        .expect("vigie keys create");
-    assert!(out.status.success(), "vigie keys create: {}", String::from_utf8_lossy(&out.stderr));
-    let key = String::from_utf8_lossy(&out.stdout).lines().last().expect("the key on the last line").trim().to_owned();
-    assert!(key.starts_with("vxk_"), "{key}");
+    // receiver), on free ports. Then a key with every scope, made as an operator would, with
+    // the server running.
+    let demo = Demo::start(&["--rate", "10", "--allow-private-webhooks"], PASSWORD, Duration::from_secs(60)).await;
+    let (fw, xdr) = (demo.firewall.clone(), demo.xdr.clone());
+    let key = create_key(
+        &demo.data,
+        "default",
+        "events_write,events_read,alerts_read,alerts_write,cases_read,cases_write,rules_read,rules_write,\
+         playbooks_read,playbooks_write,intel_read,intel_write,admin",
+    );
 
     // The browser run, bounded in time; its output goes to files (never a full pipe).
     let node_out = dir.path().join("node.out");
@@ -186,6 +111,7 @@ async fn the_consoles_work_in_a_real_browser() {
     if !errors.is_empty() {
         println!("--- stderr of the browser script\n{errors}");
     }
+    let demo_log = demo.log_text();
     drop(demo);
     match status {
         None => panic!("the browser run took more than {RUN_LIMIT:?}; its output is above"),
@@ -193,7 +119,7 @@ async fn the_consoles_work_in_a_real_browser() {
             s.success(),
             "the browser run failed ({s}); its output is above, screenshots in {}. Demo log tail:\n{}",
             out_dir.display(),
-            tail(&std::fs::read_to_string(&log).unwrap_or_default(), 40)
+            tail(&demo_log, 40)
         ),
     }
 }

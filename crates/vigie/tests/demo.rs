@@ -7,6 +7,8 @@
 //! was changed meanwhile, with new credentials, the channel on the new mail sink and the events
 //! on the new XDR address. Another test: a first start that cannot listen creates no admin, and a
 //! directory `vigie serve` started gets the whole organisation on the demo's first run.
+mod support;
+
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -54,12 +56,7 @@ impl Process {
     /// Runs `vigie args…` with `env` (and no other `VIGIE_` variable), stdout read line by line,
     /// stderr (the log) in `log`.
     fn spawn(args: &[&str], data: &Path, env: &[(&str, &str)], log: PathBuf) -> Process {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigie"));
-        for (var, _) in std::env::vars_os() {
-            if var.to_string_lossy().starts_with("VIGIE_") {
-                cmd.env_remove(var);
-            }
-        }
+        let mut cmd = support::vigie();
         cmd.args(args).arg("--data-dir").arg(data).envs(env.iter().copied()).env("RUST_LOG", "info");
         let mut child = cmd.stdout(Stdio::piped()).stderr(std::fs::File::create(&log).expect("log file")).spawn().expect("spawn vigie");
         let stdout = child.stdout.take().expect("stdout");

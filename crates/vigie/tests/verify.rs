@@ -6,104 +6,17 @@ mod support;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
-use support::{create_key, vigie};
+use std::time::Duration;
+use support::{Demo, create_key, vigie};
 
 const PASSWORD: &str = "verify test password 7";
 /// The longest a demo may take to print its addresses and answer `/readyz`.
 const START: Duration = Duration::from_secs(90);
 
-/// A running `vigie demo`, killed (and reaped) when dropped.
-struct Demo {
-    child: Child,
-    firewall: String,
-    xdr: String,
-    /// The console key the demo printed (every scope, admin included).
-    key: String,
-    data: PathBuf,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// What these tests do with a running demo (`support::Demo`: killed when dropped).
 impl Demo {
-    async fn start() -> Demo {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let data = dir.path().join("data");
-        let log = dir.path().join("demo.log");
-        let mut child = vigie()
-            .args(["demo", "--rate", "5", "--firewall-addr", "127.0.0.1:0", "--xdr-addr", "127.0.0.1:0", "--data-dir"])
-            .arg(&data)
-            .env("VIGIE_ADMIN_PASSWORD", PASSWORD)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("spawn vigie demo");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = std::sync::mpsc::channel();
-        // Drains stdout for the life of the process (the demo prints a summary every 2 seconds).
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + START;
-        let (mut fw, mut xdr, mut key) = (None, None, None);
-        let mut seen = Vec::new();
-        // The key line comes before the API lines; once both addresses are known, a key line
-        // that never came means an older demo: make a key instead.
-        while fw.is_none() || xdr.is_none() {
-            let line = lines.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| {
-                panic!(
-                    "vigie demo did not print its addresses; it printed:\n{}\nlog:\n{}",
-                    seen.join("\n"),
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                )
-            });
-            let base = |rest: &str| rest.trim().split("/api/v1").next().expect("a URL").trim().to_owned();
-            if let Some(rest) = line.strip_prefix("Firewall API:") {
-                fw = Some(base(rest));
-            } else if let Some(rest) = line.strip_prefix("XDR API:") {
-                xdr = Some(base(rest));
-            } else if let Some(rest) = line.strip_prefix("XDR key:") {
-                key = Some(rest.trim().to_owned());
-            }
-            seen.push(line);
-        }
-        let key = key.unwrap_or_else(|| {
-            create_key(
-                &data,
-                "default",
-                "events_write,events_read,alerts_read,alerts_write,cases_read,cases_write,rules_read,rules_write,playbooks_read,playbooks_write,admin",
-            )
-        });
-        let demo = Demo { child, firewall: fw.expect("firewall"), xdr: xdr.expect("xdr"), key, data, log, _dir: dir };
-        let http = reqwest::Client::new();
-        for base in [&demo.firewall, &demo.xdr] {
-            loop {
-                if let Ok(r) = http.get(format!("{base}/readyz")).send().await
-                    && r.status() == StatusCode::OK
-                {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "{base}/readyz never answered 200: {}", demo.log_text());
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-        demo
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+    async fn start_for_verify() -> Demo {
+        Demo::start(&["--rate", "5"], PASSWORD, START).await
     }
 
     /// Runs `vigie verify` against this demo with `args` and the key `key`; returns its exit
@@ -195,7 +108,7 @@ const STEPS: [&str; 7] = [
 /// found, and removed by `--cleanup-only` from both halves.
 #[tokio::test]
 async fn verify_passes_against_the_demo_and_its_test_data_is_removed() {
-    let demo = Demo::start().await;
+    let demo = Demo::start_for_verify().await;
     let v = demo.verify(&demo.key, &["--timeout", "60s"]).await;
     println!("{v}");
     assert_eq!(v.code, Some(0), "{v}\ndemo log:\n{}", demo.log_text());
@@ -247,7 +160,7 @@ async fn verify_passes_against_the_demo_and_its_test_data_is_removed() {
 /// ✗ line whose cause names the problem.
 #[tokio::test]
 async fn verify_names_a_missing_scope_and_a_disabled_webhook() {
-    let demo = Demo::start().await;
+    let demo = Demo::start_for_verify().await;
     let http = reqwest::Client::new();
     let r = http.get(format!("{}/api/v1/space", demo.xdr)).bearer_auth(&demo.key).send().await.expect("space");
     let space: Value = r.json().await.expect("json");
@@ -317,7 +230,7 @@ async fn verify_names_a_missing_scope_and_a_disabled_webhook() {
 /// removes the run's data from both halves.
 #[tokio::test]
 async fn a_rule_whose_event_the_webhook_does_not_carry_fails_naming_the_event_type() {
-    let demo = Demo::start().await;
+    let demo = Demo::start_for_verify().await;
     let http = reqwest::Client::new();
     let token = demo.admin_token(&http).await;
     let r = http.get(format!("{}/api/v1/webhooks", demo.firewall)).bearer_auth(&token).send().await.expect("webhooks");

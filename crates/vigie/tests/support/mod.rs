@@ -108,3 +108,93 @@ pub fn create_key(data: &Path, space: &str, scopes: &str) -> String {
     assert!(key.starts_with("vxk_"), "{key}");
     key
 }
+
+/// A `vigie demo` on free loopback ports in a data dir of its own, killed when dropped: the
+/// addresses and the console key it printed, its stdout drained for its whole life (it prints a
+/// summary every few seconds; a full pipe would stall it), its log (stderr) in a file.
+pub struct Demo {
+    child: Child,
+    /// `http://host:port` of the firewall.
+    pub firewall: String,
+    /// `http://host:port` of the XDR.
+    pub xdr: String,
+    /// The XDR console key the demo printed (every scope but events_write).
+    pub key: String,
+    /// The data dir.
+    pub data: PathBuf,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Demo {
+    /// Starts `vigie demo` with `args` (besides the addresses and the data dir) and the admin
+    /// password `password`; waits, until `within` has passed, for the lines `Firewall API:`,
+    /// `XDR API:` and `XDR key:` and for both halves' `/readyz` to answer 200.
+    pub async fn start(args: &[&str], password: &str, within: Duration) -> Demo {
+        let deadline = Instant::now() + within;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (data, log) = (dir.path().join("data"), dir.path().join("demo.log"));
+        let mut child = vigie()
+            .arg("demo")
+            .args(args)
+            .args(["--firewall-addr", "127.0.0.1:0", "--xdr-addr", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .env("VIGIE_ADMIN_PASSWORD", password)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn vigie demo");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut demo = Demo { child, firewall: String::new(), xdr: String::new(), key: String::new(), data, log, _dir: dir };
+        let mut seen = Vec::new();
+        while demo.firewall.is_empty() || demo.xdr.is_empty() || demo.key.is_empty() {
+            let line = match timeout_at(deadline, lines.recv()).await {
+                Ok(Some(line)) => line,
+                Ok(None) => panic!("vigie demo exited before printing its addresses:\n{}\nlog:\n{}", seen.join("\n"), demo.log_text()),
+                Err(_) => panic!("vigie demo did not print its addresses in time:\n{}\nlog:\n{}", seen.join("\n"), demo.log_text()),
+            };
+            let base = |rest: &str| rest.trim().split("/api/v1").next().expect("a URL").trim().to_owned();
+            if let Some(rest) = line.strip_prefix("Firewall API:") {
+                demo.firewall = base(rest);
+            } else if let Some(rest) = line.strip_prefix("XDR API:") {
+                demo.xdr = base(rest);
+            } else if let Some(rest) = line.strip_prefix("XDR key:") {
+                demo.key = rest.trim().to_owned();
+            }
+            seen.push(line);
+        }
+        // The rest of stdout is read and dropped.
+        tokio::spawn(async move { while lines.recv().await.is_some() {} });
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+        for base in [demo.firewall.clone(), demo.xdr.clone()] {
+            loop {
+                if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+                    && r.status() == reqwest::StatusCode::OK
+                {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{base}/readyz never answered 200: {}", demo.log_text());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        demo
+    }
+
+    /// The demo's log (stderr) so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
